@@ -1,0 +1,28 @@
+# Two set-up commands: `make demo` (install, run a short sweep, summarise) and `make test`.
+# Both create and reuse a virtual environment in .venv. Override the torch build with
+# TORCH_SPEC, e.g. `make test TORCH_SPEC="torch>=2.1"` on a machine with a CUDA wheel index.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: install demo test bench clean-venv
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[test]" --config-settings editable_mode=compat
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/python train.py -m model=dmixer dataset=Solar experiment=quick hydra.sweep.dir=outputs/sweeps/demo
+	$(BIN)/sweepkit summarize outputs/sweeps/demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

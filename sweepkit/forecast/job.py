@@ -1,0 +1,43 @@
+"""The Hydra task: one job of a run or sweep, returning the objective to the sweeper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from sweepkit.forecast.training import run_training
+
+
+def job_params(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
+    """The job's command-line overrides as {dotted key: value} (group choices as their names)."""
+    params: dict[str, Any] = {}
+    for item in overrides:
+        key, _, raw = item.lstrip("+~").partition("=")
+        value = OmegaConf.select(cfg, key, default=None)
+        params[key] = raw if value is None or OmegaConf.is_config(value) else value
+    return params
+
+
+def run_job(cfg: DictConfig) -> float:
+    """Train with ``cfg`` in Hydra's output directory and return the best validation objective."""
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    job_num = int(hc.job.num) if multirun else None
+    suffix = f"{job_num:03d}" if multirun else run_dir.name
+    record = {
+        "run_name": f"{cfg.model.name}_{cfg.dataset.name}_{suffix}",
+        "job_num": job_num,
+        "model": str(cfg.model.name),
+        "dataset": str(cfg.dataset.name),
+        "params": job_params(cfg, list(hc.overrides.task)),
+        "group": Path(hc.sweep.dir).name if multirun else None,
+        "tags": [str(cfg.model.name), str(cfg.dataset.name), str(hc.runtime.choices.get("sweeper", "single"))],
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    result = run_training(cfg, run_dir, record)
+    return result.objective

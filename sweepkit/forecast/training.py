@@ -1,0 +1,203 @@
+"""The training loop: AdamW, clipping, early stopping, pruning, best checkpoint, test metrics."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sweepkit.forecast.data import Splits, load_series, split_and_scale
+from sweepkit.forecast.models import build_model
+from sweepkit.pruning import current_trial
+from sweepkit.tracker import BestModelTracker
+from sweepkit.tracking import make_logger
+
+log = logging.getLogger("sweepkit.train")
+
+OBJECTIVES = ("val_loss", "val_mae")
+
+
+@dataclass
+class RunResult:
+    """What one training run ends with."""
+
+    status: str  # complete, pruned or failed
+    objective: float  # best validation objective (NaN when the run failed)
+    best_epoch: int | None
+    test: dict[str, float] | None
+    record: dict[str, Any]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class WindowSampler:
+    """Cuts (lookback, horizon) windows out of one series tensor by index, without copies per epoch."""
+
+    def __init__(self, splits: Splits, device: torch.device) -> None:
+        self.data = torch.from_numpy(splits.data).to(device)
+        self.past = torch.arange(splits.lookback, device=device)
+        self.future = torch.arange(splits.lookback, splits.lookback + splits.horizon, device=device)
+        self.starts = {k: torch.from_numpy(v).to(device) for k, v in splits.starts.items()}
+
+    def batch(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data[starts[:, None] + self.past], self.data[starts[:, None] + self.future]
+
+    def batches(self, split: str, batch_size: int, shuffle: bool = False, generator=None):
+        starts = self.starts[split]
+        if shuffle:
+            starts = starts[torch.randperm(len(starts), generator=generator, device="cpu").to(starts.device)]
+        for i in range(0, len(starts), batch_size):
+            yield self.batch(starts[i:i + batch_size])
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, sampler: WindowSampler, split: str, batch_size: int) -> dict[str, float]:
+    """MSE and MAE over every window of a split, on the standardised scale."""
+    model.eval()
+    sq = ab = 0.0
+    count = 0
+    for x, y in sampler.batches(split, batch_size):
+        pred = model(x)
+        sq += torch.sum((pred - y) ** 2).item()
+        ab += torch.sum(torch.abs(pred - y)).item()
+        count += y.numel()
+    return {"mse": sq / count, "mae": ab / count}
+
+
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    groups = model.optimizer_groups(lr, weight_decay) if hasattr(model, "optimizer_groups") else model.parameters()
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+
+
+def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = None) -> RunResult:
+    """Train ``cfg.model`` on ``cfg.dataset`` with ``cfg.trainer``; write run.json and the best checkpoint.
+
+    A diverging run (non-finite loss) ends with status ``failed`` and a NaN objective instead of
+    raising, so one bad trial never stops a sweep.
+    """
+    tcfg, dcfg = cfg.trainer, cfg.dataset
+    objective = str(cfg.get("objective", "val_loss"))
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    mode = str(cfg.sweepkit.mode) if "sweepkit" in cfg else "min"
+    seed_everything(int(tcfg.seed))
+    if tcfg.get("num_threads"):
+        torch.set_num_threads(int(tcfg.num_threads))
+    device = pick_device(tcfg.get("device", "auto"))
+
+    series = load_series(dcfg)
+    splits = split_and_scale(series.values, int(dcfg.lookback), int(dcfg.horizon), tuple(dcfg.split))
+    n_features = splits.data.shape[1]
+    model = build_model(cfg.model, n_features, splits.lookback, splits.horizon).to(device)
+    optimizer = make_optimizer(model, float(tcfg.lr), float(tcfg.weight_decay))
+    max_epochs = int(tcfg.max_epochs)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
+                 if tcfg.get("scheduler", "cosine") == "cosine" else None)
+    sampler = WindowSampler(splits, device)
+    generator = torch.Generator().manual_seed(int(tcfg.seed))
+
+    extra = dict(record or {})
+    extra.update(max_epochs=max_epochs, data=series.provenance())
+    tracker = BestModelTracker(run_dir, metric_name=objective, mode=mode, extra=extra)
+    logger = make_logger(cfg.get("logger"))
+    run_name = str(extra.get("run_name", Path(run_dir).name))
+    wandb_info = logger.start(config=extra.get("config", {}), run_name=run_name,
+                              group=extra.get("group"), tags=extra.get("tags"))
+    if wandb_info:
+        tracker.record["wandb"] = wandb_info
+    reporter = current_trial()
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("%s on %s (%s, %d x %d), %d parameters, %d/%d/%d windows, device %s",
+             cfg.model.name, series.name, series.source, *series.values.shape, n_params,
+             *(len(splits.starts[s]) for s in ("train", "val", "test")), device)
+
+    def save(path: Path) -> None:
+        torch.save({"model_state": model.state_dict(), "epoch": epoch, "metric_name": objective,
+                    "metric_value": val_objective, "model": dict(cfg.model), "n_features": n_features,
+                    "lookback": splits.lookback, "horizon": splits.horizon,
+                    "scaler": {"mean": splits.mean.tolist(), "std": splits.std.tolist()}}, path)
+
+    loss_fn = nn.MSELoss()
+    status, error, stale = "complete", None, 0
+    batch_size, clip = int(tcfg.batch_size), tcfg.get("grad_clip")
+    patience = tcfg.get("patience")
+    try:
+        for epoch in range(1, max_epochs + 1):
+            started = time.perf_counter()
+            model.train()
+            total, n_batches = 0.0, 0
+            for x, y in sampler.batches("train", batch_size, shuffle=True, generator=generator):
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                if clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+                optimizer.step()
+                total += loss.item()
+                n_batches += 1
+            train_loss = total / max(n_batches, 1)
+            lr = optimizer.param_groups[0]["lr"]
+            if scheduler is not None:
+                scheduler.step()
+            val = evaluate(model, sampler, "val", batch_size * 4)
+            val_objective = val["mse"] if objective == "val_loss" else val["mae"]
+            entry = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["mse"], "val_mae": val["mae"],
+                     "lr": lr, "time": time.perf_counter() - started}
+            if not (math.isfinite(train_loss) and math.isfinite(val_objective)):
+                tracker.log_epoch(entry)
+                status, error = "failed", f"training diverged: non-finite loss at epoch {epoch}"
+                log.error("epoch %d: %s; ending this run", epoch, error)
+                break
+            improved = tracker.update(epoch, val_objective, save)
+            tracker.log_epoch(entry)
+            logger.log({k: v for k, v in entry.items() if k != "epoch"}, step=epoch)
+            log.info("epoch %3d/%d  train_loss %.5f  val_loss %.5f  val_mae %.5f  %.1fs%s", epoch, max_epochs,
+                     train_loss, val["mse"], val["mae"], entry["time"], "  *" if improved else "")
+            reporter.report(val_objective, epoch)
+            if reporter.should_prune():
+                status = "pruned"
+                log.info("epoch %d: trial pruned by the sweeper; keeping the best checkpoint so far", epoch)
+                break
+            stale = 0 if improved else stale + 1
+            if patience and stale >= int(patience):
+                log.info("early stopping: no improvement of %s for %d epochs", objective, stale)
+                break
+        test = None
+        if tracker.checkpoint_path is not None:
+            state = torch.load(tracker.checkpoint_path, map_location=device, weights_only=True)
+            model.load_state_dict(state["model_state"])
+            test = evaluate(model, sampler, "test", batch_size * 4)
+    except BaseException as exc:
+        tracker.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        logger.finish("failed", {"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    tracker.finish(status, test=test, error=error)
+    best = tracker.best_value if status != "failed" and tracker.best_value is not None else float("nan")
+    summary = {f"best_{objective}": best, "best_epoch": tracker.best_epoch, "status": status}
+    if test:
+        summary.update({f"test_{k}": v for k, v in test.items()})
+    logger.finish(status, summary)
+    if test is not None:
+        log.info("best %s %.5f at epoch %s; test mse %.5f mae %.5f (%s)", objective, tracker.best_value,
+                 tracker.best_epoch, test["mse"], test["mae"], status)
+    else:
+        log.info("run %s with no finite %s", status, objective)
+    return RunResult(status, best, tracker.best_epoch, test, tracker.record)

@@ -1,0 +1,37 @@
+"""Shared fixtures: where the real data lies, and how to run train.py in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("SWEEPKIT_DATA_DIR", REPO.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real Solar and Wind files (``SWEEPKIT_DATA_DIR``, default ``../shared/data``)."""
+    if not (DATA_DIR / "Wind").is_dir():
+        pytest.fail(f"real data not found in {DATA_DIR}; set SWEEPKIT_DATA_DIR")
+    return DATA_DIR
+
+
+def run_train(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python train.py ARGS`` from ``cwd`` (outputs land there) and return the result."""
+    full_env = {**os.environ, "SWEEPKIT_DATA_DIR": str(DATA_DIR), "WANDB_MODE": "disabled",
+                "HYDRA_FULL_ERROR": "1", **(env or {})}
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# Tiny overrides that make a real run take a second or two.
+TINY_DATA = ["dataset.max_rows=2000", "dataset.lookback=24", "dataset.horizon=12", "trainer.max_epochs=1",
+             "trainer.batch_size=256", "trainer.num_threads=1"]
+TINY_DMIXER = ["model=dmixer", "model.d_model=8", "model.d_ff=8", "model.n_blocks=1"]
+TINY = TINY_DATA + TINY_DMIXER

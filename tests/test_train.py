@@ -1,0 +1,91 @@
+"""The task end to end through the real train.py: one run, a 2-job multirun, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import torch
+
+from conftest import TINY, run_train
+from sweepkit.forecast.models import build_model
+from sweepkit.forecast.models.dmixer import DMixer
+
+
+def test_dmixer_shapes_and_tiny_overfit():
+    torch.manual_seed(0)
+    model = DMixer(n_features=3, lookback=32, horizon=8, d_model=32, d_ff=16, n_blocks=2, dropout=0.0)
+    x = torch.randn(8, 32, 3)
+    y = torch.randn(8, 8, 3)
+    assert model(x).shape == (8, 8, 3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(200):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < 0.1 * first
+
+
+def test_unknown_model_and_bad_hyperparameter():
+    import pytest
+    from omegaconf import OmegaConf
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        build_model(OmegaConf.create({"name": "nope"}), 2, 8, 4)
+    with pytest.raises(ValueError, match="n_blocks"):
+        build_model(OmegaConf.create({"name": "dmixer", "n_blocks": 0}), 2, 8, 4)
+
+
+def test_single_run_writes_record_and_checkpoint(tmp_path):
+    out = run_train(["dataset=Wind", *TINY, "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    log = out.stdout + out.stderr
+    assert "epoch   1/2" in log and "epoch   2/2" in log and "best val_loss" in log
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "complete" and len(record["history"]) == 2
+    assert record["data"]["source"] == "file" and record["data"]["name"] == "Wind"
+    assert len(record["data"]["sha256"]) == 64
+    assert math.isfinite(record["best_value"]) and set(record["test"]) == {"mse", "mae"}
+    ckpt = torch.load(record["checkpoint"], weights_only=True)
+    assert ckpt["epoch"] == record["best_epoch"] and "model_state" in ckpt
+
+
+def test_multirun_two_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = run_train(["-m", "dataset=Solar", *TINY, "model.d_model=8,16", f"hydra.sweep.dir={sweep}"],
+                    tmp_path)
+    assert out.returncode == 0, out.stderr
+    for job in ("0", "1"):
+        record = json.loads((sweep / job / "run.json").read_text())
+        assert record["status"] == "complete" and record["job_num"] == int(job)
+        assert (sweep / job / ".hydra" / "overrides.yaml").is_file()
+    assert json.loads((sweep / "1" / "run.json").read_text())["params"]["model.d_model"] == 16
+
+
+def test_diverging_run_ends_cleanly_with_failed_status(tmp_path):
+    out = run_train(["dataset=Wind", *TINY, "trainer.max_epochs=3", "trainer.lr=1e12", "trainer.grad_clip=null",
+                     "model.revin=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "failed" and "diverged" in record["error"]
+
+
+def test_bad_input_is_named(tmp_path):
+    out = run_train(["dataset=Nope"], tmp_path)
+    assert out.returncode != 0 and "Nope" in out.stderr
+    out = run_train(["dataset=Wind", *TINY, f"dataset.path={tmp_path}/missing.csv", f"hydra.run.dir={tmp_path}/r"],
+                    tmp_path)
+    assert out.returncode != 0 and "data file not found" in out.stderr
+    out = run_train(["dataset=Wind", *TINY, "dataset.horizon=100000", f"hydra.run.dir={tmp_path}/r2"], tmp_path)
+    assert out.returncode != 0 and "horizon" in out.stderr
+
+
+def test_cfg_job_and_help_list_groups(tmp_path):
+    out = run_train(["--cfg", "job", "model.d_model=128"], tmp_path)
+    assert out.returncode == 0 and "d_model: 128" in out.stdout
+    out = run_train(["--help"], tmp_path)
+    assert out.returncode == 0
+    for group in ("model:", "dataset:", "trainer:", "logger:"):
+        assert group in out.stdout
