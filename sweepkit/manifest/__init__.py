@@ -1,0 +1,30 @@
+"""The global top-k manifest of a sweep: :class:`SweepManager` and its file formats.
+
+See ``docs/manifest.md`` for the files a sweep directory holds and their fields.
+"""
+
+from sweepkit.manifest._manager import (
+    INLINE_RUNS_LIMIT,
+    RANKED_STATUSES,
+    STATUSES,
+    SweepManager,
+    read_run_json,
+    summary_dict,
+)
+from sweepkit.manifest._store import (
+    BEST_DIR,
+    FAULT_ENV,
+    LOG_NAME,
+    RESULTS_NAME,
+    SUMMARY_NAME,
+    ManifestCorruptError,
+    ManifestError,
+    latest_records,
+    read_manifest,
+)
+
+__all__ = [
+    "SweepManager", "ManifestError", "ManifestCorruptError", "read_manifest", "latest_records",
+    "read_run_json", "summary_dict", "STATUSES", "RANKED_STATUSES", "INLINE_RUNS_LIMIT",
+    "BEST_DIR", "LOG_NAME", "RESULTS_NAME", "SUMMARY_NAME", "FAULT_ENV",
+]

@@ -1,0 +1,222 @@
+"""The ``best_models/`` directory: file names, promotion, safe deletion and two-phase re-ranking."""
+
+from __future__ import annotations
+
+import hashlib
+import errno
+import logging
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
+from typing import Iterable
+
+from sweepkit._io import atomic_write_bytes, fsync_dir, safe_name
+from sweepkit.manifest._store import fault_point
+
+CKPT = "best_model.pth"
+CONFIG = "config.yaml"
+KINDS = (CKPT, CONFIG)
+# Names sweepkit itself creates in best_models/: only these are ever deleted there.
+OUR_NAMES = re.compile(
+    r"^(rank_\d{2,}_.+_(best_model\.pth|config\.yaml)"
+    r"|\.{1,2}(tmp|incoming)_[0-9a-f]{16}_(best_model\.pth|config\.yaml)(\..+\.tmp)?)$"
+)
+
+
+def run_key(run_id: str) -> str:
+    """A stable 16-hex-digit key of a run id (used in temporary file names)."""
+    return hashlib.sha1(str(run_id).encode("utf-8")).hexdigest()[:16]
+
+
+def final_name(rank: int, label: str, kind: str) -> str:
+    return f"rank_{rank:02d}_{label}_{kind}"
+
+
+def tmp_name(key: str, kind: str) -> str:
+    return f".tmp_{key}_{kind}"
+
+
+def incoming_name(key: str, kind: str) -> str:
+    return f".incoming_{key}_{kind}"
+
+
+def labels(entries: Iterable[dict]) -> dict[str, str]:
+    """File-name labels of ranked runs: the safe run name, plus the key when names collide."""
+    entries = list(entries)
+    base = {e["key"]: safe_name(e["run_name"], 60) for e in entries}
+    seen: dict[str, int] = {}
+    for label in base.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {k: (lab if seen[lab] == 1 else f"{lab}-{k[:8]}") for k, lab in base.items()}
+
+
+def guess_names(existing: set[str], entry: dict, kind: str) -> list[str]:
+    """Rank-named files that carry this run's label (used when the manifest was lost)."""
+    label = re.escape(safe_name(entry["run_name"], 60))
+    pattern = re.compile(rf"^rank_\d{{2,}}_{label}(-{entry['key'][:8]})?_{re.escape(kind)}$")
+    return sorted(n for n in existing if pattern.match(n))
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    """Whether ``path``'s real parent directory lies inside ``root`` (links in the name not followed)."""
+    parent = os.path.realpath(Path(path).parent)
+    root = os.path.realpath(root)
+    return os.path.commonpath([parent, root]) == root
+
+
+def is_owned(path: str | Path | None, sweep_dir: Path) -> bool:
+    """A checkpoint sweepkit may move or delete: a regular file (not a link) inside the sweep."""
+    if not path:
+        return False
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and is_inside(Path(path), sweep_dir)
+
+
+def safe_unlink(path: Path, log: logging.Logger) -> int:
+    """Remove ``path`` itself (a link is removed, never its target); return bytes freed."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return 0
+    os.unlink(path)
+    log.debug("delete %s", path)
+    return 0 if stat.S_ISLNK(st.st_mode) else st.st_size
+
+
+def _rename(src: Path, dst: Path, log: logging.Logger) -> None:
+    os.replace(src, dst)
+    log.debug("rename %s -> %s", src, dst)
+
+
+def stage_checkpoint(src: Path, dst: Path, owned: bool, log: logging.Logger) -> str:
+    """Bring a checkpoint into best_models/ under ``dst``; return how ("rename", "link", "copy").
+
+    A file sweepkit owns is renamed (moved); any other file is hard-linked, so the user's file
+    is never touched. Only across file systems are the bytes copied.
+    """
+    if owned:
+        try:
+            _rename(src, dst, log)
+            return "rename"
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+    else:
+        real = os.path.realpath(src)
+        try:
+            os.unlink(dst)
+        except FileNotFoundError:
+            pass
+        try:
+            os.link(real, dst)
+            log.debug("link %s -> %s", real, dst)
+            return "link"
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                raise
+    tmp = dst.with_name(dst.name + ".copy.tmp")
+    shutil.copyfile(os.path.realpath(src), tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    _rename(tmp, dst, log)
+    if owned:
+        safe_unlink(src, log)
+    return "copy"
+
+
+def _same_file(a: Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def sync_best_models(
+    best_dir: Path,
+    sweep_dir: Path,
+    entries: list[dict],
+    fresh: set[str],
+    log: logging.Logger,
+    actions: list[str],
+) -> tuple[dict[str, dict[str, str | None]], int, int]:
+    """Make ``best_dir`` hold exactly the ranked ``entries``' files under their rank names.
+
+    ``entries`` are ranked dicts with ``key``, ``rank``, ``run_name``, ``source_checkpoint``,
+    ``source_config`` and the names they had (``file_ckpt``/``file_config``). For keys in
+    ``fresh`` (just registered) the source file is promoted. Steps, each crash-safe:
+    stage new files under ``.incoming_*`` names, delete sweepkit files no ranked run uses,
+    rename every file that changes rank to ``.tmp_<key>_*``, then to its final name. A ranked
+    checkpoint therefore always exists under some name. Returns ({key: {kind: name}},
+    checkpoint bytes freed, checkpoints deleted).
+    """
+    best_dir.mkdir(parents=True, exist_ok=True)
+    existing = set(os.listdir(best_dir))
+    names = labels(entries)
+    located: dict[tuple[str, str], str] = {}
+    used: set[str] = set()
+    for entry in entries:
+        key = entry["key"]
+        for kind in KINDS:
+            final = final_name(entry["rank"], names[key], kind)
+            source = entry.get("source_checkpoint" if kind == CKPT else "source_config")
+            candidates = [tmp_name(key, kind), incoming_name(key, kind),
+                          entry.get("file_ckpt" if kind == CKPT else "file_config"), final,
+                          *guess_names(existing, entry, kind)]
+            candidates = [c for c in candidates if c and c in existing and c not in used]
+            name = None
+            if key in fresh and source and os.path.exists(source):
+                if kind == CKPT and not is_owned(source, sweep_dir):
+                    name = next((c for c in candidates if _same_file(best_dir / c, source)), None)
+                if name is None:
+                    name = incoming_name(key, kind)
+                    if kind == CKPT:
+                        how = stage_checkpoint(Path(source), best_dir / name,
+                                               is_owned(source, sweep_dir), log)
+                        fault_point("after_stage")
+                        actions.append(f"promote {entry['run_id']} ({how}) {source}")
+                    else:
+                        atomic_write_bytes(best_dir / name, Path(source).read_bytes())
+                        log.debug("write %s", best_dir / name)
+            if name is None and candidates:
+                name = candidates[0]
+            if name is None and kind == CONFIG and source and os.path.exists(source):
+                name = incoming_name(key, kind)
+                atomic_write_bytes(best_dir / name, Path(source).read_bytes())
+            if name is None:
+                if kind == CKPT:
+                    actions.append(f"ERROR checkpoint of ranked run {entry['run_id']} not found")
+                continue
+            located[(key, kind)] = name
+            used.add(name)
+            existing.add(name)
+    freed = deleted = 0
+    for name in sorted(existing - used):
+        if OUR_NAMES.match(name):
+            size = safe_unlink(best_dir / name, log)
+            if CKPT in name:
+                freed, deleted = freed + size, deleted + 1
+            actions.append(f"delete best_models/{name}")
+            fault_point("after_delete_stray")
+    moves = []
+    for entry in entries:
+        for kind in KINDS:
+            current = located.get((entry["key"], kind))
+            final = final_name(entry["rank"], names[entry["key"]], kind)
+            if current and current != final:
+                moves.append((entry["key"], kind, current, final))
+    for key, kind, current, _ in moves:
+        if current != tmp_name(key, kind):
+            _rename(best_dir / current, best_dir / tmp_name(key, kind), log)
+    fault_point("between_rename_phases")
+    for key, kind, _, final in moves:
+        _rename(best_dir / tmp_name(key, kind), best_dir / final, log)
+        located[(key, kind)] = final
+    if moves or freed:
+        fsync_dir(best_dir)
+    result = {e["key"]: {kind: located.get((e["key"], kind)) for kind in KINDS} for e in entries}
+    return result, freed, deleted

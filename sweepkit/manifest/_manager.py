@@ -1,0 +1,635 @@
+"""SweepManager: the file-locked global top-k manifest of one sweep directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from sweepkit._io import atomic_write_text
+from sweepkit.manifest import _files as files
+from sweepkit.manifest import _store as store
+from sweepkit.manifest._store import ManifestError, fault_point
+
+#: Statuses a run may be registered with; only the first two can rank.
+RANKED_STATUSES = ("complete", "pruned")
+STATUSES = RANKED_STATUSES + ("failed", "killed")
+#: Up to this many runs, every registration also rewrites the full run list into
+#: sweep_results.json (a bounded cost); beyond it the list is rebuilt by :meth:`finalize`.
+INLINE_RUNS_LIMIT = 100
+_KNOWN_FIELDS = ("job_num", "params", "test", "data", "wandb", "error", "started_at", "ended_at")
+
+
+def _finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+class SweepManager:
+    """The global top-k manifest of one sweep directory, safe across processes and hosts.
+
+    Args:
+        sweep_dir: the sweep directory (created if missing).
+        top_k: how many checkpoints to keep, >= 1. Default 3.
+        metric_name: the ranked metric, recorded in every run. Default ``"val_loss"``.
+        mode: ``"min"`` (default) or ``"max"``.
+        lock_timeout: seconds to wait for the sweep lock before :class:`TimeoutError`.
+        lock: ``"flock"`` (default; ``filelock.FileLock``, released by the kernel when its holder
+            dies) or ``"soft"`` (``SoftFileLock``, for file systems without flock). Also set by
+            ``$SWEEPKIT_LOCK``. Every process of a sweep must use the same kind.
+        fsync: flush the log and manifest to disk before returning (default True).
+
+    Every public method takes the lock on ``<sweep>/.sweep.lock``, first finishes any
+    registration a killed process left half done, and leaves the directory consistent.
+    """
+
+    def __init__(
+        self,
+        sweep_dir: str | os.PathLike,
+        top_k: int = 3,
+        metric_name: str = "val_loss",
+        mode: str = "min",
+        *,
+        lock_timeout: float = 600.0,
+        lock: str | None = None,
+        fsync: bool = True,
+    ) -> None:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if not metric_name or not isinstance(metric_name, str):
+            raise ValueError(f"metric_name must be a non-empty string, got {metric_name!r}")
+        self.sweep_dir = Path(sweep_dir).absolute()
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.top_k, self.metric_name, self.mode, self.fsync = top_k, metric_name, mode, fsync
+        self.log_path = self.sweep_dir / store.LOG_NAME
+        self.results_path = self.sweep_dir / store.RESULTS_NAME
+        self.summary_path = self.sweep_dir / store.SUMMARY_NAME
+        self.best_dir = self.sweep_dir / store.BEST_DIR
+        self.index_dir = self.sweep_dir / store.INTERNAL_DIR / "index"
+        self._lock = self._make_lock(lock or os.environ.get("SWEEPKIT_LOCK", "flock"), lock_timeout)
+        self._log = self._make_logger()
+        self._actions: list[str] = []  # what the current operation did (one log line each)
+        self._report: list[str] = []  # what repair() returns
+
+    # ------------------------------------------------------------------ public API
+    def register_model(
+        self,
+        run_id: str,
+        run_name: str,
+        metric_value: float | None,
+        model_path: str | os.PathLike | None,
+        config_path: str | os.PathLike | None = None,
+        epoch: int | None = None,
+        **extra: Any,
+    ) -> bool:
+        """Record a finished run and keep its checkpoint only if it ranks in the top k.
+
+        ``extra`` fields are stored in the run's record: ``status`` (complete [default], pruned,
+        failed, killed), ``params``, ``test``, ``data``, ``wandb``, ``error``, ``job_num``,
+        ``started_at``/``ended_at`` (epoch seconds), ``model``, ``dataset`` and any other
+        JSON-serialisable value. A NaN, infinite or missing metric, or a failed/killed status,
+        never ranks. Registering a ``run_id`` again replaces its record. A checkpoint inside the
+        sweep directory is moved into ``best_models/`` or deleted; one outside is hard-linked
+        (copied across file systems) and never deleted. Returns whether the run is in the top k.
+        """
+        if not run_id or not isinstance(run_id, str):
+            raise ValueError(f"run_id must be a non-empty string, got {run_id!r}")
+        status = extra.pop("status", "complete")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        value = _finite(metric_value)
+        rankable = status in RANKED_STATUSES and value is not None and model_path is not None
+        if model_path is not None and not os.path.exists(model_path):
+            if rankable:
+                raise FileNotFoundError(
+                    f"checkpoint {model_path} of run {run_id!r} does not exist; pass "
+                    "model_path=None to record the run without ranking it")
+            model_path = None
+        if config_path is not None and not os.path.isfile(config_path):
+            raise FileNotFoundError(f"config {config_path} of run {run_id!r} does not exist")
+        record = self._make_record(run_id, run_name, metric_value, value, model_path,
+                                   config_path, epoch, status, extra)
+        with self._locked() as doc:
+            index = self._read_index(run_id)
+            record["seq"] = index["seq"] if index else doc["next_seq"]
+            fault_point("before_log_append")
+            offset, size = store.append_record(self.log_path, record, self.fsync)
+            self._log.debug("append %s offset=%d", self.log_path.name, offset)
+            fault_point("after_log_append")
+            in_top = self._apply(doc, record, offset)
+            doc["log"]["size"] = size
+            self._save(doc)
+        return in_top
+
+    def get_best_models(self, k: int | None = None) -> list[dict]:
+        """The ranked runs, best first (at most ``top_k``; ``k`` limits further).
+
+        Each dict is the run's record plus ``rank``, ``checkpoint`` and ``config`` (absolute
+        paths of the files in ``best_models/``).
+        """
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ValueError(f"k must be an integer >= 1 or None, got {k!r}")
+        with self._locked() as doc:
+            top = [self._absolute(entry) for entry in doc["top"]]
+        return top[: k or self.top_k]
+
+    def load_runs(self) -> list[dict]:
+        """Every registered run's latest record, in registration order, with ``rank``,
+        ``checkpoint`` and ``config`` filled in from the current ranking. Takes no lock."""
+        doc = store.read_manifest(self.results_path) or {"top": []}
+        return annotate(store.latest_records(self.log_path), doc["top"])
+
+    def is_registered(self, run_id: str) -> bool:
+        """Whether ``run_id`` has been registered (one small file read)."""
+        return self._read_index(run_id) is not None
+
+    def register_job_dir(self, job_dir: str | os.PathLike, status: str | None = None,
+                         error: str | None = None, **extra: Any) -> bool:
+        """Register a job from its ``run.json`` (written by :class:`BestModelTracker`).
+
+        ``status``/``error`` override the record's (the hook passes ``failed`` when the job
+        raised). A job whose record still says ``running`` is registered as ``killed``. A job
+        without ``run.json`` is registered without metric or checkpoint.
+        """
+        job_dir = Path(job_dir).absolute()
+        record = read_run_json(job_dir)
+        status = status or record.get("status") or "failed"
+        if status == "running":
+            status = "killed"
+            error = error or "job ended without finishing (killed, out of memory or timed out)"
+        checkpoint = record.get("checkpoint")
+        if checkpoint and not os.path.exists(checkpoint):
+            checkpoint = None
+        config = job_dir / ".hydra" / "config.yaml"
+        fields = {k: record.get(k) for k in _KNOWN_FIELDS if record.get(k) is not None}
+        fields.update(max_epochs=record.get("max_epochs"), epochs_run=record.get("epoch"))
+        if error or record.get("error"):
+            fields["error"] = error or record.get("error")
+        fields.update(extra)
+        return self.register_model(
+            run_id=job_run_id(self.sweep_dir, job_dir, record),
+            run_name=str(record.get("run_name") or job_dir.name),
+            metric_value=record.get("best_value"),
+            model_path=checkpoint,
+            config_path=config if config.is_file() else None,
+            epoch=record.get("best_epoch"),
+            status=status,
+            **fields,
+        )
+
+    def reconcile(self, job_dirs: list[str | os.PathLike] | None = None) -> list[str]:
+        """Register jobs that wrote ``run.json`` but never registered (their hook never ran).
+
+        ``job_dirs`` defaults to the sweep's direct sub-directories that hold a ``run.json``.
+        Call it only when none of those jobs still runs (the hook calls it at multirun end):
+        a record still ``running`` is registered as ``killed``. Returns the actions taken.
+        """
+        if job_dirs is None:
+            job_dirs = sorted(p for p in self.sweep_dir.iterdir()
+                              if p.is_dir() and (p / "run.json").is_file())
+        actions = []
+        for job_dir in map(Path, job_dirs):
+            record = read_run_json(job_dir)
+            run_id = job_run_id(self.sweep_dir, job_dir.absolute(), record)
+            if not record or self.is_registered(run_id):
+                continue
+            self.register_job_dir(job_dir)
+            actions.append(f"registered unreported job {run_id} ({record.get('status')})")
+            self._log.info("reconcile %s", actions[-1])
+        return actions
+
+    def repair(self) -> list[str]:
+        """Rebuild the manifest from ``runs.jsonl`` and restore invariants 1 and 2.
+
+        Keeps a corrupt manifest or log aside (``*.corrupt-<ts>``), drops unreadable log lines,
+        re-ranks every run whose checkpoint still exists, renames ``best_models/`` to match,
+        deletes stray sweepkit files and non-ranked checkpoints, rewrites
+        ``sweep_results.json`` and ``sweep_summary.yaml``. Returns the actions taken.
+        """
+        self._actions, self._report = [], []
+        actions = self._report
+        with self._lock_only():
+            old = None
+            try:
+                old = store.read_manifest(self.results_path)
+            except store.ManifestCorruptError as exc:
+                actions.append(f"kept corrupt {exc.path.name} aside as {exc.moved_to.name}")
+            records = self._readable_log(actions)
+            doc = self._rebuild(records, old)
+            actions.append(f"rebuilt {self.results_path.name} from {self.log_path.name} "
+                           f"({doc['n_runs']} runs, top {len(doc['top'])})")
+            self._save(doc, full=True)
+            self._write_summary(doc)
+            for tmp in self.sweep_dir.glob(".sweep_*.tmp"):
+                os.unlink(tmp)
+                actions.append(f"delete {tmp.name}")
+        self._log.info("repair: %s", actions[-1] if actions else "nothing to do")
+        return actions
+
+    def finalize(self, reconcile: bool = True) -> dict:
+        """End-of-sweep work: reconcile unreported jobs, write the full ``sweep_results.json``
+        (every run) and ``sweep_summary.yaml``. Returns the manifest document."""
+        if reconcile:
+            self.reconcile()
+        with self._locked() as doc:
+            self._save(doc, full=True)
+            self._write_summary(doc)
+        return doc
+
+    def close(self) -> None:
+        """Close the log file handle (the manager stays usable; it reopens on demand)."""
+        for handler in self._log.handlers:
+            handler.close()
+
+    def __enter__(self) -> "SweepManager":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _make_lock(self, kind: str, timeout: float):
+        import filelock
+
+        if kind not in ("flock", "soft"):
+            raise ValueError(f"lock must be 'flock' or 'soft', got {kind!r}")
+        path = self.sweep_dir / store.LOCK_NAME
+        # filelock polls a non-blocking lock: a short interval keeps waiting fair and fast.
+        if kind == "soft":
+            return filelock.SoftFileLock(path, timeout=timeout, poll_interval=0.002)
+        return filelock.FileLock(path, timeout=timeout, poll_interval=0.001)
+
+    def _make_logger(self) -> logging.Logger:
+        # A private Logger (not registered with logging.getLogger): no global side effects.
+        logger = logging.Logger(f"sweepkit.manifest[{self.sweep_dir}]")
+        debug = os.environ.get("SWEEP_DEBUG", "") not in ("", "0", "false", "False")
+        logger.setLevel(logging.DEBUG if debug else logging.INFO)
+        handler = logging.FileHandler(self.sweep_dir / store.MANAGER_LOG_NAME, delay=True)
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s pid=%(process)d %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        return logger
+
+    @contextlib.contextmanager
+    def _lock_only(self) -> Iterator[None]:
+        self._log.debug("lock acquire %s", self._lock.lock_file)
+        try:
+            self._lock.acquire()
+        except TimeoutError as exc:
+            raise TimeoutError(
+                f"could not lock {self._lock.lock_file} within {self._lock.timeout} s; another "
+                "process holds it (raise lock_timeout, or check for a hung process)") from exc
+        try:
+            yield
+        finally:
+            self._lock.release()
+            self._log.debug("lock release %s", self._lock.lock_file)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict]:
+        """Hold the lock; yield the manifest with any half-done registration finished."""
+        self._actions = []
+        with self._lock_only():
+            yield self._load()
+
+    def _load(self) -> dict:
+        doc = store.read_manifest(self.results_path)
+        log_size = self.log_path.stat().st_size if self.log_path.exists() else 0
+        if doc is None:
+            if log_size:
+                raise ManifestError(
+                    f"{self.results_path} is missing but {self.log_path} holds runs; run "
+                    "`sweepkit verify --repair` (SweepManager.repair()) to rebuild it")
+            doc = self._new_doc()
+        for field, mine in (("metric_name", self.metric_name), ("mode", self.mode)):
+            if doc[field] != mine:
+                raise ManifestError(
+                    f"{self.results_path} ranks by {field}={doc[field]!r} but this manager "
+                    f"uses {mine!r}; open the sweep with the same {field}")
+        doc["top_k"] = self.top_k
+        known = doc["log"]["size"]
+        if log_size < known:
+            raise ManifestError(
+                f"{self.log_path} is shorter ({log_size} bytes) than {self.results_path.name} "
+                f"expects ({known}); run `sweepkit verify --repair`")
+        if log_size > known:  # a killed process left a registration half done
+            records, end = store.read_log(self.log_path, known)
+            if end < log_size:
+                os.truncate(self.log_path, end)
+                self._log.info("truncated torn last line of %s (%d bytes)",
+                               self.log_path.name, log_size - end)
+            for offset, record in records:
+                self._log.info("recover registration of %s from %s", record["run_id"],
+                               self.log_path.name)
+                self._apply(doc, record, offset)
+            doc["log"]["size"] = end
+            self._save(doc)
+        elif len(doc["top"]) > self.top_k:
+            self._sync(doc, doc["top"][: self.top_k], set())
+            self._save(doc)
+        return doc
+
+    def _new_doc(self) -> dict:
+        now = time.time()
+        return {
+            "format": store.FORMAT_VERSION, "sweep_dir": str(self.sweep_dir),
+            "metric_name": self.metric_name, "mode": self.mode, "top_k": self.top_k,
+            "created_at": now, "updated_at": now, "model": None, "dataset": None,
+            "n_runs": 0, "next_seq": 0, "counts": {}, "best": None, "top": [],
+            "disk": {"best_models_bytes": 0, "reclaimed_bytes": 0, "deleted_checkpoints": 0},
+            "log": {"path": store.LOG_NAME, "size": 0}, "runs_complete": True, "runs": [],
+        }
+
+    def _make_record(self, run_id, run_name, raw_metric, value, model_path, config_path,
+                     epoch, status, extra) -> dict:
+        started, ended = extra.pop("started_at", None), extra.pop("ended_at", None)
+        record = {
+            "run_id": run_id, "run_name": str(run_name), "job_num": extra.pop("job_num", None),
+            "status": status, "metric_name": self.metric_name, "metric_value": value,
+            "epoch": epoch, "seq": None, "params": extra.pop("params", None) or {},
+            "source_checkpoint": str(Path(model_path).absolute()) if model_path else None,
+            "source_config": str(Path(config_path).absolute()) if config_path else None,
+            "test": extra.pop("test", None), "started_at": started, "ended_at": ended,
+            "duration_s": (ended - started) if started is not None and ended is not None else None,
+            "data": extra.pop("data", None), "wandb": extra.pop("wandb", None),
+            "error": extra.pop("error", None), "registered_at": time.time(),
+        }
+        if value is None and raw_metric is not None:
+            record["metric_note"] = f"not finite: {raw_metric!r}"
+        record.update(extra)
+        record = store.jsonable(record)
+        store.dumps(record)  # fail early on a non-serialisable extra
+        return record
+
+    def _sort_key(self, entry: dict) -> tuple:
+        value = entry["metric_value"]
+        return (value if self.mode == "min" else -value, entry["seq"])
+
+    def _rankable(self, record: dict) -> bool:
+        return (record["status"] in RANKED_STATUSES and record["metric_value"] is not None
+                and record.get("source_checkpoint") is not None)
+
+    def _apply(self, doc: dict, record: dict, offset: int) -> bool:
+        """Fold one logged record into ``doc``: counts, index, ranking and files."""
+        run_id, status = record["run_id"], record["status"]
+        index = self._read_index(run_id)
+        if index is None:
+            prev = None
+        elif index["offset"] == offset:
+            prev = index["prev_status"]
+        else:
+            prev = index["status"]
+        counts = doc["counts"]
+        if prev is None:
+            doc["n_runs"] += 1
+        else:
+            counts[prev] = counts.get(prev, 1) - 1
+            if counts[prev] <= 0:
+                del counts[prev]
+        counts[status] = counts.get(status, 0) + 1
+        doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
+        for field in ("model", "dataset"):
+            if doc.get(field) is None and record.get(field) is not None:
+                doc[field] = record[field]
+        self._write_index(run_id, {"run_id": run_id, "seq": record["seq"], "offset": offset,
+                                   "status": status, "prev_status": prev})
+        top = [e for e in doc["top"] if e["run_id"] != run_id]
+        if self._rankable(record):
+            top.append(dict(record))
+            top.sort(key=self._sort_key)
+        top = top[: self.top_k]
+        in_top = any(e["run_id"] == run_id for e in top)
+        self._sync(doc, top, {files.run_key(run_id)} if in_top else set())
+        source = record.get("source_checkpoint")
+        if not in_top and files.is_owned(source, self.sweep_dir):
+            self._delete_checkpoint(doc, Path(source))
+        fault_point("after_apply")
+        rank = next((e["rank"] for e in doc["top"] if e["run_id"] == run_id), None)
+        self._log.info("register %s name=%s status=%s %s=%s rank=%s", run_id,
+                       record["run_name"], status, self.metric_name,
+                       record["metric_value"], rank)
+        return in_top
+
+    def _sync(self, doc: dict, top: list[dict], fresh: set[str]) -> None:
+        entries = []
+        for rank, entry in enumerate(top, 1):
+            entry = dict(entry, key=files.run_key(entry["run_id"]), rank=rank)
+            entry["file_ckpt"] = Path(entry["checkpoint"]).name if entry.get("checkpoint") else None
+            entry["file_config"] = Path(entry["config"]).name if entry.get("config") else None
+            entries.append(entry)
+        located, freed, deleted = files.sync_best_models(
+            self.best_dir, self.sweep_dir, entries, fresh, self._log, self._actions)
+        doc["disk"]["reclaimed_bytes"] += freed
+        doc["disk"]["deleted_checkpoints"] += deleted
+        new_top = []
+        for entry in entries:
+            names = located[entry.pop("key")]
+            for field in ("file_ckpt", "file_config"):
+                entry.pop(field)
+            if names[files.CKPT] is None:
+                continue  # lost (reported in the actions); it cannot stay ranked
+            entry["checkpoint"] = f"{store.BEST_DIR}/{names[files.CKPT]}"
+            entry["config"] = f"{store.BEST_DIR}/{names[files.CONFIG]}" if names[files.CONFIG] else None
+            new_top.append(entry)
+        for rank, entry in enumerate(new_top, 1):
+            entry["rank"] = rank
+        doc["top"] = new_top
+        for action in self._actions:
+            self._log.info(action)
+        self._report.extend(self._actions)
+        self._actions.clear()
+
+    def _delete_checkpoint(self, doc: dict, path: Path) -> None:
+        freed = files.safe_unlink(path, self._log)
+        doc["disk"]["reclaimed_bytes"] += freed
+        doc["disk"]["deleted_checkpoints"] += 1
+        self._log.info("delete checkpoint %s (%d bytes; not in top %d)", path, freed, self.top_k)
+
+    def _save(self, doc: dict, full: bool = False) -> None:
+        doc["updated_at"] = time.time()
+        top = doc["top"]
+        doc["best"] = _brief(top[0]) if top else None
+        doc["disk"]["best_models_bytes"] = sum(
+            (self.sweep_dir / e["checkpoint"]).stat().st_size for e in top
+            if (self.sweep_dir / e["checkpoint"]).exists())
+        if full or doc["n_runs"] <= INLINE_RUNS_LIMIT:
+            doc["runs"] = annotate(store.latest_records(self.log_path), top)
+            doc["runs_complete"] = True
+        else:
+            doc.pop("runs", None)
+            doc["runs_complete"] = False
+        fault_point("before_manifest_write")
+        store.write_json(self.results_path, doc, self.fsync)
+        self._log.debug("write %s", self.results_path)
+
+    def _write_summary(self, doc: dict) -> None:
+        import yaml
+
+        summary = summary_dict(doc)
+        atomic_write_text(self.summary_path, yaml.safe_dump(summary, sort_keys=False))
+        self._log.info("write %s", self.summary_path.name)
+
+    def _readable_log(self, actions: list[str]) -> list[dict]:
+        try:
+            records, end = store.read_log(self.log_path)
+        except store.ManifestCorruptError:
+            aside = self.log_path.with_name(
+                f"{self.log_path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            shutil.copy2(self.log_path, aside)
+            good, dropped = [], 0
+            for line in self.log_path.read_bytes().splitlines():
+                try:
+                    record = json.loads(line)
+                    assert isinstance(record, dict) and "run_id" in record
+                    good.append(line)
+                except (ValueError, AssertionError):
+                    dropped += 1
+            atomic_write_text(self.log_path, b"".join(g + b"\n" for g in good).decode())
+            actions.append(f"kept corrupt {self.log_path.name} aside as {aside.name}; "
+                           f"dropped {dropped} unreadable line(s)")
+            records, end = store.read_log(self.log_path)
+        size = self.log_path.stat().st_size if self.log_path.exists() else 0
+        if end < size:
+            os.truncate(self.log_path, end)
+            actions.append(f"truncated torn last line of {self.log_path.name}")
+        return [r for _, r in records]
+
+    def _rebuild(self, log_records: list[dict], old: dict | None) -> dict:
+        """A fresh manifest from every logged record (repair)."""
+        doc = self._new_doc()
+        if old:
+            doc.update({k: old[k] for k in ("created_at", "disk", "model", "dataset") if k in old})
+        latest: dict[str, dict] = {}
+        for record in log_records:
+            latest[record["run_id"]] = record
+        shutil.rmtree(self.index_dir, ignore_errors=True)
+        offset = 0
+        for record in log_records:
+            line = store.dumps(record)
+            prev = self._read_index(record["run_id"])
+            self._write_index(record["run_id"], {
+                "run_id": record["run_id"], "seq": record["seq"], "offset": offset,
+                "status": record["status"], "prev_status": prev["status"] if prev else None})
+            offset += len(line.encode()) + 1
+        for record in latest.values():
+            doc["counts"][record["status"]] = doc["counts"].get(record["status"], 0) + 1
+            doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
+            for field in ("model", "dataset"):
+                if doc.get(field) is None and record.get(field) is not None:
+                    doc[field] = record[field]
+        doc["n_runs"] = len(latest)
+        doc["log"]["size"] = self.log_path.stat().st_size if self.log_path.exists() else 0
+        old_top = {e["run_id"]: e for e in (old or {}).get("top", [])}
+        candidates = sorted((r for r in latest.values() if self._rankable(r)), key=self._sort_key)
+        top, fresh = [], set()
+        existing = set(os.listdir(self.best_dir)) if self.best_dir.exists() else set()
+        for record in candidates:
+            entry = dict(record, **{k: old_top[record["run_id"]][k] for k in ("checkpoint", "config")
+                                    if record["run_id"] in old_top})
+            key = files.run_key(record["run_id"])
+            staged = {files.tmp_name(key, files.CKPT), files.incoming_name(key, files.CKPT)}
+            in_best = (entry.get("checkpoint") and Path(entry["checkpoint"]).name in existing) \
+                or staged & existing or files.guess_names(
+                    existing, {"run_name": record["run_name"], "key": key}, files.CKPT)
+            if in_best or files.is_owned(record["source_checkpoint"], self.sweep_dir):
+                if not in_best:
+                    fresh.add(key)
+                top.append(entry)
+            if len(top) == self.top_k:
+                break
+        self._sync(doc, top, fresh)
+        ranked = {e["run_id"] for e in doc["top"]}
+        for record in latest.values():
+            source = record.get("source_checkpoint")
+            if record["run_id"] not in ranked and files.is_owned(source, self.sweep_dir):
+                self._delete_checkpoint(doc, Path(source))
+                self._report.append(f"delete checkpoint {source} (not in top {self.top_k})")
+        return doc
+
+    def _index_path(self, run_id: str) -> Path:
+        return self.index_dir / f"{files.run_key(run_id)}.json"
+
+    def _read_index(self, run_id: str) -> dict | None:
+        try:
+            return json.loads(self._index_path(run_id).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _write_index(self, run_id: str, entry: dict) -> None:
+        # A cache of the log (rebuilt by repair): atomic, not fsync'd.
+        path = self._index_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entry))
+        os.replace(tmp, path)
+
+    def _absolute(self, entry: dict) -> dict:
+        out = dict(entry)
+        for field in ("checkpoint", "config"):
+            if out.get(field):
+                out[field] = str(self.sweep_dir / out[field])
+        return out
+
+
+def _brief(entry: dict) -> dict:
+    return {k: entry.get(k) for k in ("rank", "run_id", "run_name", "metric_value", "epoch",
+                                      "checkpoint", "config")}
+
+
+def annotate(records: list[dict], top: list[dict]) -> list[dict]:
+    """Records with ``rank``/``checkpoint``/``config`` from the ranking (None when unranked)."""
+    ranked = {e["run_id"]: e for e in top}
+    out = []
+    for record in records:
+        entry = ranked.get(record["run_id"])
+        out.append(dict(record, rank=entry["rank"] if entry else None,
+                        checkpoint=entry["checkpoint"] if entry else None,
+                        config=entry["config"] if entry else record.get("source_config")))
+    return out
+
+
+def summary_dict(doc: dict) -> dict:
+    """The content of ``sweep_summary.yaml``."""
+    disk = doc["disk"]
+    return {
+        "sweep_dir": doc["sweep_dir"], "model": doc.get("model"), "dataset": doc.get("dataset"),
+        "metric": doc["metric_name"], "mode": doc["mode"], "top_k": doc["top_k"],
+        "runs": doc["n_runs"], "counts": dict(sorted(doc["counts"].items())),
+        "best": _brief(doc["top"][0]) if doc["top"] else None,
+        "top": [_brief(e) for e in doc["top"]],
+        "disk": {"best_models_mb": round(disk["best_models_bytes"] / 2**20, 3),
+                 "reclaimed_mb": round(disk["reclaimed_bytes"] / 2**20, 3),
+                 "deleted_checkpoints": disk["deleted_checkpoints"]},
+        "updated_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(doc["updated_at"])),
+    }
+
+
+def read_run_json(job_dir: Path) -> dict:
+    """A job's ``run.json`` as a dict ({} when absent or unreadable)."""
+    try:
+        record = json.loads((Path(job_dir) / "run.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def job_run_id(sweep_dir: Path, job_dir: Path, record: dict) -> str:
+    """A job's run id: its directory relative to the sweep (the run name for a single run)."""
+    if job_dir == sweep_dir:
+        return str(record.get("run_name") or job_dir.name)
+    try:
+        return job_dir.relative_to(sweep_dir).as_posix()
+    except ValueError:
+        return job_dir.as_posix()

@@ -1,0 +1,184 @@
+"""On-disk formats of a sweep: the append-only run log and the JSON manifest.
+
+``runs.jsonl`` is the source of truth: one JSON object per registration, appended and fsync'd
+under the sweep lock (a later line for the same ``run_id`` supersedes an earlier one).
+``sweep_results.json`` is the manifest: sweep-level fields, counts, the ranked top k and the
+byte length of the log it reflects; it is replaced atomically after every registration.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from sweepkit._io import atomic_write_text
+
+LOG_NAME = "runs.jsonl"
+RESULTS_NAME = "sweep_results.json"
+SUMMARY_NAME = "sweep_summary.yaml"
+MANAGER_LOG_NAME = "sweep_manager.log"
+LOCK_NAME = ".sweep.lock"
+BEST_DIR = "best_models"
+INTERNAL_DIR = ".sweepkit"
+FORMAT_VERSION = 1
+
+#: Test-only fault injection: when this variable names a step of a registration, the process
+#: kills itself with SIGKILL at that step (see ``docs/manifest.md``). Unset in normal use.
+FAULT_ENV = "SWEEPKIT_FAULT_POINT"
+
+
+class ManifestError(RuntimeError):
+    """A sweep directory is not in a state the manager can work with."""
+
+
+class ManifestCorruptError(ManifestError):
+    """A manifest file does not parse. ``path`` names it; ``moved_to`` is where it was kept."""
+
+    def __init__(self, message: str, path: Path, moved_to: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.moved_to = moved_to
+
+
+def fault_point(name: str) -> None:
+    """Kill this process with SIGKILL when ``$SWEEPKIT_FAULT_POINT`` equals ``name``."""
+    if os.environ.get(FAULT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with non-finite floats as None and paths/numpy scalars as plain JSON types."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy / torch scalar
+        return jsonable(value.item())
+    return value
+
+
+def dumps(obj: Any) -> str:
+    """Compact strict JSON (the C encoder; callers pass values already made :func:`jsonable`)."""
+    return json.dumps(obj, allow_nan=False, separators=(",", ":"))
+
+
+def append_record(path: Path, record: dict, fsync: bool = True) -> tuple[int, int]:
+    """Append ``record`` as one line; return (offset of the line, new log length)."""
+    data = (dumps(record) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        offset = os.fstat(fd).st_size
+        if os.environ.get(FAULT_ENV) == "mid_log_append":
+            os.write(fd, data[: len(data) // 2])
+            fault_point("mid_log_append")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return offset, offset + len(data)
+
+
+def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict]], int]:
+    """Read complete lines of the log from byte ``start``.
+
+    Returns ``([(offset, record), ...], end)`` where ``end`` is the byte just after the last
+    complete line. A final line without a newline (a crash mid-append) is ignored; any other
+    line that does not parse raises :class:`ManifestCorruptError` naming the file and line.
+    """
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read()
+    except FileNotFoundError:
+        return [], start
+    records: list[tuple[int, dict]] = []
+    pos = 0
+    while True:
+        newline = data.find(b"\n", pos)
+        if newline < 0:
+            break
+        line = data[pos:newline]
+        if line.strip():
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or "run_id" not in record:
+                    raise ValueError("not a run record")
+            except ValueError as exc:
+                offset = start + pos
+                raise ManifestCorruptError(
+                    f"{path}: line at byte {offset} is not a valid run record ({exc}). "
+                    "Run `sweepkit verify --repair` (SweepManager.repair()) to keep a copy of "
+                    "the log aside and drop the bad lines.",
+                    path,
+                ) from None
+            records.append((start + pos, record))
+        pos = newline + 1
+    return records, start + pos
+
+
+def latest_records(path: Path) -> list[dict]:
+    """Every run's latest record from the log, in first-registration order."""
+    latest: dict[str, dict] = {}
+    for _, record in read_log(path)[0]:
+        latest[record["run_id"]] = record
+    return sorted(latest.values(), key=lambda r: r.get("seq", 0))
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a corrupt file to ``<name>.corrupt-<timestamp>`` (never overwriting one)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while dest.exists():
+        dest = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    os.replace(path, dest)
+    return dest
+
+
+def read_manifest(path: Path) -> dict | None:
+    """Parse ``sweep_results.json``; None when absent.
+
+    A file that does not parse is moved aside to ``<name>.corrupt-<ts>`` and reported with
+    :class:`ManifestCorruptError`; it is never overwritten.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION or "log" not in doc:
+            raise ValueError("not a sweepkit manifest (format/log fields missing)")
+    except ValueError as exc:
+        moved = move_aside(path)
+        raise ManifestCorruptError(
+            f"{path} is corrupt ({exc}); it was moved to {moved.name}. Run `sweepkit verify "
+            f"--repair` (SweepManager.repair()) to rebuild it from {LOG_NAME}.",
+            path,
+            moved,
+        ) from None
+    return doc
+
+
+def write_json(path: Path, doc: dict, fsync: bool = True) -> None:
+    """Atomic replace (temp file in the same directory, fsync, rename, fsync of the dir)."""
+    text = dumps(doc) + "\n"
+    if fsync:
+        atomic_write_text(path, text)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,52 @@
+"""Helpers shared by the manifest tests: fake jobs with tiny, identifiable checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sweepkit.manifest import latest_records, read_manifest
+
+
+def make_job(sweep: Path, run_id: str) -> tuple[Path, Path]:
+    """A job directory with a checkpoint whose bytes name the run, and a config."""
+    job = sweep / "jobs" / run_id
+    job.mkdir(parents=True, exist_ok=True)
+    ckpt, cfg = job / "best_model.pth", job / "config.yaml"
+    ckpt.write_bytes(f"ckpt:{run_id}".encode())
+    cfg.write_text(f"run: {run_id}\n")
+    return ckpt, cfg
+
+
+def register(manager, run_id: str, value, **extra) -> bool:
+    ckpt, cfg = make_job(manager.sweep_dir, run_id)
+    return manager.register_model(run_id=run_id, run_name=f"run{run_id}", metric_value=value,
+                                  model_path=ckpt, config_path=cfg, epoch=1, **extra)
+
+
+def all_checkpoints(sweep: Path) -> list[Path]:
+    return sorted(p for p in sweep.rglob("*.pth") if p.is_file())
+
+
+def assert_invariants(sweep: Path, expected_ids: list[str] | None = None) -> dict:
+    """Invariants 1 and 2: best_models holds exactly the ranked runs, by rank; no other .pth."""
+    doc = read_manifest(sweep / "sweep_results.json")
+    top = doc["top"]
+    best = sweep / "best_models"
+    ckpts = sorted(best.glob("*.pth"))
+    assert [p.name for p in ckpts] == [Path(e["checkpoint"]).name for e in top]
+    for rank, entry in enumerate(top, 1):
+        assert entry["rank"] == rank
+        assert Path(entry["checkpoint"]).name.startswith(f"rank_{rank:02d}_")
+        assert (sweep / entry["checkpoint"]).read_bytes() == f"ckpt:{entry['run_id']}".encode()
+        assert (sweep / entry["config"]).read_text() == f"run: {entry['run_id']}\n"
+    assert all_checkpoints(sweep) == ckpts, "a checkpoint outside the top k remained"
+    assert sorted(p.name for p in best.iterdir()) == sorted(
+        [Path(e["checkpoint"]).name for e in top] + [Path(e["config"]).name for e in top])
+    if expected_ids is not None:
+        assert [e["run_id"] for e in top] == expected_ids
+    return doc
+
+
+def read_log_ids(sweep: Path) -> list[str]:
+    """Run ids in the log, skipping a torn last line as every reader does."""
+    return [r["run_id"] for r in latest_records(sweep / "runs.jsonl")]
