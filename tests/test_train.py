@@ -54,7 +54,7 @@ def test_single_run_writes_record_and_checkpoint(tmp_path):
 
 def test_multirun_two_jobs(tmp_path):
     sweep = tmp_path / "sweep"
-    out = run_train(["-m", "dataset=Solar", *TINY, "model.d_model=8,16", f"hydra.sweep.dir={sweep}"],
+    out = run_train(["-m", "sweeper=grid", "dataset=Solar", *TINY, "model.d_model=8,16", f"hydra.sweep.dir={sweep}"],
                     tmp_path)
     assert out.returncode == 0, out.stderr
     for job in ("0", "1"):

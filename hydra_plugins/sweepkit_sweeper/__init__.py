@@ -1,0 +1,1 @@
+"""Hydra discovers the sweepkit sweeper here; the implementation lives in ``sweepkit.sweeper``."""

@@ -1,0 +1,107 @@
+"""Per-epoch reporting from a training job to its sweep trial (pruning across processes).
+
+In a job launched by the sweepkit sweeper, :func:`current_trial` returns a reporter bound to
+the job's Optuna trial (job number = trial number; storage and study name come from the
+job's Hydra config), so it works in any launcher's worker process or on another host that
+reaches the storage. Anywhere else it returns a reporter that does nothing::
+
+    reporter = current_trial()
+    for epoch in range(1, max_epochs + 1):
+        ...
+        reporter.report(val_loss, epoch)
+        if reporter.should_prune():
+            break  # keep the best-so-far checkpoint, record status "pruned"
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["NoTrial", "SweepTrial", "TrialReporter", "current_trial"]
+
+
+class NoTrial:
+    """The reporter outside a sweepkit sweep: reports are dropped, nothing is pruned."""
+
+    number: int | None = None
+    active = False
+
+    def report(self, value: float, step: int) -> None:
+        pass
+
+    def should_prune(self) -> bool:
+        return False
+
+
+class SweepTrial:
+    """Reports to one Optuna trial through the study's storage."""
+
+    active = True
+
+    def __init__(self, trial: "optuna.trial.Trial") -> None:
+        self.trial = trial
+        self.number = trial.number
+        self._last_step: int | None = None
+
+    def report(self, value: float, step: int) -> None:
+        self.trial.report(float(value), int(step))
+        self._last_step = int(step)
+
+    def should_prune(self) -> bool:
+        """Ask the study's pruner; a positive answer is recorded on the trial for the sweeper."""
+        from sweepkit.sweeper._report import PRUNED_ATTR
+
+        if not self.trial.should_prune():
+            return False
+        self.trial.set_user_attr(PRUNED_ATTR, self._last_step)
+        return True
+
+
+TrialReporter = NoTrial | SweepTrial
+
+_cache: dict[tuple[str, str, int], SweepTrial] = {}
+
+
+def current_trial() -> TrialReporter:
+    """The reporter for the running Hydra job's trial, or a :class:`NoTrial` outside a sweep."""
+    settings = _sweep_settings()
+    if settings is None:
+        return NoTrial()
+    storage_url, study_name, number, pruner_config = settings
+    key = (storage_url, study_name, number)
+    if key not in _cache:
+        _cache[key] = SweepTrial(_load_trial(storage_url, study_name, number, pruner_config))
+    return _cache[key]
+
+
+def _sweep_settings() -> tuple[str, str, int, Any] | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from sweepkit.sweeper.config import SWEEPER_TARGET
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    sweeper = hydra_cfg.get("sweeper")
+    if hydra_cfg.get("mode") != RunMode.MULTIRUN or sweeper is None:
+        return None
+    if sweeper.get("_target_") != SWEEPER_TARGET or not sweeper.get("storage"):
+        return None
+    return sweeper.storage, sweeper.study_name, int(hydra_cfg.job.num), sweeper.get("pruner")
+
+
+def _load_trial(storage_url: str, study_name: str, number: int, pruner_config: Any) -> Any:
+    import optuna
+
+    from sweepkit.sweeper._algorithms import build_pruner
+    from sweepkit.sweeper._storage import open_storage
+
+    storage = open_storage(storage_url)
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=build_pruner(pruner_config))
+    study_id = storage.get_study_id_from_name(study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    return optuna.trial.Trial(study, trial_id)

@@ -1,0 +1,177 @@
+"""The stock Optuna sweeper's search-space grammar, mapped onto current Optuna distributions.
+
+========================================  ==============================================
+expression                                distribution
+========================================  ==============================================
+``interval(a, b)``                        ``FloatDistribution(a, b)``
+``tag(log, interval(a, b))``              ``FloatDistribution(a, b, log=True)``
+``int(interval(a, b))``                   ``IntDistribution(a, b)`` (``tag(log, ...)``: log)
+``range(a, b, step)``                     ``IntDistribution`` / ``FloatDistribution`` with a
+                                          step; like Hydra's ``range``, ``b`` is excluded
+``choice(x, y, ...)``, ``x,y,...``        ``CategoricalDistribution``
+``shuffle(range(...))``                   ``CategoricalDistribution`` of the range's values
+anything else (``lr=0.1``, ``model=s5``)  a fixed override passed to every job
+========================================  ==============================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
+from omegaconf import DictConfig, OmegaConf
+
+if TYPE_CHECKING:  # optuna is imported lazily: building configs must stay cheap
+    from optuna.distributions import BaseDistribution
+
+
+class SweepConfigError(ValueError):
+    """A sweep setting that cannot work; raised before any job runs."""
+
+
+_PRIMITIVES = (str, int, float, bool)
+
+
+@dataclass
+class SearchSpace:
+    """Parsed ``params``: distributions to sample and fixed overrides for every job."""
+
+    distributions: dict[str, "BaseDistribution"] = field(default_factory=dict)
+    fixed: dict[str, str] = field(default_factory=dict)  # key -> "key=value" override
+    prefixes: dict[str, str] = field(default_factory=dict)  # key -> "", "+" or "++"
+    sources: dict[str, str] = field(default_factory=dict)  # key -> text it came from
+
+    def override(self, key: str, value: Any) -> str:
+        """The command-line override that sets ``key`` to a sampled ``value`` in a job."""
+        return f"{self.prefixes.get(key, '')}{key}={format_value(value)}"
+
+
+def parse_search_space(
+    params: Mapping[str, Any] | None, arguments: Sequence[str] = ()
+) -> SearchSpace:
+    """Parse the config's ``params`` then the command-line ``arguments`` (later ones win)."""
+    entries = [(f"{key}={value}", "hydra.sweeper.params") for key, value in (params or {}).items()]
+    entries += [(arg, "the command line") for arg in arguments]
+    parser = OverridesParser.create()
+    space = SearchSpace()
+    for text, where in entries:
+        try:
+            override = parser.parse_override(text)
+        except Exception as err:  # Hydra's parser raises several exception types
+            raise SweepConfigError(
+                f"cannot parse the search-space entry {text!r} from {where}: {err}\n"
+                "Use the grammar interval(a, b), int(interval(a, b)), range(a, b, step), "
+                "choice(x, y), tag(log, interval(a, b)) or a comma list x,y,z."
+            ) from None
+        key = override.key_or_group
+        if override.package is not None:
+            key = f"{key}@{override.package}"
+        space.distributions.pop(key, None)
+        space.fixed.pop(key, None)
+        space.sources[key] = f"{text!r} ({where})"
+        if override.is_sweep_override():
+            space.distributions[key] = to_distribution(override, text)
+            space.prefixes[key] = _prefix(override)
+        else:
+            space.fixed[key] = f"{override.get_key_element()}={override.get_value_element_as_str()}"
+    return space
+
+
+def _prefix(override: Override) -> str:
+    if override.is_force_add():
+        return "++"
+    return "+" if override.is_add() else ""
+
+
+def to_distribution(override: Override, text: str) -> "BaseDistribution":
+    """Map one sweep override to an Optuna distribution, or raise a :class:`SweepConfigError`."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    value = override.value()
+    try:
+        if isinstance(value, IntervalSweep):
+            log = "log" in value.tags
+            if isinstance(value.start, int) and isinstance(value.end, int):
+                return IntDistribution(value.start, value.end, log=log)
+            return FloatDistribution(float(value.start), float(value.end), log=log)
+        if isinstance(value, RangeSweep) and not value.shuffle:
+            values = list(override.sweep_iterator())
+            if not values:
+                raise ValueError("the range is empty")
+            if all(isinstance(v, int) for v in values) and isinstance(value.step, int):
+                step = int(value.step)
+                return IntDistribution(min(values), max(values), step=abs(step))
+            return FloatDistribution(min(values), max(values), step=abs(float(value.step)))
+        if isinstance(value, (ChoiceSweep, RangeSweep)):
+            choices = list(override.sweep_iterator())
+            bad = [c for c in choices if not isinstance(c, _PRIMITIVES)]
+            if bad:
+                raise ValueError(f"choices must be str, int, float or bool, got {bad[0]!r}")
+            if not choices:
+                raise ValueError("no choices")
+            return CategoricalDistribution(choices)
+    except (ValueError, TypeError) as err:
+        raise SweepConfigError(f"invalid search-space entry {text!r}: {err}") from None
+    raise SweepConfigError(f"the search-space entry {text!r} is not a supported sweep")
+
+
+def format_value(value: Any) -> str:
+    """Render a sampled value so Hydra's override parser reads back the same value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    text = str(value)
+    try:
+        parsed = OverridesParser.create().parse_override(f"k={text}").value()
+    except Exception:
+        parsed = None
+    if parsed == text and isinstance(parsed, str):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def check_keys(space: SearchSpace, config: DictConfig) -> None:
+    """Every key must name a config value or a config group of ``config`` (unless ``+key``)."""
+    choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    missing = object()
+    for key in list(space.distributions) + list(space.fixed):
+        if space.prefixes.get(key) or space.fixed.get(key, "").startswith(("+", "~")):
+            continue
+        plain = key.split("@", 1)[0]
+        if plain in choices:
+            continue
+        if OmegaConf.select(config, plain, default=missing, throw_on_missing=False) is not missing:
+            continue
+        parent, _, leaf = plain.rpartition(".")
+        node = OmegaConf.select(config, parent, default=None) if parent else config
+        known = sorted(str(k) for k in node.keys()) if isinstance(node, DictConfig) else []
+        hint = f" Keys under '{parent or '<root>'}': {', '.join(known)}." if known else ""
+        raise SweepConfigError(
+            f"search-space key '{plain}' from {space.sources[key]} does not exist in the "
+            f"composed config.{hint} Fix the name, or write '+{plain}=...' to add a new key."
+        )
+
+
+def grid_values(name: str, distribution: "BaseDistribution") -> list:
+    """The values a grid sampler enumerates for one parameter (discrete distributions only)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return list(distribution.choices)
+    if isinstance(distribution, IntDistribution) and not distribution.log:
+        return list(range(distribution.low, distribution.high + 1, distribution.step))
+    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
+        n = int(round((distribution.high - distribution.low) / distribution.step)) + 1
+        return [distribution.low + i * distribution.step for i in range(n)]
+    raise SweepConfigError(
+        f"the grid sampler needs discrete parameters, but '{name}' is {distribution}; "
+        "use choice(...) or range(...) for it, or another sampler"
+    )

@@ -1,0 +1,179 @@
+"""Structured configs of the sweepkit sweeper, registered in Hydra's ConfigStore.
+
+Groups (selectable from the command line or a defaults list):
+
+- ``hydra/sweeper``: ``sweepkit``
+- ``hydra/sweeper/sampler``: ``tpe`` (default), ``random``, ``cmaes``, ``gp``, ``grid``, ``qmc``
+- ``hydra/sweeper/pruner``: ``none`` (default), ``hyperband``, ``successive_halving``, ``median``
+
+Sampler and pruner nodes use Hydra's ``_target_`` style, as the stock Optuna sweeper does, so
+``hydra.sweeper.sampler.seed=123`` or ``hydra.sweeper.pruner.reduction_factor=2`` work.
+This module imports neither optuna nor torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+SWEEPER_TARGET = "hydra_plugins.sweepkit_sweeper.sweepkit_sweeper.SweepkitSweeper"
+
+
+@dataclass
+class SamplerConfig:
+    _target_: str = "optuna.samplers.TPESampler"
+    seed: Optional[int] = None
+
+
+@dataclass
+class TPESamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.TPESampler"
+    n_startup_trials: int = 10
+    n_ei_candidates: int = 24
+    multivariate: bool = False
+    group: bool = False
+    constant_liar: bool = True
+
+
+@dataclass
+class RandomSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.RandomSampler"
+
+
+@dataclass
+class CmaEsSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    x0: Optional[Dict[str, Any]] = None
+    sigma0: Optional[float] = None
+    n_startup_trials: int = 1
+    consider_pruned_trials: bool = False
+    restart_strategy: Optional[str] = None
+    popsize: Optional[int] = None
+    use_separable_cma: bool = False
+    with_margin: bool = False
+
+
+@dataclass
+class GPSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.GPSampler"
+    n_startup_trials: int = 10
+    deterministic_objective: bool = False
+
+
+@dataclass
+class GridSamplerConfig(SamplerConfig):
+    """Optuna's grid over the discrete search space (choices, ranges, stepped intervals)."""
+
+    _target_: str = "optuna.samplers.GridSampler"
+
+
+@dataclass
+class QMCSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.QMCSampler"
+    qmc_type: str = "sobol"
+    scramble: bool = False
+
+
+@dataclass
+class NoPrunerConfig:
+    _target_: str = "optuna.pruners.NopPruner"
+
+
+@dataclass
+class HyperbandPrunerConfig:
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    # an int (the number of epochs a full trial trains) or "auto"
+    max_resource: Any = "auto"
+    reduction_factor: int = 3
+    bootstrap_count: int = 0
+
+
+@dataclass
+class SuccessiveHalvingPrunerConfig:
+    _target_: str = "optuna.pruners.SuccessiveHalvingPruner"
+    min_resource: Any = "auto"
+    reduction_factor: int = 4
+    min_early_stopping_rate: int = 0
+    bootstrap_count: int = 0
+
+
+@dataclass
+class MedianPrunerConfig:
+    _target_: str = "optuna.pruners.MedianPruner"
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class ResumeConfig:
+    # re-queue (with the same parameters) trials that were running when a sweep died
+    retry_failed: bool = False
+
+
+@dataclass
+class SweepkitSweeperConf:
+    _target_: str = SWEEPER_TARGET
+    # the sweeper builds the sampler and pruner itself (clear errors, grid search space)
+    _recursive_: bool = False
+    defaults: List[Any] = field(
+        default_factory=lambda: ["_self_", {"sampler": "tpe"}, {"pruner": "none"}]
+    )
+
+    sampler: Any = None
+    pruner: Any = None
+    # "minimize" | "maximize" (also "min" | "max")
+    direction: str = "minimize"
+    # Optuna storage: null = a journal file <sweep dir>/optuna_journal.log; or an RDB URL
+    # (sqlite:///..., postgresql://...), "journal:///path/file.log", or "redis://..."
+    storage: Optional[str] = None
+    # null = derived from the sweep directory (stable, so a resumed sweep finds its study)
+    study_name: Optional[str] = None
+    # total budget of trials, finished trials of a resumed study included
+    n_trials: int = 20
+    # trials launched per batch
+    n_jobs: int = 1
+    # the sweep stops when more than this fraction of its trials failed
+    max_failure_rate: float = 0.0
+    # search space in the stock grammar: {key: "interval(0, 1)" | "choice(a, b)" | ...}
+    params: Optional[Dict[str, Any]] = None
+    # optional "module.function(cfg, trial)" that suggests extra parameters
+    custom_search_space: Optional[str] = None
+    # pairs [low, high] that must satisfy low < high (swapped when both sampled out of order)
+    ordered_params: List[List[str]] = field(
+        default_factory=lambda: [["model.dt_min", "model.dt_max"]]
+    )
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
+
+
+SAMPLERS: Dict[str, type] = {
+    "tpe": TPESamplerConfig,
+    "random": RandomSamplerConfig,
+    "cmaes": CmaEsSamplerConfig,
+    "gp": GPSamplerConfig,
+    "grid": GridSamplerConfig,
+    "qmc": QMCSamplerConfig,
+}
+PRUNERS: Dict[str, type] = {
+    "none": NoPrunerConfig,
+    "hyperband": HyperbandPrunerConfig,
+    "successive_halving": SuccessiveHalvingPrunerConfig,
+    "median": MedianPrunerConfig,
+}
+
+
+def register_configs() -> None:
+    """Store the sweeper, sampler and pruner configs (idempotent)."""
+    store = ConfigStore.instance()
+    store.store(group="hydra/sweeper", name="sweepkit", node=SweepkitSweeperConf, provider="sweepkit")
+    for name, node in SAMPLERS.items():
+        store.store(group="hydra/sweeper/sampler", name=name, node=node, provider="sweepkit")
+    for name, node in PRUNERS.items():
+        store.store(group="hydra/sweeper/pruner", name=name, node=node, provider="sweepkit")
+
+
+register_configs()

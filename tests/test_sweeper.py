@@ -1,0 +1,143 @@
+"""The sweeper's pieces in-process: grammar -> Optuna distributions, settings, storage, ordering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from sweepkit.pruning import NoTrial, current_trial
+from sweepkit.sweeper import SweepConfigError, open_storage, parse_search_space
+from sweepkit.sweeper._algorithms import build_pruner, build_sampler
+from sweepkit.sweeper._search_space import check_keys, format_value
+
+
+def dist(expr: str):
+    return parse_search_space({"k": expr}).distributions["k"]
+
+
+def test_each_form_maps_to_the_right_distribution():
+    assert dist("interval(0, 1)") == FloatDistribution(0.0, 1.0)
+    assert dist("tag(log, interval(1e-4, 1e-1))") == FloatDistribution(1e-4, 0.1, log=True)
+    assert dist("int(interval(2, 6))") == IntDistribution(2, 6)
+    assert dist("tag(log, int(interval(8, 1024)))") == IntDistribution(8, 1024, log=True)
+    # range excludes its stop, as in Hydra's basic sweeper: 1, 3, 5, 7
+    assert dist("range(1, 9, 2)") == IntDistribution(1, 7, step=2)
+    float_range = dist("range(0.1, 0.5, 0.1)")
+    assert isinstance(float_range, FloatDistribution) and float_range.step == pytest.approx(0.1)
+    assert (float_range.low, float_range.high) == pytest.approx((0.1, 0.4))
+    assert dist("choice(parallel, chunked)") == CategoricalDistribution(["parallel", "chunked"])
+    assert dist("choice(true, false)") == CategoricalDistribution([True, False])
+    assert dist("shuffle(range(3))").choices.__len__() == 3
+
+
+def test_command_line_lists_override_config_params():
+    space = parse_search_space(
+        {"model.a": "interval(0, 1)", "model.b": "choice(1, 2)", "trainer.lr": "interval(0.1, 1)"},
+        ["model.a=16,32,64", "trainer.lr=0.5", "model=s5", "+extra=int(interval(1, 3))"],
+    )
+    assert space.distributions["model.a"] == CategoricalDistribution([16, 32, 64])
+    assert space.distributions["model.b"] == CategoricalDistribution([1, 2])
+    assert "trainer.lr" not in space.distributions
+    assert space.fixed == {"trainer.lr": "trainer.lr=0.5", "model": "model=s5"}
+    assert space.override("extra", 2) == "+extra=2"
+
+
+@pytest.mark.parametrize("value", [0.001, 1e-05, 3, True, False, "parallel", "a b", "it's", "1e-3"])
+def test_sampled_values_round_trip_through_the_override_parser(value):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_override(f"k={format_value(value)}").value()
+    assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize(
+    "expr, fragment",
+    [
+        ("interval(0, 1", "cannot parse"),
+        ("interval(1, 0)", "invalid search-space entry"),
+        ("tag(log, interval(0, 1))", "invalid search-space entry"),
+        ("range(5, 1)", "range is empty"),
+        ("choice([1, 2], [3])", "choices must be"),
+    ],
+)
+def test_malformed_expressions_name_the_entry(expr, fragment):
+    with pytest.raises(SweepConfigError) as err:
+        parse_search_space({"model.x": expr})
+    assert fragment in str(err.value) and "model.x" in str(err.value)
+
+
+def test_keys_are_checked_against_the_composed_config():
+    config = OmegaConf.create(
+        {"model": {"d_model": 8, "dropout": 0.1}, "hydra": {"runtime": {"choices": {"model": "dmixer"}}}}
+    )
+    check_keys(parse_search_space({"model.d_model": "choice(8, 16)"}, ["model=s5", "+new=1,2"]), config)
+    with pytest.raises(SweepConfigError) as err:
+        check_keys(parse_search_space({"model.d_modle": "choice(8, 16)"}), config)
+    assert "model.d_modle" in str(err.value) and "d_model, dropout" in str(err.value)
+
+
+def test_unknown_sampler_and_pruner_are_named():
+    space = parse_search_space({"x": "interval(0, 1)"})
+    with pytest.raises(SweepConfigError, match="optuna.samplers.NoSuchSampler"):
+        build_sampler({"_target_": "optuna.samplers.NoSuchSampler"}, space)
+    with pytest.raises(SweepConfigError, match="optuna.pruners.Nope"):
+        build_pruner({"_target_": "optuna.pruners.Nope"})
+    with pytest.raises(SweepConfigError, match="reduction_factr"):
+        build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "reduction_factr": 2})
+
+
+def test_grid_sampler_needs_a_discrete_space():
+    grid = build_sampler({"_target_": "optuna.samplers.GridSampler"},
+                         parse_search_space({"a": "choice(1, 2)", "b": "range(0, 3)"}))
+    assert type(grid).__name__ == "GridSampler"
+    with pytest.raises(SweepConfigError, match="'x' is FloatDistribution"):
+        build_sampler({"_target_": "optuna.samplers.GridSampler"}, parse_search_space({"x": "interval(0, 1)"}))
+
+
+def test_unopenable_storage_is_named(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for url in (f"sqlite:///{blocker}/sub/x.db", "nosuchdb://user:secret@host/db"):
+        with pytest.raises(SweepConfigError) as err:
+            open_storage(url)
+        assert "cannot open the study storage" in str(err.value)
+        assert "secret" not in str(err.value)
+
+
+def test_reporter_outside_a_sweep_is_a_no_op():
+    reporter = current_trial()
+    assert isinstance(reporter, NoTrial)
+    reporter.report(1.0, 1)
+    assert reporter.should_prune() is False
+
+
+def test_out_of_order_pairs_are_swapped_or_rejected():
+    from sweepkit.sweeper._impl import SweepkitSweeperImpl
+
+    sweeper = SweepkitSweeperImpl(
+        sampler=None, pruner=None, direction="minimize", storage=None, study_name=None,
+        n_trials=1, n_jobs=1, max_failure_rate=0.0, params=None, custom_search_space=None,
+        ordered_params=[["model.dt_min", "model.dt_max"]], resume=None,
+    )
+    sweeper.config = OmegaConf.create({"model": {"dt_min": 0.001, "dt_max": 0.01}})
+    both = {"model.dt_min": 0.05, "model.dt_max": 0.002}
+    applied, reason = sweeper._order_pairs(both)
+    assert reason is None and applied == {"model.dt_min": 0.002, "model.dt_max": 0.05}
+    applied, reason = sweeper._order_pairs({"model.dt_min": 0.05})  # dt_max fixed at 0.01
+    assert reason == "model.dt_min=0.05 must be below model.dt_max=0.01"
+    assert sweeper._order_pairs({"model.dt_min": 0.005}) == ({"model.dt_min": 0.005}, None)
+
+
+def test_top_k_is_read_defensively_from_the_manifest(tmp_path):
+    from sweepkit.sweeper._report import _describe_entry, read_top_k
+
+    assert read_top_k(tmp_path) == []  # no manifest yet
+    (tmp_path / "sweep_results.json").write_text('{"top": [{"rank": 1, "run_na')  # mid-write
+    assert read_top_k(tmp_path) == []
+    doc = {"top": [{"rank": 1, "run_name": "3", "metric_value": 0.25},
+                   {"rank": 2, "run_name": "0", "metric_value": 0.5}]}
+    (tmp_path / "sweep_results.json").write_text(json.dumps(doc))
+    assert [_describe_entry(e) for e in read_top_k(tmp_path)] == ["#1 3 0.25", "#2 0 0.5"]
