@@ -1,23 +1,14 @@
-"""The ``sweepkit`` command."""
+"""The ``sweepkit`` command: summarize, analyze, compare, list, export, cleanup, monitor,
+verify and report. Each subcommand loads its module only when it runs, so ``sweepkit --help``
+stays fast and never imports torch, wandb, optuna or numpy."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from sweepkit._version import __version__
+from sweepkit.cli._app import build_parser, main
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sweepkit", description="Analyse and manage sweepkit sweeps.")
-    parser.add_argument("--version", action="version", version=f"sweepkit {__version__}")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    return 0
-
+__all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,98 @@
+"""``analyze``: metric distribution, best params, parameter importance and top-k learning curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sweepkit.cli import _stats
+from sweepkit.cli._render import Table, fmt_num, print_json, sparkline, style
+from sweepkit.cli._summary import report_errors, varying_params
+from sweepkit.cli._sweeps import Sweep, latest_sweep
+
+
+def run(args) -> int:
+    sweep = latest_sweep(Path(args.path))
+    info = analysis(sweep, args.top)
+    if args.json:
+        print_json(info)
+        return report_errors([sweep])
+    print_analysis(info)
+    return report_errors([sweep])
+
+
+def analysis(sweep: Sweep, top_n: int | None = None) -> dict:
+    """What ``analyze`` shows, as plain data (also its --json output)."""
+    metric = sweep.metric_name
+    keys = varying_params(sweep.runs)
+    ranked = sweep.ranked()[: top_n or sweep.top_k]
+    best = ranked[0] if ranked else None
+    method, scores = _stats.importance(sweep, keys)
+    by_status = {s: _stats.metric_stats([r.get("metric_value") for r in sweep.runs
+                                         if r.get("status") == s])
+                 for s in ("complete", "pruned")}
+    curves = []
+    for rank, run in enumerate(ranked, 1):
+        history = _stats.curve(sweep, run)
+        curves.append({"rank": rank, "run_name": run.get("run_name"),
+                       "values": [h.get(metric) for h in history]})
+    return {
+        "sweep": sweep.name, "model": sweep.model, "dataset": sweep.dataset, "metric": metric,
+        "mode": sweep.mode, "counts": sweep.counts(),
+        "distribution": _stats.metric_stats([r.get("metric_value") for r in sweep.runs
+                                             if r.get("status") in ("complete", "pruned")]),
+        "distribution_by_status": by_status,
+        "best": None if best is None else {
+            "run_name": best.get("run_name"), "run_id": best.get("run_id"),
+            "metric_value": best.get("metric_value"), "epoch": best.get("epoch"),
+            "params": {k: (best.get("params") or {}).get(k) for k in keys}},
+        "varying_params": keys,
+        "importance": {"method": method, "scores": scores},
+        "curves": curves,
+    }
+
+
+def print_analysis(info: dict) -> None:
+    metric = info["metric"]
+    what = " on ".join(x for x in (info["model"], info["dataset"]) if x)
+    print(style(f"Sweep {info['sweep']}", "bold") + f"  {what}  ({metric}, {info['mode']})")
+    dist = info["distribution"]
+    print(f"\n{style(metric + ' distribution', 'bold')} (complete and pruned runs)")
+    if dist is None:
+        print("  no run with a finite metric yet")
+    else:
+        print(f"  n {dist['n']}  min {fmt_num(dist['min'])}  p25 {fmt_num(dist['p25'])}  "
+              f"median {fmt_num(dist['median'])}  p75 {fmt_num(dist['p75'])}  "
+              f"max {fmt_num(dist['max'])}  mean {fmt_num(dist['mean'])}  "
+              f"std {fmt_num(dist['std'])}")
+        hist = dist["histogram"]
+        peak = max(hist["counts"]) or 1
+        width = (hist["hi"] - hist["lo"]) / 10
+        for i, count in enumerate(hist["counts"]):
+            left = hist["lo"] + i * width
+            print(f"  {fmt_num(left, 4):>10} | {'#' * round(count / peak * 30):<30} {count}")
+    best = info["best"]
+    print(f"\n{style('best params', 'bold')}")
+    if best is None:
+        print("  no ranked run yet")
+    else:
+        print(f"  run {best['run_name']}: {metric} {fmt_num(best['metric_value'])} "
+              f"at epoch {fmt_num(best['epoch'])}")
+        for key, value in best["params"].items():
+            print(f"    {key} = {fmt_num(value)}")
+    imp = info["importance"]
+    print(f"\n{style('parameter importance', 'bold')} ({imp['method']})")
+    if not imp["scores"]:
+        print("  not enough runs with different parameters to tell")
+    else:
+        table = Table(["param", "importance", ""], align_right={"importance"})
+        peak = max(imp["scores"].values()) or 1.0
+        for key, score in imp["scores"].items():
+            table.add(key, f"{score:.3f}", "#" * round(score / peak * 30))
+        table.print(indent="  ")
+    print(f"\n{style('learning curves of the top ' + str(len(info['curves'])), 'bold')} "
+          f"({metric} per epoch)")
+    for entry in info["curves"]:
+        values = [v for v in entry["values"] if _stats.finite(v)]
+        span = f"{fmt_num(values[0], 4)} -> {fmt_num(values[-1], 4)}" if values else "no history"
+        print(f"  #{entry['rank']} {entry['run_name']:<24} {sparkline(entry['values'], 40):<40} "
+              f"{span}")

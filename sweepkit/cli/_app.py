@@ -1,0 +1,164 @@
+"""The ``sweepkit`` command line: argument parsing and dispatch (subcommands load lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from importlib import import_module
+
+from sweepkit._version import __version__
+
+EXAMPLES = """\
+examples:
+  sweepkit summarize                          every sweep under outputs/, newest first
+  sweepkit summarize outputs/sweeps/s5/Solar  only the sweeps below that folder
+  sweepkit analyze                            the newest sweep: metric spread, importance, curves
+  sweepkit compare --model s5                 one row per sweep of model s5
+  sweepkit list --json                        sweep folders, size, runs, running (as JSON)
+  sweepkit export SWEEP --output runs.csv     one row per run (.csv, .json, .parquet)
+  sweepkit cleanup --days 30                  what would be deleted (a dry run)
+  sweepkit cleanup --days 30 --live           delete finished sweeps older than 30 days
+  sweepkit monitor                            live view of the running sweep (Ctrl-C to quit)
+  sweepkit verify SWEEP --repair              check a sweep against its manifest and mend it
+  sweepkit report SWEEP --output report.html  a self-contained HTML page with plots
+
+exit codes: 0 success, 1 no sweep found or a failure, 2 bad usage.
+SWEEP_DEBUG=1 logs what the command does to stderr.
+"""
+
+#: subcommand -> (module, one-line help)
+COMMANDS = {
+    "summarize": ("_summary", "status, best run, top k and disk use of each sweep"),
+    "analyze": ("_analyze", "metric distribution, best params, param importance, curves"),
+    "compare": ("_summary", "all sweeps side by side, one row each"),
+    "list": ("_summary", "sweep directories with date, size, run count, running or not"),
+    "export": ("_export", "one row per run to .csv, .json or .parquet"),
+    "cleanup": ("_cleanup", "delete finished sweeps older than N days (dry run unless --live)"),
+    "monitor": ("_monitor", "live view of a running sweep"),
+    "verify": ("_verify", "check a sweep against its manifest; --repair mends it"),
+    "report": ("_report", "self-contained HTML report with plots"),
+}
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--days must be a number of days, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--days must be 0 or more, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sweepkit", formatter_class=_Formatter, epilog=EXAMPLES,
+        description="Look at and manage sweepkit sweeps (Hydra multirun directories).")
+    parser.add_argument("--version", action="version", version=f"sweepkit {__version__}")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output (read-only commands, cleanup, verify)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name: str, path_help: str, default: str = "outputs") -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=COMMANDS[name][1],
+                           description=COMMANDS[name][1], formatter_class=_Formatter)
+        p.add_argument("path", nargs="?", default=default, metavar="PATH", help=path_help)
+        return p
+
+    one = "a sweep directory, or a folder above sweeps (the newest is used; default outputs)"
+    many = "a sweep directory or a folder above sweeps (default outputs)"
+    p = add("summarize", many)
+    p.add_argument("--top", type=_positive_int, default=None, metavar="K",
+                   help="rows of the top-k table (default: the sweep's top_k)")
+    add("analyze", one).add_argument("--top", type=_positive_int, default=None, metavar="K",
+                                     help="learning curves of the best K runs")
+    p = add("compare", many)
+    p.add_argument("--model", help="only sweeps of this model")
+    p.add_argument("--dataset", help="only sweeps of this dataset")
+    add("list", many)
+    p = add("export", many)
+    p.add_argument("--output", "-o", required=True, metavar="FILE",
+                   help="results.csv, results.json or results.parquet (parquet needs pyarrow)")
+    p = add("cleanup", many)
+    p.add_argument("--days", type=_days, required=True, metavar="N",
+                   help="sweeps whose last write is older than N days")
+    p.add_argument("--live", action="store_true", help="really delete (default: a dry run)")
+    p = add("monitor", one)
+    p.add_argument("--interval", type=_seconds, default=2.0, metavar="S",
+                   help="seconds between refreshes (default 2)")
+    p.add_argument("--once", action="store_true", help="render one frame and exit")
+    p = add("verify", one)
+    p.add_argument("--repair", action="store_true", help="mend what the check finds")
+    p = add("report", one)
+    p.add_argument("--output", "-o", default="report.html", metavar="FILE",
+                   help="the HTML file to write (default report.html)")
+    p.add_argument("--png", metavar="DIR", help="also write each plot as a PNG image into DIR")
+    p.add_argument("--top", type=_positive_int, default=None, metavar="K",
+                   help="runs in the top-k table and learning curves (default: the sweep's top_k)")
+    return parser
+
+
+def _setup_logging() -> None:
+    if os.environ.get("SWEEP_DEBUG", "") not in ("", "0", "false", "False"):
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="[sweepkit %(relativeCreated)6.0fms] %(message)s")
+        logging.getLogger("sweepkit.cli").setLevel(logging.DEBUG)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit code (0 ok, 1 failure or nothing found, 2 usage)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+        return int(exc.code or 0)
+    _setup_logging()
+    log = logging.getLogger("sweepkit.cli")
+    start = time.perf_counter()
+    module = import_module(f"sweepkit.cli.{COMMANDS[args.command][0]}")
+    from sweepkit.cli._sweeps import CliError
+
+    try:
+        code = module.run(args)
+    except CliError as exc:
+        print(f"sweepkit {args.command}: error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 0 if args.command == "monitor" else 130
+    except BrokenPipeError:  # e.g. `sweepkit export ... | head`
+        sys.stderr.close()
+        code = 0
+    log.debug("%s finished in %.3f s with exit code %d", args.command,
+              time.perf_counter() - start, code)
+    return code

@@ -1,0 +1,90 @@
+"""``cleanup``: delete finished sweeps whose last write is older than N days (a dry run by default).
+
+Safety: a sweep that is still running is never deleted; nothing outside the root is touched;
+links are removed as links, never followed (``os.walk(followlinks=False)`` + ``os.lstat``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+from sweepkit.cli._render import Table, fmt_bytes, fmt_time, print_json, style
+from sweepkit.cli._sweeps import CliError, Sweep, dir_size, find_sweeps
+
+
+def run(args) -> int:
+    root = Path(args.path)
+    sweeps = find_sweeps(root)
+    root_real = os.path.realpath(root)
+    cutoff = time.time() - args.days * 86400
+    chosen, running = [], []
+    for sweep in sweeps:
+        if sweep.updated > cutoff:
+            continue
+        if not _inside(sweep.path, root_real):
+            continue  # cannot happen with find_sweeps; a guard for the invariant
+        (running if sweep.running else chosen).append(sweep)
+    entries = [{"sweep": s.name, "path": str(s.path.absolute()), "updated": s.updated,
+                "bytes": dir_size(s.path)} for s in chosen]
+    deleted, failures = [], []
+    if args.live:
+        for sweep, entry in zip(chosen, entries):
+            fresh = Sweep(sweep.path)  # look again right before deleting
+            if fresh.running:
+                running.append(fresh)
+                continue
+            try:
+                remove_tree(sweep.path, root_real)
+                deleted.append(entry)
+            except OSError as exc:
+                failures.append(f"{sweep.name}: {exc}")
+    for sweep in running:
+        print(f"sweepkit cleanup: {sweep.name} is still running (lock held or a job wrote in the "
+              "last 10 minutes); not deleted", file=sys.stderr)
+    for failure in failures:
+        print(f"sweepkit cleanup: error: could not delete {failure}", file=sys.stderr)
+    listed = deleted if args.live else entries
+    total = sum(e["bytes"] for e in listed)
+    if args.json:
+        print_json({"live": args.live, "days": args.days, "sweeps": listed, "bytes": total,
+                    "running": [s.name for s in running]})
+    elif not listed:
+        print(f"nothing to delete: no finished sweep under {args.path} is older than "
+              f"{args.days:g} days")
+    else:
+        verb = "deleted" if args.live else "would delete"
+        table = Table(["sweep", "last write", "size"], align_right={"size"})
+        for entry in listed:
+            table.add(entry["sweep"], fmt_time(entry["updated"]), fmt_bytes(entry["bytes"]))
+        table.print()
+        print(style(f"{verb} {len(listed)} sweep(s), {fmt_bytes(total)} ({total} bytes)", "bold"))
+        if not args.live:
+            print("dry run: nothing was deleted; add --live to delete")
+    return 1 if running or failures else 0
+
+
+def _inside(path: Path, root_real: str) -> bool:
+    """Whether ``path`` is the root or lies below it (after resolving links in its name)."""
+    return os.path.commonpath([os.path.realpath(path), root_real]) == root_real
+
+
+def remove_tree(path: Path, root_real: str) -> None:
+    """Delete ``path`` and everything below it; links are unlinked, never followed."""
+    if stat.S_ISLNK(os.lstat(path).st_mode):
+        raise CliError(f"{path} is a link; refusing to delete through it")
+    if not _inside(path, root_real):
+        raise CliError(f"{path} is outside {root_real}; refusing to delete it")
+    for top, dirs, files in os.walk(path, topdown=False, followlinks=False):
+        for name in files:
+            os.unlink(os.path.join(top, name))
+        for name in dirs:
+            full = os.path.join(top, name)
+            if stat.S_ISLNK(os.lstat(full).st_mode):
+                os.unlink(full)  # a link to a directory: remove the link only
+            else:
+                os.rmdir(full)
+    os.rmdir(path)

@@ -1,0 +1,147 @@
+"""``report``: one self-contained HTML page (inline SVG, no scripts or links to fetch) with the
+optimization history, parallel coordinates, parameter importance, learning curves of the top k,
+pruned-trial curves and the top-k table; ``--png DIR`` writes the plots as PNG images too."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from html import escape
+from pathlib import Path
+
+from sweepkit._version import __version__
+from sweepkit.cli import _plots, _stats
+from sweepkit.cli._render import fmt_num, fmt_time, write_file
+from sweepkit.cli._summary import report_errors, varying_params
+from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
+
+MAX_PARALLEL_RUNS = 500
+MAX_PRUNED_CURVES = 200
+MAX_PARALLEL_PARAMS = 8
+
+
+def run(args) -> int:
+    sweep = latest_sweep(Path(args.path))
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise CliError(f"cannot write {output}: folder {output.parent} does not exist")
+    data = report_data(sweep, args.top)
+    figures = build_figures(data)
+    write_file(output, render_html(data, figures).encode("utf-8"))
+    print(f"wrote {output} ({len(figures)} plots, {len(data['top'])} top runs) for {sweep.name}",
+          file=sys.stderr)
+    if args.png:
+        from sweepkit.cli._png import write_pngs
+
+        paths = write_pngs(figures, Path(args.png))
+        print(f"wrote {len(paths)} PNG images (plots without text labels) to {args.png}",
+              file=sys.stderr)
+    return report_errors([sweep])
+
+
+def _points(history: list[dict], metric: str) -> list[list[float]]:
+    return [[h["epoch"], h[metric]] for h in history
+            if _stats.finite(h.get("epoch")) and _stats.finite(h.get(metric))]
+
+
+def report_data(sweep: Sweep, top_n: int | None = None) -> dict:
+    """Everything the page plots, as plain data (embedded in the page as JSON)."""
+    metric, runs = sweep.metric_name, sweep.runs
+    keys = varying_params(runs)
+    method, scores = _stats.importance(sweep, keys)
+    finished = [r for r in runs if r.get("status") in ("complete", "pruned")
+                and _stats.finite(r.get("metric_value"))]
+    history = [{"x": r["job_num"] if isinstance(r.get("job_num"), int) else i,
+                "value": r["metric_value"], "status": r["status"], "run_id": r["run_id"]}
+               for i, r in enumerate(finished)]
+    parallel_keys = sorted(keys, key=lambda k: -scores.get(k, 0.0))[:MAX_PARALLEL_PARAMS]
+    best_first = sorted(finished, key=lambda r: r["metric_value"], reverse=sweep.mode == "max")
+    parallel = [{"run_id": r["run_id"], "value": r["metric_value"],
+                 "params": {k: (r.get("params") or {}).get(k) for k in parallel_keys}}
+                for r in best_first[:MAX_PARALLEL_RUNS]]
+    ranked = sweep.ranked()[: top_n or sweep.top_k]
+    top_curves = [{"run_id": r["run_id"], "label": f"#{i} {r.get('run_name')}",
+                   "points": _points(_stats.curve(sweep, r), metric)}
+                  for i, r in enumerate(ranked, 1)]
+    pruned = [r for r in runs if r.get("status") == "pruned"][:MAX_PRUNED_CURVES]
+    pruned_curves = [{"run_id": r["run_id"], "status": "pruned", "colour": "#ff7f0e",
+                      "points": _points(_stats.curve(sweep, r), metric)} for r in pruned]
+    top = []
+    for i, r in enumerate(ranked, 1):
+        test = r.get("test") if isinstance(r.get("test"), dict) else {}
+        top.append({"rank": i, "run_id": r["run_id"], "run_name": r.get("run_name"),
+                    "metric_value": r.get("metric_value"), "epoch": r.get("epoch"),
+                    "status": r.get("status"), "test_mse": test.get("mse"),
+                    "test_mae": test.get("mae"), "checkpoint": r.get("checkpoint"),
+                    "params": {k: (r.get("params") or {}).get(k) for k in keys}})
+    return {"sweep": sweep.name, "path": str(sweep.path.absolute()), "model": sweep.model,
+            "dataset": sweep.dataset, "metric": metric, "mode": sweep.mode,
+            "status": sweep.status(), "started": sweep.started, "counts": sweep.counts(),
+            "n_trials": sweep.n_trials, "varying_params": keys,
+            "history": history, "parallel": {"keys": parallel_keys, "rows": parallel},
+            "importance": {"method": method, "scores": scores}, "top_curves": top_curves,
+            "pruned_curves": pruned_curves, "top": top, "generated": time.time()}
+
+
+def build_figures(data: dict) -> list[_plots.Figure]:
+    metric = data["metric"]
+    return [
+        _plots.history_plot(data["history"], metric, data["mode"]),
+        _plots.parallel_plot(data["parallel"]["rows"], data["parallel"]["keys"], metric,
+                             data["mode"]),
+        _plots.importance_plot(data["importance"]["scores"], data["importance"]["method"]),
+        _plots.curves_plot("top_k_curves", f"Learning curves of the top {len(data['top'])}",
+                           data["top_curves"], metric),
+        _plots.curves_plot("pruned_curves",
+                           f"Pruned trials ({len(data['pruned_curves'])}, orange) against the "
+                           "top k", data["top_curves"], metric,
+                           background=data["pruned_curves"]),
+    ]
+
+
+CSS = """
+body{font-family:sans-serif;margin:2em;color:#222;max-width:1200px}
+h1{font-size:1.4em} h2{font-size:1.1em;margin-top:2em}
+table{border-collapse:collapse;font-size:.9em}
+td,th{padding:.25em .8em;border-bottom:1px solid #ddd}
+th{text-align:left;background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:1em 0} .meta{color:#555}
+"""
+
+
+def render_html(data: dict, figures: list[_plots.Figure]) -> str:
+    counts = data["counts"]
+    what = " on ".join(x for x in (data["model"], data["dataset"]) if x) or "sweep"
+    summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    keys = data["varying_params"]
+    head = ["rank", "run", data["metric"], "epoch", "status", "test mse", "test mae", *keys]
+    rows = []
+    for entry in data["top"]:
+        cells = [(entry["rank"], True), (entry["run_name"], False),
+                 (entry["metric_value"], True), (entry["epoch"], True), (entry["status"], False),
+                 (entry["test_mse"], True), (entry["test_mae"], True),
+                 *((entry["params"].get(k), True) for k in keys)]
+        rows.append("<tr>" + "".join(
+            f'<td{" class=num" if num else ""}>{escape(fmt_num(v) if v is not None else "-")}</td>'
+            for v, num in cells) + "</tr>")
+    payload = json.dumps(data, default=str, allow_nan=False).replace("</", "<\\/")
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>sweepkit report: {escape(data['sweep'])}</title>", f"<style>{CSS}</style>",
+        "</head><body>",
+        f"<h1>{escape(what)}: {escape(data['sweep'])}</h1>",
+        f'<p class="meta">{escape(data["path"])}<br>started {fmt_time(data["started"])}, '
+        f'{escape(data["status"])}; runs: {escape(summary or "none")}; metric '
+        f'{escape(data["metric"])} ({escape(data["mode"])})</p>',
+        f"<h2>Top {len(data['top'])}</h2>",
+        "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>",
+        *rows, "</table>",
+    ]
+    for fig in figures:
+        parts += [f'<h2 id="{fig.name}">{escape(fig.title)}</h2>', "<figure>", fig.to_svg(),
+                  "</figure>"]
+    parts += [f'<p class="meta">sweepkit {__version__}, {fmt_time(data["generated"])}</p>',
+              f'<script type="application/json" id="sweep-data">{payload}</script>',
+              "</body></html>"]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,164 @@
+"""``summarize``, ``compare`` and ``list``: tables over the sweeps below a path."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from sweepkit.cli._render import (STATUS_STYLE, Table, fmt_bytes, fmt_num, fmt_time, print_json,
+                                  style)
+from sweepkit.cli._sweeps import Sweep, dir_size, find_sweeps
+
+MAX_PARAM_COLUMNS = 6
+
+
+def run(args) -> int:
+    sweeps = find_sweeps(Path(args.path))
+    handler = {"summarize": summarize, "compare": compare, "list": list_sweeps}[args.command]
+    return handler(sweeps, args)
+
+
+def varying_params(runs: list[dict]) -> list[str]:
+    """Parameter names whose value is not the same in every one of ``runs``."""
+    values: dict[str, set] = {}
+    missing: set[str] = set()
+    for run in runs:
+        params = run.get("params") or {}
+        for key, value in params.items():
+            values.setdefault(key, set()).add(repr(value))
+        if values:
+            missing.update(k for k in values if k not in params)
+    return [k for k, v in values.items() if len(v) > 1 or k in missing]
+
+
+def report_errors(sweeps: list[Sweep]) -> int:
+    """Print each sweep's read errors to stderr; 1 when there were any."""
+    code = 0
+    for sweep in sweeps:
+        for error in dict.fromkeys(sweep.errors):
+            print(f"sweepkit: error: {error}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def sweep_summary(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
+    """What ``summarize`` shows of one sweep, as a plain dict (also the --json output)."""
+    ranked = sweep.ranked()[: top_n or sweep.top_k]
+    keys = varying_params(ranked if len(ranked) > 1 else sweep.runs)
+    best = ranked[0] if ranked else None
+    return {
+        "sweep": sweep.name, "path": str(sweep.path.absolute()), "model": sweep.model,
+        "dataset": sweep.dataset, "started": sweep.started, "status": sweep.status(),
+        "metric": sweep.metric_name, "mode": sweep.mode, "top_k": sweep.top_k,
+        "n_runs": len(sweep.runs), "n_trials": sweep.n_trials, "counts": sweep.counts(),
+        "best": _brief(best, []) if best else None,
+        "varying_params": keys,
+        "top": [dict(_brief(r, keys), rank=i) for i, r in enumerate(ranked, 1)],
+        "disk": sweep.disk(), "errors": list(dict.fromkeys(sweep.errors)),
+    }
+
+
+def _brief(run: dict, keys: list[str]) -> dict:
+    params = run.get("params") or {}
+    return {"run_id": run.get("run_id"), "run_name": run.get("run_name"),
+            "job_num": run.get("job_num"), "status": run.get("status"),
+            "metric_value": run.get("metric_value"), "epoch": run.get("epoch"),
+            "checkpoint": run.get("checkpoint"), "params": {k: params.get(k) for k in keys}}
+
+
+def summarize(sweeps: list[Sweep], args) -> int:
+    summaries = [sweep_summary(s, args.top) for s in sweeps]
+    if args.json:
+        print_json(summaries)
+        return report_errors(sweeps)
+    for i, info in enumerate(summaries):
+        if i:
+            print()
+        print(_summary_text_header(info))
+        if info["top"]:
+            keys = info["varying_params"][:MAX_PARAM_COLUMNS]
+            table = Table(["rank", "run", info["metric"], "epoch", "status", *keys],
+                          align_right={"rank", info["metric"], "epoch"})
+            for entry in info["top"]:
+                table.add(entry["rank"], entry["run_name"] or "-", entry["metric_value"],
+                          entry["epoch"], entry["status"] or "-",
+                          *(fmt_num(entry["params"].get(k)) for k in keys))
+            table.print(indent="  ")
+            hidden = len(info["varying_params"]) - len(keys)
+            if hidden > 0:
+                print(f"  (+{hidden} more differing params; see `sweepkit export`)")
+        disk = info["disk"]
+        print(f"  disk: best_models {fmt_bytes(disk['best_models_bytes'])}, reclaimed "
+              f"{fmt_bytes(disk['reclaimed_bytes'])} ({disk['deleted_checkpoints']} checkpoint(s) "
+              "deleted)")
+    return report_errors(sweeps)
+
+
+def _summary_text_header(info: dict) -> str:
+    what = " on ".join(x for x in (info["model"], info["dataset"]) if x) or "unknown model"
+    status = style(info["status"], STATUS_STYLE.get(info["status"], ""))
+    lines = [style(f"Sweep {info['sweep']}", "bold") +
+             f"  ({what}, started {fmt_time(info['started'])}, {status})"]
+    counts = info["counts"]
+    shown = ", ".join(f"{k} {v}" for k, v in counts.items()
+                      if v or k in ("complete", "pruned", "failed", "running"))
+    planned = f" of {info['n_trials']}" if info["n_trials"] else ""
+    lines.append(f"  runs {info['n_runs']}{planned}: {shown}")
+    best = info["best"]
+    if best:
+        lines.append(f"  best {info['metric']} ({info['mode']}): "
+                     + style(fmt_num(best["metric_value"]), "bold")
+                     + f"  run {best['run_name']} (job {fmt_num(best['job_num'])}, "
+                       f"epoch {fmt_num(best['epoch'])})")
+    else:
+        lines.append(f"  best {info['metric']}: - (no finished run with a finite metric yet)")
+    return "\n".join(lines)
+
+
+def compare(sweeps: list[Sweep], args) -> int:
+    selected = [s for s in sweeps
+                if (not args.model or s.model == args.model)
+                and (not args.dataset or s.dataset == args.dataset)]
+    rows = []
+    for sweep in selected:
+        counts = sweep.counts()
+        ranked = sweep.ranked()
+        best = ranked[0] if ranked else {}
+        rows.append({"sweep": sweep.name, "model": sweep.model, "dataset": sweep.dataset,
+                     "started": sweep.started, "status": sweep.status(),
+                     "runs": len(sweep.runs), **counts, "metric": sweep.metric_name,
+                     "best": best.get("metric_value"), "best_run": best.get("run_name")})
+    if args.json:
+        print_json(rows)
+        return report_errors(sweeps)
+    if not rows:
+        print(f"no sweep matches model={args.model or '*'} dataset={args.dataset or '*'} "
+              f"({len(sweeps)} sweeps under {args.path})", file=sys.stderr)
+        return 1
+    table = Table(["sweep", "model", "dataset", "started", "status", "runs", "complete", "pruned",
+                   "failed", "metric", "best", "best run"],
+                  align_right={"runs", "complete", "pruned", "failed", "best"})
+    for row in rows:
+        table.add(row["sweep"], row["model"] or "-", row["dataset"] or "-",
+                  fmt_time(row["started"]), row["status"], row["runs"], row["complete"],
+                  row["pruned"], row["failed"] + row["killed"], row["metric"], row["best"],
+                  row["best_run"] or "-")
+    table.print()
+    return report_errors(sweeps)
+
+
+def list_sweeps(sweeps: list[Sweep], args) -> int:
+    rows = [{"sweep": s.name, "path": str(s.path.absolute()), "started": s.started,
+             "updated": s.updated, "size_bytes": dir_size(s.path), "runs": len(s.runs),
+             "running": s.running} for s in sweeps]
+    if args.json:
+        print_json(rows)
+        return report_errors(sweeps)
+    table = Table(["sweep", "started", "size", "runs", "running"], align_right={"size", "runs"})
+    for row in rows:
+        table.add(row["sweep"], fmt_time(row["started"]), fmt_bytes(row["size_bytes"]),
+                  row["runs"], "yes" if row["running"] else "no",
+                  row_style="cyan" if row["running"] else None)
+    table.print()
+    return report_errors(sweeps)

@@ -1,0 +1,409 @@
+"""Finding sweep directories and reading what they hold (read-only: nothing on disk changes).
+
+A sweep directory is Hydra's ``hydra.sweep.dir``. It is recognised by any of its markers:
+``multirun.yaml`` (Hydra), ``sweep_results.json`` / ``runs.jsonl`` (the manifest). Runs come
+from the manifest's log (every registered run) plus the job directories' ``run.json`` records
+of jobs that have not registered yet (running, or killed before their hook ran).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sweepkit.manifest import LOG_NAME, RESULTS_NAME, SUMMARY_NAME, ManifestError, latest_records
+
+log = logging.getLogger("sweepkit.cli")
+
+MARKERS = ("multirun.yaml", RESULTS_NAME, LOG_NAME)
+LOCK_NAME = ".sweep.lock"
+RUN_RECORD = "run.json"
+JOURNAL_NAME = "optuna_journal.log"
+#: A job or sweep that wrote within this many seconds counts as alive.
+RECENT_S = 600.0
+FINISHED = ("complete", "pruned", "failed", "killed")
+
+
+class CliError(Exception):
+    """A failure the command reports in one message (exit code 1)."""
+
+
+def is_sweep_dir(path: Path) -> bool:
+    return any(os.path.isfile(path / name) for name in MARKERS)
+
+
+def find_sweeps(root: Path) -> list["Sweep"]:
+    """Every sweep at or below ``root``, newest first; links are never followed."""
+    root = Path(root)
+    if not os.path.lexists(root):
+        raise CliError(f"{root}: no such file or directory (give a sweep directory or a folder "
+                       "above sweeps, e.g. outputs/)")
+    if not root.is_dir():
+        raise CliError(f"{root} is not a directory (give a sweep directory or a folder above "
+                       "sweeps, e.g. outputs/)")
+    found: list[Sweep] = []
+    for top, dirs, _files in os.walk(root, followlinks=False, onerror=_walk_error):
+        if is_sweep_dir(Path(top)):
+            found.append(Sweep(Path(top)))
+            dirs[:] = []  # job dirs live inside; never descend into a sweep
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    log.debug("found %d sweep(s) under %s", len(found), root)
+    if not found:
+        raise CliError(f"no sweep found under {root} (a sweep directory holds multirun.yaml or "
+                       f"{RESULTS_NAME}); start one with `python train.py -m ...`")
+    found.sort(key=lambda s: s.started, reverse=True)
+    return found
+
+
+def _walk_error(err: OSError) -> None:
+    log.debug("skip unreadable %s: %s", err.filename, err)
+
+
+def latest_sweep(root: Path) -> "Sweep":
+    """The most recently started sweep at or below ``root``."""
+    sweeps = find_sweeps(root)
+    if len(sweeps) > 1:
+        log.debug("%d sweeps under %s; using the newest, %s", len(sweeps), root, sweeps[0].path)
+    return sweeps[0]
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working directory when below it, else absolute."""
+    try:
+        return str(Path(path).absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(Path(path).absolute())
+
+
+class Sweep:
+    """Read-only view of one sweep directory. Problems reading the manifest are collected in
+    :attr:`errors` (naming the file) instead of raised, so other sweeps can still be shown."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.errors: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return display_path(self.path)
+
+    # ------------------------------------------------------------ files
+    @cached_property
+    def manifest(self) -> dict | None:
+        """``sweep_results.json`` as a dict; None when absent or corrupt (see :attr:`errors`)."""
+        path = self.path / RESULTS_NAME
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict) or "top" not in doc:
+                raise ValueError("not a sweepkit manifest")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            self.errors.append(f"{path} is corrupt ({exc}); run `sweepkit verify --repair "
+                               f"{display_path(self.path)}` to rebuild it from {LOG_NAME}")
+            return None
+        return doc
+
+    @cached_property
+    def config(self) -> dict:
+        """Hydra's composed ``multirun.yaml`` (unresolved); {} when absent or unreadable."""
+        path = self.path / "multirun.yaml"
+        if not path.is_file():
+            return {}
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        try:
+            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        except (OSError, yaml.YAMLError) as exc:
+            self.errors.append(f"{path} does not parse ({exc.__class__.__name__})")
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    @cached_property
+    def registered(self) -> list[dict]:
+        """Every registered run's latest record (the manifest's log), in registration order."""
+        try:
+            return latest_records(self.path / LOG_NAME)
+        except (ManifestError, OSError, ValueError) as exc:
+            self.errors.append(str(exc))
+            return []
+
+    @cached_property
+    def job_dirs(self) -> list[Path]:
+        """The sweep's job directories (direct sub-directories named by a job number)."""
+        try:
+            entries = list(os.scandir(self.path))
+        except OSError:
+            return []
+        jobs = [Path(e.path) for e in entries
+                if e.name.isdigit() and e.is_dir(follow_symlinks=False)]
+        return sorted(jobs, key=lambda p: int(p.name))
+
+    @cached_property
+    def runs(self) -> list[dict]:
+        """Registered runs, ranked ones annotated with ``rank``, plus unregistered jobs.
+
+        Each run carries ``run_id``, ``run_name``, ``job_num``, ``status``, ``metric_value``,
+        ``epoch``, ``params``, ``rank`` (or None), ``checkpoint`` (absolute or None) and more.
+        An unregistered job whose record says ``running`` but has not been written for
+        ``RECENT_S`` seconds is shown as ``killed``.
+        """
+        top = {e["run_id"]: e for e in self.top}
+        runs = []
+        seen = set()
+        for record in self.registered:
+            entry = top.get(record["run_id"])
+            run = dict(record, rank=entry["rank"] if entry else None,
+                       checkpoint=entry["checkpoint"] if entry else None)
+            if entry and entry.get("config"):
+                run["config"] = entry["config"]
+            runs.append(run)
+            seen.add(record["run_id"])
+        if not runs and self.manifest and self.manifest.get("runs"):
+            runs = [dict(r) for r in self.manifest["runs"]]  # log missing: the manifest's copy
+            seen = {r.get("run_id") for r in runs}
+        now = time.time()
+        for job in self.job_dirs:
+            if job.name in seen:
+                continue
+            record, mtime = read_run_record(job)
+            if record is None:
+                continue
+            status = record.get("status") or "running"
+            if status == "running" and now - mtime > RECENT_S:
+                status = "killed"
+            runs.append({
+                "run_id": job.name, "run_name": record.get("run_name") or job.name,
+                "job_num": record.get("job_num", int(job.name)), "status": status,
+                "metric_name": record.get("metric_name"), "metric_value": record.get("best_value"),
+                "epoch": record.get("best_epoch"), "epochs_run": record.get("epoch"),
+                "max_epochs": record.get("max_epochs"), "params": record.get("params") or {},
+                "test": record.get("test"), "started_at": record.get("started_at"),
+                "ended_at": record.get("ended_at"), "error": record.get("error"),
+                "rank": None, "checkpoint": None, "registered": False,
+                "source_checkpoint": record.get("checkpoint"),
+            })
+        base = self.path.absolute()
+        for run in runs:
+            for field in ("checkpoint", "config"):
+                if run.get(field) and not os.path.isabs(run[field]):
+                    run[field] = str(base / run[field])
+        return runs
+
+    @property
+    def top(self) -> list[dict]:
+        """The ranked runs from the manifest (best first); [] without a manifest."""
+        doc = self.manifest
+        return list(doc.get("top") or []) if doc else []
+
+    def ranked(self) -> list[dict]:
+        """Runs in rank order: the manifest's top k, else finished runs sorted by metric."""
+        if self.top:
+            by_id = {r["run_id"]: r for r in self.runs}
+            return [by_id.get(e["run_id"], e) for e in self.top]
+        sign = -1 if self.mode == "max" else 1
+        done = [r for r in self.runs if r.get("status") in ("complete", "pruned")
+                and isinstance(r.get("metric_value"), (int, float))]
+        return sorted(done, key=lambda r: sign * r["metric_value"])[: self.top_k]
+
+    # ------------------------------------------------------------ sweep-level facts
+    def _cfg(self, *keys: str) -> Any:
+        node: Any = self.config
+        for key in keys:
+            if not isinstance(node, dict):
+                return None
+            node = node.get(key)
+        return node
+
+    @property
+    def model(self) -> str | None:
+        return (self.manifest or {}).get("model") or _plain(self._cfg("model", "name"))
+
+    @property
+    def dataset(self) -> str | None:
+        return (self.manifest or {}).get("dataset") or _plain(self._cfg("dataset", "name"))
+
+    @property
+    def metric_name(self) -> str:
+        return ((self.manifest or {}).get("metric_name") or _plain(self._cfg("objective"))
+                or "val_loss")
+
+    @property
+    def mode(self) -> str:
+        mode = (self.manifest or {}).get("mode") or _plain(self._cfg("sweepkit", "mode"))
+        return mode if mode in ("min", "max") else "min"
+
+    @property
+    def top_k(self) -> int:
+        value = (self.manifest or {}).get("top_k") or self._cfg("sweepkit", "top_k")
+        return value if isinstance(value, int) and value > 0 else 3
+
+    @property
+    def n_trials(self) -> int | None:
+        """Trials planned: the sweeper's ``n_trials``, or the size of a comma-list grid."""
+        value = self._cfg("hydra", "sweeper", "n_trials")
+        if isinstance(value, int):
+            return value
+        task = self._cfg("hydra", "overrides", "task")
+        if not isinstance(task, list) or not task:
+            return None
+        total = 1
+        for override in task:
+            key, _, value = str(override).partition("=")
+            if value and "," in value and "(" not in value and not key.startswith("hydra."):
+                total *= len(value.split(","))
+        return total
+
+    @cached_property
+    def started(self) -> float:
+        """When the sweep began (epoch seconds)."""
+        created = (self.manifest or {}).get("created_at")
+        times = [_mtime(self.path / "multirun.yaml")]
+        if isinstance(created, (int, float)):
+            times.append(created)
+        times = [t for t in times if t]
+        return min(times) if times else _mtime(self.path) or 0.0
+
+    @cached_property
+    def updated(self) -> float:
+        """The last time anything at the sweep's top level or a job's record was written."""
+        times = [_mtime(self.path)]
+        try:
+            times += [e.stat(follow_symlinks=False).st_mtime for e in os.scandir(self.path)
+                      if e.is_file(follow_symlinks=False)]
+        except OSError:
+            pass
+        times += [_mtime(job / RUN_RECORD) for job in self.job_dirs[-50:]]
+        return max(t for t in times if t is not None)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"complete": 0, "pruned": 0, "failed": 0, "killed": 0, "running": 0}
+        for run in self.runs:
+            status = run.get("status") or "failed"
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def disk(self) -> dict[str, int]:
+        disk = (self.manifest or {}).get("disk") or {}
+        return {"best_models_bytes": int(disk.get("best_models_bytes") or 0),
+                "reclaimed_bytes": int(disk.get("reclaimed_bytes") or 0),
+                "deleted_checkpoints": int(disk.get("deleted_checkpoints") or 0)}
+
+    # ------------------------------------------------------------ liveness
+    def lock_held(self) -> bool:
+        """Whether another process holds the manifest's lock now (a non-blocking try)."""
+        path = self.path / LOCK_NAME
+        if not path.exists():
+            return False
+        if os.environ.get("SWEEPKIT_LOCK", "flock") == "soft":
+            return True  # a soft lock (filelock.SoftFileLock) is held while its file exists
+        try:
+            import fcntl  # what filelock.FileLock uses on POSIX
+        except ImportError:
+            import filelock
+
+            lock = filelock.FileLock(str(path), timeout=0)
+            try:
+                lock.acquire(timeout=0)
+            except filelock.Timeout:
+                return True
+            lock.release()
+            return False
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # closing releases our lock, if we got it
+        return False
+
+    @cached_property
+    def running(self) -> bool:
+        """Whether the sweep is still going: its lock is held, a job reports ``running`` and
+        wrote recently, or it has no summary yet and something in it was written recently."""
+        now = time.time()
+        if any(r.get("status") == "running" for r in self.runs):
+            reason = "a job reports running"
+        elif not (self.path / SUMMARY_NAME).exists() and now - self.updated < RECENT_S:
+            reason = f"no {SUMMARY_NAME} yet and written {now - self.updated:.0f} s ago"
+        elif self.lock_held():
+            reason = "its lock is held"
+        else:
+            return False
+        log.debug("%s is running: %s", self.path, reason)
+        return True
+
+    def status(self) -> str:
+        return "running" if self.running else "finished"
+
+    def job_record(self, run: dict) -> dict | None:
+        """The ``run.json`` of a run's job directory (learning curve etc.), or None."""
+        candidates = []
+        if run.get("run_id") is not None:
+            candidates.append(self.path / str(run["run_id"]))
+        if run.get("source_checkpoint"):
+            candidates.append(Path(run["source_checkpoint"]).parent)
+        for job in candidates:
+            if _inside(job, self.path):
+                record, _ = read_run_record(job)
+                if record is not None:
+                    return record
+        return None
+
+
+def read_run_record(job_dir: Path) -> tuple[dict | None, float]:
+    """A job's ``run.json`` and its mtime; (None, 0) when missing or unreadable."""
+    path = Path(job_dir) / RUN_RECORD
+    try:
+        st = os.stat(path, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            return None, 0.0
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, 0.0
+    return (record, st.st_mtime) if isinstance(record, dict) else (None, 0.0)
+
+
+def dir_size(path: Path) -> int:
+    """Bytes of the regular files below ``path`` (links counted as links, never followed)."""
+    total = 0
+    for top, dirs, files in os.walk(path, followlinks=False):
+        for name in files + dirs:
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.stat(path, follow_symlinks=False).st_mtime
+    except OSError:
+        return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    root_real = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), root_real]) == root_real
+
+
+def _plain(value: Any) -> Any:
+    """A config value, or None for an unresolved interpolation like ``${...}``."""
+    if isinstance(value, str) and "${" in value:
+        return None
+    return value

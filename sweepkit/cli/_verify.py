@@ -1,0 +1,131 @@
+"""``verify``: check a sweep directory against its manifest (DESIGN.md invariants 1, 2 and 5);
+``--repair`` mends it through :meth:`SweepManager.repair` and :meth:`SweepManager.reconcile`."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from sweepkit.cli._render import print_json, style
+from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
+from sweepkit.manifest import BEST_DIR, LOG_NAME, RESULTS_NAME
+
+CHECKPOINT = "best_model.pth"
+
+
+def run(args) -> int:
+    sweep = latest_sweep(Path(args.path))
+    problems = check(sweep)
+    actions: list[str] = []
+    if problems and args.repair:
+        if sweep.running:
+            raise CliError(f"{sweep.name} is still running; repair it after it ends (a repair "
+                           "would mark its running jobs as killed)")
+        actions = repair(sweep, problems)
+        sweep = Sweep(sweep.path)
+        problems_after = check(sweep)
+    else:
+        problems_after = problems
+    if args.json:
+        print_json({"sweep": sweep.name, "problems": problems, "actions": actions,
+                    "remaining": problems_after, "ok": not problems_after})
+        return 1 if problems_after else 0
+    print(style(f"Sweep {sweep.name}", "bold"))
+    if not problems:
+        print("  ok: best_models/, the manifest and the job directories agree")
+        return 0
+    for problem in problems:
+        print(f"  {style('problem', 'red')}: {problem}")
+    for action in actions:
+        print(f"  {style('repair', 'green')}: {action}")
+    if args.repair:
+        for problem in problems_after:
+            print(f"  {style('still wrong', 'red')}: {problem}")
+        if not problems_after:
+            print("  ok after repair")
+    else:
+        print(f"  {len(problems)} problem(s); run `sweepkit verify --repair {sweep.name}` "
+              "to mend them")
+    return 1 if problems_after else 0
+
+
+def check(sweep: Sweep) -> list[str]:
+    """Every disagreement between the disk and the manifest, one sentence each."""
+    doc, runs = sweep.manifest, sweep.runs  # reading fills sweep.errors
+    problems = list(dict.fromkeys(sweep.errors))
+    log_path = sweep.path / LOG_NAME
+    log_size = log_path.stat().st_size if log_path.exists() else 0
+    if doc is None and not any(RESULTS_NAME in p for p in problems) and log_size:
+        problems.append(f"{RESULTS_NAME} is missing but {LOG_NAME} holds runs")
+    if doc is not None:
+        known = (doc.get("log") or {}).get("size", 0)
+        if log_size > known:
+            problems.append(f"{LOG_NAME} has {log_size - known} bytes that {RESULTS_NAME} does "
+                            "not reflect (a registration was interrupted)")
+        elif log_size < known:
+            problems.append(f"{LOG_NAME} is shorter than {RESULTS_NAME} expects")
+    top = sweep.top
+    referenced: set[str] = set()
+    for entry in top:
+        rank = entry.get("rank")
+        for field in ("checkpoint", "config"):
+            rel = entry.get(field)
+            if not rel:
+                continue
+            referenced.add(Path(rel).name)
+            if not (sweep.path / rel).is_file():
+                problems.append(f"rank {rank} ({entry.get('run_name')}): {field} {rel} is missing")
+            elif not Path(rel).name.startswith(f"rank_{rank:02d}_"):
+                problems.append(f"rank {rank} ({entry.get('run_name')}): {rel} is not named "
+                                f"for rank {rank}")
+    values = [e.get("metric_value") for e in top]
+    finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+    if not finite:
+        problems.append("a ranked run has a missing or non-finite metric")
+    elif values != sorted(values, reverse=sweep.mode == "max"):
+        problems.append(f"the ranking is not ordered by {sweep.metric_name} ({sweep.mode})")
+    if len(top) > sweep.top_k:
+        problems.append(f"{len(top)} runs ranked but top_k is {sweep.top_k}")
+    best_dir = sweep.path / BEST_DIR
+    if doc is not None and best_dir.is_dir() and not os.path.islink(best_dir):
+        for name in sorted(os.listdir(best_dir)):  # only names sweepkit creates
+            if name not in referenced and name.startswith(("rank_", ".tmp_", ".incoming_")):
+                problems.append(f"stray file {BEST_DIR}/{name} (not in the manifest's ranking)")
+    ranked_ids = {e.get("run_id") for e in top}
+    for run in runs:
+        if run.get("registered", True) is False:
+            if run.get("status") != "running":
+                problems.append(f"job {run['run_id']} ended ({run['status']}) but never "
+                                "registered in the manifest")
+            continue
+        if run.get("run_id") in ranked_ids:
+            continue
+        for source in (str(sweep.path / str(run["run_id"]) / CHECKPOINT),
+                       run.get("source_checkpoint")):
+            if source and os.path.lexists(source) and _inside(source, sweep.path):
+                problems.append(f"run {run['run_id']} is not in the top {sweep.top_k} but its "
+                                f"checkpoint {os.path.relpath(source, sweep.path)} is still on "
+                                "disk")
+                break
+    return problems
+
+
+def repair(sweep: Sweep, problems: list[str]) -> list[str]:
+    """Mend the sweep with the manifest's own repair and reconcile; returns the actions."""
+    from sweepkit.manifest import SweepManager
+
+    manager = SweepManager(sweep.path, top_k=sweep.top_k, metric_name=sweep.metric_name,
+                           mode=sweep.mode, lock_timeout=30)
+    with manager:
+        actions = manager.repair()
+        unregistered = [p for p in problems if "never registered" in p]
+        if unregistered:
+            actions += manager.reconcile()
+            manager.finalize(reconcile=False)
+    return actions
+
+
+def _inside(path: str, root: Path) -> bool:
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
