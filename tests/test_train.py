@@ -48,8 +48,11 @@ def test_single_run_writes_record_and_checkpoint(tmp_path):
     assert record["data"]["source"] == "file" and record["data"]["name"] == "Wind"
     assert len(record["data"]["sha256"]) == 64
     assert math.isfinite(record["best_value"]) and set(record["test"]) == {"mse", "mae"}
-    ckpt = torch.load(record["checkpoint"], weights_only=True)
+    # a single run is a sweep of one: the hook promotes its checkpoint to rank 1
+    (promoted,) = (tmp_path / "run" / "best_models").glob("rank_01_*_best_model.pth")
+    ckpt = torch.load(promoted, weights_only=True)
     assert ckpt["epoch"] == record["best_epoch"] and "model_state" in ckpt
+    assert not (tmp_path / "run" / "best_model.pth").exists()
 
 
 def test_multirun_two_jobs(tmp_path):

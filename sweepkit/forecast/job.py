@@ -36,7 +36,8 @@ def run_job(cfg: DictConfig) -> float:
         "dataset": str(cfg.dataset.name),
         "params": job_params(cfg, list(hc.overrides.task)),
         "group": Path(hc.sweep.dir).name if multirun else None,
-        "tags": [str(cfg.model.name), str(cfg.dataset.name), str(hc.runtime.choices.get("sweeper", "single"))],
+        "tags": [str(cfg.model.name), str(cfg.dataset.name),
+                 str(hc.runtime.choices.get("sweeper", "single")) if multirun else "single"],
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     result = run_training(cfg, run_dir, record)

@@ -102,6 +102,7 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     if tcfg.get("num_threads"):
         torch.set_num_threads(int(tcfg.num_threads))
     device = pick_device(tcfg.get("device", "auto"))
+    logger = make_logger(cfg.get("logger"))  # a bad logger setting fails before any work
 
     series = load_series(dcfg)
     splits = split_and_scale(series.values, int(dcfg.lookback), int(dcfg.horizon), tuple(dcfg.split))
@@ -117,10 +118,13 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     extra = dict(record or {})
     extra.update(max_epochs=max_epochs, data=series.provenance())
     tracker = BestModelTracker(run_dir, metric_name=objective, mode=mode, extra=extra)
-    logger = make_logger(cfg.get("logger"))
     run_name = str(extra.get("run_name", Path(run_dir).name))
-    wandb_info = logger.start(config=extra.get("config", {}), run_name=run_name,
-                              group=extra.get("group"), tags=extra.get("tags"))
+    try:
+        wandb_info = logger.start(config=extra.get("config", {}), run_name=run_name,
+                                  group=extra.get("group"), tags=extra.get("tags"))
+    except BaseException as exc:  # e.g. W&B online init timed out: record the failure
+        tracker.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
     if wandb_info:
         tracker.record["wandb"] = wandb_info
     reporter = current_trial()
