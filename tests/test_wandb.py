@@ -102,7 +102,7 @@ def hook_logs_models() -> bool:
 SECRET = "0123456789abcdef" * 2 + "deadbeef"  # a stand-in API key that must never reach a file
 
 
-def test_multirun_logs_one_finished_run_per_job(tmp_path):
+def test_multirun_logs_one_finished_run_per_job(tmp_path, capsys):
     env = {**wandb_env(tmp_path), "WANDB_API_KEY": SECRET}
     args = ["-m", "sweeper=grid", "logger=wandb", "logger.tags=[ci]", "sweepkit.top_k=1",
             *TINY, "trainer.max_epochs=2", "trainer.lr=1e-2,1e-5"]
@@ -146,6 +146,12 @@ def test_multirun_logs_one_finished_run_per_job(tmp_path):
         assert run["exit_code"] == 0
     for path in (tmp_path / "outputs").rglob("*"):  # configs, logs, run.json, the manifest
         assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
+    from sweepkit.cli import main as sweepkit_main  # `sweepkit summarize` shows the W&B run
+
+    capsys.readouterr()
+    assert sweepkit_main(["summarize", str(sweep_dir)]) == 0
+    summary_text = capsys.readouterr().out
+    assert "wandb" in summary_text and manifest_ids[manifest["top"][0]["run_name"]] in summary_text
 
     if not hook_logs_models():
         pytest.skip("sweepkit/hooks.py does not call sweepkit.tracking.wandb.finish_job_run yet")

@@ -64,7 +64,15 @@ def _brief(run: dict, keys: list[str]) -> dict:
     return {"run_id": run.get("run_id"), "run_name": run.get("run_name"),
             "job_num": run.get("job_num"), "status": run.get("status"),
             "metric_value": run.get("metric_value"), "epoch": run.get("epoch"),
-            "checkpoint": run.get("checkpoint"), "params": {k: params.get(k) for k in keys}}
+            "checkpoint": run.get("checkpoint"), "wandb": run.get("wandb") or None,
+            "params": {k: params.get(k) for k in keys}}
+
+
+def _wandb_ref(info: dict | None) -> str:
+    """A W&B run's URL when online, else its id."""
+    if not info:
+        return "-"
+    return str(info.get("url") or info.get("id") or "-")
 
 
 def summarize(sweeps: list[Sweep], args) -> int:
@@ -78,12 +86,15 @@ def summarize(sweeps: list[Sweep], args) -> int:
         print(_summary_text_header(info))
         if info["top"]:
             keys = info["varying_params"][:MAX_PARAM_COLUMNS]
-            table = Table(["rank", "run", info["metric"], "epoch", "status", *keys],
+            wandb = any(entry["wandb"] for entry in info["top"])
+            table = Table(["rank", "run", info["metric"], "epoch", "status", *keys,
+                           *(["wandb"] if wandb else [])],
                           align_right={"rank", info["metric"], "epoch"})
             for entry in info["top"]:
                 table.add(entry["rank"], entry["run_name"] or "-", entry["metric_value"],
                           entry["epoch"], entry["status"] or "-",
-                          *(fmt_num(entry["params"].get(k)) for k in keys))
+                          *(fmt_num(entry["params"].get(k)) for k in keys),
+                          *([_wandb_ref(entry["wandb"])] if wandb else []))
             table.print(indent="  ")
             hidden = len(info["varying_params"]) - len(keys)
             if hidden > 0:
