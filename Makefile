@@ -17,9 +17,12 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+DEMO_DIR := outputs/sweeps/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
+
 demo: install
-	$(BIN)/python train.py -m model=dmixer dataset=Solar experiment=quick hydra.sweep.dir=outputs/sweeps/demo
-	$(BIN)/sweepkit summarize outputs/sweeps/demo
+	$(BIN)/python train.py -m model=dmixer dataset=Solar experiment=quick hydra.sweeper.n_trials=8 \
+		hydra.sweep.dir=$(DEMO_DIR)
+	$(BIN)/sweepkit summarize $(DEMO_DIR)
 
 test: install
 	$(BIN)/python -m pytest -q
