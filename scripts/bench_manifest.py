@@ -2,8 +2,10 @@
 
     python scripts/bench_manifest.py            # everything (about two minutes on 2 cores)
     python scripts/bench_manifest.py --quick    # smaller counts, no real multirun
+    python scripts/bench_manifest.py --only cost --repeat 3   # registration cost, 3 rounds
 
-Prints medians and p99 of one `register_model` call (tiny checkpoints, so the figures are
+Prints what the disk costs first (one fsync of a small append, one atomic replace of a small
+file), then medians and p99 of one `register_model` call (tiny checkpoints, so the figures are
 the manager's own cost), the cost at 10 vs 10,000 runs already registered, promoting a 1 GB
 checkpoint against a plain copy, and the most checkpoints on disk during a real multirun.
 """
@@ -51,21 +53,55 @@ def _stats(times: list[float]) -> str:
     return f"median {statistics.median(times) * 1e3:6.2f} ms   p99 {p99 * 1e3:6.2f} ms"
 
 
-def bench_concurrency(root: Path, per_proc: int) -> None:
-    print("== registration cost (tiny checkpoints, back-to-back calls) ==")
+def bench_disk(root: Path, n: int = 100) -> None:
+    """What the file system itself costs: the floor under a registration."""
+    print(f"== this disk (median of {n}) ==")
+    log, fsyncs, replaces = root / "disk.log", [], []
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for _ in range(n):
+            os.write(fd, b"x" * 600)
+            start = time.perf_counter()
+            os.fsync(fd)
+            fsyncs.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+    target = root / "disk.json"
+    for i in range(n):
+        start = time.perf_counter()
+        tmp = root / f".disk.{i}.tmp"
+        tmp.write_bytes(b"x" * 3000)
+        os.replace(tmp, target)
+        replaces.append(time.perf_counter() - start)
+    print(f"  fsync of a 600-byte append: median {statistics.median(fsyncs) * 1e3:.2f} ms;  "
+          f"atomic replace of a 3 KB file (create, write, rename): "
+          f"median {statistics.median(replaces) * 1e3:.2f} ms")
+
+
+def bench_concurrency(root: Path, per_proc: int, repeat: int = 1) -> None:
+    print(f"== registration cost (tiny checkpoints, back-to-back calls; "
+          f"median of {repeat} round(s)) ==")
     ctx = mp.get_context("fork")
     for fsync in (True, False):
         for n_procs in (1, 4, 16):
-            sweep = root / f"conc{n_procs}-{fsync}"
-            queue = ctx.Queue()
-            procs = [ctx.Process(target=_worker, args=(str(sweep), p, per_proc, queue, fsync))
-                     for p in range(n_procs)]
-            for p in procs:
-                p.start()
-            times = [t for _ in procs for t in queue.get()]
-            for p in procs:
-                p.join()
-            print(f"  fsync={fsync!s:5} {n_procs:2d} process(es) x {per_proc}: {_stats(times)}")
+            medians, p99s = [], []
+            for round_ in range(repeat):
+                sweep = root / f"conc{n_procs}-{fsync}-{round_}"
+                queue = ctx.Queue()
+                procs = [ctx.Process(target=_worker, args=(str(sweep), p, per_proc, queue, fsync))
+                         for p in range(n_procs)]
+                for p in procs:
+                    p.start()
+                times = sorted(t for _ in procs for t in queue.get())
+                for p in procs:
+                    p.join()
+                shutil.rmtree(sweep, ignore_errors=True)
+                medians.append(statistics.median(times))
+                p99s.append(times[min(len(times) - 1, int(0.99 * len(times)))])
+            rounds = " ".join(f"{m * 1e3:.1f}" for m in medians) if repeat > 1 else ""
+            print(f"  fsync={fsync!s:5} {n_procs:2d} process(es) x {per_proc}: median "
+                  f"{statistics.median(medians) * 1e3:6.2f} ms   p99 "
+                  f"{statistics.median(p99s) * 1e3:7.2f} ms" + (f"   (rounds: {rounds})" if rounds else ""))
 
 
 def bench_flat(root: Path, big: int, samples: int) -> None:
@@ -152,13 +188,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, no multirun")
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temp dir)")
+    parser.add_argument("--only", choices=["cost", "flat", "promotion", "disk"], default=None,
+                        help="run one part (cost: disk floor + registration cost)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of the registration-cost part; the median is printed")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sweepkit-bench-", dir=args.dir))
     try:
-        bench_concurrency(root, 30 if args.quick else 100)
-        bench_flat(root, 1000 if args.quick else 10_000, 50 if args.quick else 200)
-        bench_promotion(root, 0.1 if args.quick else 1.0)
-        if not args.quick:
+        if args.only in (None, "cost"):
+            bench_disk(root)
+            bench_concurrency(root, 30 if args.quick else 100, args.repeat)
+        if args.only in (None, "flat"):
+            bench_flat(root, 1000 if args.quick else 10_000, 50 if args.quick else 200)
+        if args.only in (None, "promotion"):
+            bench_promotion(root, 0.1 if args.quick else 1.0)
+        if args.only in (None, "disk") and not args.quick:
             bench_peak_disk(root, n_runs=8, n_jobs=2)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -72,6 +72,10 @@ class TopKCallback(Callback):
             print(f"[sweepkit] ERROR: could not register the job in the sweep manifest: {exc}",
                   file=sys.stderr)
             traceback.print_exc()
+        finally:  # end the job's W&B run even when registration failed (no-op once ended)
+            wandb_tracking = sys.modules.get("sweepkit.tracking.wandb")
+            if wandb_tracking is not None:
+                wandb_tracking.finish_job_run(None, None, "")
 
     def _register(self, config: DictConfig, job_return: JobReturn) -> None:
         hydra = (job_return.hydra_cfg or config).hydra
@@ -94,6 +98,8 @@ class TopKCallback(Callback):
                 **{k: v for k, v in extra.items() if v is not None})
             if self.verbose:
                 print(sweep_update(manager, job_dir, in_top))
+            if "sweepkit.tracking.wandb" in sys.modules:  # logger=wandb: the W&B run waits for us
+                finish_wandb_run(manager, sweep_dir, job_dir, in_top)
 
     # ------------------------------------------------------- launching process
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -129,6 +135,22 @@ class TopKCallback(Callback):
                   file=sys.stderr)
 
 
+def finish_wandb_run(manager, sweep_dir: Path, job_dir: Path, in_top: bool) -> None:
+    """End the job's W&B run, logging its checkpoint as a model artifact when it is in the top k."""
+    from sweepkit.manifest import job_run_id, read_run_json
+    from sweepkit.tracking.wandb import finish_job_run
+
+    entry = None
+    if in_top:
+        run_id = job_run_id(sweep_dir, job_dir, read_run_json(job_dir))
+        entry = next((e for e in manager.get_best_models() if e["run_id"] == run_id), None)
+    finish_job_run(rank=entry["rank"] if entry else None,
+                   checkpoint_path=entry["checkpoint"] if entry else None,
+                   sweep_name=sweep_dir.name,
+                   metadata={"metric_name": manager.metric_name,
+                             "metric_value": entry["metric_value"] if entry else None})
+
+
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
@@ -139,7 +161,7 @@ def sweep_update(manager, job_dir: Path, in_top: bool) -> str:
 
     top = manager.get_best_models()
 
-    doc = read_manifest(manager.results_path) or {}
+    doc = read_manifest(manager.results_path, move_corrupt=False) or {}
     counts = ", ".join(f"{k} {v}" for k, v in sorted(doc.get("counts", {}).items()))
     lines = [f"[sweepkit] Sweep update: job {job_dir.name} "
              f"{'is in the top ' + str(manager.top_k) if in_top else 'not in the top ' + str(manager.top_k)}"

@@ -10,7 +10,7 @@ import pytest
 
 from manifest_helpers import all_checkpoints, assert_invariants, make_job, register
 from sweepkit import SweepManager
-from sweepkit.manifest import INLINE_RUNS_LIMIT, ManifestCorruptError, ManifestError, read_manifest
+from sweepkit.manifest import ManifestCorruptError, ManifestError, read_manifest
 
 
 @pytest.fixture
@@ -71,8 +71,8 @@ def test_bad_settings_are_clear_errors(tmp_path, kwargs):
 def test_non_finite_metric_never_ranks(manager, value):  # invariant 5
     register(manager, "good", 0.5)
     assert register(manager, "bad", value) is False
-    doc = assert_invariants(manager.sweep_dir, ["good"])
-    bad = next(r for r in doc["runs"] if r["run_id"] == "bad")
+    assert_invariants(manager.sweep_dir, ["good"])
+    bad = next(r for r in manager.load_runs() if r["run_id"] == "bad")
     assert bad["metric_value"] is None and bad["status"] == "complete" and bad["rank"] is None
     assert json.loads((manager.sweep_dir / "sweep_results.json").read_text())  # strict JSON
 
@@ -83,7 +83,7 @@ def test_failed_and_killed_runs_recorded_never_ranked(manager):
     register(manager, "ok", 0.5, status="pruned")
     doc = assert_invariants(manager.sweep_dir, ["ok"])
     assert doc["counts"] == {"failed": 1, "killed": 1, "pruned": 1}
-    assert next(r for r in doc["runs"] if r["run_id"] == "f")["error"] == "RuntimeError: boom"
+    assert next(r for r in manager.load_runs() if r["run_id"] == "f")["error"] == "RuntimeError: boom"
     with pytest.raises(ValueError, match="status"):
         register(manager, "x", 0.1, status="done")
 
@@ -160,7 +160,7 @@ def test_same_run_twice_is_an_update(manager):
     assert register(manager, "a", 0.1, status="complete")
     doc = assert_invariants(manager.sweep_dir, ["a", "b"])
     assert doc["n_runs"] == 2 and doc["counts"] == {"complete": 2}
-    assert [r["metric_value"] for r in doc["runs"]] == [0.1, 0.4]
+    assert [r["metric_value"] for r in manager.load_runs()] == [0.1, 0.4]
     register(manager, "a", None, status="failed")  # the update takes it out of the ranking
     doc = assert_invariants(manager.sweep_dir, ["b"])
     assert doc["counts"] == {"complete": 1, "failed": 1} and doc["n_runs"] == 2
@@ -222,17 +222,23 @@ def test_torn_last_log_line_is_tolerated_and_truncated(manager):
     assert_invariants(manager.sweep_dir, ["b", "a"])
 
 
-def test_large_sweep_keeps_manifest_small_and_finalize_lists_all(tmp_path):  # invariant 8
+def test_manifest_stays_small_and_finalize_lists_all_readably(tmp_path):  # invariant 8
     manager = SweepManager(tmp_path / "big", top_k=2, fsync=False)
-    n = INLINE_RUNS_LIMIT + 5
-    for i in range(n):
+    results = manager.sweep_dir / "sweep_results.json"
+    sizes = {}
+    for i in range(150):
         manager.register_model(f"r{i}", f"r{i}", float(i), None, status="failed")
-    doc = read_manifest(manager.sweep_dir / "sweep_results.json")
-    assert doc["runs_complete"] is False and "runs" not in doc and doc["n_runs"] == n
-    assert len(manager.load_runs()) == n  # readers see every run through the log
+        sizes[i + 1] = results.stat().st_size
+    assert sizes[150] - sizes[10] < 10  # top k and counts only: no per-run content
+    doc = read_manifest(results)
+    assert doc["runs_complete"] is False and "runs" not in doc and doc["n_runs"] == 150
+    assert len(results.read_text().splitlines()) == 1  # compact while the sweep runs
+    assert len(manager.load_runs()) == 150  # readers see every run through the log
     doc = manager.finalize()
-    assert doc["runs_complete"] and len(doc["runs"]) == n
-    assert (manager.sweep_dir / "sweep_summary.yaml").read_text().count("failed: %d" % n) == 1
+    assert doc["runs_complete"] and len(doc["runs"]) == 150
+    text = results.read_text()
+    assert text.startswith('{\n  "format": 1,') and json.loads(text) == doc  # indented for people
+    assert (manager.sweep_dir / "sweep_summary.yaml").read_text().count("failed: 150") == 1
 
 
 def test_reconcile_marks_unreported_jobs(tmp_path):
@@ -275,8 +281,11 @@ def test_manifest_format_fields(manager):
              dataset="Wind")
     doc = json.loads((manager.sweep_dir / "sweep_results.json").read_text())
     for field in ("metric_name", "mode", "top_k", "created_at", "model", "dataset", "n_runs",
-                  "counts", "best", "top", "disk", "runs_complete", "runs", "log"):
+                  "counts", "best", "top", "disk", "runs_complete", "log"):
         assert field in doc, field
+    assert "runs" not in doc and doc["top"][0]["run_id"] == "a"
+    manager.finalize()
+    doc = json.loads((manager.sweep_dir / "sweep_results.json").read_text())
     run = doc["runs"][0]
     assert run["duration_s"] == 60.0 and run["wandb"]["id"] == "abc" and run["rank"] == 1
     for field in ("run_id", "run_name", "job_num", "status", "metric_name", "metric_value",
@@ -294,3 +303,79 @@ def test_framework_import_does_not_pull_torch():
             "print(any(m in sys.modules for m in ('torch', 'wandb', 'sweepkit.forecast')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_read_only_reader_keeps_a_corrupt_manifest_in_place(manager):
+    register(manager, "a", 0.1)
+    results = manager.sweep_dir / "sweep_results.json"
+    results.write_bytes(b"\xff{ torn")
+    with pytest.raises(ManifestCorruptError, match="sweep_results.json") as err:
+        read_manifest(results, move_corrupt=False)
+    assert err.value.moved_to is None and err.value.reason
+    assert results.read_bytes() == b"\xff{ torn"  # untouched
+    with pytest.raises(ManifestCorruptError):
+        read_manifest(results)  # the manager's default keeps it aside
+    assert not results.exists() and list(manager.sweep_dir.glob("sweep_results.json.corrupt-*"))
+
+
+def test_repair_of_a_moved_sweep_uses_the_job_dirs_own_checkpoint(tmp_path):
+    old = tmp_path / "old"
+    manager = SweepManager(old, top_k=2)
+    for rid, value in [("0", 0.3), ("1", 0.2)]:
+        job = old / rid
+        job.mkdir()
+        (job / "best_model.pth").write_bytes(f"ckpt:{rid}".encode())
+        (job / "config.yaml").write_text(f"run: {rid}\n")
+        manager.register_model(rid, f"run{rid}", value, job / "best_model.pth", job / "config.yaml")
+    # A registration logged whose files never moved (its process was killed after the append),
+    # and a job whose checkpoint is a link: neither is touched through the old location.
+    for rid, value in [("2", 0.1), ("3", 0.05)]:
+        (old / rid).mkdir()
+        (old / rid / "config.yaml").write_text(f"run: {rid}\n")
+    (old / "2" / "best_model.pth").write_bytes(b"ckpt:2")
+    outside = tmp_path / "outside.pth"
+    outside.write_bytes(b"ckpt:3")
+    (old / "3" / "best_model.pth").symlink_to(outside)
+    with open(old / "runs.jsonl", "ab") as log:
+        for rid, value in [("2", 0.1), ("3", 0.05)]:
+            log.write((json.dumps({
+                "run_id": rid, "run_name": f"run{rid}", "status": "complete",
+                "metric_name": "val_loss", "metric_value": value, "epoch": 1, "seq": int(rid),
+                "source_checkpoint": str(old / rid / "best_model.pth"),
+                "source_config": str(old / rid / "config.yaml")}) + "\n").encode())
+    new = tmp_path / "moved"
+    os.rename(old, new)
+    SweepManager(new, top_k=2).repair()
+    assert outside.read_bytes() == b"ckpt:3"  # a link: never followed, moved or deleted
+    assert (new / "3" / "best_model.pth").is_symlink()
+    (new / "3" / "best_model.pth").unlink()  # a user's link: not sweepkit's to remove
+    assert_invariants(new, ["2", "1"])
+    assert not (new / "2" / "best_model.pth").exists()  # moved into best_models/
+
+
+def test_lock_timeout_is_a_clear_error_and_the_lock_stays_usable(tmp_path):
+    from sweepkit.manifest._lock import FlockLock
+
+    manager = SweepManager(tmp_path / "sweep", top_k=1, lock_timeout=0.2)
+    holder = FlockLock(manager.sweep_dir / ".sweep.lock", timeout=1)
+    holder.acquire()  # another open file description: conflicts like another process would
+    try:
+        with pytest.raises(TimeoutError, match="could not lock"):
+            register(manager, "a", 0.1)
+    finally:
+        holder.release()
+    assert register(manager, "a", 0.1)  # the abandoned waiter gave the lock back
+    assert_invariants(manager.sweep_dir, ["a"])
+
+
+def test_reregistration_after_a_run_id_was_marked_but_never_logged(manager):
+    register(manager, "a", 0.5)
+    marker_dir = manager.sweep_dir / ".sweepkit" / "registered"
+    from sweepkit.manifest._files import run_key
+    os.link(marker_dir / ".anchor", marker_dir / run_key("ghost"))  # as a kill before the append
+    assert not manager.is_registered("ghost")
+    register(manager, "ghost", 0.4)
+    register(manager, "a", 0.3)  # an update found through the log
+    doc = assert_invariants(manager.sweep_dir, ["a", "ghost"])
+    assert doc["n_runs"] == 2 and doc["counts"] == {"complete": 2}
+    assert [r["seq"] for r in manager.load_runs()] == [0, 1] and manager.is_registered("a")

@@ -17,7 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sweepkit.manifest import LOG_NAME, RESULTS_NAME, SUMMARY_NAME, ManifestError, latest_records
+from sweepkit.manifest import (LOG_NAME, RESULTS_NAME, SUMMARY_NAME, ManifestCorruptError,
+                               ManifestError, latest_records, read_manifest)
 
 log = logging.getLogger("sweepkit.cli")
 
@@ -100,16 +101,12 @@ class Sweep:
         """``sweep_results.json`` as a dict; None when absent or corrupt (see :attr:`errors`)."""
         path = self.path / RESULTS_NAME
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(doc, dict) or "top" not in doc:
-                raise ValueError("not a sweepkit manifest")
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            self.errors.append(f"{path} is corrupt ({exc}); run `sweepkit verify --repair "
+            return read_manifest(path, move_corrupt=False)
+        except (OSError, ManifestCorruptError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            self.errors.append(f"{path} is corrupt ({reason}); run `sweepkit verify --repair "
                                f"{display_path(self.path)}` to rebuild it from {LOG_NAME}")
             return None
-        return doc
 
     @cached_property
     def config(self) -> dict:

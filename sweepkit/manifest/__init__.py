@@ -4,10 +4,10 @@ See ``docs/manifest.md`` for the files a sweep directory holds and their fields.
 """
 
 from sweepkit.manifest._manager import (
-    INLINE_RUNS_LIMIT,
     RANKED_STATUSES,
     STATUSES,
     SweepManager,
+    job_run_id,
     read_run_json,
     summary_dict,
 )
@@ -25,6 +25,6 @@ from sweepkit.manifest._store import (
 
 __all__ = [
     "SweepManager", "ManifestError", "ManifestCorruptError", "read_manifest", "latest_records",
-    "read_run_json", "summary_dict", "STATUSES", "RANKED_STATUSES", "INLINE_RUNS_LIMIT",
+    "read_run_json", "job_run_id", "summary_dict", "STATUSES", "RANKED_STATUSES",
     "BEST_DIR", "LOG_NAME", "RESULTS_NAME", "SUMMARY_NAME", "FAULT_ENV",
 ]

@@ -154,8 +154,11 @@ def sync_best_models(
     checkpoint therefore always exists under some name. Returns ({key: {kind: name}},
     checkpoint bytes freed, checkpoints deleted).
     """
-    best_dir.mkdir(parents=True, exist_ok=True)
-    existing = set(os.listdir(best_dir))
+    try:
+        existing = set(os.listdir(best_dir))
+    except FileNotFoundError:
+        best_dir.mkdir(parents=True, exist_ok=True)
+        existing = set()
     names = labels(entries)
     located: dict[tuple[str, str], str] = {}
     used: set[str] = set()

@@ -13,15 +13,13 @@ from typing import Any, Iterator
 
 from sweepkit._io import atomic_write_text
 from sweepkit.manifest import _files as files
+from sweepkit.manifest import _lock
 from sweepkit.manifest import _store as store
 from sweepkit.manifest._store import ManifestError, fault_point
 
 #: Statuses a run may be registered with; only the first two can rank.
 RANKED_STATUSES = ("complete", "pruned")
 STATUSES = RANKED_STATUSES + ("failed", "killed")
-#: Up to this many runs, every registration also rewrites the full run list into
-#: sweep_results.json (a bounded cost); beyond it the list is rebuilt by :meth:`finalize`.
-INLINE_RUNS_LIMIT = 100
 _KNOWN_FIELDS = ("job_num", "params", "test", "data", "wandb", "error", "started_at", "ended_at")
 
 
@@ -44,10 +42,11 @@ class SweepManager:
         metric_name: the ranked metric, recorded in every run. Default ``"val_loss"``.
         mode: ``"min"`` (default) or ``"max"``.
         lock_timeout: seconds to wait for the sweep lock before :class:`TimeoutError`.
-        lock: ``"flock"`` (default; ``filelock.FileLock``, released by the kernel when its holder
+        lock: ``"flock"`` (default; ``flock(2)``, released by the kernel when its holder
             dies) or ``"soft"`` (``SoftFileLock``, for file systems without flock). Also set by
             ``$SWEEPKIT_LOCK``. Every process of a sweep must use the same kind.
-        fsync: flush the log and manifest to disk before returning (default True).
+        fsync: flush the log record to disk before returning (default True). The manifest is
+            derived from the log and not flushed per registration (see ``docs/manifest.md``).
 
     Every public method takes the lock on ``<sweep>/.sweep.lock``, first finishes any
     registration a killed process left half done, and leaves the directory consistent.
@@ -77,9 +76,10 @@ class SweepManager:
         self.results_path = self.sweep_dir / store.RESULTS_NAME
         self.summary_path = self.sweep_dir / store.SUMMARY_NAME
         self.best_dir = self.sweep_dir / store.BEST_DIR
-        self.index_dir = self.sweep_dir / store.INTERNAL_DIR / "index"
+        self.marker_dir = self.sweep_dir / store.INTERNAL_DIR / store.MARKER_DIR
         self._lock = self._make_lock(lock or os.environ.get("SWEEPKIT_LOCK", "flock"), lock_timeout)
         self._log = self._make_logger()
+        self._unflushed = False  # the log may hold records not yet fsync'd
         self._actions: list[str] = []  # what the current operation did (one log line each)
         self._report: list[str] = []  # what repair() returns
 
@@ -122,15 +122,17 @@ class SweepManager:
         record = self._make_record(run_id, run_name, metric_value, value, model_path,
                                    config_path, epoch, status, extra)
         with self._locked() as doc:
-            index = self._read_index(run_id)
-            record["seq"] = index["seq"] if index else doc["next_seq"]
+            prev = self._previous(run_id, doc["log"]["size"])
+            record["seq"] = prev["seq"] if prev else doc["next_seq"]
             fault_point("before_log_append")
-            offset, size = store.append_record(self.log_path, record, self.fsync)
+            offset, size = store.append_record(self.log_path, record, fsync=False)
+            self._unflushed = True
             self._log.debug("append %s offset=%d", self.log_path.name, offset)
             fault_point("after_log_append")
-            in_top = self._apply(doc, record, offset)
+            in_top = self._apply(doc, record, prev)
             doc["log"]["size"] = size
             self._save(doc)
+        self._flush_log()  # outside the lock: concurrent flushes share one disk commit
         return in_top
 
     def get_best_models(self, k: int | None = None) -> list[dict]:
@@ -152,8 +154,10 @@ class SweepManager:
         return annotate(store.latest_records(self.log_path), doc["top"])
 
     def is_registered(self, run_id: str) -> bool:
-        """Whether ``run_id`` has been registered (one small file read)."""
-        return self._read_index(run_id) is not None
+        """Whether ``run_id`` has been registered (a stat; the log is read only for a marked id)."""
+        if not os.path.lexists(self.marker_dir / files.run_key(run_id)):
+            return False
+        return store.find_record(self.log_path, run_id) is not None
 
     def register_job_dir(self, job_dir: str | os.PathLike, status: str | None = None,
                          error: str | None = None, **extra: Any) -> bool:
@@ -200,11 +204,17 @@ class SweepManager:
             job_dirs = sorted(p for p in self.sweep_dir.iterdir()
                               if p.is_dir() and (p / "run.json").is_file())
         actions = []
+        registered = None  # every logged run id, read once when a job needs it
         for job_dir in map(Path, job_dirs):
             record = read_run_json(job_dir)
             run_id = job_run_id(self.sweep_dir, job_dir.absolute(), record)
-            if not record or self.is_registered(run_id):
+            if not record:
                 continue
+            if os.path.lexists(self.marker_dir / files.run_key(run_id)):
+                if registered is None:
+                    registered = {r["run_id"] for r in store.latest_records(self.log_path)}
+                if run_id in registered:
+                    continue
             self.register_job_dir(job_dir)
             actions.append(f"registered unreported job {run_id} ({record.get('status')})")
             self._log.info("reconcile %s", actions[-1])
@@ -227,6 +237,9 @@ class SweepManager:
             except store.ManifestCorruptError as exc:
                 actions.append(f"kept corrupt {exc.path.name} aside as {exc.moved_to.name}")
             records = self._readable_log(actions)
+            if self.log_path.exists():
+                self._unflushed = True  # a killed process may have left it unflushed
+                self._flush_log()
             doc = self._rebuild(records, old)
             actions.append(f"rebuilt {self.results_path.name} from {self.log_path.name} "
                            f"({doc['n_runs']} runs, top {len(doc['top'])})")
@@ -240,7 +253,7 @@ class SweepManager:
 
     def finalize(self, reconcile: bool = True) -> dict:
         """End-of-sweep work: reconcile unreported jobs, write the full ``sweep_results.json``
-        (every run) and ``sweep_summary.yaml``. Returns the manifest document."""
+        (every run, indented for people) and ``sweep_summary.yaml``. Returns the manifest."""
         if reconcile:
             self.reconcile()
         with self._locked() as doc:
@@ -266,10 +279,11 @@ class SweepManager:
         if kind not in ("flock", "soft"):
             raise ValueError(f"lock must be 'flock' or 'soft', got {kind!r}")
         path = self.sweep_dir / store.LOCK_NAME
-        # filelock polls a non-blocking lock: a short interval keeps waiting fair and fast.
         if kind == "soft":
             return filelock.SoftFileLock(path, timeout=timeout, poll_interval=0.002)
-        return filelock.FileLock(path, timeout=timeout, poll_interval=0.001)
+        if _lock.fcntl is None:  # no flock on this platform
+            return filelock.FileLock(path, timeout=timeout, poll_interval=0.001)
+        return _lock.FlockLock(path, timeout)
 
     def _make_logger(self) -> logging.Logger:
         # A private Logger (not registered with logging.getLogger): no global side effects.
@@ -330,10 +344,11 @@ class SweepManager:
                 os.truncate(self.log_path, end)
                 self._log.info("truncated torn last line of %s (%d bytes)",
                                self.log_path.name, log_size - end)
+            self._unflushed = True  # the killed process may not have flushed them
             for offset, record in records:
                 self._log.info("recover registration of %s from %s", record["run_id"],
                                self.log_path.name)
-                self._apply(doc, record, offset)
+                self._apply(doc, record, self._previous(record["run_id"], offset))
             doc["log"]["size"] = end
             self._save(doc)
         elif len(doc["top"]) > self.top_k:
@@ -349,7 +364,7 @@ class SweepManager:
             "created_at": now, "updated_at": now, "model": None, "dataset": None,
             "n_runs": 0, "next_seq": 0, "counts": {}, "best": None, "top": [],
             "disk": {"best_models_bytes": 0, "reclaimed_bytes": 0, "deleted_checkpoints": 0},
-            "log": {"path": store.LOG_NAME, "size": 0}, "runs_complete": True, "runs": [],
+            "log": {"path": store.LOG_NAME, "size": 0}, "runs_complete": False,
         }
 
     def _make_record(self, run_id, run_name, raw_metric, value, model_path, config_path,
@@ -381,16 +396,27 @@ class SweepManager:
         return (record["status"] in RANKED_STATUSES and record["metric_value"] is not None
                 and record.get("source_checkpoint") is not None)
 
-    def _apply(self, doc: dict, record: dict, offset: int) -> bool:
-        """Fold one logged record into ``doc``: counts, index, ranking and files."""
+    def _flush_log(self) -> None:
+        """fsync the log if this process appended to it (or replayed it) since the last flush."""
+        if self._unflushed and self.fsync:
+            store.flush_file(self.log_path)
+            self._log.debug("fsync %s", self.log_path.name)
+        self._unflushed = False
+
+    def _previous(self, run_id: str, end: int) -> dict | None:
+        """The run's latest record before log byte ``end``; None for a run id never registered.
+
+        Marks the run id first: an unmarked id needs no log read (the common case).
+        """
+        if store.mark_registered(self.marker_dir, files.run_key(run_id)):
+            return None
+        return store.find_record(self.log_path, run_id, end)
+
+    def _apply(self, doc: dict, record: dict, previous: dict | None) -> bool:
+        """Fold one logged record into ``doc``: counts, ranking and files. ``previous`` is the
+        run's earlier record (:meth:`_previous`), None for a new run."""
         run_id, status = record["run_id"], record["status"]
-        index = self._read_index(run_id)
-        if index is None:
-            prev = None
-        elif index["offset"] == offset:
-            prev = index["prev_status"]
-        else:
-            prev = index["status"]
+        prev = previous["status"] if previous else None
         counts = doc["counts"]
         if prev is None:
             doc["n_runs"] += 1
@@ -403,15 +429,15 @@ class SweepManager:
         for field in ("model", "dataset"):
             if doc.get(field) is None and record.get(field) is not None:
                 doc[field] = record[field]
-        self._write_index(run_id, {"run_id": run_id, "seq": record["seq"], "offset": offset,
-                                   "status": status, "prev_status": prev})
         top = [e for e in doc["top"] if e["run_id"] != run_id]
         if self._rankable(record):
             top.append(dict(record))
             top.sort(key=self._sort_key)
         top = top[: self.top_k]
         in_top = any(e["run_id"] == run_id for e in top)
-        self._sync(doc, top, {files.run_key(run_id)} if in_top else set())
+        if in_top or [e["run_id"] for e in top] != [e["run_id"] for e in doc["top"]]:
+            self._flush_log()  # the record is on disk before any ranked file moves or goes
+            self._sync(doc, top, {files.run_key(run_id)} if in_top else set())
         source = record.get("source_checkpoint")
         if not in_top and files.is_owned(source, self.sweep_dir):
             self._delete_checkpoint(doc, Path(source))
@@ -464,14 +490,15 @@ class SweepManager:
         doc["disk"]["best_models_bytes"] = sum(
             (self.sweep_dir / e["checkpoint"]).stat().st_size for e in top
             if (self.sweep_dir / e["checkpoint"]).exists())
-        if full or doc["n_runs"] <= INLINE_RUNS_LIMIT:
+        if full:  # every run, indented: the file a person opens after the sweep
             doc["runs"] = annotate(store.latest_records(self.log_path), top)
             doc["runs_complete"] = True
-        else:
+        else:  # top k and counts only: the cost does not grow with the sweep
             doc.pop("runs", None)
             doc["runs_complete"] = False
         fault_point("before_manifest_write")
-        store.write_json(self.results_path, doc, self.fsync)
+        store.write_json(self.results_path, doc, durable=full and self.fsync,
+                         indent=2 if full else None)
         self._log.debug("write %s", self.results_path)
 
     def _write_summary(self, doc: dict) -> None:
@@ -514,16 +541,9 @@ class SweepManager:
         latest: dict[str, dict] = {}
         for record in log_records:
             latest[record["run_id"]] = record
-        shutil.rmtree(self.index_dir, ignore_errors=True)
-        offset = 0
-        for record in log_records:
-            line = store.dumps(record)
-            prev = self._read_index(record["run_id"])
-            self._write_index(record["run_id"], {
-                "run_id": record["run_id"], "seq": record["seq"], "offset": offset,
-                "status": record["status"], "prev_status": prev["status"] if prev else None})
-            offset += len(line.encode()) + 1
+        shutil.rmtree(self.marker_dir, ignore_errors=True)
         for record in latest.values():
+            store.mark_registered(self.marker_dir, files.run_key(record["run_id"]))
             doc["counts"][record["status"]] = doc["counts"].get(record["status"], 0) + 1
             doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
             for field in ("model", "dataset"):
@@ -543,37 +563,54 @@ class SweepManager:
             in_best = (entry.get("checkpoint") and Path(entry["checkpoint"]).name in existing) \
                 or staged & existing or files.guess_names(
                     existing, {"run_name": record["run_name"], "key": key}, files.CKPT)
-            if in_best or files.is_owned(record["source_checkpoint"], self.sweep_dir):
+            own = self._own_checkpoint(record)
+            if in_best or own:
                 if not in_best:
                     fresh.add(key)
+                    if own != record["source_checkpoint"]:  # the sweep moved: its job dir's files
+                        entry["source_config"] = self._moved_config(record, Path(own).parent)
+                    entry["source_checkpoint"] = own
                 top.append(entry)
             if len(top) == self.top_k:
                 break
         self._sync(doc, top, fresh)
         ranked = {e["run_id"] for e in doc["top"]}
         for record in latest.values():
-            source = record.get("source_checkpoint")
-            if record["run_id"] not in ranked and files.is_owned(source, self.sweep_dir):
+            source = self._own_checkpoint(record)
+            if record["run_id"] not in ranked and source:
                 self._delete_checkpoint(doc, Path(source))
                 self._report.append(f"delete checkpoint {source} (not in top {self.top_k})")
         return doc
 
-    def _index_path(self, run_id: str) -> Path:
-        return self.index_dir / f"{files.run_key(run_id)}.json"
-
-    def _read_index(self, run_id: str) -> dict | None:
+    def _moved_config(self, record: dict, job_dir: Path) -> str | None:
+        """The run's config at the same place under its job dir's new location, if it is there."""
+        config, ckpt = record.get("source_config"), record.get("source_checkpoint")
+        if not config or os.path.exists(config):
+            return config
         try:
-            return json.loads(self._index_path(run_id).read_text())
-        except (FileNotFoundError, ValueError):
-            return None
+            moved = job_dir / Path(config).relative_to(Path(ckpt).parent)
+        except ValueError:
+            return config
+        return str(moved) if moved.is_file() else config
 
-    def _write_index(self, run_id: str, entry: dict) -> None:
-        # A cache of the log (rebuilt by repair): atomic, not fsync'd.
-        path = self._index_path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entry))
-        os.replace(tmp, path)
+    def _own_checkpoint(self, record: dict) -> str | None:
+        """The run's checkpoint that sweepkit may move or delete (repair), or None.
+
+        The recorded path when it lies in the sweep. When it lies outside (the sweep directory
+        was moved or copied since), ``<sweep>/<run_id>/best_model.pth``: the job directory's own
+        checkpoint, if that is a regular file inside the sweep reached without links.
+        """
+        source = record.get("source_checkpoint")
+        if files.is_owned(source, self.sweep_dir):
+            return source
+        job = Path(record["run_id"])
+        if not source or files.is_inside(Path(source), self.sweep_dir) or job.is_absolute() \
+                or ".." in job.parts:
+            return None
+        local = self.sweep_dir / job / files.CKPT
+        no_links = os.path.realpath(local.parent) == os.path.join(
+            os.path.realpath(self.sweep_dir), *job.parts)
+        return str(local) if no_links and files.is_owned(local, self.sweep_dir) else None
 
     def _absolute(self, entry: dict) -> dict:
         out = dict(entry)

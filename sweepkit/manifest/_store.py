@@ -1,13 +1,16 @@
 """On-disk formats of a sweep: the append-only run log and the JSON manifest.
 
-``runs.jsonl`` is the source of truth: one JSON object per registration, appended and fsync'd
-under the sweep lock (a later line for the same ``run_id`` supersedes an earlier one).
+``runs.jsonl`` is the source of truth: one JSON object per registration, appended under the
+sweep lock and fsync'd before the registration returns (a later line for the same ``run_id``
+supersedes an earlier one).
 ``sweep_results.json`` is the manifest: sweep-level fields, counts, the ranked top k and the
-byte length of the log it reflects; it is replaced atomically after every registration.
+byte length of the log it reflects; it is replaced atomically (temp file + rename) after every
+registration. ``.sweepkit/registered/<key>`` marks a run id as (possibly) registered.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -25,6 +28,8 @@ MANAGER_LOG_NAME = "sweep_manager.log"
 LOCK_NAME = ".sweep.lock"
 BEST_DIR = "best_models"
 INTERNAL_DIR = ".sweepkit"
+MARKER_DIR = "registered"  # inside INTERNAL_DIR
+_ANCHOR = ".anchor"
 FORMAT_VERSION = 1
 
 #: Test-only fault injection: when this variable names a step of a registration, the process
@@ -39,10 +44,12 @@ class ManifestError(RuntimeError):
 class ManifestCorruptError(ManifestError):
     """A manifest file does not parse. ``path`` names it; ``moved_to`` is where it was kept."""
 
-    def __init__(self, message: str, path: Path, moved_to: Path | None = None) -> None:
+    def __init__(self, message: str, path: Path, moved_to: Path | None = None,
+                 reason: str = "") -> None:
         super().__init__(message)
         self.path = path
         self.moved_to = moved_to
+        self.reason = reason  # what is wrong with the file, in a few words
 
 
 def fault_point(name: str) -> None:
@@ -72,7 +79,10 @@ def dumps(obj: Any) -> str:
 
 
 def append_record(path: Path, record: dict, fsync: bool = True) -> tuple[int, int]:
-    """Append ``record`` as one line; return (offset of the line, new log length)."""
+    """Append ``record`` as one line; return (offset of the line, new log length).
+
+    ``fsync=False`` leaves the flush to a later :func:`flush_file` (the manager's group commit).
+    """
     data = (dumps(record) + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
@@ -88,6 +98,15 @@ def append_record(path: Path, record: dict, fsync: bool = True) -> tuple[int, in
     finally:
         os.close(fd)
     return offset, offset + len(data)
+
+
+def flush_file(path: Path) -> None:
+    """fsync ``path``: every byte any process appended to it so far reaches the disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict]], int]:
@@ -136,6 +155,64 @@ def latest_records(path: Path) -> list[dict]:
     return sorted(latest.values(), key=lambda r: r.get("seq", 0))
 
 
+def find_record(path: Path, run_id: str, end: int | None = None) -> dict | None:
+    """The latest record of ``run_id`` in the log's first ``end`` bytes (None: not there).
+
+    Searches the bytes for the run id and parses only the lines that hold it, from the end;
+    used for the rare re-registration of a run id, never on the common path.
+    """
+    needle = b'"run_id":' + json.dumps(run_id).encode()
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read() if end is None else handle.read(end)
+    except FileNotFoundError:
+        return None
+    pos = len(data)
+    while (pos := data.rfind(needle, 0, pos)) >= 0:
+        start = data.rfind(b"\n", 0, pos) + 1
+        stop = data.find(b"\n", pos)
+        if stop >= 0:  # else: a torn last line, which readers ignore
+            try:
+                record = json.loads(data[start:stop])
+            except ValueError:
+                record = None
+            if isinstance(record, dict) and record.get("run_id") == run_id:
+                return record
+        pos = start
+    return None
+
+
+def mark_registered(marker_dir: Path, key: str) -> bool:
+    """Create the marker ``marker_dir/key``; False when it already exists.
+
+    A marker is a hard link to one shared empty file: a directory entry, no new inode, so it
+    costs far less than creating a file. Where hard links are not available (or the link count
+    is exhausted) it is an empty file. A marker only says "maybe registered": its absence means
+    the run id was never registered; its presence sends the caller to the log.
+    """
+    target = os.path.join(marker_dir, key)
+    for attempt in range(2):
+        try:
+            os.link(os.path.join(marker_dir, _ANCHOR), target)
+            return True
+        except FileExistsError:
+            return False
+        except FileNotFoundError:
+            if attempt:
+                raise
+            os.makedirs(marker_dir, exist_ok=True)
+            os.close(os.open(os.path.join(marker_dir, _ANCHOR), os.O_WRONLY | os.O_CREAT, 0o644))
+        except OSError as exc:
+            if exc.errno not in (errno.EMLINK, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            break
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        return True
+    except FileExistsError:
+        return False
+
+
 def move_aside(path: Path) -> Path:
     """Rename a corrupt file to ``<name>.corrupt-<timestamp>`` (never overwriting one)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -148,37 +225,51 @@ def move_aside(path: Path) -> Path:
     return dest
 
 
-def read_manifest(path: Path) -> dict | None:
+def read_manifest(path: Path, move_corrupt: bool = True) -> dict | None:
     """Parse ``sweep_results.json``; None when absent.
 
-    A file that does not parse is moved aside to ``<name>.corrupt-<ts>`` and reported with
-    :class:`ManifestCorruptError`; it is never overwritten.
+    A file that does not parse raises :class:`ManifestCorruptError` naming it. With
+    ``move_corrupt`` (the manager's default) the file is first moved aside to
+    ``<name>.corrupt-<ts>`` so a rebuild never overwrites it; read-only callers (the CLI) pass
+    ``move_corrupt=False`` and the file stays where it is.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
     try:
-        doc = json.loads(text)
+        doc = json.loads(data)  # bytes: a bad encoding is a ValueError too
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION or "log" not in doc:
             raise ValueError("not a sweepkit manifest (format/log fields missing)")
     except ValueError as exc:
+        reason = str(exc)
+        advice = (f"Run `sweepkit verify --repair` (SweepManager.repair()) to rebuild it from "
+                  f"{LOG_NAME}.")
+        if not move_corrupt:
+            raise ManifestCorruptError(f"{path} is corrupt ({reason}). {advice}", path,
+                                       reason=reason) from None
         moved = move_aside(path)
         raise ManifestCorruptError(
-            f"{path} is corrupt ({exc}); it was moved to {moved.name}. Run `sweepkit verify "
-            f"--repair` (SweepManager.repair()) to rebuild it from {LOG_NAME}.",
-            path,
-            moved,
-        ) from None
+            f"{path} is corrupt ({reason}); it was moved to {moved.name}. {advice}",
+            path, moved, reason) from None
     return doc
 
 
-def write_json(path: Path, doc: dict, fsync: bool = True) -> None:
-    """Atomic replace (temp file in the same directory, fsync, rename, fsync of the dir)."""
-    text = dumps(doc) + "\n"
-    if fsync:
+def write_json(path: Path, doc: dict, durable: bool = False, indent: int | None = None) -> None:
+    """Replace ``path`` atomically: readers see the old or the new file, never a torn one.
+
+    The text goes to a temporary file in the same directory, which is renamed over ``path``.
+    ``durable`` adds fsync of the file and of the directory (the end-of-sweep manifest); the
+    per-registration manifest skips them because it is rebuilt from the fsync'd log.
+    """
+    if indent is None:
+        text = dumps(doc) + "\n"
+    else:
+        text = json.dumps(doc, allow_nan=False, indent=indent) + "\n"
+    if durable:
         atomic_write_text(path, text)
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
     os.replace(tmp, path)
