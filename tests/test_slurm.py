@@ -154,3 +154,121 @@ def test_cluster_teardown_stops_jobs_and_daemons():
         assert len(cluster_pids(root)) > len(daemons), "slurmstepd runs beside the daemons"
     assert all(proc.poll() is not None for proc in daemons.values())
     assert cluster_pids(root) == []
+
+
+# ------------------------------------------------------------------ sweepkit sweeps on SLURM
+def sweep_env(monkeypatch) -> None:
+    """What the jobs of a sweep need from the environment (SLURM exports it to every job)."""
+    from conftest import DATA_DIR
+
+    monkeypatch.setenv("SWEEPKIT_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
+
+
+def slurm_job_id(job_dir: Path) -> str:
+    """The SLURM id (``<array id>_<index>``) Hydra recorded as the job's id."""
+    return str(OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra.job.id)
+
+
+def test_sweepkit_sweep_runs_on_slurm_and_prunes_across_jobs(slurm, tmp_path, monkeypatch):
+    from conftest import TINY
+    from optuna.trial import TrialState
+    from test_sweeper_runs import load_study
+
+    sweep_env(monkeypatch)
+    sweep = tmp_path / "sweep"
+    run_multirun(slurm_launcher_overrides(slurm) + [
+        "dataset=Wind", *TINY, "trainer.max_epochs=3", "sweeper=hyperband",
+        "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", "hydra.sweeper.sampler.seed=0",
+        f"hydra.sweep.dir={sweep}",
+    ], slurm, app=REPO_ROOT / "train.py", cwd=tmp_path)
+
+    study = load_study(sweep)
+    states = {t.number: t.state for t in study.trials}
+    assert sorted(states) == list(range(6))
+    job_ids = {n: slurm_job_id(sweep / str(n)) for n in states}
+    assert len(set(job_ids.values())) == 6 and all(j.split("_")[0].isdigit() for j in job_ids.values())
+    for job_id in job_ids.values():  # submitit's result file of each SLURM job
+        assert (sweep / ".submitit" / job_id / f"{job_id}_0_result.pkl").exists()
+
+    manifest = json.loads((sweep / "sweep_results.json").read_text())
+    runs = {r["job_num"]: r for r in manifest["runs"]}
+    assert sorted(runs) == sorted(states) and manifest["n_runs"] == 6
+    for number, state in states.items():
+        assert runs[number]["status"] == state.name.lower()
+        record = json.loads((sweep / str(number) / "run.json").read_text())
+        assert record["status"] == state.name.lower()
+        ranked = runs[number].get("rank") is not None
+        assert (sweep / str(number) / "best_model.pth").exists() is False  # promoted or deleted
+        assert ranked == (runs[number]["run_id"] in {e["run_id"] for e in manifest["top"]})
+    assert len(manifest["top"]) == 3 == len(list((sweep / "best_models").glob("rank_*_best_model.pth")))
+
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, f"no trial was pruned: {states}"
+    for trial in pruned:  # the job stopped when the pruner, comparing other SLURM jobs, said so
+        step = trial.user_attrs["sweepkit_pruned_at"]
+        assert step == max(trial.intermediate_values)
+        assert runs[trial.number]["epochs_run"] == step
+        assert any(step in o.intermediate_values for o in study.trials if o.number != trial.number)
+    slurm.wait_for_empty_queue(timeout=30)  # no job left behind (finished ones may still be completing)
+
+
+def test_slurm_time_limit_fails_the_trial_and_a_resume_completes_the_budget(slurm, tmp_path, monkeypatch):
+    """submitit's timeout path (SIGUSR2 before the time limit, no requeue left) ends trial 1."""
+    from optuna.trial import TrialState
+    from test_sweeper_runs import TOY, load_study
+
+    sweep_env(monkeypatch)
+    sweep = tmp_path / "sweep"
+    args = slurm_launcher_overrides(slurm) + [
+        f"hydra.sweep.dir={sweep}", "sweeper=random", "hydra.sweeper.n_jobs=2", "trainer.max_epochs=2",
+        "hydra.sweeper.max_failure_rate=1.0", "hang_trials=[1]",
+        "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback", "+hydra.callbacks.topk.verbose=false",
+    ]
+    command = [sys.executable, str(TOY), "-m", *args, "hydra.sweeper.n_trials=3"]
+    with subprocess.Popen(command, env=slurm.env, cwd=tmp_path, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as sweeper:
+        try:
+            deadline = time.monotonic() + 90
+            while not (sweep / "1" / ".hydra" / "hydra.yaml").exists():
+                assert time.monotonic() < deadline and sweeper.poll() is None, "trial 1 never started"
+                time.sleep(0.2)
+            time.sleep(1)  # let the job reach its (hanging) task
+            slurm.run("scancel", "--signal=USR2", slurm_job_id(sweep / "1"))  # = the time-limit warning
+            output, _ = sweeper.communicate(timeout=90)
+        finally:
+            if sweeper.poll() is None:
+                sweeper.kill()
+    assert sweeper.returncode == 0, output[-4000:]
+    study = load_study(sweep)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    runs = {r["job_num"]: r for r in json.loads((sweep / "sweep_results.json").read_text())["runs"]}
+    assert runs[1]["status"] == "failed" and "timed-out" in runs[1]["error"]
+    assert [runs[n]["status"] for n in (0, 2)] == ["complete", "complete"]
+
+    run_multirun(args + ["hydra.sweeper.n_trials=4"], slurm, app=TOY, cwd=tmp_path)  # resume
+    study = load_study(sweep)
+    assert [t.state for t in study.trials][3:] == [TrialState.COMPLETE]
+    runs = {r["job_num"]: r["status"] for r in json.loads((sweep / "sweep_results.json").read_text())["runs"]}
+    assert runs == {0: "complete", 1: "failed", 2: "complete", 3: "complete"}
+    slurm.wait_for_empty_queue(timeout=30)
+
+
+def test_killed_job_is_noticed_without_slurm_accounting(slurm, monkeypatch):
+    """sacct fails on this cluster; the sweeper's watcher asks squeue and sees the job leave."""
+    from sweepkit.sweeper._slurm import LEFT_QUEUE, install_squeue_fallback
+
+    monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])
+    watcher = install_squeue_fallback()
+    job_id = slurm.run("sbatch", "--parsable", "--output=/dev/null", "--wrap", "sleep 120").stdout.strip()
+    deadline = time.monotonic() + 30
+    while watcher.get_state(job_id, mode="force") != "RUNNING":
+        assert time.monotonic() < deadline, watcher.get_state(job_id, mode="force")
+        time.sleep(0.2)
+    assert not watcher.is_done(job_id, mode="force")
+    slurm.run("scancel", job_id)
+    slurm.wait_for_job(job_id)
+    assert watcher.get_state(job_id, mode="force") == LEFT_QUEUE
+    assert watcher.is_done(job_id, mode="cache")

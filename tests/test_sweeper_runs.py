@@ -239,10 +239,14 @@ def test_train_py_sweep_end_to_end(tmp_path, data_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = load_study(sweep)
     assert len(study.trials) == 5
+    manifest = json.loads((sweep / "sweep_results.json").read_text())
+    runs = {r["job_num"]: r for r in manifest["runs"]}
     for trial in study.trials:
         record = json.loads((sweep / str(trial.number) / "run.json").read_text())
-        assert record["status"] == trial.state.name.lower()
-        assert (sweep / str(trial.number) / "best_model.pth").exists()
+        assert record["status"] == runs[trial.number]["status"] == trial.state.name.lower()
+        # the manifest took the checkpoint over: promoted to best_models/ or deleted
+        assert not (sweep / str(trial.number) / "best_model.pth").exists()
+    assert len(list((sweep / "best_models").glob("rank_*_best_model.pth"))) == 3
     assert TrialState.PRUNED in [t.state for t in study.trials]
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["best_value"] == pytest.approx(study.best_value)

@@ -1,10 +1,14 @@
 """The sweep loop: ask Optuna for trials, launch them as Hydra jobs, tell Optuna the outcome.
 
 A trial's job number is its trial number, so a job finds its trial (see ``sweepkit.pruning``)
-from its own Hydra config. The loop is batch-synchronous: ``n_jobs`` trials are proposed,
-launched together and told; :meth:`SweepkitSweeperImpl.propose` and
-:meth:`SweepkitSweeperImpl.finish` work on one trial each, so a loop that keeps ``n_jobs``
-trials in flight can reuse them.
+from its own Hydra config. Two loops share :meth:`SweepkitSweeperImpl.propose` and
+:meth:`SweepkitSweeperImpl.finish`:
+
+- asynchronous (``async_trials=true`` with a parallel launcher): ``n_jobs`` trials stay in
+  flight, each launched alone in its own thread; a new trial is asked as soon as any ends
+  (see ``_async.py``);
+- batch-synchronous: ``n_jobs`` trials are proposed, launched together and told (the basic
+  launcher, unknown launchers, or ``async_trials=false``).
 """
 
 from __future__ import annotations
@@ -108,6 +112,7 @@ class SweepkitSweeperImpl(Sweeper):
         custom_search_space: Optional[str],
         ordered_params: Sequence[Sequence[str]],
         resume: Any,
+        async_trials: bool = True,
     ) -> None:
         self.sampler_config = as_dict(sampler)
         self.pruner_config = as_dict(pruner)
@@ -121,6 +126,7 @@ class SweepkitSweeperImpl(Sweeper):
         self.custom_search_space = custom_search_space
         self.ordered_params = [list(pair) for pair in (ordered_params or [])]
         self.retry_failed = bool((as_dict(resume) or {}).get("retry_failed", False))
+        self.async_trials = async_trials
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
         self.space = SearchSpace()
@@ -210,8 +216,19 @@ class SweepkitSweeperImpl(Sweeper):
         return direction
 
     def _recover_interrupted(self, study: optuna.Study) -> None:
-        """Trials left RUNNING by a sweep that died: mark FAIL, re-queue if resume.retry_failed."""
+        """Trials left RUNNING by a sweep that died.
+
+        A job that finished after the sweeper stopped (it ran on, e.g. on a cluster) left its
+        outcome in ``<sweep dir>/<trial>/run.json``: the trial is told that. The others are
+        marked FAIL, and re-queued with ``resume.retry_failed``.
+        """
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            outcome = _report.job_outcome(self.sweep_dir / str(frozen.number))
+            if outcome is not None:
+                state, value = outcome
+                study.tell(frozen.number, value, state=state)
+                log.info(f"Trial {frozen.number} finished after the sweep stopped: {state.name}")
+                continue
             handle = _trial_handle(study, frozen)
             if self.retry_failed:
                 handle.set_user_attr(_report.RETRIED_ATTR, True)
@@ -226,6 +243,30 @@ class SweepkitSweeperImpl(Sweeper):
     # ---------------------------------------------------------------- the loop
     def sweep(self, arguments: list[str]) -> None:
         study = self.prepare(arguments)
+        mode = self.loop_mode()
+        from sweepkit.sweeper._slurm import install_squeue_fallback, is_slurm_launcher
+
+        if is_slurm_launcher(self.launcher):
+            install_squeue_fallback()  # a job SLURM killed fails its trial instead of hanging
+        log.info(f"Trials run {mode} ({type(self.launcher).__name__}, n_jobs={self.n_jobs})")
+        if mode == "asynchronously":
+            from sweepkit.sweeper._async import run_async
+
+            run_async(self, study)
+        else:
+            self.run_batches(study)
+        _report.write_results(study, self.sweep_dir, redact(self.storage_url))
+
+    def loop_mode(self) -> str:
+        """"asynchronously" with a thread-safe parallel launcher, else "in batches"."""
+        from sweepkit.sweeper._async import is_parallel_launcher
+
+        if self.async_trials and self.n_jobs > 1 and is_parallel_launcher(self.launcher):
+            return "asynchronously"
+        return "in batches"
+
+    def run_batches(self, study: optuna.Study) -> None:
+        """Batch-synchronous loop: propose n_jobs trials, launch them together, tell, repeat."""
         while (batch_size := min(self.n_jobs, self.remaining(study))) > 0:
             proposals = [self.propose(study) for _ in range(batch_size)]
             returns = self.launch(proposals)
@@ -234,7 +275,6 @@ class SweepkitSweeperImpl(Sweeper):
                 self.finish(study, proposal, job_return, trials[proposal.number])
             _report.log_progress(study, self.sweep_dir, self.n_trials)
             self.check_failures()
-        _report.write_results(study, self.sweep_dir, redact(self.storage_url))
 
     def remaining(self, study: optuna.Study) -> int:
         """Trials left in the budget: finished trials count, except rejected or retried ones."""

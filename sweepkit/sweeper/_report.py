@@ -63,6 +63,22 @@ def read_top_k(sweep_dir: Path, limit: int = 5) -> list[dict[str, Any]]:
     return [entry for entry in data if isinstance(entry, dict)][:limit]
 
 
+def job_outcome(job_dir: Path) -> "tuple[optuna.trial.TrialState, float | None] | None":
+    """(COMPLETE, value) or (PRUNED, None) from a finished job's run.json; None otherwise."""
+    from optuna.trial import TrialState
+
+    try:
+        record = json.loads((job_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    value = record.get("best_value") if isinstance(record, dict) else None
+    if record.get("status") == "pruned":
+        return TrialState.PRUNED, None
+    if record.get("status") == "complete" and isinstance(value, (int, float)) and math.isfinite(value):
+        return TrialState.COMPLETE, float(value)
+    return None
+
+
 def _describe_entry(entry: dict[str, Any]) -> str:
     value = next((entry[k] for k in ("metric_value", "value") if k in entry), None)
     name = next((entry[k] for k in ("run_name", "run_id", "job_num") if k in entry), "?")

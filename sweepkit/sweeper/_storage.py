@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,11 @@ if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
 JOURNAL_FILE = "optuna_journal.log"
+# The journal's lock: "symlink" (default) or "open" (O_EXCL file); both work over NFS and are
+# broken by a waiter once unchanged for the grace period (a holder that died with its host).
+LOCK_ENV = "SWEEPKIT_JOURNAL_LOCK"
+GRACE_ENV = "SWEEPKIT_JOURNAL_LOCK_GRACE"
+DEFAULT_GRACE_S = 30
 _JOURNAL_SCHEME = "journal://"
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@/]*@")
 
@@ -43,6 +49,27 @@ def journal_path(url: str) -> Path | None:
     return None
 
 
+def journal_lock(path: Path):
+    """The journal file's lock, chosen by ``$SWEEPKIT_JOURNAL_LOCK`` and ``..._GRACE`` (seconds)."""
+    from optuna.storages.journal import JournalFileOpenLock, JournalFileSymlinkLock
+
+    kinds = {"symlink": JournalFileSymlinkLock, "open": JournalFileOpenLock}
+    kind = os.environ.get(LOCK_ENV, "symlink")
+    raw_grace = os.environ.get(GRACE_ENV, str(DEFAULT_GRACE_S))
+    if kind not in kinds:
+        raise SweepConfigError(f"{LOCK_ENV}={kind!r}: use 'symlink' (default) or 'open'")
+    try:
+        grace = int(raw_grace)
+        if grace < 1:
+            raise ValueError
+    except ValueError:
+        raise SweepConfigError(
+            f"{GRACE_ENV}={raw_grace!r}: use a whole number of seconds >= 1 (default "
+            f"{DEFAULT_GRACE_S}); a lock unchanged that long is taken for dead and broken"
+        ) from None
+    return kinds[kind](str(path), grace_period=grace)
+
+
 @functools.lru_cache(maxsize=8)
 def open_storage(url: str) -> "BaseStorage":
     """Open (and cache per process) the storage behind ``url``; raise a clear error if it fails."""
@@ -54,12 +81,14 @@ def open_storage(url: str) -> "BaseStorage":
             from optuna.storages.journal import JournalFileBackend
 
             path.parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path), journal_lock(path)))
         if url.startswith(("redis://", "rediss://")):
             from optuna.storages.journal import JournalRedisBackend
 
             return optuna.storages.JournalStorage(JournalRedisBackend(url))
         return optuna.storages.RDBStorage(url)
+    except SweepConfigError:
+        raise
     except Exception as err:
         raise SweepConfigError(
             f"cannot open the study storage {redact(url)!r}: {type(err).__name__}: {err}\n"

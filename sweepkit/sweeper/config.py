@@ -135,8 +135,10 @@ class SweepkitSweeperConf:
     study_name: Optional[str] = None
     # total budget of trials, finished trials of a resumed study included
     n_trials: int = 20
-    # trials launched per batch
+    # trials running at once (with joblib / submitit launchers; the basic launcher runs one at a time)
     n_jobs: int = 1
+    # true: start a new trial as soon as any running one ends; false: batches of n_jobs trials
+    async_trials: bool = True
     # the sweep stops when more than this fraction of its trials failed
     max_failure_rate: float = 0.0
     # search space in the stock grammar: {key: "interval(0, 1)" | "choice(a, b)" | ...}
