@@ -22,8 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-WORKLOAD = ["dataset=Wind", "dataset.max_rows=6000", "dataset.lookback=48", "dataset.horizon=12",
+from _bench_common import REPO, wind_file  # noqa: E402
+
+WORKLOAD = ["dataset=Wind", f"dataset.path={wind_file()}",
+            "dataset.max_rows=6000", "dataset.lookback=48", "dataset.horizon=12",
             "trainer.batch_size=128", "trainer.patience=null", "trainer.num_threads=1",
             "model=dmixer", "model.d_model=16,32", "model.d_ff=16,32", "model.n_blocks=1,2",
             "sweeper=hyperband", "hydra/launcher=joblib"]
