@@ -3,10 +3,11 @@
 Complex numbers are carried as (real, imag) pairs of real tensors: PyTorch's complex matmul
 backward leaves the BLAS fast path on CPU, and real tensors keep autocast and gradcheck simple.
 
-Every scan takes ``log_a`` = (re, im) of shape (P,) (``a = exp(log_a)``, one eigenvalue per state),
-inputs ``b`` = (re, im) of shape (P, M, L) (time last, states first) and an optional initial state
-``x0`` = (re, im) of shape (P, M); it returns all states as (re, im) of shape (P, M, L). All methods
-agree to float rounding; ``chunked`` is the fastest on CPU (see scripts/bench_s5.py).
+``scan_parallel`` and ``scan_sequential`` take ``log_a`` = (re, im) of shape (P,) (``a = exp(log_a)``,
+one eigenvalue per state), inputs ``b`` = (re, im) of shape (P, M, L) (time last, states first) and an
+optional initial state ``x0`` = (re, im) of shape (P, M); they return all states as (re, im) of shape
+(P, M, L). ``ssm_chunked``, the fastest on CPU (see scripts/bench_s5.py), runs the whole layer from
+the input u to Re(C x) in its own layout. All methods agree to float rounding.
 """
 
 from __future__ import annotations
@@ -36,11 +37,6 @@ def powers(log_a: Pair, exponents: torch.Tensor, dtype: torch.dtype) -> Pair:
 def complex_mul(a: Pair, b: Pair) -> Pair:
     """(a_re + i a_im)(b_re + i b_im), broadcasting."""
     return a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]
-
-
-def _complex_matmul(x: Pair, w: Pair) -> Pair:
-    """Batched complex product x @ w from four real matmuls."""
-    return x[0] @ w[0] - x[1] @ w[1], x[0] @ w[1] + x[1] @ w[0]
 
 
 def scan_sequential(log_a: Pair, b: Pair, x0: Pair | None = None) -> Pair:
@@ -87,57 +83,86 @@ def chunk_length(length: int, chunk_size: int) -> int:
     return math.ceil(length / math.ceil(length / chunk_size))
 
 
-def scan_chunked(log_a: Pair, b: Pair, x0: Pair | None = None, chunk_size: int = 32) -> Pair:
-    """Two-level scan with no Python loop over time.
+def decay_matrix(log_a: Pair, rows: int, cols: int, shift: int = 0, step: int = 1,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The complex matrix M[r, s] = a ** ((r - s - shift) step) where that power is >= 0, else 0, for every
+    state, in real block form (P, 2 rows, 2 cols): [[Re M, -Im M], [Im M, Re M]] maps [x_re; x_im] to
+    [Re(M x); Im(M x)], so one real matmul does the four of a complex product.
 
-    Inside each chunk of T steps the states are one (T x T) decay-matrix product per state (a batched
-    matmul); the state entering each chunk comes from a small (chunks x chunks) decay-matrix product
-    over the chunks' final states. O(L T) work per state.
+    M is Toeplitz: the powers are formed once per lag (in float64, so long powers keep their phase)
+    and gathered.
     """
-    n_states, width, length = b[0].shape
+    n_lags = rows - shift  # lags 0 .. rows - 1 - shift; one more slot holds the zeros
+    k = torch.arange(n_lags + 1, device=log_a[0].device, dtype=torch.float64)
+    log_re = log_a[0].to(torch.float64).view(-1, 1, 1, 1)
+    log_im = log_a[1].to(torch.float64).view(-1, 1, 1, 1)
+    # block [o, i] = |a|**k cos(k arg a + (i - o) pi / 2): [[Re, -Im], [Im, Re]] of a**k
+    quarter = torch.tensor([[0.0, 0.5], [-0.5, 0.0]], device=k.device, dtype=torch.float64).unsqueeze(-1) * math.pi
+    table = torch.exp(k * step * log_re) * torch.cos(k * step * log_im + quarter) * (k < n_lags)  # (P, 2, 2, lags)
+    r = torch.arange(rows, device=k.device)
+    lag = r[:, None] - torch.arange(cols, device=k.device)[None, :] - shift
+    lag = torch.where(lag >= 0, lag, n_lags)
+    part = torch.arange(2, device=k.device)
+    index = (2 * part.view(2, 1, 1, 1) + part.view(1, 1, 2, 1)) * (n_lags + 1) + lag.view(1, rows, 1, cols)
+    return table.to(dtype).flatten(1)[:, index.flatten()].view(-1, 2 * rows, 2 * cols)
+
+
+def ssm_chunked(u: torch.Tensor, log_a: Pair, b_bar: Pair, c_out: Pair, x0: Pair | None = None,
+                chunk_size: int = 16) -> tuple[torch.Tensor, Pair]:
+    """The whole layer y = Re(C x) with x_k = a x_(k-1) + B_bar u_k, by chunks, in four large matmuls.
+
+    ``u`` (batch, L, H) real; ``log_a`` (P,); ``b_bar`` (P, H); ``c_out`` (H, P) (any factor 2
+    included); ``x0`` (P, batch). Returns y (batch, L, H) and the final state, (P, batch) each.
+
+    Time is split into C chunks of T steps and the states are laid out (P, re/im, T, C, batch), so that
+    (1) B_bar u is one matmul; (2) the states of every chunk started from zero are one (2T x 2T) real
+    decay matrix per state times (2T, C batch), a batched matmul; (3) the state entering each chunk
+    comes from the chunks' final states through a small (2C x 2C) matrix per state and is added with a
+    rank-2 batched matmul; (4) 2 Re(C x) is one matmul. O(L T) work per state, no loop over time.
+    """
+    batch, length, width = u.shape
+    n_states = log_a[0].shape[0]
     steps = chunk_length(length, chunk_size)
     n_chunks = math.ceil(length / steps)
     padded = n_chunks * steps
     if padded != length:
-        b = F.pad(b[0], (0, padded - length)), F.pad(b[1], (0, padded - length))
-    dtype, device = b[0].dtype, b[0].device
+        u = F.pad(u, (0, 0, 0, padded - length))  # zeros after the end do not reach earlier states
+    dtype = u.dtype
+    columns = steps * n_chunks * batch
 
-    t = torch.arange(steps, device=device)
-    lag = (t[None, :] - t[:, None]).to(dtype)  # lag[s, t] = t - s, so that chunk @ decay sums over s
-    decay = powers(log_a, lag.clamp(min=0), dtype)
-    causal = (lag >= 0).to(dtype)
-    decay = decay[0] * causal, decay[1] * causal  # (P, T, T)
-    chunks = b[0].reshape(n_states, width * n_chunks, steps), b[1].reshape(n_states, width * n_chunks, steps)
-    local = _complex_matmul(chunks, decay)  # every chunk started from a zero state
-    local = local[0].view(n_states, width, n_chunks, steps), local[1].view(n_states, width, n_chunks, steps)
+    # (1) [Re; Im] of B_bar u for every state, columns ordered (t, chunk, batch).
+    u_columns = u.view(batch, n_chunks, steps, width).permute(2, 1, 0, 3).reshape(columns, width)
+    b_weight = torch.stack(b_bar, dim=1).reshape(2 * n_states, width)  # rows (state, re/im)
+    b = (b_weight @ u_columns.T).view(n_states, 2 * steps, n_chunks * batch)
 
+    # (2) within every chunk: x_t = sum_(s <= t) a**(t - s) b_s.
+    states = torch.bmm(decay_matrix(log_a, steps, steps, dtype=dtype), b)  # (P, 2T, C batch)
+
+    # (3) the state entering chunk c: sum_(d < c) a**((c - d - 1) T) (end of chunk d), plus a**(c T) x0;
+    # it decays as a**(t + 1) inside the chunk.
     if n_chunks > 1 or x0 is not None:
-        # The state entering each chunk, from the chunks' final states; a broadcast sum, as bmm is
-        # slow for such tiny matrices.
-        ends = local[0][..., -1:], local[1][..., -1:]  # (P, M, C, 1)
-        c = torch.arange(n_chunks, device=device)
-        chunk_lag = (c[None, :] - c[:, None] - 1).to(dtype)  # chunk_lag[d, c]: chunk d's end to chunk c's start
-        chunk_decay = powers(log_a, chunk_lag.clamp(min=0) * steps, dtype)
-        reach = (chunk_lag >= 0).to(dtype)
-        chunk_decay = (chunk_decay[0] * reach)[:, None], (chunk_decay[1] * reach)[:, None]  # (P, 1, C, C)
-        carry = complex_mul(ends, chunk_decay)
-        carry = carry[0].sum(dim=-2), carry[1].sum(dim=-2)  # (P, M, C)
+        # a copy (not a view) of the chunks' final states, as ``states`` is updated in place below
+        ends = states.view(n_states, 2, steps, n_chunks, batch)[:, :, -1].clone(memory_format=torch.contiguous_format)
+        ends = ends.view(n_states, 2 * n_chunks, batch)
+        carry = torch.bmm(decay_matrix(log_a, n_chunks, n_chunks, shift=1, step=steps, dtype=dtype), ends)
         if x0 is not None:
-            start = complex_mul(powers(log_a, (c * steps).unsqueeze(0), dtype), (x0[0].unsqueeze(-1), x0[1].unsqueeze(-1)))
-            carry = carry[0] + start[0], carry[1] + start[1]
-        within = powers(log_a, t + 1, dtype)  # (P, T): the carried state decays as a ** (t + 1)
-        w_re, w_im = within[0][:, None, None], within[1][:, None, None]
-        c_re, c_im = carry[0].unsqueeze(-1), carry[1].unsqueeze(-1)
-        # local + within * carry as fused multiply-adds: fewer passes over the full-size states.
-        local = (torch.addcmul(local[0], w_re, c_re).addcmul_(w_im, c_im, value=-1.0),
-                 torch.addcmul(local[1], w_re, c_im).addcmul_(w_im, c_re))
-    return tuple(part.reshape(n_states, width, padded)[..., :length] for part in local)
+            start = decay_matrix(log_a, n_chunks, 1, step=steps, dtype=dtype)
+            carry = torch.baddbmm(carry, start, torch.stack(x0, dim=1))  # (P, 2C, batch)
+        within = decay_matrix(log_a, steps, 1, shift=-1, dtype=dtype)
+        states = states.baddbmm_(within, carry.view(n_states, 2, n_chunks * batch))
+
+    # (4) y = Re(C x) = C_re x_re - C_im x_im, rows back to (batch, chunk, t).
+    c_weight = torch.stack([c_out[0].T, -c_out[1].T], dim=1).reshape(2 * n_states, width)
+    y = states.view(2 * n_states, columns).T @ c_weight
+    y = y.view(steps, n_chunks, batch, width).permute(2, 1, 0, 3).reshape(batch, padded, width)[:, :length]
+    last = states.view(n_states, 2, padded, batch)  # time index t * C + c: the last step is t, c below
+    final_index = ((length - 1) % steps) * n_chunks + (length - 1) // steps
+    return y, (last[:, 0, final_index], last[:, 1, final_index])
 
 
-def run_scan(method: str, log_a: Pair, b: Pair, x0: Pair | None = None, chunk_size: int = 32) -> Pair:
-    """Dispatch to the scan named ``method`` (one of SCAN_METHODS)."""
-    if method == "chunked":
-        return scan_chunked(log_a, b, x0, chunk_size)
+def run_scan(method: str, log_a: Pair, b: Pair, x0: Pair | None = None) -> Pair:
+    """Dispatch to the state scan named ``method`` ("parallel" or "sequential"; "chunked" runs the
+    whole layer, see ``ssm_chunked``)."""
     if method == "parallel":
         return scan_parallel(log_a, b, x0)
     if method == "sequential":

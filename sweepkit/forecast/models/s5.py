@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sweepkit.forecast.models._s5_init import block_diagonal_init, lecun_normal
-from sweepkit.forecast.models._s5_scan import SCAN_METHODS, run_scan
+from sweepkit.forecast.models._s5_scan import SCAN_METHODS, run_scan, ssm_chunked
 from sweepkit.forecast.models.revin import RevIN
 
 DISCRETIZATIONS = ("zoh", "bilinear")
@@ -57,7 +57,7 @@ class S5SSM(nn.Module):
     def __init__(self, d_model: int, state_size: int = 256, num_blocks: int = 8, dt_min: float = 0.001,
                  dt_max: float = 0.1, discretization: str = "zoh", C_init: str = "trunc_standard_normal",
                  conj_sym: bool = True, clip_eigs: bool = False, bidirectional: bool = False,
-                 scan_method: str = "chunked", chunk_size: int = 32, step_rescale: float = 1.0) -> None:
+                 scan_method: str = "chunked", chunk_size: int = 16, step_rescale: float = 1.0) -> None:
         super().__init__()
         check_ssm_sizes(state_size, num_blocks, conj_sym, dt_min, dt_max)
         self.discretization = _choice("discretization", discretization, DISCRETIZATIONS)
@@ -132,25 +132,44 @@ class S5SSM(nn.Module):
             raise ValueError("a bidirectional S5 layer has no carried state; use bidirectional=False")
         with torch.autocast(u.device.type, enabled=False):
             u = u.to(self.compute_dtype)
-            batch, length, width = u.shape
             log_bar, b_bar = self.discretize()
             log_a = (log_bar.real, log_bar.imag)
-            # B_bar u for every state, laid out (P/2, batch, L) so each state's sequence is contiguous.
-            columns = u.reshape(batch * length, width).T
-            b = tuple((part @ columns).view(self.n_states, batch, length) for part in (b_bar.real, b_bar.imag))
             x0 = None if state is None else (state.real.T.to(u.dtype), state.imag.T.to(u.dtype))
-            states = run_scan(self.scan_method, log_a, b, x0, self.chunk_size)
-            if self.bidirectional:
-                flipped = run_scan(self.scan_method, log_a, (b[0].flip(-1), b[1].flip(-1)), None, self.chunk_size)
-                states = tuple(torch.cat([s, f.flip(-1)]) for s, f in zip(states, flipped))
-            c_re, c_im = self._output_weights()
-            flat_re = states[0].reshape(-1, batch * length).T
-            flat_im = states[1].reshape(-1, batch * length).T
-            y = torch.addmm(flat_re @ c_re.T, flat_im, c_im.T, alpha=-1.0).view(batch, length, width)
+            if self.scan_method == "chunked":
+                y, final = self._forward_chunked(u, log_a, b_bar, x0)
+            else:
+                y, final = self._forward_scan(u, log_a, b_bar, x0)
             y = y + self.D * u
         if return_state:
-            return y, torch.complex(states[0][..., -1].T, states[1][..., -1].T)
+            return y, torch.complex(final[0].T, final[1].T)
         return y
+
+    def _forward_chunked(self, u, log_a, b_bar, x0):
+        """Re(C x) and the final state with the chunked scan; bidirectional runs it again on the
+        reversed input with the second C."""
+        c_re, c_im = self._output_weights()
+        n = self.n_states
+        b_pair = (b_bar.real, b_bar.imag)
+        y, final = ssm_chunked(u, log_a, b_pair, (c_re[:, :n], c_im[:, :n]), x0, self.chunk_size)
+        if self.bidirectional:
+            backward, _ = ssm_chunked(u.flip(1), log_a, b_pair, (c_re[:, n:], c_im[:, n:]), None, self.chunk_size)
+            y = y + backward.flip(1)
+        return y, final
+
+    def _forward_scan(self, u, log_a, b_bar, x0):
+        """Re(C x) and the final state with a scan over states laid out (P/2, batch, L)."""
+        batch, length, width = u.shape
+        columns = u.reshape(batch * length, width).T
+        b = tuple((part @ columns).view(self.n_states, batch, length) for part in (b_bar.real, b_bar.imag))
+        states = run_scan(self.scan_method, log_a, b, x0)
+        final = states[0][..., -1], states[1][..., -1]
+        if self.bidirectional:
+            flipped = run_scan(self.scan_method, log_a, (b[0].flip(-1), b[1].flip(-1)), None)
+            states = tuple(torch.cat([s, f.flip(-1)]) for s, f in zip(states, flipped))
+        c_re, c_im = self._output_weights()
+        flat_re = states[0].reshape(-1, batch * length).T
+        flat_im = states[1].reshape(-1, batch * length).T
+        return torch.addmm(flat_re @ c_re.T, flat_im, c_im.T, alpha=-1.0).view(batch, length, width), final
 
     # ---- recurrent stepping ---------------------------------------------------------------------
     def initial_state(self, batch_size: int) -> torch.Tensor:
@@ -267,7 +286,7 @@ class S5Forecaster(nn.Module):
                  scan_method: str = "chunked", discretization: str = "zoh",
                  C_init: str = "trunc_standard_normal", conj_sym: bool = True, clip_eigs: bool = False,
                  bidirectional: bool = False, activation: str = "half_glu1", prenorm: bool = True,
-                 norm: str = "batch", dropout: float = 0.1, ssm_lr: float | None = 1e-3, chunk_size: int = 32,
+                 norm: str = "batch", dropout: float = 0.1, ssm_lr: float | None = 1e-3, chunk_size: int = 16,
                  step_rescale: float = 1.0, revin: bool = True) -> None:
         super().__init__()
         for name, value in (("n_features", n_features), ("lookback", lookback), ("horizon", horizon),
