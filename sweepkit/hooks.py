@@ -157,11 +157,8 @@ def _fmt(value: Any) -> str:
 
 def sweep_update(manager, job_dir: Path, in_top: bool) -> str:
     """The short console report after one job."""
-    from sweepkit.manifest import read_manifest
-
-    top = manager.get_best_models()
-
-    doc = read_manifest(manager.results_path, move_corrupt=False) or {}
+    doc = manager.state()  # counts as of the whole log, under the lock
+    top = doc["top"]
     counts = ", ".join(f"{k} {v}" for k, v in sorted(doc.get("counts", {}).items()))
     lines = [f"[sweepkit] Sweep update: job {job_dir.name} "
              f"{'is in the top ' + str(manager.top_k) if in_top else 'not in the top ' + str(manager.top_k)}"

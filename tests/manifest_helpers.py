@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sweepkit.manifest import latest_records, read_manifest
+from sweepkit.manifest import SweepManager, latest_records, read_manifest
 
 
 def make_job(sweep: Path, run_id: str) -> tuple[Path, Path]:
@@ -28,7 +28,11 @@ def all_checkpoints(sweep: Path) -> list[Path]:
 
 
 def assert_invariants(sweep: Path, expected_ids: list[str] | None = None) -> dict:
-    """Invariants 1 and 2: best_models holds exactly the ranked runs, by rank; no other .pth."""
+    """Invariants 1 and 2: best_models holds exactly the ranked runs, by rank; no other .pth.
+
+    The ranking is read from ``sweep_results.json`` itself (always current); the returned
+    manifest is caught up with the log (counts of registrations the file does not reflect yet).
+    """
     doc = read_manifest(sweep / "sweep_results.json")
     top = doc["top"]
     best = sweep / "best_models"
@@ -44,7 +48,10 @@ def assert_invariants(sweep: Path, expected_ids: list[str] | None = None) -> dic
         [Path(e["checkpoint"]).name for e in top] + [Path(e["config"]).name for e in top])
     if expected_ids is not None:
         assert [e["run_id"] for e in top] == expected_ids
-    return doc
+    state = SweepManager(sweep, top_k=doc["top_k"], metric_name=doc["metric_name"],
+                         mode=doc["mode"]).state()
+    assert state["top"] == top, "sweep_results.json lags the log in its top k"
+    return state
 
 
 def read_log_ids(sweep: Path) -> list[str]:

@@ -47,6 +47,7 @@ def optuna_sweep(base, grid_sweep) -> Path:
     """A real 6-trial TPE + Hyperband sweep: pruned trials and an Optuna journal."""
     sweep = base / "outputs" / "sweeps" / "dmixer" / "Solar" / "tpe_00"
     result = run_train(["-m", *TINY, *TOPK, "sweeper=hyperband", "hydra.sweeper.n_trials=6",
+                        "hydra.sweeper.sampler.seed=0",
                         "trainer.max_epochs=3", f"hydra.sweep.dir={sweep}"], base)
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep
@@ -254,7 +255,9 @@ def test_verify_finds_and_repairs_damage(capsys, base, optuna_sweep):
     second = sorted(best.glob("rank_02_*_best_model.pth"))[0]
     second.rename(best / second.name.replace("rank_02_", "rank_07_"))
     records = job_records(sweep)
-    loser = next(j for j, r in records.items() if r["status"] == "pruned")
+    ranked = {p.name for p in best.glob("rank_*_best_model.pth")}
+    loser = next(j for j, r in records.items()  # a run that finished outside the top 2
+                 if r["status"] in ("complete", "pruned") and not any(r["run_name"] in n for n in ranked))
     (sweep / loser / "best_model.pth").write_bytes(b"stale")
     (sweep / "6").mkdir()
     unreported = dict(records[loser], status="complete", checkpoint=None, run_name="late_job",

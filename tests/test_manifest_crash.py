@@ -91,3 +91,29 @@ def test_kill_at_random_moments(tmp_path):  # invariant 4
     assert_invariants(sweep, expected)
     assert {r["run_id"] for r in manager.load_runs()} == logged
     assert logged  # some rounds registered before their kill
+
+
+def _register_loser_and_die(sweep_dir: str, point: str) -> None:
+    os.environ[FAULT_ENV] = point
+    register(SweepManager(sweep_dir, top_k=3), "loser", 0.9)
+
+
+@pytest.mark.parametrize("point", ["before_log_append", "after_log_append", "after_apply"])
+def test_kill_while_the_manifest_lags_the_log(tmp_path, point):  # invariants 2 and 4
+    sweep = tmp_path / "sweep"
+    manager = SweepManager(sweep, top_k=3)
+    for rid, value in [("a", 0.1), ("b", 0.2), ("c", 0.3), ("x0", 0.8), ("x1", 0.7)]:
+        register(manager, rid, value)  # x0, x1 rank nowhere: the file may not reflect them
+    proc = mp.get_context("fork").Process(target=_register_loser_and_die, args=(str(sweep), point))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == -signal.SIGKILL
+    logged = "loser" in read_log_ids(sweep)  # after_apply may fire while replaying x0/x1
+    assert logged == (point == "after_log_append") or point == "after_apply"
+    if not logged:
+        shutil.rmtree(sweep / "jobs" / "loser")  # never registered: its job retries
+    assert register(manager, "later", 0.95) is False
+    doc = assert_invariants(sweep, ["a", "b", "c"])  # the loser's checkpoint is gone too
+    n = 6 + logged
+    assert doc["n_runs"] == n and doc["counts"] == {"complete": n}
+    assert doc["disk"]["deleted_checkpoints"] == n - 3  # each deletion counted once

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sweepkit.cli._render import print_json, style
 from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
-from sweepkit.manifest import BEST_DIR, LOG_NAME, RESULTS_NAME
+from sweepkit.manifest import BEST_DIR, LOG_NAME, RESULTS_NAME, WRITE_EVERY, ManifestError, read_log
 
 CHECKPOINT = "best_model.pth"
 
@@ -60,7 +60,7 @@ def check(sweep: Sweep) -> list[str]:
         problems.append(f"{RESULTS_NAME} is missing but {LOG_NAME} holds runs")
     if doc is not None:
         known = (doc.get("log") or {}).get("size", 0)
-        if log_size > known:
+        if log_size > known and not _lag_is_deferred(log_path, known, log_size):
             problems.append(f"{LOG_NAME} has {log_size - known} bytes that {RESULTS_NAME} does "
                             "not reflect (a registration was interrupted)")
         elif log_size < known:
@@ -129,3 +129,13 @@ def repair(sweep: Sweep, problems: list[str]) -> list[str]:
 def _inside(path: str, root: Path) -> bool:
     real_root = os.path.realpath(root)
     return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
+
+
+def _lag_is_deferred(log_path: Path, known: int, log_size: int) -> bool:
+    """Whether the log's unreflected tail is the manager's normal deferred write (whole records,
+    fewer than ``WRITE_EVERY``) rather than an interrupted registration."""
+    try:
+        tail, end = read_log(log_path, known)
+    except ManifestError:
+        return False
+    return end == log_size and len(tail) < WRITE_EVERY

@@ -4,6 +4,7 @@ See ``docs/manifest.md`` for the files a sweep directory holds and their fields.
 """
 
 from sweepkit.manifest._manager import (
+    WRITE_EVERY,
     RANKED_STATUSES,
     STATUSES,
     SweepManager,
@@ -20,11 +21,12 @@ from sweepkit.manifest._store import (
     ManifestCorruptError,
     ManifestError,
     latest_records,
+    read_log,
     read_manifest,
 )
 
 __all__ = [
     "SweepManager", "ManifestError", "ManifestCorruptError", "read_manifest", "latest_records",
-    "read_run_json", "job_run_id", "summary_dict", "STATUSES", "RANKED_STATUSES",
+    "read_run_json", "job_run_id", "read_log", "WRITE_EVERY", "summary_dict", "STATUSES", "RANKED_STATUSES",
     "BEST_DIR", "LOG_NAME", "RESULTS_NAME", "SUMMARY_NAME", "FAULT_ENV",
 ]

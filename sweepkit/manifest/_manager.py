@@ -21,6 +21,10 @@ from sweepkit.manifest._store import ManifestError, fault_point
 RANKED_STATUSES = ("complete", "pruned")
 STATUSES = RANKED_STATUSES + ("failed", "killed")
 _KNOWN_FIELDS = ("job_num", "params", "test", "data", "wandb", "error", "started_at", "ended_at")
+#: A registration that leaves the top k alone rewrites ``sweep_results.json`` only when the file
+#: lags the log by this many records, or was last written this many seconds ago.
+WRITE_EVERY = 8
+WRITE_AFTER_S = 1.0
 
 
 def _finite(value: Any) -> float | None:
@@ -80,6 +84,7 @@ class SweepManager:
         self._lock = self._make_lock(lock or os.environ.get("SWEEPKIT_LOCK", "flock"), lock_timeout)
         self._log = self._make_logger()
         self._unflushed = False  # the log may hold records not yet fsync'd
+        self._behind = 0  # log records the loaded sweep_results.json does not reflect
         self._actions: list[str] = []  # what the current operation did (one log line each)
         self._report: list[str] = []  # what repair() returns
 
@@ -121,19 +126,34 @@ class SweepManager:
             raise FileNotFoundError(f"config {config_path} of run {run_id!r} does not exist")
         record = self._make_record(run_id, run_name, metric_value, value, model_path,
                                    config_path, epoch, status, extra)
+        source = record["source_checkpoint"]
+        owned = files.is_owned(source, self.sweep_dir)  # checked before the lock: a lstat,
+        own_size = os.lstat(source).st_size if owned else 0  # realpaths, unaffected by it
         with self._locked() as doc:
             prev = self._previous(run_id, doc["log"]["size"])
             record["seq"] = prev["seq"] if prev else doc["next_seq"]
+            in_top = any(e["run_id"] == run_id for e in self._ranking(doc["top"], record))
+            if not in_top and owned:
+                record["reclaimed_bytes"] = own_size  # _apply deletes it
             fault_point("before_log_append")
             offset, size = store.append_record(self.log_path, record, fsync=False)
             self._unflushed = True
             self._log.debug("append %s offset=%d", self.log_path.name, offset)
             fault_point("after_log_append")
-            in_top = self._apply(doc, record, prev)
+            changed = self._apply(doc, record, prev, owned=owned)
             doc["log"]["size"] = size
-            self._save(doc)
+            self._behind += 1
+            if changed or prev is not None or self._behind >= WRITE_EVERY \
+                    or time.time() - doc["updated_at"] >= WRITE_AFTER_S:
+                self._save(doc)
+            rank = next((e["rank"] for e in doc["top"] if e["run_id"] == run_id), None)
+        freed = record.get("reclaimed_bytes")
+        self._log.info("register %s name=%s status=%s %s=%s rank=%s%s", run_id, record["run_name"],
+                       status, self.metric_name, record["metric_value"], rank,
+                       "" if freed is None else f"; delete checkpoint {source} ({freed} bytes; "
+                       f"not in top {self.top_k})")
         self._flush_log()  # outside the lock: concurrent flushes share one disk commit
-        return in_top
+        return rank is not None
 
     def get_best_models(self, k: int | None = None) -> list[dict]:
         """The ranked runs, best first (at most ``top_k``; ``k`` limits further).
@@ -146,6 +166,15 @@ class SweepManager:
         with self._locked() as doc:
             top = [self._absolute(entry) for entry in doc["top"]]
         return top[: k or self.top_k]
+
+    def state(self) -> dict:
+        """The manifest as of the whole log: counts, ``n_runs``, ``top``, ``disk``, ...
+
+        ``sweep_results.json`` may lag the log by a few registrations that left the top k
+        alone (its ``top`` is always current); this replays them, under the lock.
+        """
+        with self._locked() as doc:
+            return doc
 
     def load_runs(self) -> list[dict]:
         """Every registered run's latest record, in registration order, with ``rank``,
@@ -327,6 +356,9 @@ class SweepManager:
                     f"{self.results_path} is missing but {self.log_path} holds runs; run "
                     "`sweepkit verify --repair` (SweepManager.repair()) to rebuild it")
             doc = self._new_doc()
+            self._behind = WRITE_EVERY  # no file yet: the first registration writes it
+        else:
+            self._behind = 0
         for field, mine in (("metric_name", self.metric_name), ("mode", self.mode)):
             if doc[field] != mine:
                 raise ManifestError(
@@ -338,19 +370,27 @@ class SweepManager:
             raise ManifestError(
                 f"{self.log_path} is shorter ({log_size} bytes) than {self.results_path.name} "
                 f"expects ({known}); run `sweepkit verify --repair`")
-        if log_size > known:  # a killed process left a registration half done
+        if log_size > known:  # registrations not written to the file (or left half done)
             records, end = store.read_log(self.log_path, known)
-            if end < log_size:
+            changed = end < log_size
+            if changed:
                 os.truncate(self.log_path, end)
                 self._log.info("truncated torn last line of %s (%d bytes)",
                                self.log_path.name, log_size - end)
-            self._unflushed = True  # the killed process may not have flushed them
+            self._unflushed = True  # a killed process may not have flushed them
             for offset, record in records:
-                self._log.info("recover registration of %s from %s", record["run_id"],
-                               self.log_path.name)
-                self._apply(doc, record, self._previous(record["run_id"], offset))
+                self._log.debug("replay %s from %s", record["run_id"], self.log_path.name)
+                seq = record.get("seq")
+                new = isinstance(seq, int) and seq >= doc["next_seq"]  # seq of a new run id
+                prev = None if new else store.find_record(self.log_path, record["run_id"], offset)
+                if self._apply(doc, record, prev):
+                    changed = True
+                    self._log.info("recover registration of %s from %s", record["run_id"],
+                                   self.log_path.name)
             doc["log"]["size"] = end
-            self._save(doc)
+            self._behind = len(records)
+            if changed:
+                self._save(doc)
         elif len(doc["top"]) > self.top_k:
             self._sync(doc, doc["top"][: self.top_k], set())
             self._save(doc)
@@ -412,9 +452,28 @@ class SweepManager:
             return None
         return store.find_record(self.log_path, run_id, end)
 
-    def _apply(self, doc: dict, record: dict, previous: dict | None) -> bool:
+    def _ranking(self, top: list[dict], record: dict) -> list[dict]:
+        """The top k once ``record`` replaces its run's earlier entry (a pure computation)."""
+        top = [e for e in top if e["run_id"] != record["run_id"]]
+        if self._rankable(record):
+            top.append(dict(record))
+            top.sort(key=self._sort_key)
+        return top[: self.top_k]
+
+    def _stays_out(self, top: list[dict], record: dict) -> bool:
+        """Whether ``record`` leaves the top k as it is: not ranked now and cannot enter it."""
+        if any(e["run_id"] == record["run_id"] for e in top):
+            return False
+        return not self._rankable(record) or (
+            len(top) >= self.top_k and self._sort_key(record) > self._sort_key(top[-1]))
+
+    def _apply(self, doc: dict, record: dict, previous: dict | None,
+               owned: bool | None = None) -> bool:
         """Fold one logged record into ``doc``: counts, ranking and files. ``previous`` is the
-        run's earlier record (:meth:`_previous`), None for a new run."""
+        run's earlier record (:meth:`_previous`), None for a new run; ``owned`` whether its
+        checkpoint is sweepkit's to delete (None: check here). Returns whether the top
+        k or the sweep's model/dataset changed (then ``sweep_results.json`` must be written)."""
+        changed = False
         run_id, status = record["run_id"], record["status"]
         prev = previous["status"] if previous else None
         counts = doc["counts"]
@@ -428,25 +487,28 @@ class SweepManager:
         doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
         for field in ("model", "dataset"):
             if doc.get(field) is None and record.get(field) is not None:
-                doc[field] = record[field]
-        top = [e for e in doc["top"] if e["run_id"] != run_id]
-        if self._rankable(record):
-            top.append(dict(record))
-            top.sort(key=self._sort_key)
-        top = top[: self.top_k]
-        in_top = any(e["run_id"] == run_id for e in top)
+                doc[field], changed = record[field], True
+        if self._stays_out(doc["top"], record):  # the common case: no ranking to redo
+            top, in_top = doc["top"], False
+        else:
+            top = self._ranking(doc["top"], record)
+            in_top = any(e["run_id"] == run_id for e in top)
         if in_top or [e["run_id"] for e in top] != [e["run_id"] for e in doc["top"]]:
             self._flush_log()  # the record is on disk before any ranked file moves or goes
             self._sync(doc, top, {files.run_key(run_id)} if in_top else set())
+            changed = True
         source = record.get("source_checkpoint")
-        if not in_top and files.is_owned(source, self.sweep_dir):
+        if not in_top and "reclaimed_bytes" in record:  # counted once, whether or not replayed
+            if os.path.lexists(source) and (owned or files.is_owned(source, self.sweep_dir)):
+                files.safe_unlink(Path(source), self._log)
+                self._log.debug("delete checkpoint %s (not in top %d)", source, self.top_k)
+            doc["disk"]["reclaimed_bytes"] += record["reclaimed_bytes"]
+            doc["disk"]["deleted_checkpoints"] += 1
+        elif not in_top and owned is None and files.is_owned(source, self.sweep_dir):
+            # a replayed record without the field (written before it existed)
             self._delete_checkpoint(doc, Path(source))
         fault_point("after_apply")
-        rank = next((e["rank"] for e in doc["top"] if e["run_id"] == run_id), None)
-        self._log.info("register %s name=%s status=%s %s=%s rank=%s", run_id,
-                       record["run_name"], status, self.metric_name,
-                       record["metric_value"], rank)
-        return in_top
+        return changed
 
     def _sync(self, doc: dict, top: list[dict], fresh: set[str]) -> None:
         entries = []

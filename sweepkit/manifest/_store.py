@@ -4,8 +4,8 @@
 sweep lock and fsync'd before the registration returns (a later line for the same ``run_id``
 supersedes an earlier one).
 ``sweep_results.json`` is the manifest: sweep-level fields, counts, the ranked top k and the
-byte length of the log it reflects; it is replaced atomically (temp file + rename) after every
-registration. ``.sweepkit/registered/<key>`` marks a run id as (possibly) registered.
+byte length of the log it reflects; it is replaced atomically (temp file + rename) whenever the
+top k changes, and otherwise once it lags the log by a few records (readers replay that tail). ``.sweepkit/registered/<key>`` marks a run id as (possibly) registered.
 """
 
 from __future__ import annotations
@@ -122,6 +122,9 @@ def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict]], int]:
             data = handle.read()
     except FileNotFoundError:
         return [], start
+    fast = _parse_all(data, start)
+    if fast is not None:
+        return fast
     records: list[tuple[int, dict]] = []
     pos = 0
     while True:
@@ -145,6 +148,26 @@ def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict]], int]:
             records.append((start + pos, record))
         pos = newline + 1
     return records, start + pos
+
+
+def _parse_all(data: bytes, start: int) -> tuple[list[tuple[int, dict]], int] | None:
+    """The common case of :func:`read_log`, every line a good record: one parse for all of
+    them. None when any line is blank or bad (the caller then finds which, line by line)."""
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].split(b"\n")[:-1]
+    if not all(line.strip() for line in lines):
+        return None
+    try:
+        parsed = json.loads(b"[" + b",".join(lines) + b"]")
+    except ValueError:
+        return None
+    if len(parsed) != len(lines) or not all(isinstance(r, dict) and "run_id" in r for r in parsed):
+        return None
+    records, pos = [], start
+    for line, record in zip(lines, parsed):
+        records.append((pos, record))
+        pos += len(line) + 1
+    return records, start + end
 
 
 def latest_records(path: Path) -> list[dict]:
