@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _bench_common import REPO, wind_file  # noqa: E402
+from _bench_common import REPO, run_multirun, wind_file  # noqa: E402
 
 WORKLOAD = ["dataset=Wind", f"dataset.path={wind_file()}",
             "dataset.max_rows=6000", "dataset.lookback=48", "dataset.horizon=12",
@@ -33,17 +32,12 @@ WORKLOAD = ["dataset=Wind", f"dataset.path={wind_file()}",
 
 def run_mode(async_trials: bool, args: argparse.Namespace, sweep_dir: Path) -> dict:
     """One multirun in the given mode; returns wall time, span, busy seconds and statuses."""
-    command = [sys.executable, str(REPO / "train.py"), "-m", *WORKLOAD,
-               f"hydra.launcher.n_jobs={args.n_jobs}", f"hydra.sweeper.n_jobs={args.n_jobs}",
-               f"hydra.sweeper.async_trials={str(async_trials).lower()}",
-               f"trainer.max_epochs={args.epochs}", f"hydra.sweeper.n_trials={args.trials}",
-               f"hydra.sweeper.sampler.seed={args.seed}", f"hydra.sweep.dir={sweep_dir}"]
-    start = time.time()
-    proc = subprocess.run(command, cwd=sweep_dir.parent, capture_output=True, text=True)
-    wall = time.time() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"async_trials={async_trials} failed:\n{proc.stderr[-3000:]}")
-    records = [json.loads(p.read_text()) for p in sweep_dir.glob("*/run.json")]
+    records, wall = run_multirun([*WORKLOAD, f"hydra.launcher.n_jobs={args.n_jobs}",
+                                  f"hydra.sweeper.n_jobs={args.n_jobs}",
+                                  f"hydra.sweeper.async_trials={str(async_trials).lower()}",
+                                  f"trainer.max_epochs={args.epochs}", f"hydra.sweeper.n_trials={args.trials}",
+                                  f"hydra.sweeper.sampler.seed={args.seed}"],
+                                 sweep_dir, f"async_trials={async_trials}")
     busy = sum(r["ended_at"] - r["started_at"] for r in records)
     span = max(r["ended_at"] for r in records) - min(r["started_at"] for r in records)
     return {

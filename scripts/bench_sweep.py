@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _bench_common import REPO, wind_file  # noqa: E402
+from _bench_common import REPO, run_multirun, wind_file  # noqa: E402
 
 WORKLOAD = ["dataset=Wind", f"dataset.path={wind_file()}",
             "dataset.max_rows=2000", "dataset.lookback=24", "dataset.horizon=12",
@@ -29,15 +28,9 @@ WORKLOAD = ["dataset=Wind", f"dataset.path={wind_file()}",
 
 def run_sweep(strategy: str, seed: int, trials: int, epochs: int, sweep_dir: Path) -> dict:
     """One multirun; returns best value, total epochs, pruned count and wall time."""
-    command = [sys.executable, str(REPO / "train.py"), "-m", *WORKLOAD, f"sweeper={strategy}",
-               f"trainer.max_epochs={epochs}", f"hydra.sweeper.n_trials={trials}",
-               f"hydra.sweeper.sampler.seed={seed}", f"hydra.sweep.dir={sweep_dir}"]
-    start = time.perf_counter()
-    proc = subprocess.run(command, cwd=sweep_dir.parent, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{strategy} seed {seed} failed:\n{proc.stderr[-3000:]}")
-    records = [json.loads(p.read_text()) for p in sweep_dir.glob("*/run.json")]
+    records, wall = run_multirun([*WORKLOAD, f"sweeper={strategy}", f"trainer.max_epochs={epochs}",
+                                  f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.sampler.seed={seed}"],
+                                 sweep_dir, f"{strategy} seed {seed}")
     values = [r["best_value"] for r in records if r["status"] in ("complete", "pruned")
               and r["best_value"] is not None]
     return {
