@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -56,12 +57,37 @@ def atomic_write_text(path: Path | str, text: str) -> None:
 
 
 def atomic_write_json(path: Path | str, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(path, json.dumps(jsonable(obj), indent=2) + "\n")
 
 
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON: non-finite floats become None, paths and numpy/torch scalars plain."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "__fspath__"):
+        return os.fspath(value)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy / torch scalar
+        return jsonable(value.item())
+    return value
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a real, finite number (bools excluded), else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_mode(mode: str, name: str = "mode") -> str:
+    """Validate an optimisation mode: ``min`` or ``max``."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"{name} must be 'min' or 'max', got {mode!r}")
+    return mode

@@ -31,6 +31,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from sweepkit._io import check_mode
+
 
 class TopKCallback(Callback):
     """Register each Hydra job with :class:`sweepkit.SweepManager`.
@@ -50,8 +52,7 @@ class TopKCallback(Callback):
         SweepManager  # imported here so a bad setting fails when Hydra builds the callback
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"sweepkit.top_k must be an integer >= 1, got {top_k!r}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"sweepkit.mode must be 'min' or 'max', got {mode!r}")
+        check_mode(mode, "sweepkit.mode")
         self.top_k, self.metric_name, self.mode = top_k, metric_name, mode
         self.enabled, self.verbose = enabled, verbose
         self._finalizer = None

@@ -10,33 +10,16 @@ checkpoint to a path.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from sweepkit._io import atomic_write_json
+from sweepkit._io import atomic_write_json, check_mode, finite
 
 RUN_RECORD = "run.json"
 CHECKPOINT = "best_model.pth"
 STATUSES = ("running", "complete", "pruned", "failed")
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for a real number that is neither NaN nor infinite (bools excluded)."""
-    if isinstance(value, bool) or value is None:
-        return False
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def check_mode(mode: str) -> str:
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    return mode
 
 
 class BestModelTracker:
@@ -89,7 +72,7 @@ class BestModelTracker:
 
     def is_better(self, value: Any) -> bool:
         """Whether ``value`` beats the best so far (NaN and infinities never do)."""
-        if not is_finite_number(value):
+        if finite(value) is None:
             return False
         if self.best_value is None:
             return True

@@ -47,34 +47,22 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
 
 
-def _days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--days must be a number of days, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"--days must be 0 or more, got {text!r}")
-    return value
+def _number(parse, minimum: float, inclusive: bool, not_a_number: str, too_small: str):
+    """An argparse type: ``parse(text)``, finite and above (or, if inclusive, at) ``minimum``."""
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{not_a_number}, got {text!r}") from None
+        if not (value >= minimum if inclusive else value > minimum) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{too_small}, got {text!r}")
+        return value
+    return convert
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
-    return value
+_days = _number(float, 0, True, "--days must be a number of days", "--days must be 0 or more")
+_positive_int = _number(int, 1, True, "expected a whole number", "expected 1 or more")
+_seconds = _number(float, 0, False, "expected seconds", "expected more than 0 seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:

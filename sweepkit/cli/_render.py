@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any, Iterable, Sequence, TextIO
 
+from sweepkit._io import jsonable
+
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -156,17 +158,6 @@ def write_file(path: "os.PathLike | str", data: bytes) -> None:
 
 
 def print_json(obj: Any, out: TextIO | None = None) -> None:
-    json.dump(_jsonable(obj), out or sys.stdout, indent=2)
+    json.dump(jsonable(obj), out or sys.stdout, indent=2)
     (out or sys.stdout).write("\n")
 
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "__fspath__"):
-        return os.fspath(value)
-    return value

@@ -72,14 +72,14 @@ class WindowSampler:
 def evaluate(model: nn.Module, sampler: WindowSampler, split: str, batch_size: int) -> dict[str, float]:
     """MSE and MAE over every window of a split, on the standardised scale."""
     model.eval()
-    sq = ab = 0.0
+    sq = ab = torch.zeros((), dtype=torch.float64, device=sampler.data.device)
     count = 0
     for x, y in sampler.batches(split, batch_size):
-        pred = model(x)
-        sq += torch.sum((pred - y) ** 2).item()
-        ab += torch.sum(torch.abs(pred - y)).item()
+        err = model(x) - y
+        sq = sq + torch.sum(err * err, dtype=torch.float64)
+        ab = ab + torch.sum(torch.abs(err), dtype=torch.float64)
         count += y.numel()
-    return {"mse": sq / count, "mae": ab / count}
+    return {"mse": sq.item() / count, "mae": ab.item() / count}
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -147,7 +147,7 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
         for epoch in range(1, max_epochs + 1):
             started = time.perf_counter()
             model.train()
-            total, n_batches = 0.0, 0
+            total, n_batches = torch.zeros((), device=device), 0  # summed on the device: no sync per step
             for x, y in sampler.batches("train", batch_size, shuffle=True, generator=generator):
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model(x), y)
@@ -155,9 +155,9 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 if clip:
                     nn.utils.clip_grad_norm_(model.parameters(), float(clip))
                 optimizer.step()
-                total += loss.item()
+                total += loss.detach()
                 n_batches += 1
-            train_loss = total / max(n_batches, 1)
+            train_loss = total.item() / max(n_batches, 1)
             lr = optimizer.param_groups[0]["lr"]
             if scheduler is not None:
                 scheduler.step()

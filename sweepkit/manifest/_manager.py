@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from sweepkit._io import atomic_write_text
+from sweepkit._io import atomic_write_text, check_mode, finite, jsonable
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _lock
 from sweepkit.manifest import _store as store
@@ -26,15 +26,6 @@ _KNOWN_FIELDS = ("job_num", "params", "test", "data", "wandb", "error", "started
 WRITE_EVERY = 8
 WRITE_AFTER_S = 1.0
 
-
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number and abs(number) != float("inf") else None
 
 
 class SweepManager:
@@ -69,8 +60,7 @@ class SweepManager:
     ) -> None:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        check_mode(mode)
         if not metric_name or not isinstance(metric_name, str):
             raise ValueError(f"metric_name must be a non-empty string, got {metric_name!r}")
         self.sweep_dir = Path(sweep_dir).absolute()
@@ -114,7 +104,7 @@ class SweepManager:
         status = extra.pop("status", "complete")
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-        value = _finite(metric_value)
+        value = finite(metric_value)
         rankable = status in RANKED_STATUSES and value is not None and model_path is not None
         if model_path is not None and not os.path.exists(model_path):
             if rankable:
@@ -424,7 +414,7 @@ class SweepManager:
         if value is None and raw_metric is not None:
             record["metric_note"] = f"not finite: {raw_metric!r}"
         record.update(extra)
-        record = store.jsonable(record)
+        record = jsonable(record)
         store.dumps(record)  # fail early on a non-serialisable extra
         return record
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import signal
 import time
@@ -56,21 +55,6 @@ def fault_point(name: str) -> None:
     """Kill this process with SIGKILL when ``$SWEEPKIT_FAULT_POINT`` equals ``name``."""
     if os.environ.get(FAULT_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with non-finite floats as None and paths/numpy scalars as plain JSON types."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy / torch scalar
-        return jsonable(value.item())
-    return value
 
 
 def dumps(obj: Any) -> str:
