@@ -141,3 +141,34 @@ def test_top_k_is_read_defensively_from_the_manifest(tmp_path):
                    {"rank": 2, "run_name": "0", "metric_value": 0.5}]}
     (tmp_path / "sweep_results.json").write_text(json.dumps(doc))
     assert [_describe_entry(e) for e in read_top_k(tmp_path)] == ["#1 3 0.25", "#2 0 0.5"]
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_hyperband_sampler_history_spans_brackets_only_when_shared(shared):
+    import optuna
+
+    class SpySampler(optuna.samplers.RandomSampler):
+        seen: list[tuple[int, int]] = []
+
+        def sample_independent(self, study, trial, name, distribution):
+            self.seen.append((trial.number, len(study.get_trials(deepcopy=False))))
+            return super().sample_independent(study, trial, name, distribution)
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(1, 10):
+            trial.report(x + 1.0 / step, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return x
+
+    pruner = build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 1,
+                           "max_resource": 9, "reduction_factor": 3, "shared_history": shared})
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=SpySampler(seed=0), pruner=pruner)
+    study.optimize(objective, n_trials=30)
+
+    assert any(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    # the study's own history when each trial was sampled: every earlier trial plus itself
+    whole = [visible == number + 1 for number, visible in SpySampler.seen]
+    assert all(whole) if shared else not all(whole)

@@ -57,8 +57,15 @@ def build_sampler(config: Any, space: SearchSpace) -> "BaseSampler":
 
 def build_pruner(config: Any) -> "BasePruner":
     """Instantiate the pruner (``None`` means no pruning)."""
+    from optuna.pruners import HyperbandPruner
+
     kwargs = as_dict(config) or {"_target_": "optuna.pruners.NopPruner"}
     cls = _locate("pruner", kwargs.pop("_target_", None), "optuna.pruners", PRUNERS)
+    shared_history = kwargs.pop("shared_history", False)
+    if shared_history and cls is HyperbandPruner:
+        from sweepkit.sweeper._hyperband import SharedHistoryHyperband
+
+        cls = SharedHistoryHyperband
     return _call("pruner", cls, kwargs)
 
 

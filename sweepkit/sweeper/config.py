@@ -89,6 +89,9 @@ class HyperbandPrunerConfig:
     max_resource: Any = "auto"
     reduction_factor: int = 3
     bootstrap_count: int = 0
+    # true: the sampler learns from the trials of every bracket (as BOHB does); false: only
+    # from the new trial's own bracket (Optuna's default, which starves TPE on small budgets)
+    shared_history: bool = True
 
 
 @dataclass

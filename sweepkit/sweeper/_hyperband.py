@@ -1,0 +1,32 @@
+"""Hyperband pruning whose sampler learns from every bracket."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from optuna.pruners import BasePruner, HyperbandPruner
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial
+
+
+class SharedHistoryHyperband(BasePruner):
+    """Optuna's :class:`~optuna.pruners.HyperbandPruner`, but the sampler sees all trials.
+
+    Pruning is unchanged: each trial falls in one bracket and is compared only with the
+    trials of that bracket (successive halving at ``min_resource * reduction_factor**k``).
+    What changes is sampling. When a study's pruner *is* a ``HyperbandPruner``, Optuna hands
+    the sampler only the trials of the new trial's bracket, so with a few dozen trials over
+    3-4 brackets TPE rarely gets past its random start-up trials. Wrapped, the pruner is no
+    longer recognised and the sampler learns from the whole history, pruned trials ranked by
+    how far they got, as BOHB does.
+
+    Takes the keyword arguments of ``HyperbandPruner``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.hyperband = HyperbandPruner(**kwargs)
+
+    def prune(self, study: "Study", trial: "FrozenTrial") -> bool:
+        return self.hyperband.prune(study, trial)
