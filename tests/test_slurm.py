@@ -209,7 +209,7 @@ def test_sweepkit_sweep_runs_on_slurm_and_prunes_across_jobs(slurm, tmp_path, mo
     assert pruned, f"no trial was pruned: {states}"
     for trial in pruned:  # the job stopped when the pruner, comparing other SLURM jobs, said so
         step = trial.user_attrs["sweepkit_pruned_at"]
-        assert step == max(trial.intermediate_values)
+        assert step == max(trial.intermediate_values) < 3  # never at the last epoch
         assert runs[trial.number]["epochs_run"] == step
         assert any(step in o.intermediate_values for o in study.trials if o.number != trial.number)
     slurm.wait_for_empty_queue(timeout=30)  # no job left behind (finished ones may still be completing)

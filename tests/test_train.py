@@ -67,6 +67,19 @@ def test_multirun_two_jobs(tmp_path):
     assert json.loads((sweep / "1" / "run.json").read_text())["params"]["model.d_model"] == 16
 
 
+def test_a_trial_is_never_pruned_at_its_last_epoch(tmp_path):
+    """With one epoch, the median pruner would stop every trial worse than the first; the
+    training loop does not ask it at the last epoch, so each trial counts as complete."""
+    sweep = tmp_path / "sweep"
+    out = run_train(["-m", "sweeper=random", "hydra/sweeper/pruner=median", "dataset=Solar", *TINY,
+                     "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.n_trials=4",
+                     "hydra.sweeper.sampler.seed=0", f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in sweep.glob("*/run.json")]
+    assert len(records) == 4
+    assert all(r["status"] == "complete" and r["epoch"] == 1 for r in records), records
+
+
 def test_diverging_run_ends_cleanly_with_failed_status(tmp_path):
     out = run_train(["dataset=Wind", *TINY, "trainer.max_epochs=3", "trainer.lr=1e12", "trainer.grad_clip=null",
                      "model.revin=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)

@@ -176,7 +176,9 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
             log.info("epoch %3d/%d  train_loss %.5f  val_loss %.5f  val_mae %.5f  %.1fs%s", epoch, max_epochs,
                      train_loss, val["mse"], val["mae"], entry["time"], "  *" if improved else "")
             reporter.report(val_objective, epoch)
-            if reporter.should_prune():
+            # the last epoch is not pruned: it saves nothing, and the sampler should see a
+            # fully trained trial as complete
+            if epoch < max_epochs and reporter.should_prune():
                 status = "pruned"
                 log.info("epoch %d: trial pruned by the sweeper; keeping the best checkpoint so far", epoch)
                 break
