@@ -62,10 +62,11 @@ def build_pruner(config: Any) -> "BasePruner":
     kwargs = as_dict(config) or {"_target_": "optuna.pruners.NopPruner"}
     cls = _locate("pruner", kwargs.pop("_target_", None), "optuna.pruners", PRUNERS)
     shared_history = kwargs.pop("shared_history", False)
-    if shared_history and cls is HyperbandPruner:
-        from sweepkit.sweeper._hyperband import SharedHistoryHyperband
+    if cls is HyperbandPruner:
+        from sweepkit.sweeper._hyperband import SharedHistoryHyperband, resolve_min_resource
 
-        cls = SharedHistoryHyperband
+        kwargs = resolve_min_resource(kwargs)
+        cls = SharedHistoryHyperband if shared_history else cls
     return _call("pruner", cls, kwargs)
 
 

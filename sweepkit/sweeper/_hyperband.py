@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.pruners import BasePruner, HyperbandPruner
 
+from sweepkit.sweeper._search_space import SweepConfigError
+
 if TYPE_CHECKING:
     from optuna.study import Study
     from optuna.trial import FrozenTrial
@@ -30,3 +32,22 @@ class SharedHistoryHyperband(BasePruner):
 
     def prune(self, study: "Study", trial: "FrozenTrial") -> bool:
         return self.hyperband.prune(study, trial)
+
+
+def resolve_min_resource(kwargs: dict) -> dict:
+    """Replace ``min_resource: auto`` by ``max(1, max_resource // 6)``.
+
+    The first rung then comes after about a sixth of a full trial rather than after its first
+    epoch, where a fast-starting configuration (a high learning rate) beats one that ends
+    better. Needs an integer ``max_resource``.
+    """
+    if kwargs.get("min_resource") != "auto":
+        return kwargs
+    max_resource = kwargs.get("max_resource")
+    if not isinstance(max_resource, int) or isinstance(max_resource, bool) or max_resource < 1:
+        raise SweepConfigError(
+            f"hyperband min_resource=auto needs an integer max_resource (the epochs of a full "
+            f"trial), got max_resource={max_resource!r}; set both, e.g. "
+            f"hydra.sweeper.pruner.max_resource=27"
+        )
+    return {**kwargs, "min_resource": max(1, max_resource // 6)}

@@ -84,7 +84,8 @@ class NoPrunerConfig:
 @dataclass
 class HyperbandPrunerConfig:
     _target_: str = "optuna.pruners.HyperbandPruner"
-    min_resource: int = 1
+    # epochs before the first rung, or "auto": max(1, max_resource // 6)
+    min_resource: Any = 1
     # an int (the number of epochs a full trial trains) or "auto"
     max_resource: Any = "auto"
     reduction_factor: int = 3
