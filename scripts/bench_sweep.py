@@ -4,9 +4,12 @@
 Runs ``train.py -m`` on the real Wind data with a small DMixer for each strategy (random,
 bayes, hyperband) and seed, then prints a table. Early stopping is off, so the epoch count
 measures what pruning saves. Goal: hyperband reaches the same or a better best loss than
-bayes with at most half the epochs.
+bayes with at most half the epochs. The defaults (24 trials of up to 27 epochs, 5 seeds, two
+sweeps at a time) take about half an hour on two cores.
 
-    nice python scripts/bench_sweep.py --trials 12 --epochs 9 --seeds 0 1 2
+    python scripts/bench_sweep.py
+    python scripts/bench_sweep.py --strategies hyperband --set hydra.sweeper.pruner.reduction_factor=3
+    python scripts/bench_sweep.py --merge outputs/bench_sweep/*/bench_sweep.json
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _bench_common import REPO, run_multirun, wind_file  # noqa: E402
@@ -26,56 +30,82 @@ WORKLOAD = ["dataset=Wind", f"dataset.path={wind_file()}",
             "model=dmixer", "model.d_model=16,32,64", "model.d_ff=16,32", "model.kernel_size=13,25"]
 
 
-def run_sweep(strategy: str, seed: int, trials: int, epochs: int, sweep_dir: Path) -> dict:
+def run_sweep(strategy: str, seed: int, trials: int, epochs: int, sweep_dir: Path,
+              extra: list[str] = ()) -> dict:
     """One multirun; returns best value, total epochs, pruned count and wall time."""
     records, wall = run_multirun([*WORKLOAD, f"sweeper={strategy}", f"trainer.max_epochs={epochs}",
-                                  f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.sampler.seed={seed}"],
-                                 sweep_dir, f"{strategy} seed {seed}")
+                                  f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.sampler.seed={seed}",
+                                  *extra], sweep_dir, f"{strategy} seed {seed}")
     values = [r["best_value"] for r in records if r["status"] in ("complete", "pruned")
               and r["best_value"] is not None]
     return {
-        "strategy": strategy, "seed": seed, "trials": len(records),
+        "strategy": strategy, "seed": seed, "trials": len(records), "max_epochs": epochs,
         "best_val_loss": min(values), "epochs": sum(r["epoch"] for r in records),
         "pruned": sum(r["status"] == "pruned" for r in records), "wall_s": wall,
     }
 
 
+def print_table(rows: list[dict]) -> None:
+    """Mean over seeds per strategy, and hyperband against bayes seed by seed."""
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    seeds = sorted({r["seed"] for r in rows})
+    shape = sorted({(r["trials"], r.get("max_epochs")) for r in rows})
+    print(f"\n(trials, max epochs) {shape}, seeds {seeds} (mean over seeds)")
+    print(f"{'strategy':>9} | {'best val loss':>13} | {'epochs':>6} | {'pruned':>6} | {'wall s':>6}")
+    summary = {}
+    for strategy in strategies:
+        mine = [r for r in rows if r["strategy"] == strategy]
+        summary[strategy] = mean = {k: statistics.mean(r[k] for r in mine)
+                                    for k in ("best_val_loss", "epochs", "pruned", "wall_s")}
+        print(f"{strategy:>9} | {mean['best_val_loss']:13.5f} | {mean['epochs']:6.1f} | "
+              f"{mean['pruned']:6.1f} | {mean['wall_s']:6.0f}")
+    by_seed = {(r["strategy"], r["seed"]): r for r in rows}
+    paired = [s for s in seeds if ("bayes", s) in by_seed and ("hyperband", s) in by_seed]
+    if paired and len(paired) == len(seeds):
+        loss_ratio = summary["hyperband"]["best_val_loss"] / summary["bayes"]["best_val_loss"]
+        epoch_ratio = summary["hyperband"]["epochs"] / summary["bayes"]["epochs"]
+        wins = sum(by_seed["hyperband", s]["best_val_loss"] <= by_seed["bayes", s]["best_val_loss"]
+                   for s in paired)
+        print(f"\nhyperband / bayes: best loss ratio {loss_ratio:.3f} (goal <= 1), epochs ratio "
+              f"{epoch_ratio:.2f} (goal <= 0.5); hyperband as good or better in {wins}/{len(paired)} seeds")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=12, help="trial budget of every sweep")
-    parser.add_argument("--epochs", type=int, default=9, help="epochs of a full (unpruned) trial")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--trials", type=int, default=24, help="trial budget of every sweep")
+    parser.add_argument("--epochs", type=int, default=27, help="epochs of a full (unpruned) trial")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--strategies", nargs="+", default=["random", "bayes", "hyperband"])
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra Hydra override for every sweep (repeatable)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="sweeps run at once (each trains on one thread; wall times then overlap)")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="run nothing: print the table of earlier bench_sweep.json files "
+                             "(a later file's (strategy, seed) wins)")
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench_sweep" /
                         time.strftime("%Y-%m-%d_%H-%M-%S"))
     args = parser.parse_args(argv)
+    if args.merge:
+        merged = {}
+        for path in args.merge:
+            merged.update({(r["strategy"], r["seed"]): r for r in json.loads(path.read_text())})
+        print_table(list(merged.values()))
+        return 0
+    args.out = args.out.resolve()  # the sweeps run from its parent
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for strategy in args.strategies:
-        for seed in args.seeds:
-            row = run_sweep(strategy, seed, args.trials, args.epochs, args.out / f"{strategy}_s{seed}")
-            rows.append(row)
-            print(f"{strategy:>9} seed {seed}: best {row['best_val_loss']:.5f}  epochs {row['epochs']:4d}"
-                  f"  pruned {row['pruned']:2d}/{row['trials']}  {row['wall_s']:.0f}s", flush=True)
-    (args.out / "bench_sweep.json").write_text(json.dumps(rows, indent=1))
 
-    print(f"\n{args.trials} trials x up to {args.epochs} epochs, seeds {args.seeds} (mean over seeds)")
-    print(f"{'strategy':>9} | {'best val loss':>13} | {'epochs':>6} | {'pruned':>6} | {'wall s':>6}")
-    summary = {}
-    for strategy in args.strategies:
-        mine = [r for r in rows if r["strategy"] == strategy]
-        summary[strategy] = {k: statistics.mean(r[k] for r in mine)
-                             for k in ("best_val_loss", "epochs", "pruned", "wall_s")}
-        s = summary[strategy]
-        print(f"{strategy:>9} | {s['best_val_loss']:13.5f} | {s['epochs']:6.1f} | {s['pruned']:6.1f}"
-              f" | {s['wall_s']:6.0f}")
-    if "bayes" in summary and "hyperband" in summary:
-        loss_ratio = summary["hyperband"]["best_val_loss"] / summary["bayes"]["best_val_loss"]
-        epoch_ratio = summary["hyperband"]["epochs"] / summary["bayes"]["epochs"]
-        wins = sum(h["best_val_loss"] <= b["best_val_loss"] for h, b in zip(
-            [r for r in rows if r["strategy"] == "hyperband"], [r for r in rows if r["strategy"] == "bayes"]))
-        print(f"\nhyperband / bayes: best loss ratio {loss_ratio:.3f} (goal <= 1), epochs ratio "
-              f"{epoch_ratio:.2f} (goal <= 0.5); hyperband as good or better in {wins}/{len(args.seeds)} seeds")
+    def one(strategy: str, seed: int) -> dict:
+        row = run_sweep(strategy, seed, args.trials, args.epochs, args.out / f"{strategy}_s{seed}",
+                        args.extra)
+        print(f"{strategy:>9} seed {seed}: best {row['best_val_loss']:.5f}  epochs {row['epochs']:4d}"
+              f"  pruned {row['pruned']:2d}/{row['trials']}  {row['wall_s']:.0f}s", flush=True)
+        return row
+
+    with ThreadPoolExecutor(args.jobs) as pool:  # each sweep is its own process
+        rows = list(pool.map(one, *zip(*[(s, seed) for s in args.strategies for seed in args.seeds])))
+    (args.out / "bench_sweep.json").write_text(json.dumps(rows, indent=1))
+    print_table(rows)
     print(f"Sweeps and bench_sweep.json in {args.out}")
     return 0
 
