@@ -35,6 +35,8 @@ def run_sweep(strategy: str, seed: int, trials: int, epochs: int, sweep_dir: Pat
     """One multirun; returns best value, total epochs, pruned count and wall time."""
     records, wall = run_multirun([*WORKLOAD, f"sweeper={strategy}", f"trainer.max_epochs={epochs}",
                                   f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.sampler.seed={seed}",
+                                  # Hyperband's brackets hash the study name: fix it per seed
+                                  f"hydra.sweeper.study_name=bench_{strategy}_s{seed}",
                                   *extra], sweep_dir, f"{strategy} seed {seed}")
     values = [r["best_value"] for r in records if r["status"] in ("complete", "pruned")
               and r["best_value"] is not None]
