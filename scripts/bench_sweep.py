@@ -51,8 +51,9 @@ def print_table(rows: list[dict]) -> None:
     """Mean over seeds per strategy, and hyperband against bayes seed by seed."""
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     seeds = sorted({r["seed"] for r in rows})
-    shape = sorted({(r["trials"], r.get("max_epochs")) for r in rows})
-    print(f"\n(trials, max epochs) {shape}, seeds {seeds} (mean over seeds)")
+    shape = ", ".join(sorted({f"{r['trials']} trials x up to {r.get('max_epochs', '?')} epochs"
+                              for r in rows}))
+    print(f"\n{shape}, seeds {seeds} (mean over seeds)")
     print(f"{'strategy':>9} | {'best val loss':>13} | {'epochs':>6} | {'pruned':>6} | {'wall s':>6}")
     summary = {}
     for strategy in strategies:
