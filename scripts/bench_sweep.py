@@ -21,6 +21,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Sequence
 
 from _bench_common import REPO, run_multirun, wind_file  # noqa: E402
 
@@ -31,7 +32,7 @@ WORKLOAD = ["dataset=Wind", f"dataset.path={wind_file()}",
 
 
 def run_sweep(strategy: str, seed: int, trials: int, epochs: int, sweep_dir: Path,
-              extra: list[str] = ()) -> dict:
+              extra: Sequence[str] = ()) -> dict:
     """One multirun; returns best value, total epochs, pruned count and wall time."""
     records, wall = run_multirun([*WORKLOAD, f"sweeper={strategy}", f"trainer.max_epochs={epochs}",
                                   f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.sampler.seed={seed}",

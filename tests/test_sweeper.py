@@ -177,8 +177,7 @@ def test_hyperband_sampler_history_spans_brackets_only_when_shared(shared):
 def test_hyperband_min_resource_auto_is_a_sixth_of_a_full_trial():
     def first_rung(max_resource):
         pruner = build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": "auto",
-                               "max_resource": max_resource, "reduction_factor": 4,
-                               "shared_history": True})
+                               "max_resource": max_resource, "reduction_factor": 4})
         return pruner.hyperband._min_resource
 
     assert [first_rung(r) for r in (1, 10, 27, 100)] == [1, 1, 4, 16]

@@ -61,7 +61,7 @@ def build_pruner(config: Any) -> "BasePruner":
 
     kwargs = as_dict(config) or {"_target_": "optuna.pruners.NopPruner"}
     cls = _locate("pruner", kwargs.pop("_target_", None), "optuna.pruners", PRUNERS)
-    shared_history = kwargs.pop("shared_history", False)
+    shared_history = kwargs.pop("shared_history", True)  # as HyperbandPrunerConfig
     if cls is HyperbandPruner:
         from sweepkit.sweeper._hyperband import SharedHistoryHyperband, resolve_min_resource
 
