@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
@@ -48,30 +49,44 @@ def run_sweep(strategy: str, seed: int, trials: int, epochs: int, sweep_dir: Pat
     }
 
 
+def paired_ratio_ci(pairs: list[tuple[float, float]], draws: int = 10_000) -> tuple[float, float]:
+    """95% bootstrap interval (over seeds) of mean(a) / mean(b) for paired (a, b) per seed."""
+    rng = random.Random(0)
+    ratios = sorted(
+        sum(a for a, _ in sample) / sum(b for _, b in sample)
+        for sample in ([rng.choice(pairs) for _ in pairs] for _ in range(draws))
+    )
+    return ratios[int(0.025 * draws)], ratios[int(0.975 * draws) - 1]
+
+
 def print_table(rows: list[dict]) -> None:
-    """Mean over seeds per strategy, and hyperband against bayes seed by seed."""
-    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    """Mean over seeds per strategy, and each hyperband variant against bayes seed by seed."""
+    labels = list(dict.fromkeys(r.get("label", r["strategy"]) for r in rows))
     seeds = sorted({r["seed"] for r in rows})
     shape = ", ".join(sorted({f"{r['trials']} trials x up to {r.get('max_epochs', '?')} epochs"
                               for r in rows}))
     print(f"\n{shape}, seeds {seeds} (mean over seeds)")
-    print(f"{'strategy':>9} | {'best val loss':>13} | {'epochs':>6} | {'pruned':>6} | {'wall s':>6}")
-    summary = {}
-    for strategy in strategies:
-        mine = [r for r in rows if r["strategy"] == strategy]
-        summary[strategy] = mean = {k: statistics.mean(r[k] for r in mine)
-                                    for k in ("best_val_loss", "epochs", "pruned", "wall_s")}
-        print(f"{strategy:>9} | {mean['best_val_loss']:13.5f} | {mean['epochs']:6.1f} | "
+    print(f"{'strategy':>12} | {'seeds':>5} | {'best val loss':>13} | {'epochs':>6} | {'pruned':>6} | {'wall s':>6}")
+    for label in labels:
+        mine = [r for r in rows if r.get("label", r["strategy"]) == label]
+        mean = {k: statistics.mean(r[k] for r in mine) for k in ("best_val_loss", "epochs", "pruned", "wall_s")}
+        print(f"{label:>12} | {len(mine):5d} | {mean['best_val_loss']:13.5f} | {mean['epochs']:6.1f} | "
               f"{mean['pruned']:6.1f} | {mean['wall_s']:6.0f}")
-    by_seed = {(r["strategy"], r["seed"]): r for r in rows}
-    paired = [s for s in seeds if ("bayes", s) in by_seed and ("hyperband", s) in by_seed]
-    if paired and len(paired) == len(seeds):
-        loss_ratio = summary["hyperband"]["best_val_loss"] / summary["bayes"]["best_val_loss"]
-        epoch_ratio = summary["hyperband"]["epochs"] / summary["bayes"]["epochs"]
-        wins = sum(by_seed["hyperband", s]["best_val_loss"] <= by_seed["bayes", s]["best_val_loss"]
-                   for s in paired)
-        print(f"\nhyperband / bayes: best loss ratio {loss_ratio:.3f} (goal <= 1), epochs ratio "
-              f"{epoch_ratio:.2f} (goal <= 0.5); hyperband as good or better in {wins}/{len(paired)} seeds")
+    bayes = {r["seed"]: r for r in rows if r.get("label", r["strategy"]) == "bayes"}
+    for label in labels:
+        mine = {r["seed"]: r for r in rows
+                if r.get("label", r["strategy"]) == label and r["strategy"] == "hyperband"}
+        paired = sorted(set(mine) & set(bayes))
+        if not paired:
+            continue
+        losses = [(mine[s]["best_val_loss"], bayes[s]["best_val_loss"]) for s in paired]
+        low, high = paired_ratio_ci(losses)
+        loss_ratio = sum(a for a, _ in losses) / sum(b for _, b in losses)
+        epoch_ratio = sum(mine[s]["epochs"] for s in paired) / sum(bayes[s]["epochs"] for s in paired)
+        wins = sum(a <= b for a, b in losses)
+        print(f"\n{label} / bayes over {len(paired)} paired seeds: best loss ratio {loss_ratio:.3f} "
+              f"(95% CI {low:.3f}-{high:.3f}; goal <= 1), epochs ratio {epoch_ratio:.2f} (goal <= 0.5); "
+              f"as good or better in {wins}/{len(paired)} seeds")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,18 +97,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", nargs="+", default=["random", "bayes", "hyperband"])
     parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
                         help="an extra Hydra override for every sweep (repeatable)")
+    parser.add_argument("--label", help="name of these sweeps in the table (default: the strategy), "
+                        "e.g. hyperband-m3 for a variant made with --set")
     parser.add_argument("--jobs", type=int, default=2,
                         help="sweeps run at once (each trains on one thread; wall times then overlap)")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="run nothing: print the table of earlier bench_sweep.json files "
-                             "(a later file's (strategy, seed) wins)")
+                             "(a later file's (label, seed) wins)")
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench_sweep" /
                         time.strftime("%Y-%m-%d_%H-%M-%S"))
     args = parser.parse_args(argv)
+    if args.label and len(args.strategies) != 1:
+        parser.error("--label names the sweeps of one strategy: give a single --strategies")
     if args.merge:
         merged = {}
         for path in args.merge:
-            merged.update({(r["strategy"], r["seed"]): r for r in json.loads(path.read_text())})
+            merged.update({(r.get("label", r["strategy"]), r["seed"]): r for r in json.loads(path.read_text())})
         print_table(list(merged.values()))
         return 0
     args.out = args.out.resolve()  # the sweeps run from its parent
@@ -102,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     def one(strategy: str, seed: int) -> dict:
         row = run_sweep(strategy, seed, args.trials, args.epochs, args.out / f"{strategy}_s{seed}",
                         args.extra)
-        print(f"{strategy:>9} seed {seed}: best {row['best_val_loss']:.5f}  epochs {row['epochs']:4d}"
+        row["label"] = args.label or strategy
+        print(f"{row['label']:>12} seed {seed}: best {row['best_val_loss']:.5f}  epochs {row['epochs']:4d}"
               f"  pruned {row['pruned']:2d}/{row['trials']}  {row['wall_s']:.0f}s", flush=True)
         return row
 
