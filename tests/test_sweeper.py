@@ -184,3 +184,78 @@ def test_hyperband_min_resource_auto_is_a_sixth_of_a_full_trial():
     with pytest.raises(SweepConfigError, match="min_resource=auto needs an integer max_resource"):
         build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": "auto",
                       "max_resource": "auto"})
+
+
+def _curve_trial(x: float, curve: list[float], state, value=None):
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    return create_trial(state=state, value=value, params={"x": x},
+                        distributions={"x": FloatDistribution(0.0, 1.0)},
+                        intermediate_values=dict(enumerate(curve, 1)))
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_pruned_trials_are_estimated_from_the_gains_of_complete_ones(direction):
+    import optuna
+    from optuna.trial import TrialState
+
+    from sweepkit.sweeper._pruned import EstimatingSampler
+
+    s = 1.0 if direction == "minimize" else -1.0  # the same curves, mirrored for maximize
+    study = optuna.create_study(direction=direction)
+    # complete trials gain 0.2, 0.3 and 0.4 after step 2: median gain 0.3
+    for x, curve in [(0.1, [1.0, 0.9, 0.8, 0.7]), (0.2, [1.2, 1.0, 0.9, 0.7]), (0.3, [1.0, 0.8, 0.5, 0.4])]:
+        study.add_trial(_curve_trial(x, [s * v for v in curve], TrialState.COMPLETE, s * curve[-1]))
+    study.add_trial(_curve_trial(0.4, [s * 0.9, s * 0.95], TrialState.PRUNED))  # best so far 0.9
+    study.add_trial(_curve_trial(0.5, [], TrialState.PRUNED))  # never reported
+    shown = EstimatingSampler(optuna.samplers.TPESampler()).estimated(study, study.trials)
+
+    assert [t.state for t in shown][:3] == [TrialState.COMPLETE] * 3
+    assert shown[3].state == TrialState.COMPLETE and shown[3].value == pytest.approx(s * 0.6)
+    assert shown[4].state == TrialState.PRUNED  # nothing to estimate from
+    assert study.trials[3].state == TrialState.PRUNED  # the study itself is untouched
+
+
+def test_a_pruned_trial_without_complete_ones_keeps_optunas_ranking():
+    import optuna
+    from optuna.trial import TrialState
+
+    from sweepkit.sweeper._pruned import EstimatingSampler, estimate_pruned
+
+    study = optuna.create_study()
+    study.add_trial(_curve_trial(0.4, [0.9, 0.8], TrialState.PRUNED))
+    shown = EstimatingSampler(optuna.samplers.TPESampler()).estimated(study, study.trials)
+    assert shown[0].state == TrialState.PRUNED
+    random_sampler = optuna.samplers.RandomSampler()
+    assert estimate_pruned(random_sampler) is random_sampler  # only TPE reads ranked history
+
+
+@pytest.mark.parametrize("pruned_trials", ["estimate", "below_complete"])
+def test_tpe_follows_a_pruned_trial_whose_estimate_is_best(pruned_trials):
+    """Complete trials near x=0.9 end at 0.5; one trial near x=0.1 was pruned at step 1 at 0.2.
+
+    Every complete trial gained 0.3 after step 1, so the pruned one is estimated at -0.1, the
+    best of all: with the estimate TPE samples near x=0.1, with Optuna's rule near x=0.9.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    from sweepkit.sweeper._pruned import estimate_pruned
+
+    sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=1)
+    if pruned_trials == "estimate":
+        sampler = estimate_pruned(sampler)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=sampler)
+    study.add_trial(_curve_trial(0.1, [0.2], TrialState.PRUNED))
+    for i in range(9):
+        x = 0.85 + 0.01 * i
+        study.add_trial(_curve_trial(x, [0.8 + 0.01 * i, 0.5 + 0.01 * i], TrialState.COMPLETE, 0.5 + 0.01 * i))
+    sampled = []
+    for _ in range(10):
+        trial = study.ask()
+        sampled.append(trial.suggest_float("x", 0.0, 1.0))
+        study.tell(trial, state=TrialState.FAIL)  # not evidence: the history stays the same
+    near_pruned = sum(x < 0.5 for x in sampled)
+    assert near_pruned >= 7 if pruned_trials == "estimate" else near_pruned <= 4

@@ -182,6 +182,7 @@ def test_grid_preset_is_hydras_basic_sweeper(tmp_path):
         ("hydra.sweeper.sampler._target_=optuna.samplers.Foo", "optuna.samplers.Foo"),
         ("hydra/sweeper/pruner=nope", "nope"),
         ("hydra.sweeper.storage=sqlite:////proc/no/such/dir/x.db", "cannot open the study storage"),
+        ("hydra.sweeper.pruned_trials=guess", "hydra.sweeper.pruned_trials='guess'"),
     ],
 )
 def test_bad_input_fails_before_any_job(tmp_path, override, fragment):

@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from sweepkit.sweeper import _report
 from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler
+from sweepkit.sweeper._pruned import PRUNED_TRIALS, estimate_pruned
 from sweepkit.sweeper._search_space import (
     SearchSpace,
     SweepConfigError,
@@ -113,6 +114,7 @@ class SweepkitSweeperImpl(Sweeper):
         ordered_params: Sequence[Sequence[str]],
         resume: Any,
         async_trials: bool = True,
+        pruned_trials: str = "estimate",
     ) -> None:
         self.sampler_config = as_dict(sampler)
         self.pruner_config = as_dict(pruner)
@@ -127,6 +129,7 @@ class SweepkitSweeperImpl(Sweeper):
         self.ordered_params = [list(pair) for pair in (ordered_params or [])]
         self.retry_failed = bool((as_dict(resume) or {}).get("retry_failed", False))
         self.async_trials = async_trials
+        self.pruned_trials = pruned_trials
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
         self.space = SearchSpace()
@@ -159,6 +162,9 @@ class SweepkitSweeperImpl(Sweeper):
                 ) from None
         pruner = build_pruner(self.pruner_config)
         sampler = build_sampler(self.sampler_config, self.space)
+        sampler_name = type(sampler).__name__
+        if self.pruned_trials == "estimate":
+            sampler = estimate_pruned(sampler)
         if isinstance(sampler, optuna.samplers.GridSampler):
             size = math.prod(len(grid_values(k, d)) for k, d in self.space.distributions.items())
             if size < self.n_trials:
@@ -192,7 +198,8 @@ class SweepkitSweeperImpl(Sweeper):
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         log.info(
             f"Study {study.study_name!r} in {redact(self.storage_url)}: "
-            f"sampler={type(sampler).__name__} pruner={type(pruner).__name__} "
+            f"sampler={sampler_name} pruner={type(pruner).__name__} "
+            f"pruned_trials={self.pruned_trials} "
             f"direction={direction} n_trials={self.n_trials} n_jobs={self.n_jobs}"
         )
         for name, dist in self.space.distributions.items():
@@ -209,6 +216,11 @@ class SweepkitSweeperImpl(Sweeper):
             raise SweepConfigError(f"hydra.sweeper.n_trials={self.n_trials!r}: use an integer >= 0")
         if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise SweepConfigError(f"hydra.sweeper.n_jobs={self.n_jobs!r}: use an integer >= 1")
+        if self.pruned_trials not in PRUNED_TRIALS:
+            raise SweepConfigError(
+                f"hydra.sweeper.pruned_trials={self.pruned_trials!r}: use one of "
+                + ", ".join(PRUNED_TRIALS)
+            )
         if not 0.0 <= float(self.max_failure_rate) <= 1.0:
             raise SweepConfigError(
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate!r}: use a value in [0, 1]"

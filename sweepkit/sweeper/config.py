@@ -149,6 +149,10 @@ class SweepkitSweeperConf:
     params: Optional[Dict[str, Any]] = None
     # optional "module.function(cfg, trial)" that suggests extra parameters
     custom_search_space: Optional[str] = None
+    # how TPE ranks pruned trials: "estimate" = on one scale with complete trials, by their best
+    # value before pruning plus the median later gain of complete trials; "below_complete" =
+    # Optuna's rule (every pruned trial below every complete one)
+    pruned_trials: str = "estimate"
     # pairs [low, high] that must satisfy low < high (swapped when both sampled out of order)
     ordered_params: List[List[str]] = field(
         default_factory=lambda: [["model.dt_min", "model.dt_max"]]
