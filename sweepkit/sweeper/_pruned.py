@@ -34,9 +34,11 @@ class EstimatingSampler(BaseSampler):
 
     def __init__(self, base: BaseSampler) -> None:
         self.base = base
-        self._gains_key: tuple[int, int] | None = None
-        self._gains: dict[int, float | None] = {}  # pruning step -> median gain after it
-        self._pruned_best: dict[int, float | None] = {}  # trial id -> best value before pruning
+        # for the current (study, number of complete trials): the median gain after each
+        # pruning step, and what the sampler is shown of each pruned trial, by trial id
+        self._key: tuple[int, int] | None = None
+        self._gains: dict[int, float | None] = {}
+        self._shown: dict[int, FrozenTrial] = {}
 
     def infer_relative_search_space(self, study: "Study", trial: FrozenTrial) -> dict:
         return self.base.infer_relative_search_space(self._view(study), trial)
@@ -68,31 +70,28 @@ class EstimatingSampler(BaseSampler):
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
         complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         key = (study._study_id, len(complete))  # complete trials only accumulate
-        if key != self._gains_key:
-            self._gains_key, self._gains = key, {}
-        gains, curves = self._gains, None
+        if key != self._key:
+            self._key, self._gains, self._shown = key, {}, {}
+        curves = None
         shown = []
         for trial in trials:
             if trial.state != TrialState.PRUNED:
                 shown.append(trial)
                 continue
-            step = trial.last_step
-            if trial._trial_id not in self._pruned_best:  # a finished trial never changes
-                self._pruned_best[trial._trial_id] = _best_until(trial, step, sign) if step is not None else None
-            best = self._pruned_best[trial._trial_id]
-            if best is None:
-                shown.append(trial)
-                continue
-            if step not in gains:
-                curves = curves if curves is not None else [_best_curve(t, sign) for t in complete]
-                gains[step] = _median_gain(complete, curves, step, sign)
-            if gains[step] is None:
-                shown.append(trial)
-                continue
-            view = copy.copy(trial)
-            view.state = TrialState.COMPLETE
-            view.value = best + gains[step]
-            shown.append(view)
+            if trial._trial_id not in self._shown:  # a finished trial never changes
+                step = trial.last_step
+                best = _best_until(trial, step, sign) if step is not None else None
+                if best is not None and step not in self._gains:
+                    curves = curves if curves is not None else [_best_curve(t, sign) for t in complete]
+                    self._gains[step] = _median_gain(complete, curves, step, sign)
+                gain = self._gains.get(step) if best is not None else None
+                view = trial
+                if gain is not None:
+                    view = copy.copy(trial)
+                    view.state = TrialState.COMPLETE
+                    view.value = best + gain
+                self._shown[trial._trial_id] = view
+            shown.append(self._shown[trial._trial_id])
         return shown
 
 
