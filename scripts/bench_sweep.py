@@ -19,6 +19,7 @@ import json
 import random
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -118,17 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out.resolve()  # the sweeps run from its parent
     args.out.mkdir(parents=True, exist_ok=True)
 
-    def one(strategy: str, seed: int) -> dict:
+    rows: list[dict] = []
+    lock = threading.Lock()
+
+    def one(strategy: str, seed: int) -> None:
         row = run_sweep(strategy, seed, args.trials, args.epochs, args.out / f"{strategy}_s{seed}",
                         args.extra)
         row["label"] = args.label or strategy
         print(f"{row['label']:>12} seed {seed}: best {row['best_val_loss']:.5f}  epochs {row['epochs']:4d}"
               f"  pruned {row['pruned']:2d}/{row['trials']}  {row['wall_s']:.0f}s", flush=True)
-        return row
+        with lock:  # saved after every sweep: an interrupted bench keeps what it finished
+            rows.append(row)
+            (args.out / "bench_sweep.json").write_text(json.dumps(rows, indent=1))
 
     with ThreadPoolExecutor(args.jobs) as pool:  # each sweep is its own process
-        rows = list(pool.map(one, *zip(*[(s, seed) for s in args.strategies for seed in args.seeds])))
-    (args.out / "bench_sweep.json").write_text(json.dumps(rows, indent=1))
+        list(pool.map(one, *zip(*[(s, seed) for s in args.strategies for seed in args.seeds])))
     print_table(rows)
     print(f"Sweeps and bench_sweep.json in {args.out}")
     return 0
