@@ -174,13 +174,13 @@ def test_hyperband_sampler_history_spans_brackets_only_when_shared(shared):
     assert all(whole) if shared else not all(whole)
 
 
-def test_hyperband_min_resource_auto_is_a_sixth_of_a_full_trial():
+def test_hyperband_min_resource_auto_is_a_ninth_of_a_full_trial():
     def first_rung(max_resource):
         pruner = build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": "auto",
                                "max_resource": max_resource, "reduction_factor": 4})
         return pruner.hyperband._min_resource
 
-    assert [first_rung(r) for r in (1, 10, 27, 100)] == [1, 1, 4, 16]
+    assert [first_rung(r) for r in (1, 10, 27, 100)] == [1, 1, 3, 11]
     with pytest.raises(SweepConfigError, match="min_resource=auto needs an integer max_resource"):
         build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": "auto",
                       "max_resource": "auto"})

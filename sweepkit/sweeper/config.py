@@ -84,7 +84,7 @@ class NoPrunerConfig:
 @dataclass
 class HyperbandPrunerConfig:
     _target_: str = "optuna.pruners.HyperbandPruner"
-    # epochs before the first rung, or "auto": max(1, max_resource // 6)
+    # epochs before the first rung, or "auto": max(1, max_resource // 9)
     min_resource: Any = 1
     # an int (the number of epochs a full trial trains) or "auto"
     max_resource: Any = "auto"
