@@ -79,17 +79,16 @@ class EstimatingSampler(BaseSampler):
                 shown.append(trial)
                 continue
             if trial._trial_id not in self._shown:  # a finished trial never changes
-                step = trial.last_step
-                best = _best_until(trial, step, sign) if step is not None else None
-                if best is not None and step not in self._gains:
+                steps, bests = _best_curve(trial, sign)
+                if steps and steps[-1] not in self._gains:
                     curves = curves if curves is not None else [_best_curve(t, sign) for t in complete]
-                    self._gains[step] = _median_gain(complete, curves, step, sign)
-                gain = self._gains.get(step) if best is not None else None
+                    self._gains[steps[-1]] = _median_gain(complete, curves, steps[-1], sign)
+                gain = self._gains[steps[-1]] if steps else None
                 view = trial
                 if gain is not None:
                     view = copy.copy(trial)
                     view.state = TrialState.COMPLETE
-                    view.value = best + gain
+                    view.value = sign * bests[-1] + gain
                 self._shown[trial._trial_id] = view
             shown.append(self._shown[trial._trial_id])
         return shown
@@ -122,12 +121,6 @@ class _EstimatedStudy:
         return self.get_trials()
 
 
-def _best_until(trial: FrozenTrial, step: int, sign: float) -> float | None:
-    """The best finite value ``trial`` reported at or before ``step`` (min, or max for sign -1)."""
-    values = [sign * v for s, v in trial.intermediate_values.items() if s <= step and math.isfinite(v)]
-    return sign * min(values) if values else None
-
-
 def _best_curve(trial: FrozenTrial, sign: float) -> tuple[list[int], list[float]]:
     """Steps and the best value so far at each, in the sign-adjusted (smaller is better) scale."""
     steps, bests, best = [], [], math.inf
@@ -142,7 +135,7 @@ def _best_curve(trial: FrozenTrial, sign: float) -> tuple[list[int], list[float]
 def _median_gain(
     complete: list[FrozenTrial], curves: list[tuple[list[int], list[float]]], step: int, sign: float
 ) -> float | None:
-    """Median of (final value - best value up to ``step``) over the complete trials."""
+    """Median of (final value - best value up to ``step``) over the complete trials, or None."""
     gains = []
     for trial, (steps, bests) in zip(complete, curves):
         i = bisect.bisect_right(steps, step) - 1
