@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -53,8 +54,9 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+@functools.lru_cache(maxsize=1)
 def _umask() -> int:
-    mask = os.umask(0o22)  # the only way to read it; set straight back
+    mask = os.umask(0o22)  # the only way to read it; set straight back, once per process
     os.umask(mask)
     return mask
 

@@ -894,6 +894,13 @@ def job_run_id(sweep_dir: Path, job_dir: Path, record: dict) -> str:
         return job_dir.as_posix()
 
 
+def read_settings(sweep_dir: str | os.PathLike) -> dict:
+    """A sweep's own ``top_k``, ``metric_name`` and ``mode`` ({} for a new sweep). Read-only."""
+    sweep_dir = Path(sweep_dir)
+    return store.read_settings(sweep_dir / store.INTERNAL_DIR / store.SETTINGS_NAME,
+                               sweep_dir / store.RESULTS_NAME)
+
+
 def job_dirs_with_records(sweep_dir: Path) -> list[Path]:
     """The sweep's direct sub-directories (not links) that hold a ``run.json``."""
     try:
