@@ -91,6 +91,23 @@ def has_our_files(best_dir: Path) -> bool:
         return False
 
 
+def fingerprint(path: str | Path | None) -> str | None:
+    """Which file ``path`` is now (size and mtime in ns, links not followed; both survive a
+    move or a ``cp -a``); None if nothing is there. A record carries it, so a replay or a
+    repair never promotes or deletes a file put there later."""
+    try:
+        st = os.lstat(path) if path else None
+    except OSError:
+        return None
+    return None if st is None else f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def is_the_recorded_file(path: str | Path | None, record: dict) -> bool:
+    """Whether ``path`` is still the file ``record`` was registered with (True for records
+    older than the fingerprint)."""
+    return "source_id" not in record or fingerprint(path) == record["source_id"]
+
+
 def is_checkpoint_file(path: str | Path | None) -> bool:
     """Whether ``path`` is a non-empty regular file (links followed): something to rank."""
     try:

@@ -135,6 +135,8 @@ class SweepManager:
         source = record["source_checkpoint"]
         owned = files.is_owned(source, self.sweep_dir)  # checked before the lock: a lstat,
         own_size = os.lstat(source).st_size if owned else 0  # realpaths, unaffected by it
+        if source is not None:
+            record["source_id"] = files.fingerprint(source)  # which file this record means
         with self._locked() as doc:
             prev = self._previous(run_id, doc["log"]["size"])
             record["seq"] = prev["seq"] if prev else doc["next_seq"]
@@ -577,6 +579,10 @@ class SweepManager:
         k or the sweep's model/dataset changed (then ``sweep_results.json`` must be written)."""
         run_id = record["run_id"]
         changed = _count(doc, record, previous)
+        source = record.get("source_checkpoint")
+        # A replayed record whose file was replaced since (its job ran again) must neither
+        # promote nor delete the newer file: that one is the next registration's.
+        stale = owned is None and not files.is_the_recorded_file(source, record)
         if _stays_out(doc["top"], record, self.top_k, _sort_key(self.mode)):  # the common case
             top, in_top = doc["top"], False
         else:
@@ -584,16 +590,18 @@ class SweepManager:
             in_top = any(e["run_id"] == run_id for e in top)
         if in_top or [e["run_id"] for e in top] != [e["run_id"] for e in doc["top"]]:
             self._flush_log()  # the record is on disk before any ranked file moves or goes
-            self._sync(doc, top, {files.run_key(run_id)} if in_top else set(), also=[record])
+            fresh = {files.run_key(run_id)} if in_top and not stale else set()
+            self._sync(doc, top, fresh, also=[record])
             changed = True
-        source = record.get("source_checkpoint")
         if not in_top and "reclaimed_bytes" in record:  # counted once, whether or not replayed
-            if os.path.lexists(source) and (owned or files.is_owned(source, self.sweep_dir)):
+            if os.path.lexists(source) and not stale \
+                    and (owned or files.is_owned(source, self.sweep_dir)):
                 files.safe_unlink(Path(source), self._log)
                 self._log.debug("delete checkpoint %s (not in top %d)", source, self.top_k)
             doc["disk"]["reclaimed_bytes"] += record["reclaimed_bytes"]
             doc["disk"]["deleted_checkpoints"] += 1
-        elif not in_top and owned is None and files.is_owned(source, self.sweep_dir):
+        elif not in_top and owned is None and not stale \
+                and files.is_owned(source, self.sweep_dir):
             # a replayed record without the field (written before it existed)
             self._delete_checkpoint(doc, Path(source))
         fault_point("after_apply")
@@ -912,8 +920,11 @@ def job_dirs_with_records(sweep_dir: Path) -> list[Path]:
 
 
 def job_record(sweep_dir: Path, job_dir: Path, status: str | None = None,
-               error: str | None = None) -> dict:
-    """The :meth:`SweepManager.register_model` arguments of a job, from its ``run.json``."""
+               error: str | None = None, keep_missing: bool = False) -> dict:
+    """The :meth:`SweepManager.register_model` arguments of a job, from its ``run.json``.
+
+    ``keep_missing`` keeps a recorded checkpoint that is no longer there (repair: it may have
+    been promoted already, and is looked for in ``best_models/``)."""
     record = read_run_json(job_dir)
     status = status or record.get("status") or "failed"
     if status not in STATUSES:
@@ -926,7 +937,8 @@ def job_record(sweep_dir: Path, job_dir: Path, status: str | None = None,
         what = ("missing" if not os.path.lexists(checkpoint) else
                 "a directory" if os.path.isdir(checkpoint) else "empty or not a regular file")
         fields["checkpoint_note"] = f"checkpoint {checkpoint} is {what}; not ranked"
-        checkpoint = None
+        if not (keep_missing and what == "missing"):
+            checkpoint = None
     if error or record.get("error"):
         fields["error"] = error or record.get("error")
     config = job_dir / ".hydra" / "config.yaml"

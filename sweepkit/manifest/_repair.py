@@ -3,7 +3,8 @@
 The sources are ``runs.jsonl`` (the truth while it is whole), the manifest's ``top`` and
 ``runs``, every job's ``run.json`` and the files in ``best_models/``. When the log is whole
 (it is at least as long as the manifest says and no line had to be dropped), it decides the
-ranking and the other sources only fill in runs it lacks. When it is not, every source votes:
+ranking and the other sources only fill in runs it lacks. When it is not (or the manifest is
+lost, so that a cut log cannot be told from a whole one), every source votes:
 a checkpoint that any of them ranks in the top k is never deleted; if the rebuilt ranking
 leaves it out, it is kept in ``kept_by_sweepkit/`` and the actions say so (invariant 10).
 """
@@ -49,18 +50,20 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     log_size = m._log_size()
     expected = ((old or {}).get("log") or {}).get("size", 0)
     existing = _listdir(m.best_dir)
-    ranked_files = sorted(n for n in existing
-                          if files.owner_of(n) and files.owner_of(n)[0] == "label"
-                          and n.endswith(files.CKPT))
-    lost_all = not log_size and ((old or {}).get("n_runs") or ranked_files)
-    whole = not dropped and log_size >= expected and not lost_all
+    ranked_files = sorted(n for n in existing  # rank-named or staged (being promoted)
+                          if files.owner_of(n) and n.endswith(files.CKPT))
+    # Whole: the manifest parsed and the log is at least as long as it says, with no bad line.
+    # Without a manifest a cut log cannot be told from a whole one, so every source votes.
+    whole = old is not None and not dropped and log_size >= expected \
+        and (log_size > 0 or not old.get("n_runs"))
     if not whole:
         actions.append(f"{store.LOG_NAME} is not whole ({log_size} of {expected} bytes"
                        f"{', bad lines dropped' if dropped else ''}): every source votes on "
                        "what to keep")
+    n_ranked = sum(files.owner_of(n)[0] == "label" for n in ranked_files)
     if old is None and not m.settings_path.exists() and m._requested["top_k"] is None \
-            and len(ranked_files) > m.top_k:
-        m.top_k = len(ranked_files)
+            and n_ranked > m.top_k:
+        m.top_k = n_ranked
         actions.append(f"top_k unknown: kept {m.top_k}, the number of ranked files in "
                        f"{store.BEST_DIR}/")
     top_k, key = m.top_k, _sort_key(m.mode)
@@ -78,20 +81,25 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     if scan_jobs:
         jobs: dict[str, dict] = {}
         for job_dir in job_dirs_with_records(m.sweep_dir):
-            fields = job_record(m.sweep_dir, job_dir.absolute())
+            fields = job_record(m.sweep_dir, job_dir.absolute(), keep_missing=True)
             args = [fields.pop(k) for k in ("run_id", "run_name", "metric_value", "model_path",
                                             "config_path", "epoch", "status")]
             raw = args[2]
             record = m._make_record(args[0], args[1], raw, finite(raw), args[3], args[4],
                                     args[5], args[6], fields)
+            record["registered_at"] = (job_dir / "run.json").stat().st_mtime  # as old as it is
             jobs[record["run_id"]] = record
         sources["run.json"] = jobs
 
+    # A whole log decides; the others fill in runs it lacks. Otherwise the newest record of
+    # each run wins (a cut log may hold an older record of a run than the manifest does).
     merged: dict[str, dict] = {}
     origin: dict[str, str] = {}
     for name, records in sources.items():
         for rid, record in records.items():
-            if rid not in merged:
+            newer = not whole and rid in merged and \
+                (record.get("registered_at") or 0) > (merged[rid].get("registered_at") or 0)
+            if rid not in merged or newer:
                 merged[rid], origin[rid] = dict(record), name
 
     # ---- records the log lacks go back into it
@@ -128,7 +136,9 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             if name in existing and files.is_checkpoint_file(m.best_dir / name):
                 return ("best", name)
         own = m._own_checkpoint(record)
-        return ("own", own) if own and files.is_checkpoint_file(own) else None
+        if own and files.is_checkpoint_file(own) and files.is_the_recorded_file(own, record):
+            return ("own", own)
+        return None
 
     where = {rid: locate(r) for rid, r in merged.items() if _rankable(r)}
 
@@ -188,8 +198,9 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     ranked = {e["run_id"] for e in doc["top"]}
     for rid, record in merged.items():
         source = m._own_checkpoint(record)
-        if rid in ranked or rid in undecided or not source:
-            continue
+        if rid in ranked or rid in undecided or not source \
+                or not files.is_the_recorded_file(source, record):
+            continue  # ranked, undecided, or a newer file of the same job: not this record's
         m._delete_checkpoint(doc, Path(source))
         actions.append(f"delete checkpoint {source} (not in top {top_k})")
     actions.append(f"rebuilt {store.RESULTS_NAME} ({doc['n_runs']} runs, top {len(doc['top'])})")

@@ -1,0 +1,239 @@
+"""Search for ways to lose a checkpoint: a Hypothesis state machine over the manifest.
+
+Steps, in any order: register a Hydra-style job (sometimes killed with SIGKILL at a fault point,
+in a forked process), register a bad checkpoint, read with any top_k, repair, delete or truncate
+any of the sweep's files by hand, copy the sweep and go on in the copy. After every step:
+- no checkpoint of a run that ranks in the top k is gone (its bytes are somewhere in the sweep);
+- a read changed nothing; after a repair every run with a surviving record is known;
+- a copy's original is never touched again.
+The model ranks like the manager and forgets a run only when the test itself deletes its file.
+
+Budget: ``SWEEPKIT_SEARCH_EXAMPLES`` sequences (default 40) of up to
+``SWEEPKIT_SEARCH_STEPS`` steps (default 25); ``scripts/search_manifest.py`` runs it longer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from sweepkit.manifest import FAULT_ENV, ManifestError, SweepManager
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork in a test process
+
+EXAMPLES = int(os.environ.get("SWEEPKIT_SEARCH_EXAMPLES", "40"))
+STEPS = int(os.environ.get("SWEEPKIT_SEARCH_STEPS", "25"))
+FAULTS = ["before_log_append", "mid_log_append", "after_log_append", "after_stage",
+          "after_delete_stray", "between_rename_phases", "after_apply", "before_manifest_write"]
+RUN_IDS = [str(n) for n in range(6)]
+FILES = ["runs.jsonl", "sweep_results.json", ".sweepkit/settings.json", ".sweepkit/registered",
+         "best_models/*", "*/run.json", "*/best_model.pth"]
+
+
+def tree(root: Path) -> dict[str, tuple]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st_ = os.lstat(path)
+        digest = hashlib.sha1(path.read_bytes()).digest() if stat.S_ISREG(st_.st_mode) else b""
+        out[str(path.relative_to(root))] = (stat.S_IFMT(st_.st_mode), st_.st_mtime_ns, digest)
+    return out
+
+
+def _die_registering(sweep: str, top_k: int, job: str, point: str) -> None:
+    os.environ[FAULT_ENV] = point
+    SweepManager(sweep, top_k=top_k).register_job_dir(job)
+    os._exit(0)  # the fault point was not on this registration's path
+
+
+class ManifestMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.root = Path(tempfile.mkdtemp(prefix="sweepkit-search-"))
+        self.sweep = self.root / "sweep"
+        self.sweep.mkdir()
+        self.version = 0
+        self.runs: dict[str, dict] = {}  # rid -> latest registered {value, status, tag}
+        self.alive: set[str] = set()  # ranked runs whose checkpoint must still exist
+        self.pending: dict[str, dict] = {}  # killed before the log: only their run.json knows
+        self.originals: list[tuple[Path, dict]] = []
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @initialize(top_k=st.integers(1, 4))
+    def choose_top_k(self, top_k: int) -> None:
+        self.top_k = top_k
+
+    # ------------------------------------------------------------ the model
+    def _rank(self) -> None:
+        """Keep the best top_k of the alive runs (the manager's rule); the rest are gone."""
+        ranked = sorted((rid for rid in self.alive), key=lambda rid: self.runs[rid]["value"])
+        self.alive = set(ranked[: self.top_k])
+
+    def _registered(self, rid: str, entry: dict) -> None:
+        self.runs[rid] = entry
+        self.alive.discard(rid)
+        if entry["status"] in ("complete", "pruned"):
+            self.alive.add(rid)
+        self._rank()
+
+    def _job(self, rid: str, value: float, status: str) -> tuple[Path, dict]:
+        self.version += 1
+        job = self.sweep / rid
+        job.mkdir(exist_ok=True)
+        old = job / "best_model.pth"
+        if old.is_file() and rid in self.alive and old.read_text() == self.runs[rid]["tag"]:
+            self.alive.discard(rid)  # the job's rerun overwrites its own unpromoted file
+            self._rank()
+        tag = f"ckpt:{rid}:{self.version}"
+        (job / "best_model.pth").write_text(tag)
+        (job / "run.json").write_text(json.dumps({
+            "run_name": f"job{rid}", "status": status, "best_value": value, "best_epoch": 1,
+            "checkpoint": str(job / "best_model.pth")}))
+        return job, {"value": value, "status": status, "tag": tag}
+
+    def _logged(self, rid: str, value: float) -> bool:
+        try:
+            lines = (self.sweep / "runs.jsonl").read_bytes().split(b"\n")[:-1]
+        except FileNotFoundError:
+            return False
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("run_id") == rid \
+                    and record.get("metric_value") == value:
+                return True
+        return False
+
+    # ------------------------------------------------------------ steps
+    @rule(rid=st.sampled_from(RUN_IDS), value=st.integers(0, 999),
+          status=st.sampled_from(["complete", "complete", "pruned", "failed"]),
+          fault=st.one_of(st.none(), st.none(), st.sampled_from(FAULTS)))
+    def register(self, rid: str, value: int, status: str, fault: str | None) -> None:
+        value = value / 1000 + self.version * 1e-7  # no ties: the model needs no seq
+        job, entry = self._job(rid, value, status)
+        self.pending.pop(rid, None)
+        if fault is None:
+            SweepManager(self.sweep, top_k=self.top_k).register_job_dir(job)
+            self._registered(rid, entry)
+            return
+        proc = mp.get_context("fork").Process(
+            target=_die_registering, args=(str(self.sweep), self.top_k, str(job), fault))
+        proc.start()
+        proc.join(60)
+        assert proc.exitcode is not None, "a registration hung"
+        if self._logged(rid, entry["value"]):
+            self._registered(rid, entry)  # the log line is the commit point
+        else:
+            self.pending[rid] = entry  # a later repair adopts it from its run.json
+
+    @rule(kind=st.sampled_from(["directory", "empty"]))
+    def register_bad_checkpoint(self, kind: str) -> None:
+        bad = self.sweep / "bad"
+        if bad.is_dir():
+            shutil.rmtree(bad)
+        elif bad.exists():
+            bad.unlink()
+        if kind == "directory":
+            bad.mkdir()
+        else:
+            bad.write_bytes(b"")
+        log = self.sweep / "runs.jsonl"
+        size = log.stat().st_size if log.exists() else None
+        with pytest.raises(ValueError):
+            SweepManager(self.sweep, top_k=self.top_k).register_model("bad", "bad", 0.0, bad)
+        assert (log.stat().st_size if log.exists() else None) == size
+
+    @rule(top_k=st.one_of(st.none(), st.integers(1, 6)), k=st.one_of(st.none(), st.integers(1, 6)),
+          what=st.sampled_from(["best", "state", "runs", "registered"]))
+    def read(self, top_k, k, what: str) -> None:
+        before = tree(self.sweep)
+        manager = SweepManager(self.sweep, top_k=top_k)
+        try:
+            if what == "best":
+                manager.get_best_models(k)
+            elif what == "state":
+                manager.state()
+            elif what == "runs":
+                manager.load_runs()
+            else:
+                manager.is_registered("0")
+        except ManifestError:
+            pass  # a broken sweep is named; the next write or a repair mends it
+        manager.close()
+        assert tree(self.sweep) == before, "a read changed the sweep directory"
+
+    @rule()
+    def repair(self) -> None:
+        adopted = {rid: e for rid, e in self.pending.items()  # unknown ids only: the log
+                   if rid not in self.runs and (self.sweep / rid / "run.json").exists()}
+        SweepManager(self.sweep, top_k=self.top_k).repair()
+        for rid, entry in sorted(adopted.items()):
+            self._registered(rid, entry)
+        self.pending.clear()
+        known = {r["run_id"] for r in SweepManager(self.sweep).load_runs()}
+        with_record = {p.parent.name for p in self.sweep.glob("*/run.json")} - {"bad"}
+        assert with_record <= known, f"runs with a surviving record were forgotten: {with_record - known}"
+
+    @rule(pattern=st.sampled_from(FILES), pick=st.integers(0, 10))
+    def delete_by_hand(self, pattern: str, pick: int) -> None:
+        found = sorted(self.sweep.glob(pattern))
+        if not found:
+            return
+        path = found[pick % len(found)]
+        if path.is_file() and path.read_bytes().startswith(b"ckpt:"):
+            tag = path.read_text()
+            self.alive = {rid for rid in self.alive if self.runs[rid]["tag"] != tag}
+            self._rank()  # the test forfeits that run: nobody can keep what it deleted
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+    @rule(name=st.sampled_from(["runs.jsonl", "sweep_results.json"]),
+          fraction=st.floats(0, 0.99))
+    def truncate_by_hand(self, name: str, fraction: float) -> None:
+        path = self.sweep / name
+        if path.exists():
+            os.truncate(path, int(path.stat().st_size * fraction))
+
+    @precondition(lambda self: len(self.originals) < 2)
+    @rule()
+    def copy_and_go_on_in_the_copy(self) -> None:
+        copy = self.root / f"copy{len(self.originals)}"
+        shutil.copytree(self.sweep, copy, symlinks=True)
+        self.originals.append((self.sweep, tree(self.sweep)))
+        self.sweep = copy
+
+    # ------------------------------------------------------------ what must hold
+    @invariant()
+    def no_ranked_checkpoint_is_gone(self) -> None:
+        contents = {p.read_bytes() for p in self.sweep.rglob("*")
+                    if p.is_file() and not p.is_symlink() and p.stat().st_size < 64}
+        for rid in self.alive:
+            assert self.runs[rid]["tag"].encode() in contents, \
+                f"run {rid} ranks in the top {self.top_k} but its checkpoint is gone"
+
+    @invariant()
+    def originals_are_untouched(self) -> None:
+        for path, before in self.originals:
+            assert tree(path) == before, f"{path} changed after it was copied"
+
+
+ManifestMachine.TestCase.settings = settings(
+    max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+    suppress_health_check=list(HealthCheck), print_blob=True)
+test_no_sequence_of_steps_loses_a_ranked_checkpoint = ManifestMachine.TestCase
