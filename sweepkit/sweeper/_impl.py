@@ -36,7 +36,6 @@ from sweepkit.sweeper._search_space import (
     SearchSpace,
     SweepConfigError,
     check_keys,
-    grid_values,
     parse_search_space,
 )
 from sweepkit.sweeper._sweep_dir import (
@@ -56,6 +55,9 @@ log = logging.getLogger("sweepkit.sweeper")
 
 _DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 _MAX_REJECTIONS = 100
+MEMORY = "memory"  # hydra.sweeper.storage=memory: an in-memory study (the stock plugin's null)
+BUDGETS = ("total", "per_run")
+FAILURE_SCOPES = ("sweep", "batch")
 _MISSING = object()
 
 
@@ -81,6 +83,67 @@ class _Tally:
     failed: int = 0
     last_error: str = ""
     bad_returns: list[str] = field(default_factory=list)
+    outcomes: list[bool] = field(default_factory=list)  # per finished trial: failed?
+
+
+class BadReturn(ValueError):
+    """The task's return value does not fit the study's objectives."""
+
+
+def objective_values(value: Any, n: int, names: Optional[Sequence[str]]) -> tuple[list[float], list[str] | None]:
+    """The task's return as one float per objective, and the metric names read from it.
+
+    A task returns a number (one objective), a tuple or list (in the order of ``direction``),
+    or a dict keyed by metric names (``metric_names``, or its own keys when those are unset).
+    """
+    from collections.abc import Mapping
+
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=True)
+    found = None
+    if isinstance(value, Mapping):
+        keys = [str(k) for k in value]
+        if names is None:
+            if len(keys) != n:
+                raise BadReturn(
+                    f"returned {len(keys)} metrics ({', '.join(keys)}) for {n} objective(s): set "
+                    f"hydra.sweeper.metric_names to the {n} to optimise, in the order of "
+                    "hydra.sweeper.direction"
+                )
+            names = found = keys
+        missing = [m for m in names if m not in value]
+        if missing:
+            raise BadReturn(
+                f"returned no {', '.join(map(repr, missing))} (it returned {', '.join(keys)}): fix "
+                "hydra.sweeper.metric_names or what the task returns"
+            )
+        items = [value[m] for m in names]
+    elif n == 1:
+        items = [value]
+    elif isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+        items = list(value)
+    else:
+        raise BadReturn(
+            f"returned {value!r} ({type(value).__name__}); with {n} objectives the task must return "
+            "a tuple or list of numbers, or a dict keyed by the metric names"
+        )
+    if len(items) != n:
+        raise BadReturn(
+            f"returned {len(items)} value(s) {items!r} but hydra.sweeper.direction has {n}: make "
+            "them match (e.g. hydra.sweeper.direction=[minimize,minimize] for two)"
+        )
+    values = []
+    for item in items:
+        try:
+            if isinstance(item, bool) or item is None:
+                raise TypeError
+            values.append(float(item))
+        except (TypeError, ValueError):
+            raise BadReturn(
+                f"returned {value!r} ({type(value).__name__}); a sweep needs the objective as a "
+                "number (float)" + (" per objective" if n > 1 else "")
+            ) from None
+    return values, found
 
 
 def suggest(trial: Trial, name: str, distribution: Any) -> Any:
@@ -109,7 +172,7 @@ class SweepkitSweeperImpl(Sweeper):
         self,
         sampler: Any,
         pruner: Any,
-        direction: str,
+        direction: Any,
         storage: Optional[str],
         study_name: Optional[str],
         n_trials: int,
@@ -121,10 +184,26 @@ class SweepkitSweeperImpl(Sweeper):
         resume: Any,
         async_trials: bool = True,
         pruned_trials: str = "estimate",
+        metric_names: Optional[Sequence[str]] = None,
+        budget: str = "total",
+        failure_rate_scope: str = "sweep",
+        stop_on_bad_return: bool = True,
     ) -> None:
         self.sampler_config = as_dict(sampler)
         self.pruner_config = as_dict(pruner)
-        self.direction = direction
+        self.direction = (
+            OmegaConf.to_container(direction, resolve=True)
+            if OmegaConf.is_config(direction) else direction
+        )
+        self.metric_names = (
+            [str(m) for m in metric_names] if metric_names is not None else None
+        )
+        self.budget = budget
+        self.failure_rate_scope = failure_rate_scope
+        self.stop_on_bad_return = stop_on_bad_return
+        self.directions: list[str] = []
+        self.grid_sampler: Any = None
+        self._batch_start: Optional[int] = None
         self.storage = storage
         self.study_name = study_name
         self.n_trials = n_trials
@@ -155,7 +234,8 @@ class SweepkitSweeperImpl(Sweeper):
     def prepare(self, arguments: Sequence[str]) -> optuna.Study:
         """Validate everything and open (or resume) the study; no job runs before this ends."""
         assert self.config is not None, "setup() must run first"
-        direction = self._check_settings()
+        directions = self.directions = self._check_settings()
+        multi = len(directions) > 1
         self.space = parse_search_space(self.params, arguments)
         check_keys(self.space, self.config)
         self.extender: Optional[Callable[[DictConfig, Trial], None]] = None
@@ -167,29 +247,33 @@ class SweepkitSweeperImpl(Sweeper):
                     f"cannot load custom_search_space {self.custom_search_space!r}: {err}"
                 ) from None
         pruner = build_pruner(self.pruner_config)
+        self._check_pruner(pruner, multi)
         sampler = build_sampler(self.sampler_config, self.space)
         sampler_name = type(sampler).__name__
-        if self.pruned_trials == "estimate":
-            sampler = estimate_pruned(sampler)
         if isinstance(sampler, optuna.samplers.GridSampler):
-            size = math.prod(len(grid_values(k, d)) for k, d in self.space.distributions.items())
+            self.grid_sampler = sampler
+            size = math.prod(len(self.space.grid_values(k)) for k in self.space.distributions)
             if size < self.n_trials:
                 log.info(f"Grid of {size} points: n_trials lowered from {self.n_trials}")
                 self.n_trials = size
+        if self.pruned_trials == "estimate" and not multi:
+            sampler = estimate_pruned(sampler)
 
-        check_callback_mode(self.config, direction)
+        if not multi:  # the top-k callback ranks one metric (the manifest's side)
+            check_callback_mode(self.config, directions[0])
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         self.driver_lock = hold_driver_lock(self.sweep_dir)  # one live driver per sweep dir
+        in_memory = self.storage == MEMORY
         self.storage_url = self.storage or default_storage_url(self.sweep_dir)
         self.resolved_study_name = resolve_study_name(self.sweep_dir, self.study_name)
-        storage = open_storage(self.storage_url)
+        storage = optuna.storages.InMemoryStorage() if in_memory else open_storage(self.storage_url)
         try:
             study = optuna.create_study(
                 storage=storage,
                 sampler=sampler,
                 pruner=pruner,
                 study_name=self.resolved_study_name,
-                direction=direction,
+                directions=directions,
                 load_if_exists=True,
             )
         except Exception as err:
@@ -197,29 +281,50 @@ class SweepkitSweeperImpl(Sweeper):
                 f"cannot create or load study {self.resolved_study_name!r} in "
                 f"{redact(self.storage_url)!r}: {type(err).__name__}: {err}"
             ) from None
-        if study.direction.name.lower() != direction:
+        stored = [d.name.lower() for d in study.directions]
+        if stored != directions:
             raise SweepConfigError(
-                f"study {study.study_name!r} exists with direction "
-                f"{study.direction.name.lower()}, but hydra.sweeper.direction={self.direction!r}"
+                f"study {study.study_name!r} exists with direction {_one_or_list(stored)}, but "
+                f"hydra.sweeper.direction={self.direction!r}: use the study's direction, or a new "
+                "hydra.sweep.dir / study_name"
             )
+        self._set_metric_names(study, self.metric_names)
         self._recover_interrupted(study)
+        if self.budget == "per_run":  # the stock rule: n_trials more, whatever ran before
+            self.n_trials += self.used(study)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         log.info(
             f"Study {study.study_name!r} in {redact(self.storage_url)}: "
             f"sampler={sampler_name} pruner={type(pruner).__name__} "
             f"pruned_trials={self.pruned_trials} "
-            f"direction={direction} n_trials={self.n_trials} n_jobs={self.n_jobs}"
+            f"direction={_one_or_list(directions)} n_trials={self.n_trials} n_jobs={self.n_jobs}"
         )
         for name, dist in self.space.distributions.items():
             log.info(f"  {name}: {dist}")
         return study
 
-    def _check_settings(self) -> str:
-        direction = _DIRECTIONS.get(str(self.direction).lower())
-        if direction is None:
+    def _check_settings(self) -> list[str]:
+        given = self.direction if isinstance(self.direction, (list, tuple)) else [self.direction]
+        directions = [_DIRECTIONS.get(getattr(d, "name", str(d)).lower()) for d in given]
+        if not given or None in directions:
             raise SweepConfigError(
-                f"hydra.sweeper.direction={self.direction!r}: use minimize or maximize"
+                f"hydra.sweeper.direction={self.direction!r}: use minimize or maximize, or a "
+                "list of them, one per objective (e.g. [minimize, maximize])"
             )
+        if self.metric_names is not None and (
+            len(self.metric_names) != len(directions) or len(set(self.metric_names)) != len(directions)
+        ):
+            raise SweepConfigError(
+                f"hydra.sweeper.metric_names={self.metric_names} does not match "
+                f"hydra.sweeper.direction={self.direction!r}: give {len(directions)} distinct "
+                "name(s), one per direction, in the same order"
+            )
+        for key, value, allowed in (
+            ("budget", self.budget, BUDGETS),
+            ("failure_rate_scope", self.failure_rate_scope, FAILURE_SCOPES),
+        ):
+            if value not in allowed:
+                raise SweepConfigError(f"hydra.sweeper.{key}={value!r}: use one of {', '.join(allowed)}")
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
             raise SweepConfigError(
                 f"hydra.sweeper.n_trials={self.n_trials!r}: use an integer >= 1 (the sweep's "
@@ -235,7 +340,43 @@ class SweepkitSweeperImpl(Sweeper):
             raise SweepConfigError(
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate!r}: use a value in [0, 1]"
             )
-        return direction
+        return directions
+
+    def _check_pruner(self, pruner: Any, multi: bool) -> None:
+        """Pruning needs one objective, and jobs that reach the study's storage."""
+        if isinstance(pruner, optuna.pruners.NopPruner):
+            return
+        name = type(pruner).__name__
+        if multi:
+            raise SweepConfigError(
+                f"the pruner {name} cannot judge a study with several objectives "
+                f"(hydra.sweeper.direction={self.direction!r}): Optuna does not prune them. Use "
+                "hydra/sweeper/pruner=none (or sweeper=bayes / sweeper=random)"
+            )
+        if self.storage == MEMORY:
+            raise SweepConfigError(
+                f"the pruner {name} needs a storage the jobs can reach, not "
+                "hydra.sweeper.storage=memory: drop the storage setting (a journal in the sweep "
+                "directory) or use hydra/sweeper/pruner=none"
+            )
+
+    def _set_metric_names(self, study: optuna.Study, names: Optional[Sequence[str]]) -> None:
+        """Name the study's objectives (once; a resumed study must keep its names)."""
+        if names is None:
+            return
+        if study.metric_names is not None:
+            if list(study.metric_names) != list(names):
+                raise SweepConfigError(
+                    f"study {study.study_name!r} names its objectives {study.metric_names}, but "
+                    f"this sweep names them {list(names)}: use the same names and order"
+                )
+            return
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(names))
+        self.metric_names = list(names)
 
     def _recover_interrupted(self, study: optuna.Study) -> None:
         """Trials left RUNNING by a sweep that died.
@@ -253,7 +394,7 @@ class SweepkitSweeperImpl(Sweeper):
                             "sweep stopped: its parameters are queued again (not counted)")
                 continue
             outcome = _report.job_outcome(self.sweep_dir / str(frozen.number))
-            if outcome is not None:
+            if outcome is not None and len(self.directions) == 1:  # run.json has one value
                 state, value = outcome
                 study.tell(frozen.number, value, state=state)
                 log.info(f"Trial {frozen.number} finished after the sweep stopped: {state.name}")
@@ -303,6 +444,7 @@ class SweepkitSweeperImpl(Sweeper):
     def run_batches(self, study: optuna.Study) -> None:
         """Batch-synchronous loop: propose n_jobs trials, launch them together, tell, repeat."""
         while (batch_size := min(self.n_jobs, self.remaining(study))) > 0:
+            self._batch_start = len(self.tally.outcomes)
             proposals = [self.propose(study) for _ in range(batch_size)]
             returns = self.launch(proposals)
             trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -311,15 +453,19 @@ class SweepkitSweeperImpl(Sweeper):
             _report.log_progress(study, self.sweep_dir, self.n_trials)
             self.check_failures()
 
+    def used(self, study: optuna.Study) -> int:
+        """Finished trials that count against the budget (not rejected, retried, never launched)."""
+        return sum(
+            1 for trial in study.get_trials(deepcopy=False)
+            if trial.state.is_finished()
+            and not any(attr in trial.user_attrs for attr in _report.UNCOUNTED_ATTRS)
+        )
+
     def remaining(self, study: optuna.Study) -> int:
-        """Trials left in the budget: finished trials count, except rejected or retried ones."""
-        used = 0
-        for trial in study.get_trials(deepcopy=False):
-            if trial.state.is_finished() and not any(
-                attr in trial.user_attrs for attr in _report.UNCOUNTED_ATTRS
-            ):
-                used += 1
-        return max(0, self.n_trials - used)
+        """Trials left in the budget; none once a grid sampler has run every point."""
+        if self.grid_sampler is not None and self.grid_sampler.is_exhausted(study):
+            return 0
+        return max(0, self.n_trials - self.used(study))
 
     def propose(self, study: optuna.Study) -> Proposal:
         """Ask a trial that satisfies the ordered pairs; rejected proposals are told FAIL."""
@@ -370,7 +516,9 @@ class SweepkitSweeperImpl(Sweeper):
     def _overrides(self, values: dict[str, Any]) -> list[str]:
         overrides = list(self.space.fixed.values())
         overrides += [self.space.override(name, value) for name, value in values.items()]
-        if self.storage is None:
+        if self.storage == MEMORY:  # jobs cannot reach the study: they report nothing
+            overrides.append("hydra.sweeper.storage=null")
+        elif self.storage is None:
             overrides.append(f"hydra.sweeper.storage={_quote(self.storage_url)}")
         if self.study_name is None:
             overrides.append(f"hydra.sweeper.study_name={_quote(self.resolved_study_name)}")
@@ -405,29 +553,40 @@ class SweepkitSweeperImpl(Sweeper):
                 job_return.return_value
             except BaseException as err:  # the job's exception, re-raised by JobReturn
                 return self._fail(study, proposal, f"trial {number} failed: {type(err).__name__}: {err}")
-        value = job_return.return_value
         try:
-            number_value = float(value)
-            if isinstance(value, bool) or value is None:
-                raise TypeError
-        except (TypeError, ValueError):
-            message = (
-                f"the task function returned {value!r} ({type(value).__name__}) for trial {number}; "
-                "a sweep needs it to return the objective as a number (float)"
+            values, names = objective_values(
+                job_return.return_value, len(self.directions), self.metric_names
             )
-            self.tally.bad_returns.append(message)
+        except BadReturn as err:
+            message = f"the task function {err} (trial {number})"
+            if self.stop_on_bad_return:
+                self.tally.bad_returns.append(message)
             return self._fail(study, proposal, message)
+        if names is not None and self.metric_names is None:
+            self._set_metric_names(study, names)
         if _report.PRUNED_ATTR in stored.user_attrs:
-            study.tell(proposal.trial, state=TrialState.PRUNED)
+            self._tell(study, proposal.trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
-        if not math.isfinite(number_value):
-            return self._fail(study, proposal, f"trial {number} returned {number_value} (diverged)")
-        study.tell(proposal.trial, number_value)
+        if not all(math.isfinite(v) for v in values):
+            shown = _named(values, self.metric_names)
+            return self._fail(study, proposal, f"trial {number} returned {shown} (diverged)")
+        self._tell(study, proposal.trial, values=values)
+        self.tally.outcomes.append(False)
         return TrialState.COMPLETE
 
+    def _tell(self, study: optuna.Study, trial: Trial, **kwargs: Any) -> None:
+        """study.tell; a grid sampler's stop() on its last point is no error here."""
+        try:
+            study.tell(trial, **kwargs)
+        except RuntimeError as err:
+            if self.grid_sampler is None or "Study.stop" not in str(err):
+                raise
+            log.info("The grid is exhausted: every point has a trial")
+
     def _fail(self, study: optuna.Study, proposal: Proposal, message: str) -> TrialState:
-        study.tell(proposal.trial, state=TrialState.FAIL)
+        self._tell(study, proposal.trial, state=TrialState.FAIL)
         self.tally.failed += 1
+        self.tally.outcomes.append(True)
         self.tally.last_error = message
         log.warning(message)
         return TrialState.FAIL
@@ -436,13 +595,29 @@ class SweepkitSweeperImpl(Sweeper):
         """Stop the sweep on a non-number return or when failures exceed max_failure_rate."""
         if self.tally.bad_returns:
             raise SweepConfigError(self.tally.bad_returns[0])
-        if self.tally.failed and self.tally.failed > self.max_failure_rate * self.tally.launched:
+        failed, launched = self.tally.failed, self.tally.launched
+        if self.failure_rate_scope == "batch":  # the stock rule: each batch on its own
+            start = self._batch_start
+            window = self.tally.outcomes[start:] if start is not None else self.tally.outcomes[-self.n_jobs:]
+            failed, launched = sum(window), len(window)
+        if failed and failed > self.max_failure_rate * launched:
+            where = " in a batch" if self.failure_rate_scope == "batch" else ""
             raise SweepAborted(
-                f"{self.tally.failed} of {self.tally.launched} trials failed, more than "
+                f"{failed} of {launched} trials failed{where}, more than "
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; last: "
                 f"{self.tally.last_error}. The study is saved: fix the cause and resume with "
                 f"hydra.sweep.dir={self.sweep_dir}"
             )
+
+
+def _one_or_list(directions: Sequence[str]) -> Any:
+    return directions[0] if len(directions) == 1 else list(directions)
+
+
+def _named(values: Sequence[float], names: Optional[Sequence[str]]) -> str:
+    if names is None:
+        return ", ".join(map(str, values)) if len(values) > 1 else str(values[0])
+    return ", ".join(f"{n}={v}" for n, v in zip(names, values))
 
 
 def _quote(text: str) -> str:
