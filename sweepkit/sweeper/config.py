@@ -91,7 +91,7 @@ class NSGAIIISamplerConfig(NSGAIISamplerConfig):
 
 
 @dataclass
-class MOTPESamplerConfig:
+class MOTPESamplerConfig(SamplerConfig):
     # removed in Optuna 4.0, as in the stock plugin: selecting it is a clear error
     _target_: str = "sweepkit.sweeper._algorithms.motpe_removed"
 

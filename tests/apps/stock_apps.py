@@ -1,6 +1,7 @@
 """Toy tasks in the shape of the stock Optuna sweeper's example apps, for real multiruns.
 
-- ``sphere``: x^2 + y^2 (``error=true`` raises in every job, for the failure-rate rule);
+- ``sphere``: x^2 + y^2 (``error=true`` raises in every job, ``fail_trials`` in some, for the
+  failure-rate rules);
 - ``binh_korn``: the two-objective Binh and Korn problem, returned as a tuple, or as a dict
   keyed by ``objective`` names (``objective=[v0,v1]``); ``nan_trials`` returns NaN in the
   second objective;
@@ -18,7 +19,7 @@ from omegaconf import DictConfig
 
 
 def sphere(cfg: DictConfig) -> float:
-    if cfg.get("error", False):
+    if cfg.get("error", False) or HydraConfig.get().job.num in cfg.get("fail_trials", []):
         raise RuntimeError("cfg.error is True")
     return cfg.x**2 + cfg.y**2
 
