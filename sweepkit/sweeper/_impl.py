@@ -90,7 +90,9 @@ class BadReturn(ValueError):
     """The task's return value does not fit the study's objectives."""
 
 
-def objective_values(value: Any, n: int, names: Optional[Sequence[str]]) -> tuple[list[float], list[str] | None]:
+def objective_values(
+    value: Any, n: int, names: Optional[Sequence[str]], trial: Optional[int] = None
+) -> tuple[list[float], list[str] | None]:
     """The task's return as one float per objective, and the metric names read from it.
 
     A task returns a number (one objective), a tuple or list (in the order of ``direction``),
@@ -98,6 +100,7 @@ def objective_values(value: Any, n: int, names: Optional[Sequence[str]]) -> tupl
     """
     from collections.abc import Mapping
 
+    at = f" for trial {trial}" if trial is not None else ""
     if OmegaConf.is_config(value):
         value = OmegaConf.to_container(value, resolve=True)
     found = None
@@ -106,7 +109,7 @@ def objective_values(value: Any, n: int, names: Optional[Sequence[str]]) -> tupl
         if names is None:
             if len(keys) != n:
                 raise BadReturn(
-                    f"returned {len(keys)} metrics ({', '.join(keys)}) for {n} objective(s): set "
+                    f"returned {len(keys)} metrics ({', '.join(keys)}){at} for {n} objective(s): set "
                     f"hydra.sweeper.metric_names to the {n} to optimise, in the order of "
                     "hydra.sweeper.direction"
                 )
@@ -114,7 +117,7 @@ def objective_values(value: Any, n: int, names: Optional[Sequence[str]]) -> tupl
         missing = [m for m in names if m not in value]
         if missing:
             raise BadReturn(
-                f"returned no {', '.join(map(repr, missing))} (it returned {', '.join(keys)}): fix "
+                f"returned no {', '.join(map(repr, missing))} (it returned {', '.join(keys)}){at}: fix "
                 "hydra.sweeper.metric_names or what the task returns"
             )
         items = [value[m] for m in names]
@@ -124,12 +127,12 @@ def objective_values(value: Any, n: int, names: Optional[Sequence[str]]) -> tupl
         items = list(value)
     else:
         raise BadReturn(
-            f"returned {value!r} ({type(value).__name__}); with {n} objectives the task must return "
+            f"returned {value!r} ({type(value).__name__}){at}; with {n} objectives the task must return "
             "a tuple or list of numbers, or a dict keyed by the metric names"
         )
     if len(items) != n:
         raise BadReturn(
-            f"returned {len(items)} value(s) {items!r} but hydra.sweeper.direction has {n}: make "
+            f"returned {len(items)} value(s) {items!r}{at} but hydra.sweeper.direction has {n}: make "
             "them match (e.g. hydra.sweeper.direction=[minimize,minimize] for two)"
         )
     values = []
@@ -140,8 +143,8 @@ def objective_values(value: Any, n: int, names: Optional[Sequence[str]]) -> tupl
             values.append(float(item))
         except (TypeError, ValueError):
             raise BadReturn(
-                f"returned {value!r} ({type(value).__name__}); a sweep needs the objective as a "
-                "number (float)" + (" per objective" if n > 1 else "")
+                f"returned {value!r} ({type(value).__name__}){at}; a sweep needs it to return the "
+                "objective as a number (float)" + (" per objective" if n > 1 else "")
             ) from None
     return values, found
 
@@ -268,26 +271,14 @@ class SweepkitSweeperImpl(Sweeper):
         self.resolved_study_name = resolve_study_name(self.sweep_dir, self.study_name)
         storage = optuna.storages.InMemoryStorage() if in_memory else open_storage(self.storage_url)
         try:
-            study = optuna.create_study(
-                storage=storage,
-                sampler=sampler,
-                pruner=pruner,
-                study_name=self.resolved_study_name,
-                directions=directions,
-                load_if_exists=True,
-            )
+            study = self._open_study(storage, sampler, pruner, directions)
+        except SweepConfigError:
+            raise
         except Exception as err:
             raise SweepConfigError(
                 f"cannot create or load study {self.resolved_study_name!r} in "
                 f"{redact(self.storage_url)!r}: {type(err).__name__}: {err}"
             ) from None
-        stored = [d.name.lower() for d in study.directions]
-        if stored != directions:
-            raise SweepConfigError(
-                f"study {study.study_name!r} exists with direction {_one_or_list(stored)}, but "
-                f"hydra.sweeper.direction={self.direction!r}: use the study's direction, or a new "
-                "hydra.sweep.dir / study_name"
-            )
         self._set_metric_names(study, self.metric_names)
         self._recover_interrupted(study)
         if self.budget == "per_run":  # the stock rule: n_trials more, whatever ran before
@@ -302,6 +293,25 @@ class SweepkitSweeperImpl(Sweeper):
         for name, dist in self.space.distributions.items():
             log.info(f"  {name}: {dist}")
         return study
+
+    def _open_study(self, storage: Any, sampler: Any, pruner: Any, directions: list[str]) -> optuna.Study:
+        """Load the study if it exists (after checking its directions), else create it."""
+        name = self.resolved_study_name
+        try:
+            study_id = storage.get_study_id_from_name(name)
+        except KeyError:
+            return optuna.create_study(
+                storage=storage, sampler=sampler, pruner=pruner, study_name=name,
+                directions=directions,
+            )
+        stored = [d.name.lower() for d in storage.get_study_directions(study_id)]
+        if stored != directions:
+            raise SweepConfigError(
+                f"study {name!r} exists with direction {_one_or_list(stored)}, but "
+                f"hydra.sweeper.direction={self.direction!r}: use the study's direction, or a new "
+                "hydra.sweep.dir / study_name"
+            )
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
 
     def _check_settings(self) -> list[str]:
         given = self.direction if isinstance(self.direction, (list, tuple)) else [self.direction]
@@ -555,10 +565,10 @@ class SweepkitSweeperImpl(Sweeper):
                 return self._fail(study, proposal, f"trial {number} failed: {type(err).__name__}: {err}")
         try:
             values, names = objective_values(
-                job_return.return_value, len(self.directions), self.metric_names
+                job_return.return_value, len(self.directions), self.metric_names, number
             )
         except BadReturn as err:
-            message = f"the task function {err} (trial {number})"
+            message = f"the task function {err}"
             if self.stop_on_bad_return:
                 self.tally.bad_returns.append(message)
             return self._fail(study, proposal, message)
