@@ -160,3 +160,24 @@ def test_a_single_number_for_two_objectives_stops_with_the_fix(tmp_path):
                  "hydra.sweeper.n_trials=3", ok=False)
     assert proc.returncode != 0
     assert "with 2 objectives the task must return a tuple or list" in proc.stderr
+
+
+# ------------------------------------------------------------------------ with the top-k callback
+def test_a_two_objective_sweep_of_a_reporting_app_with_the_top_k_callback(tmp_path):
+    """The toy app reports every epoch (Optuna cannot take reports for several objectives:
+    the job's reporter drops them) and the top-k callback ranks the runs on val_loss."""
+    from test_sweeper_runs import jobs, load_study, run_toy
+
+    out = tmp_path / "sweep"
+    proc = run_toy(out, "sweeper=bayes", "return_width=true", "model.width=2,4,8",
+                   "hydra.sweeper.direction=[minimize,minimize]", "hydra.sweeper.n_trials=5",
+                   "trainer.max_epochs=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                   "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+                   "+hydra.callbacks.topk.top_k=2", "+hydra.callbacks.topk.metric_name=val_loss")
+    study = load_study(out)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
+    assert study.metric_names == ["val_loss", "width"]
+    assert {t.number for t in study.best_trials} == brute_force_front(study)
+    assert all(r["epochs"] == 2 for r in jobs(out).values())
+    assert len(list((out / "best_models").glob("rank_*_best_model*"))) == 2
+    assert "ERROR" not in proc.stderr and "Pareto front:" in proc.stdout

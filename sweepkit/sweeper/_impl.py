@@ -279,6 +279,8 @@ class SweepkitSweeperImpl(Sweeper):
                 f"cannot create or load study {self.resolved_study_name!r} in "
                 f"{redact(self.storage_url)!r}: {type(err).__name__}: {err}"
             ) from None
+        if self.metric_names is None and study.metric_names is not None:
+            self.metric_names = list(study.metric_names)  # a resumed study keeps its names
         self._set_metric_names(study, self.metric_names)
         self._recover_interrupted(study)
         if self.budget == "per_run":  # the stock rule: n_trials more, whatever ran before
