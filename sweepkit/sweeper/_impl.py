@@ -46,7 +46,6 @@ from sweepkit.sweeper._sweep_dir import (
 )
 from sweepkit.sweeper._storage import (
     default_storage_url,
-    default_study_name,
     open_storage,
     redact,
 )
