@@ -206,3 +206,13 @@ def test_the_removed_motpe_sampler_names_its_replacement(tmp_path):
     proc = sweep(out, "binh_korn", "hydra/sweeper/sampler=motpe", ok=False)
     assert proc.returncode != 0 and "removed in Optuna 4.0" in proc.stderr
     assert "hydra/sweeper/sampler=tpe" in proc.stderr
+
+
+def test_a_non_number_return_fails_the_trial_with_stop_on_bad_return_false(tmp_path):
+    from test_sweeper_runs import FAST, load_study, run_toy
+
+    out = tmp_path / "sweep"
+    run_toy(out, "return_text=true", "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=1.0",
+            "hydra.sweeper.stop_on_bad_return=false", *FAST)
+    assert [t.state for t in load_study(out).trials] == [TrialState.FAIL] * 3
+    assert results(out)["trials"]["fail"] == 3

@@ -122,7 +122,7 @@ def refused(tmp_path, *overrides, before_jobs=True):
 
 def test_a_pruner_with_several_objectives_is_refused_before_any_job(tmp_path):
     err, _ = refused(tmp_path, "hydra/sweeper/pruner=hyperband")
-    assert "cannot judge a study with several objectives" in err
+    assert "the pruner HyperbandPruner cannot judge a study with several objectives" in err
     assert "hydra/sweeper/pruner=none" in err
 
 

@@ -357,7 +357,7 @@ class SweepkitSweeperImpl(Sweeper):
         """Pruning needs one objective, and jobs that reach the study's storage."""
         if isinstance(pruner, optuna.pruners.NopPruner):
             return
-        name = type(pruner).__name__
+        name = str((self.pruner_config or {}).get("_target_", type(pruner).__name__)).rpartition(".")[2]
         if multi:
             raise SweepConfigError(
                 f"the pruner {name} cannot judge a study with several objectives "
