@@ -181,3 +181,8 @@ def test_a_two_objective_sweep_of_a_reporting_app_with_the_top_k_callback(tmp_pa
     assert all(r["epochs"] == 2 for r in jobs(out).values())
     assert len(list((out / "best_models").glob("rank_*_best_model*"))) == 2
     assert "ERROR" not in proc.stderr and "Pareto front:" in proc.stdout
+
+
+def test_a_single_objective_sampler_with_several_objectives_is_refused_before_any_job(tmp_path):
+    err, _ = refused(tmp_path, "hydra/sweeper/sampler=cmaes")
+    assert "the sampler CmaEsSampler optimises one objective" in err

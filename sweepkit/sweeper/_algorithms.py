@@ -34,7 +34,7 @@ def as_dict(node: Any) -> dict | None:
 def _locate(kind: str, target: Any, module: str, known: Mapping[str, type]) -> type:
     import importlib
 
-    names = ", ".join(known)
+    names = ", ".join(name for name in known if name != "motpe")
     if not isinstance(target, str) or not target:
         raise SweepConfigError(f"the {kind} config needs a _target_ (one of {names})")
     module_name, _, cls_name = target.rpartition(".")

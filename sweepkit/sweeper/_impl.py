@@ -252,6 +252,12 @@ class SweepkitSweeperImpl(Sweeper):
         self._check_pruner(pruner, multi)
         sampler = build_sampler(self.sampler_config, self.space)
         sampler_name = type(sampler).__name__
+        if multi and isinstance(sampler, optuna.samplers.CmaEsSampler):
+            raise SweepConfigError(
+                f"the sampler {sampler_name} optimises one objective, but "
+                f"hydra.sweeper.direction={self.direction!r} has {len(directions)}: use "
+                "hydra/sweeper/sampler=tpe, nsgaii, nsgaiii, gp, qmc, random or grid"
+            )
         if isinstance(sampler, optuna.samplers.GridSampler):
             self.grid_sampler = sampler
             size = math.prod(len(self.space.grid_values(k)) for k in self.space.distributions)
