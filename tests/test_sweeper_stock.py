@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import optuna
 import pytest
 from omegaconf import OmegaConf
 
 from sweepkit.sweeper import SweepConfigError, parse_search_space
 from sweepkit.sweeper._algorithms import build_sampler
-from sweepkit.sweeper._impl import BadReturn, objective_values
+from sweepkit.sweeper import Objective, named_objectives
+from sweepkit.sweeper._objectives import BadReturn, objective_values
 from sweepkit.sweeper.config import SAMPLERS
 
 # The keys and default values of the stock plugin's sampler configs (hydra-optuna-sweeper).
@@ -101,6 +103,8 @@ def test_removed_motpe_is_a_clear_error():
     ({"a": 1, "b": 2, "c": 3}, 2, ["c", "a"], ([3.0, 1.0], None)),
     ({"val_loss": 0.5}, 1, ["val_loss"], ([0.5], None)),
     (OmegaConf.create({"a": 1, "b": 2}), 2, None, ([1.0, 2.0], ["a", "b"])),
+    (np.array([0.5, 2.0]), 2, None, ([0.5, 2.0], None)),
+    (np.float32(0.5), 1, None, ([0.5], None)),
 ])
 def test_returns_map_to_one_value_per_objective(value, n, names, expected):
     assert objective_values(value, n, names) == expected
@@ -112,9 +116,23 @@ def test_returns_map_to_one_value_per_objective(value, n, names, expected):
     ({"a": 1}, 2, ["a", "b"], "returned no 'b' (it returned a)"),
     ({"a": 1, "b": 2, "c": 3}, 2, None, "set hydra.sweeper.metric_names"),
     (("x", 2), 2, None, "as a number (float) per objective"),
+    ("ab", 2, None, "with 2 objectives the task must return a tuple"),
     (None, 1, None, "as a number (float)"),
 ])
 def test_bad_returns_name_the_fix(value, n, names, fragment):
     with pytest.raises(BadReturn) as err:
         objective_values(value, n, names, trial=7)
     assert fragment in str(err.value)
+
+
+def test_named_objectives_for_a_jobs_callback():
+    sweeper = OmegaConf.create({"direction": ["min", "maximize"], "metric_names": None})
+    assert named_objectives(sweeper, {"val_loss": 0.5, "n_params": 10}) == [
+        Objective("val_loss", "minimize", 0.5), Objective("n_params", "maximize", 10.0)]
+    assert named_objectives(sweeper, (0.5, 10)) == [
+        Objective("value0", "minimize", 0.5), Objective("value1", "maximize", 10.0)]
+    named = OmegaConf.create({"direction": ["minimize", "minimize"], "metric_names": ["b", "a"]})
+    assert [o.name for o in named_objectives(named, {"a": 1, "b": 2})] == ["b", "a"]
+    assert named_objectives({"direction": "minimize"}, 0.25) == [Objective("value0", "minimize", 0.25)]
+    with pytest.raises(SweepConfigError, match="one per objective"):
+        named_objectives({"direction": ["up"]}, 1.0)

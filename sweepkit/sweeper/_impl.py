@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from sweepkit.sweeper import _report
 from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler
+from sweepkit.sweeper._objectives import BadReturn, directions_of, objective_values
 from sweepkit.sweeper._pruned import PRUNED_TRIALS, estimate_pruned
 from sweepkit.sweeper._search_space import (
     SearchSpace,
@@ -52,7 +53,6 @@ from sweepkit.sweeper._storage import (
 
 log = logging.getLogger("sweepkit.sweeper")
 
-_DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 _MAX_REJECTIONS = 100
 MEMORY = "memory"  # hydra.sweeper.storage=memory: an in-memory study (the stock plugin's null)
 BUDGETS = ("total", "per_run")
@@ -83,69 +83,6 @@ class _Tally:
     last_error: str = ""
     bad_returns: list[str] = field(default_factory=list)
     outcomes: list[bool] = field(default_factory=list)  # per finished trial: failed?
-
-
-class BadReturn(ValueError):
-    """The task's return value does not fit the study's objectives."""
-
-
-def objective_values(
-    value: Any, n: int, names: Optional[Sequence[str]], trial: Optional[int] = None
-) -> tuple[list[float], list[str] | None]:
-    """The task's return as one float per objective, and the metric names read from it.
-
-    A task returns a number (one objective), a tuple or list (in the order of ``direction``),
-    or a dict keyed by metric names (``metric_names``, or its own keys when those are unset).
-    """
-    from collections.abc import Mapping
-
-    at = f" for trial {trial}" if trial is not None else ""
-    if OmegaConf.is_config(value):
-        value = OmegaConf.to_container(value, resolve=True)
-    found = None
-    if isinstance(value, Mapping):
-        keys = [str(k) for k in value]
-        if names is None:
-            if len(keys) != n:
-                raise BadReturn(
-                    f"returned {len(keys)} metrics ({', '.join(keys)}){at} for {n} objective(s): set "
-                    f"hydra.sweeper.metric_names to the {n} to optimise, in the order of "
-                    "hydra.sweeper.direction"
-                )
-            names = found = keys
-        missing = [m for m in names if m not in value]
-        if missing:
-            raise BadReturn(
-                f"returned no {', '.join(map(repr, missing))} (it returned {', '.join(keys)}){at}: fix "
-                "hydra.sweeper.metric_names or what the task returns"
-            )
-        items = [value[m] for m in names]
-    elif n == 1:
-        items = [value]
-    elif isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
-        items = list(value)
-    else:
-        raise BadReturn(
-            f"returned {value!r} ({type(value).__name__}){at}; with {n} objectives the task must return "
-            "a tuple or list of numbers, or a dict keyed by the metric names"
-        )
-    if len(items) != n:
-        raise BadReturn(
-            f"returned {len(items)} value(s) {items!r}{at} but hydra.sweeper.direction has {n}: make "
-            "them match (e.g. hydra.sweeper.direction=[minimize,minimize] for two)"
-        )
-    values = []
-    for item in items:
-        try:
-            if isinstance(item, bool) or item is None:
-                raise TypeError
-            values.append(float(item))
-        except (TypeError, ValueError):
-            raise BadReturn(
-                f"returned {value!r} ({type(value).__name__}){at}; a sweep needs it to return the "
-                "objective as a number (float)" + (" per objective" if n > 1 else "")
-            ) from None
-    return values, found
 
 
 def suggest(trial: Trial, name: str, distribution: Any) -> Any:
@@ -321,13 +258,7 @@ class SweepkitSweeperImpl(Sweeper):
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
 
     def _check_settings(self) -> list[str]:
-        given = self.direction if isinstance(self.direction, (list, tuple)) else [self.direction]
-        directions = [_DIRECTIONS.get(getattr(d, "name", str(d)).lower()) for d in given]
-        if not given or None in directions:
-            raise SweepConfigError(
-                f"hydra.sweeper.direction={self.direction!r}: use minimize or maximize, or a "
-                "list of them, one per objective (e.g. [minimize, maximize])"
-            )
+        directions = directions_of(self.direction)
         if self.metric_names is not None and (
             len(self.metric_names) != len(directions) or len(set(self.metric_names)) != len(directions)
         ):
