@@ -129,35 +129,31 @@ def write_results(study: "optuna.Study", sweep_dir: Path, storage: str) -> Path:
     The stock plugin's keys come first (``name: optuna``; ``best_params`` and ``best_value``
     for one objective, ``solutions``, the Pareto front, for several), then sweepkit's own.
     """
-    counts = state_counts(study)
     directions = [d.name.lower() for d in study.directions]
+    multi = len(directions) > 1
+    best = None if multi else best_trial(study)
+    front = pareto_front(study) if multi else []
     result: dict[str, Any] = {"name": "optuna"}
-    if len(directions) == 1:
-        best = best_trial(study)
-        result["best_params"] = {k: _plain(v) for k, v in applied_params(best).items()} if best else {}
-        result["best_value"] = _plain(best.value) if best else None
-    else:
-        front = pareto_front(study)
+    if multi:
         result["solutions"] = [
-            {"params": {k: _plain(v) for k, v in applied_params(t).items()},
-             "values": [_plain(v) for v in t.values], "trial": t.number}
+            {"params": _plain_params(t), "values": [_plain(v) for v in t.values], "trial": t.number}
             for t in front
         ]
-    result.update({
-        "sweeper": "sweepkit",
-        "study_name": study.study_name,
-        "storage": storage,
-        "direction": directions[0] if len(directions) == 1 else directions,
-    })
+    else:
+        result["best_params"] = _plain_params(best) if best else {}
+        result["best_value"] = _plain(best.value) if best else None
+    result.update(sweeper="sweepkit", study_name=study.study_name, storage=storage,
+                  direction=directions if multi else directions[0])
     if study.metric_names is not None:
         result["metric_names"] = list(study.metric_names)
-    if len(directions) == 1:
+    if not multi:
         result["best_trial"] = best.number if best else None
+    counts = state_counts(study)
     result["trials"] = {k: counts[k] for k in ("complete", "pruned", "fail")}
     path = sweep_dir / RESULTS_FILE
     atomic_write_text(path, yaml.safe_dump(result, sort_keys=False))
-    if len(directions) > 1:
-        log.info(f"Pareto front: {len(result['solutions'])} solution(s)")
+    if multi:
+        log.info(f"Pareto front: {len(front)} solution(s)")
         for trial in front:
             log.info(f"    trial {trial.number}: {_values(study, trial)} {applied_params(trial)}")
     elif best is not None:
@@ -166,6 +162,10 @@ def write_results(study: "optuna.Study", sweep_dir: Path, storage: str) -> Path:
         log.info("No trial completed: no best parameters.")
     log.info(f"Results written to {path}")
     return path
+
+
+def _plain_params(trial: "optuna.trial.FrozenTrial") -> dict[str, Any]:
+    return {k: _plain(v) for k, v in applied_params(trial).items()}
 
 
 def _plain(value: Any) -> Any:
