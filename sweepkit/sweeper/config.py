@@ -65,7 +65,7 @@ class CmaEsSamplerConfig(SamplerConfig):
     consider_pruned_trials: bool = False
     restart_strategy: Optional[Any] = None
     popsize: Optional[int] = None
-    inc_popsize: Optional[int] = None  # stock: 2 (Optuna < 5's default); null: Optuna's
+    inc_popsize: Optional[int] = None  # the stock config says 2; null: Optuna's default
     use_separable_cma: bool = False
     with_margin: bool = False
     lr_adapt: bool = False
