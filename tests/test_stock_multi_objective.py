@@ -186,3 +186,19 @@ def test_a_two_objective_sweep_of_a_reporting_app_with_the_top_k_callback(tmp_pa
 def test_a_single_objective_sampler_with_several_objectives_is_refused_before_any_job(tmp_path):
     err, _ = refused(tmp_path, "hydra/sweeper/sampler=cmaes")
     assert "the sampler CmaEsSampler optimises one objective" in err
+
+
+@pytest.mark.parametrize("counted", [True, False])
+def test_a_nan_counts_against_the_failure_rate_unless_switched_off(tmp_path, counted):
+    # the stock config's max_failure_rate is 0.0: one counted failure stops the sweep
+    out = tmp_path / "sweep"
+    proc = sweep(out, "binh_korn", "nan_trials=[1]", "hydra.sweeper.n_trials=4",
+                 f"hydra.sweeper.nan_counts_as_failure={str(counted).lower()}",
+                 "hydra/sweeper/sampler=random", ok=False)
+    study = study_of(out, "multi-objective")
+    assert study.trials[1].state == TrialState.FAIL
+    if counted:
+        assert proc.returncode != 0 and "1 of 2 trials failed" in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert len(study.trials) == 4 and 1 not in {s["trial"] for s in results(out)["solutions"]}

@@ -127,6 +127,7 @@ class SweepkitSweeperImpl(Sweeper):
         budget: str = "total",
         failure_rate_scope: str = "sweep",
         stop_on_bad_return: bool = True,
+        nan_counts_as_failure: bool = True,
     ) -> None:
         self.sampler_config = as_dict(sampler)
         self.pruner_config = as_dict(pruner)
@@ -140,6 +141,7 @@ class SweepkitSweeperImpl(Sweeper):
         self.budget = budget
         self.failure_rate_scope = failure_rate_scope
         self.stop_on_bad_return = stop_on_bad_return
+        self.nan_counts_as_failure = nan_counts_as_failure
         self.directions: list[str] = []
         self.grid_sampler: Any = None
         self._batch_start: Optional[int] = None
@@ -517,7 +519,8 @@ class SweepkitSweeperImpl(Sweeper):
             return TrialState.PRUNED
         if not all(math.isfinite(v) for v in values):
             shown = _named(values, self.metric_names)
-            return self._fail(study, proposal, f"trial {number} returned {shown} (diverged)")
+            return self._fail(study, proposal, f"trial {number} returned {shown} (diverged)",
+                              counted=self.nan_counts_as_failure)
         self._tell(study, proposal.trial, values=values)
         self.tally.outcomes.append(False)
         return TrialState.COMPLETE
@@ -531,10 +534,13 @@ class SweepkitSweeperImpl(Sweeper):
                 raise
             log.info("The grid is exhausted: every point has a trial")
 
-    def _fail(self, study: optuna.Study, proposal: Proposal, message: str) -> TrialState:
+    def _fail(
+        self, study: optuna.Study, proposal: Proposal, message: str, counted: bool = True
+    ) -> TrialState:
+        """Tell FAIL; a counted failure weighs against max_failure_rate."""
         self._tell(study, proposal.trial, state=TrialState.FAIL)
-        self.tally.failed += 1
-        self.tally.outcomes.append(True)
+        self.tally.failed += counted
+        self.tally.outcomes.append(counted)
         self.tally.last_error = message
         log.warning(message)
         return TrialState.FAIL

@@ -205,6 +205,9 @@ class SweepkitSweeperConf:
     # a task that returns no number: true stops the sweep with an error naming the value;
     # false fails the trial and counts it against max_failure_rate (the stock plugin's rule)
     stop_on_bad_return: bool = True
+    # a NaN or infinite value fails its trial; true: it counts against max_failure_rate;
+    # false: it does not (the stock plugin's rule: Optuna fails the trial quietly)
+    nan_counts_as_failure: bool = True
     # search space in the stock grammar: {key: "interval(0, 1)" | "choice(a, b)" | ...}
     params: Optional[Dict[str, Any]] = None
     # optional "module.function(cfg, trial)" that suggests extra parameters
