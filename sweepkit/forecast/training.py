@@ -8,7 +8,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,8 +99,7 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     """
     tcfg, dcfg = cfg.trainer, cfg.dataset
     objective = cfg.get("objective", "val_loss")
-    objectives = [str(o) for o in objective] if isinstance(objective, Sequence) and not isinstance(
-        objective, str) else [str(objective)]
+    objectives = [str(objective)] if isinstance(objective, str) else [str(o) for o in objective]
     objective = objectives[0]
     if objective not in OBJECTIVES or any(o not in EXTRA_OBJECTIVES for o in objectives[1:]):
         raise ValueError(f"objective must be one of {OBJECTIVES}, or a list of one of them and "
