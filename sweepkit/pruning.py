@@ -45,16 +45,19 @@ class SweepTrial:
         self.trial = trial
         self.number = trial.number
         self._last_step: int | None = None
+        # Optuna cannot prune a study with several objectives (the sweeper refuses a pruner)
+        self._prunable = len(trial.study.directions) == 1
 
     def report(self, value: float, step: int) -> None:
-        self.trial.report(float(value), int(step))
+        if self._prunable:
+            self.trial.report(float(value), int(step))
         self._last_step = int(step)
 
     def should_prune(self) -> bool:
         """Ask the study's pruner; a positive answer is recorded on the trial for the sweeper."""
         from sweepkit.sweeper._report import PRUNED_ATTR
 
-        if not self.trial.should_prune():
+        if not self._prunable or not self.trial.should_prune():
             return False
         self.trial.set_user_attr(PRUNED_ATTR, self._last_step)
         return True

@@ -23,11 +23,14 @@ def test_each_form_maps_to_the_right_distribution():
     assert dist("tag(log, interval(1e-4, 1e-1))") == FloatDistribution(1e-4, 0.1, log=True)
     assert dist("int(interval(2, 6))") == IntDistribution(2, 6)
     assert dist("tag(log, int(interval(8, 1024)))") == IntDistribution(8, 1024, log=True)
-    # range excludes its stop, as in Hydra's basic sweeper: 1, 3, 5, 7
-    assert dist("range(1, 9, 2)") == IntDistribution(1, 7, step=2)
+    # the stock mapping: range(a, b, step) -> a distribution whose high is b (1, 3, 5, 7, 9)
+    assert dist("range(1, 9, 2)") == IntDistribution(1, 9, step=2)
+    assert dist("range(1, 3)") == IntDistribution(1, 3)
+    assert dist("range(16, 129, 16)") == IntDistribution(16, 128, step=16)  # last grid point
+    assert dist("range(0.5, 5.5, step=1)") == FloatDistribution(0.5, 5.5, step=1)
     float_range = dist("range(0.1, 0.5, 0.1)")
     assert isinstance(float_range, FloatDistribution) and float_range.step == pytest.approx(0.1)
-    assert (float_range.low, float_range.high) == pytest.approx((0.1, 0.4))
+    assert (float_range.low, float_range.high) == pytest.approx((0.1, 0.5))
     assert dist("choice(parallel, chunked)") == CategoricalDistribution(["parallel", "chunked"])
     assert dist("choice(true, false)") == CategoricalDistribution([True, False])
     assert dist("shuffle(range(3))").choices.__len__() == 3

@@ -22,8 +22,11 @@ def job_params(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     return params
 
 
-def run_job(cfg: DictConfig) -> float:
-    """Train with ``cfg`` in Hydra's output directory and return the best validation objective."""
+def run_job(cfg: DictConfig) -> float | dict[str, float]:
+    """Train with ``cfg`` in Hydra's output directory and return the best validation objective.
+
+    With a list ``objective`` (``[val_loss, n_params]``) it returns a dict keyed by those names.
+    """
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -41,4 +44,9 @@ def run_job(cfg: DictConfig) -> float:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     result = run_training(cfg, run_dir, record)
+    objective = cfg.get("objective")
+    if OmegaConf.is_list(objective):
+        extra = {"n_params": float(result.n_params) if result.n_params is not None else float("nan")}
+        return {str(name): result.objective if i == 0 else extra[str(name)]
+                for i, name in enumerate(objective)}
     return result.objective

@@ -23,6 +23,9 @@ from sweepkit.tracking import make_logger
 log = logging.getLogger("sweepkit.train")
 
 OBJECTIVES = ("val_loss", "val_mae")
+# a list objective ([val_loss, n_params]) is a multi-objective sweep: the first entry is
+# trained on and ranked; these may follow it
+EXTRA_OBJECTIVES = ("n_params",)
 
 
 @dataclass
@@ -34,6 +37,7 @@ class RunResult:
     best_epoch: int | None
     test: dict[str, float] | None
     record: dict[str, Any]
+    n_params: int | None = None  # the model's parameter count
 
 
 def seed_everything(seed: int) -> None:
@@ -94,9 +98,12 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     raising, so one bad trial never stops a sweep.
     """
     tcfg, dcfg = cfg.trainer, cfg.dataset
-    objective = str(cfg.get("objective", "val_loss"))
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    objective = cfg.get("objective", "val_loss")
+    objectives = [str(objective)] if isinstance(objective, str) else [str(o) for o in objective]
+    objective = objectives[0]
+    if objective not in OBJECTIVES or any(o not in EXTRA_OBJECTIVES for o in objectives[1:]):
+        raise ValueError(f"objective must be one of {OBJECTIVES}, or a list of one of them and "
+                         f"any of {EXTRA_OBJECTIVES}, got {objectives!r}")
     mode = str(cfg.sweepkit.mode) if "sweepkit" in cfg else "min"
     seed_everything(int(tcfg.seed))
     if tcfg.get("num_threads"):
@@ -206,4 +213,4 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                  tracker.best_epoch, test["mse"], test["mae"], status)
     else:
         log.info("run %s with no finite %s", status, objective)
-    return RunResult(status, best, tracker.best_epoch, test, tracker.record)
+    return RunResult(status, best, tracker.best_epoch, test, tracker.record, n_params)

@@ -6,14 +6,18 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweepkit.sweeper._search_space import SearchSpace, SweepConfigError, grid_values
+from sweepkit.sweeper._search_space import SearchSpace, SweepConfigError
 from sweepkit.sweeper.config import PRUNERS, SAMPLERS
 
 if TYPE_CHECKING:
     from optuna.pruners import BasePruner
     from optuna.samplers import BaseSampler
 
-_EXTRAS = {"CmaEsSampler": "cmaes", "GPSampler": "scipy and torch", "QMCSampler": "scipy"}
+_EXTRAS = {
+    "CmaEsSampler": "cmaes (pip install 'sweepkit[samplers]')",
+    "GPSampler": "scipy and torch (pip install 'sweepkit[samplers]')",
+    "QMCSampler": "scipy (pip install 'sweepkit[samplers]')",
+}
 
 
 def as_dict(node: Any) -> dict | None:
@@ -30,7 +34,7 @@ def as_dict(node: Any) -> dict | None:
 def _locate(kind: str, target: Any, module: str, known: Mapping[str, type]) -> type:
     import importlib
 
-    names = ", ".join(known)
+    names = ", ".join(name for name in known if name != "motpe")
     if not isinstance(target, str) or not target:
         raise SweepConfigError(f"the {kind} config needs a _target_ (one of {names})")
     module_name, _, cls_name = target.rpartition(".")
@@ -43,15 +47,55 @@ def _locate(kind: str, target: Any, module: str, known: Mapping[str, type]) -> t
         ) from None
 
 
+def motpe_removed(**_: Any) -> None:
+    """The stock plugin's ``motpe`` sampler config: gone with Optuna 4.0."""
+    raise SweepConfigError(
+        "the 'motpe' sampler was removed in Optuna 4.0: use hydra/sweeper/sampler=tpe, which "
+        "handles several objectives (or nsgaii / nsgaiii)"
+    )
+
+
+def sampler_kwargs(kwargs: dict) -> dict:
+    """Stock-style sampler arguments made ready for the class.
+
+    A null value means Optuna's default (the stock configs use null for that); a config with a
+    ``_target_`` (``independent_sampler``, ``crossover``, ...) is instantiated as Hydra would;
+    a ``*_func`` given as a dotted path names a function.
+    """
+    from hydra.utils import get_method, instantiate
+
+    ready = {}
+    for key, value in kwargs.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping) and "_target_" in value:
+            try:
+                value = instantiate(value, _convert_="all")
+            except Exception as err:
+                raise SweepConfigError(
+                    f"cannot instantiate the sampler's {key} {value!r}: {err}"
+                ) from None
+        elif key.endswith("_func") and isinstance(value, str):
+            try:
+                value = get_method(value)
+            except Exception as err:
+                raise SweepConfigError(f"cannot load the sampler's {key} {value!r}: {err}") from None
+        ready[key] = value
+    return ready
+
+
 def build_sampler(config: Any, space: SearchSpace) -> "BaseSampler":
     """Instantiate the sampler; a grid sampler gets the discrete search space."""
     from optuna.samplers import GridSampler
 
     kwargs = as_dict(config) or {"_target_": "optuna.samplers.TPESampler"}
     cls = _locate("sampler", kwargs.pop("_target_", None), "optuna.samplers", SAMPLERS)
+    kwargs.pop("_partial_", None)  # the grid's search space comes from the sweep's params
+    kwargs = sampler_kwargs(kwargs)
     if cls is GridSampler:
-        grid = {name: grid_values(name, dist) for name, dist in space.distributions.items()}
-        kwargs["search_space"] = grid
+        kwargs["search_space"] = {
+            name: space.grid_values(name) for name in space.distributions
+        }
     return _call("sampler", cls, kwargs)
 
 
@@ -73,6 +117,8 @@ def build_pruner(config: Any) -> "BasePruner":
 def _call(kind: str, cls: type, kwargs: dict) -> Any:
     try:
         return cls(**kwargs)
+    except SweepConfigError:
+        raise
     except ImportError as err:
         extra = _EXTRAS.get(cls.__name__, "its optional dependencies")
         raise SweepConfigError(

@@ -31,12 +31,12 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from sweepkit.sweeper import _report
 from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler
+from sweepkit.sweeper._objectives import BadReturn, directions_of, objective_values
 from sweepkit.sweeper._pruned import PRUNED_TRIALS, estimate_pruned
 from sweepkit.sweeper._search_space import (
     SearchSpace,
     SweepConfigError,
     check_keys,
-    grid_values,
     parse_search_space,
 )
 from sweepkit.sweeper._sweep_dir import (
@@ -47,15 +47,16 @@ from sweepkit.sweeper._sweep_dir import (
 )
 from sweepkit.sweeper._storage import (
     default_storage_url,
-    default_study_name,
     open_storage,
     redact,
 )
 
 log = logging.getLogger("sweepkit.sweeper")
 
-_DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 _MAX_REJECTIONS = 100
+MEMORY = "memory"  # hydra.sweeper.storage=memory: an in-memory study (the stock plugin's null)
+BUDGETS = ("total", "per_run")
+FAILURE_SCOPES = ("sweep", "batch")
 _MISSING = object()
 
 
@@ -81,6 +82,7 @@ class _Tally:
     failed: int = 0
     last_error: str = ""
     bad_returns: list[str] = field(default_factory=list)
+    outcomes: list[bool] = field(default_factory=list)  # per finished trial: failed?
 
 
 def suggest(trial: Trial, name: str, distribution: Any) -> Any:
@@ -109,7 +111,7 @@ class SweepkitSweeperImpl(Sweeper):
         self,
         sampler: Any,
         pruner: Any,
-        direction: str,
+        direction: Any,
         storage: Optional[str],
         study_name: Optional[str],
         n_trials: int,
@@ -121,10 +123,28 @@ class SweepkitSweeperImpl(Sweeper):
         resume: Any,
         async_trials: bool = True,
         pruned_trials: str = "estimate",
+        metric_names: Optional[Sequence[str]] = None,
+        budget: str = "total",
+        failure_rate_scope: str = "sweep",
+        stop_on_bad_return: bool = True,
+        nan_counts_as_failure: bool = True,
     ) -> None:
         self.sampler_config = as_dict(sampler)
         self.pruner_config = as_dict(pruner)
-        self.direction = direction
+        self.direction = (
+            OmegaConf.to_container(direction, resolve=True)
+            if OmegaConf.is_config(direction) else direction
+        )
+        self.metric_names = (
+            [str(m) for m in metric_names] if metric_names is not None else None
+        )
+        self.budget = budget
+        self.failure_rate_scope = failure_rate_scope
+        self.stop_on_bad_return = stop_on_bad_return
+        self.nan_counts_as_failure = nan_counts_as_failure
+        self.directions: list[str] = []
+        self.grid_sampler: Any = None
+        self._batch_start: Optional[int] = None
         self.storage = storage
         self.study_name = study_name
         self.n_trials = n_trials
@@ -155,7 +175,8 @@ class SweepkitSweeperImpl(Sweeper):
     def prepare(self, arguments: Sequence[str]) -> optuna.Study:
         """Validate everything and open (or resume) the study; no job runs before this ends."""
         assert self.config is not None, "setup() must run first"
-        direction = self._check_settings()
+        directions = self.directions = self._check_settings()
+        multi = len(directions) > 1
         self.space = parse_search_space(self.params, arguments)
         check_keys(self.space, self.config)
         self.extender: Optional[Callable[[DictConfig, Trial], None]] = None
@@ -167,59 +188,93 @@ class SweepkitSweeperImpl(Sweeper):
                     f"cannot load custom_search_space {self.custom_search_space!r}: {err}"
                 ) from None
         pruner = build_pruner(self.pruner_config)
+        self._check_pruner(pruner, multi)
         sampler = build_sampler(self.sampler_config, self.space)
         sampler_name = type(sampler).__name__
-        if self.pruned_trials == "estimate":
-            sampler = estimate_pruned(sampler)
+        if multi and isinstance(sampler, optuna.samplers.CmaEsSampler):
+            raise SweepConfigError(
+                f"the sampler {sampler_name} optimises one objective, but "
+                f"hydra.sweeper.direction={self.direction!r} has {len(directions)}: use "
+                "hydra/sweeper/sampler=tpe, nsgaii, nsgaiii, gp, qmc, random or grid"
+            )
         if isinstance(sampler, optuna.samplers.GridSampler):
-            size = math.prod(len(grid_values(k, d)) for k, d in self.space.distributions.items())
+            self.grid_sampler = sampler
+            size = math.prod(len(self.space.grid_values(k)) for k in self.space.distributions)
             if size < self.n_trials:
                 log.info(f"Grid of {size} points: n_trials lowered from {self.n_trials}")
                 self.n_trials = size
+        if self.pruned_trials == "estimate" and not multi:
+            sampler = estimate_pruned(sampler)
 
-        check_callback_mode(self.config, direction)
+        if not multi:  # the top-k callback ranks one metric (the manifest's side)
+            check_callback_mode(self.config, directions[0])
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         self.driver_lock = hold_driver_lock(self.sweep_dir)  # one live driver per sweep dir
+        in_memory = self.storage == MEMORY
         self.storage_url = self.storage or default_storage_url(self.sweep_dir)
         self.resolved_study_name = resolve_study_name(self.sweep_dir, self.study_name)
-        storage = open_storage(self.storage_url)
+        storage = optuna.storages.InMemoryStorage() if in_memory else open_storage(self.storage_url)
         try:
-            study = optuna.create_study(
-                storage=storage,
-                sampler=sampler,
-                pruner=pruner,
-                study_name=self.resolved_study_name,
-                direction=direction,
-                load_if_exists=True,
-            )
+            study = self._open_study(storage, sampler, pruner, directions)
+        except SweepConfigError:
+            raise
         except Exception as err:
             raise SweepConfigError(
                 f"cannot create or load study {self.resolved_study_name!r} in "
                 f"{redact(self.storage_url)!r}: {type(err).__name__}: {err}"
             ) from None
-        if study.direction.name.lower() != direction:
-            raise SweepConfigError(
-                f"study {study.study_name!r} exists with direction "
-                f"{study.direction.name.lower()}, but hydra.sweeper.direction={self.direction!r}"
-            )
+        if self.metric_names is None and study.metric_names is not None:
+            self.metric_names = list(study.metric_names)  # a resumed study keeps its names
+        self._set_metric_names(study, self.metric_names)
         self._recover_interrupted(study)
+        if self.budget == "per_run":  # the stock rule: n_trials more, whatever ran before
+            self.n_trials += self.used(study)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         log.info(
             f"Study {study.study_name!r} in {redact(self.storage_url)}: "
             f"sampler={sampler_name} pruner={type(pruner).__name__} "
             f"pruned_trials={self.pruned_trials} "
-            f"direction={direction} n_trials={self.n_trials} n_jobs={self.n_jobs}"
+            f"direction={_one_or_list(directions)} n_trials={self.n_trials} n_jobs={self.n_jobs}"
         )
         for name, dist in self.space.distributions.items():
             log.info(f"  {name}: {dist}")
         return study
 
-    def _check_settings(self) -> str:
-        direction = _DIRECTIONS.get(str(self.direction).lower())
-        if direction is None:
-            raise SweepConfigError(
-                f"hydra.sweeper.direction={self.direction!r}: use minimize or maximize"
+    def _open_study(self, storage: Any, sampler: Any, pruner: Any, directions: list[str]) -> optuna.Study:
+        """Load the study if it exists (after checking its directions), else create it."""
+        name = self.resolved_study_name
+        try:
+            study_id = storage.get_study_id_from_name(name)
+        except KeyError:
+            return optuna.create_study(
+                storage=storage, sampler=sampler, pruner=pruner, study_name=name,
+                directions=directions,
             )
+        stored = [d.name.lower() for d in storage.get_study_directions(study_id)]
+        if stored != directions:
+            raise SweepConfigError(
+                f"study {name!r} exists with direction {_one_or_list(stored)}, but "
+                f"hydra.sweeper.direction={self.direction!r}: use the study's direction, or a new "
+                "hydra.sweep.dir / study_name"
+            )
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+
+    def _check_settings(self) -> list[str]:
+        directions = directions_of(self.direction)
+        if self.metric_names is not None and (
+            len(self.metric_names) != len(directions) or len(set(self.metric_names)) != len(directions)
+        ):
+            raise SweepConfigError(
+                f"hydra.sweeper.metric_names={self.metric_names} does not match "
+                f"hydra.sweeper.direction={self.direction!r}: give {len(directions)} distinct "
+                "name(s), one per direction, in the same order"
+            )
+        for key, value, allowed in (
+            ("budget", self.budget, BUDGETS),
+            ("failure_rate_scope", self.failure_rate_scope, FAILURE_SCOPES),
+        ):
+            if value not in allowed:
+                raise SweepConfigError(f"hydra.sweeper.{key}={value!r}: use one of {', '.join(allowed)}")
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
             raise SweepConfigError(
                 f"hydra.sweeper.n_trials={self.n_trials!r}: use an integer >= 1 (the sweep's "
@@ -235,7 +290,43 @@ class SweepkitSweeperImpl(Sweeper):
             raise SweepConfigError(
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate!r}: use a value in [0, 1]"
             )
-        return direction
+        return directions
+
+    def _check_pruner(self, pruner: Any, multi: bool) -> None:
+        """Pruning needs one objective, and jobs that reach the study's storage."""
+        if isinstance(pruner, optuna.pruners.NopPruner):
+            return
+        name = str((self.pruner_config or {}).get("_target_", type(pruner).__name__)).rpartition(".")[2]
+        if multi:
+            raise SweepConfigError(
+                f"the pruner {name} cannot judge a study with several objectives "
+                f"(hydra.sweeper.direction={self.direction!r}): Optuna does not prune them. Use "
+                "hydra/sweeper/pruner=none (or sweeper=bayes / sweeper=random)"
+            )
+        if self.storage == MEMORY:
+            raise SweepConfigError(
+                f"the pruner {name} needs a storage the jobs can reach, not "
+                "hydra.sweeper.storage=memory: drop the storage setting (a journal in the sweep "
+                "directory) or use hydra/sweeper/pruner=none"
+            )
+
+    def _set_metric_names(self, study: optuna.Study, names: Optional[Sequence[str]]) -> None:
+        """Name the study's objectives (once; a resumed study must keep its names)."""
+        if names is None:
+            return
+        if study.metric_names is not None:
+            if list(study.metric_names) != list(names):
+                raise SweepConfigError(
+                    f"study {study.study_name!r} names its objectives {study.metric_names}, but "
+                    f"this sweep names them {list(names)}: use the same names and order"
+                )
+            return
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(names))
+        self.metric_names = list(names)
 
     def _recover_interrupted(self, study: optuna.Study) -> None:
         """Trials left RUNNING by a sweep that died.
@@ -253,7 +344,7 @@ class SweepkitSweeperImpl(Sweeper):
                             "sweep stopped: its parameters are queued again (not counted)")
                 continue
             outcome = _report.job_outcome(self.sweep_dir / str(frozen.number))
-            if outcome is not None:
+            if outcome is not None and len(self.directions) == 1:  # run.json has one value
                 state, value = outcome
                 study.tell(frozen.number, value, state=state)
                 log.info(f"Trial {frozen.number} finished after the sweep stopped: {state.name}")
@@ -303,6 +394,7 @@ class SweepkitSweeperImpl(Sweeper):
     def run_batches(self, study: optuna.Study) -> None:
         """Batch-synchronous loop: propose n_jobs trials, launch them together, tell, repeat."""
         while (batch_size := min(self.n_jobs, self.remaining(study))) > 0:
+            self._batch_start = len(self.tally.outcomes)
             proposals = [self.propose(study) for _ in range(batch_size)]
             returns = self.launch(proposals)
             trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -311,15 +403,19 @@ class SweepkitSweeperImpl(Sweeper):
             _report.log_progress(study, self.sweep_dir, self.n_trials)
             self.check_failures()
 
+    def used(self, study: optuna.Study) -> int:
+        """Finished trials that count against the budget (not rejected, retried, never launched)."""
+        return sum(
+            1 for trial in study.get_trials(deepcopy=False)
+            if trial.state.is_finished()
+            and not any(attr in trial.user_attrs for attr in _report.UNCOUNTED_ATTRS)
+        )
+
     def remaining(self, study: optuna.Study) -> int:
-        """Trials left in the budget: finished trials count, except rejected or retried ones."""
-        used = 0
-        for trial in study.get_trials(deepcopy=False):
-            if trial.state.is_finished() and not any(
-                attr in trial.user_attrs for attr in _report.UNCOUNTED_ATTRS
-            ):
-                used += 1
-        return max(0, self.n_trials - used)
+        """Trials left in the budget; none once a grid sampler has run every point."""
+        if self.grid_sampler is not None and self.grid_sampler.is_exhausted(study):
+            return 0
+        return max(0, self.n_trials - self.used(study))
 
     def propose(self, study: optuna.Study) -> Proposal:
         """Ask a trial that satisfies the ordered pairs; rejected proposals are told FAIL."""
@@ -370,7 +466,9 @@ class SweepkitSweeperImpl(Sweeper):
     def _overrides(self, values: dict[str, Any]) -> list[str]:
         overrides = list(self.space.fixed.values())
         overrides += [self.space.override(name, value) for name, value in values.items()]
-        if self.storage is None:
+        if self.storage == MEMORY:  # jobs cannot reach the study: they report nothing
+            overrides.append("hydra.sweeper.storage=null")
+        elif self.storage is None:
             overrides.append(f"hydra.sweeper.storage={_quote(self.storage_url)}")
         if self.study_name is None:
             overrides.append(f"hydra.sweeper.study_name={_quote(self.resolved_study_name)}")
@@ -405,29 +503,44 @@ class SweepkitSweeperImpl(Sweeper):
                 job_return.return_value
             except BaseException as err:  # the job's exception, re-raised by JobReturn
                 return self._fail(study, proposal, f"trial {number} failed: {type(err).__name__}: {err}")
-        value = job_return.return_value
         try:
-            number_value = float(value)
-            if isinstance(value, bool) or value is None:
-                raise TypeError
-        except (TypeError, ValueError):
-            message = (
-                f"the task function returned {value!r} ({type(value).__name__}) for trial {number}; "
-                "a sweep needs it to return the objective as a number (float)"
+            values, names = objective_values(
+                job_return.return_value, len(self.directions), self.metric_names, number
             )
-            self.tally.bad_returns.append(message)
+        except BadReturn as err:
+            message = f"the task function {err}"
+            if self.stop_on_bad_return:
+                self.tally.bad_returns.append(message)
             return self._fail(study, proposal, message)
+        if names is not None and self.metric_names is None:
+            self._set_metric_names(study, names)
         if _report.PRUNED_ATTR in stored.user_attrs:
-            study.tell(proposal.trial, state=TrialState.PRUNED)
+            self._tell(study, proposal.trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
-        if not math.isfinite(number_value):
-            return self._fail(study, proposal, f"trial {number} returned {number_value} (diverged)")
-        study.tell(proposal.trial, number_value)
+        if not all(math.isfinite(v) for v in values):
+            shown = _named(values, self.metric_names)
+            return self._fail(study, proposal, f"trial {number} returned {shown} (diverged)",
+                              counted=self.nan_counts_as_failure)
+        self._tell(study, proposal.trial, values=values)
+        self.tally.outcomes.append(False)
         return TrialState.COMPLETE
 
-    def _fail(self, study: optuna.Study, proposal: Proposal, message: str) -> TrialState:
-        study.tell(proposal.trial, state=TrialState.FAIL)
-        self.tally.failed += 1
+    def _tell(self, study: optuna.Study, trial: Trial, **kwargs: Any) -> None:
+        """study.tell; a grid sampler's stop() on its last point is no error here."""
+        try:
+            study.tell(trial, **kwargs)
+        except RuntimeError as err:
+            if self.grid_sampler is None or "Study.stop" not in str(err):
+                raise
+            log.info("The grid is exhausted: every point has a trial")
+
+    def _fail(
+        self, study: optuna.Study, proposal: Proposal, message: str, counted: bool = True
+    ) -> TrialState:
+        """Tell FAIL; a counted failure weighs against max_failure_rate."""
+        self._tell(study, proposal.trial, state=TrialState.FAIL)
+        self.tally.failed += counted
+        self.tally.outcomes.append(counted)
         self.tally.last_error = message
         log.warning(message)
         return TrialState.FAIL
@@ -436,13 +549,29 @@ class SweepkitSweeperImpl(Sweeper):
         """Stop the sweep on a non-number return or when failures exceed max_failure_rate."""
         if self.tally.bad_returns:
             raise SweepConfigError(self.tally.bad_returns[0])
-        if self.tally.failed and self.tally.failed > self.max_failure_rate * self.tally.launched:
+        failed, launched = self.tally.failed, self.tally.launched
+        if self.failure_rate_scope == "batch":  # the stock rule: each batch on its own
+            start = self._batch_start
+            window = self.tally.outcomes[start:] if start is not None else self.tally.outcomes[-self.n_jobs:]
+            failed, launched = sum(window), len(window)
+        if failed and failed > self.max_failure_rate * launched:
+            where = " in a batch" if self.failure_rate_scope == "batch" else ""
             raise SweepAborted(
-                f"{self.tally.failed} of {self.tally.launched} trials failed, more than "
+                f"{failed} of {launched} trials failed{where}, more than "
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; last: "
                 f"{self.tally.last_error}. The study is saved: fix the cause and resume with "
                 f"hydra.sweep.dir={self.sweep_dir}"
             )
+
+
+def _one_or_list(directions: Sequence[str]) -> Any:
+    return directions[0] if len(directions) == 1 else list(directions)
+
+
+def _named(values: Sequence[float], names: Optional[Sequence[str]]) -> str:
+    if names is None:
+        return ", ".join(map(str, values)) if len(values) > 1 else str(values[0])
+    return ", ".join(f"{n}={v}" for n, v in zip(names, values))
 
 
 def _quote(text: str) -> str:

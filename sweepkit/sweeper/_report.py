@@ -27,6 +27,7 @@ RETRIED_ATTR = "sweepkit_retried"
 NEVER_LAUNCHED_ATTR = "sweepkit_never_launched"
 #: Finished trials that do not use up the budget (n_trials).
 UNCOUNTED_ATTRS = (REJECTED_ATTR, RETRIED_ATTR, NEVER_LAUNCHED_ATTR)
+FRONT_SHOWN = 10  # Pareto-front trials a sweep update prints
 
 
 def applied_params(trial: "optuna.trial.FrozenTrial") -> dict[str, Any]:
@@ -48,6 +49,16 @@ def best_trial(study: "optuna.Study") -> "optuna.trial.FrozenTrial | None":
         return study.best_trial
     except ValueError:  # no completed trial yet
         return None
+
+
+def pareto_front(study: "optuna.Study") -> "list[optuna.trial.FrozenTrial]":
+    """The complete trials no other complete trial dominates, by trial number."""
+    return sorted(study.best_trials, key=lambda t: t.number)
+
+
+def _values(study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> str:
+    names = study.metric_names or [f"value{i}" for i in range(len(trial.values))]
+    return " ".join(f"{n}={v:.6g}" for n, v in zip(names, trial.values))
 
 
 def read_top_k(sweep_dir: Path, limit: int = 5) -> list[dict[str, Any]]:
@@ -98,8 +109,14 @@ def log_progress(study: "optuna.Study", sweep_dir: Path, n_trials: int) -> None:
         f"Sweep update: {finished}/{n_trials} trials finished "
         f"({counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed)"
     )
-    best = best_trial(study)
-    if best is not None:
+    if len(study.directions) > 1:
+        front = pareto_front(study)
+        log.info(f"  Pareto front: {len(front)} trial(s)")
+        for trial in front[:FRONT_SHOWN]:
+            log.info(f"    trial {trial.number}: {_values(study, trial)} {applied_params(trial)}")
+        if len(front) > FRONT_SHOWN:
+            log.info(f"    ... and {len(front) - FRONT_SHOWN} more (optimization_results.yaml)")
+    elif (best := best_trial(study)) is not None:
         log.info(f"  best so far: trial {best.number} value={best.value:.6g} {applied_params(best)}")
     top = read_top_k(sweep_dir)
     if top:
@@ -107,27 +124,48 @@ def log_progress(study: "optuna.Study", sweep_dir: Path, n_trials: int) -> None:
 
 
 def write_results(study: "optuna.Study", sweep_dir: Path, storage: str) -> Path:
-    """Write best parameters and value to ``<sweep dir>/optimization_results.yaml``."""
-    best = best_trial(study)
+    """Write the outcome to ``<sweep dir>/optimization_results.yaml``.
+
+    The stock plugin's keys come first (``name: optuna``; ``best_params`` and ``best_value``
+    for one objective, ``solutions``, the Pareto front, for several), then sweepkit's own.
+    """
+    directions = [d.name.lower() for d in study.directions]
+    multi = len(directions) > 1
+    best = None if multi else best_trial(study)
+    front = pareto_front(study) if multi else []
+    result: dict[str, Any] = {"name": "optuna"}
+    if multi:
+        result["solutions"] = [
+            {"params": _plain_params(t), "values": [_plain(v) for v in t.values], "trial": t.number}
+            for t in front
+        ]
+    else:
+        result["best_params"] = _plain_params(best) if best else {}
+        result["best_value"] = _plain(best.value) if best else None
+    result.update(sweeper="sweepkit", study_name=study.study_name, storage=storage,
+                  direction=directions if multi else directions[0])
+    if study.metric_names is not None:
+        result["metric_names"] = list(study.metric_names)
+    if not multi:
+        result["best_trial"] = best.number if best else None
     counts = state_counts(study)
-    result: dict[str, Any] = {
-        "name": "sweepkit",
-        "study_name": study.study_name,
-        "storage": storage,
-        "direction": study.direction.name.lower(),
-        "best_trial": best.number if best else None,
-        "best_value": _plain(best.value) if best else None,
-        "best_params": {k: _plain(v) for k, v in applied_params(best).items()} if best else {},
-        "trials": {k: counts[k] for k in ("complete", "pruned", "fail")},
-    }
+    result["trials"] = {k: counts[k] for k in ("complete", "pruned", "fail")}
     path = sweep_dir / RESULTS_FILE
     atomic_write_text(path, yaml.safe_dump(result, sort_keys=False))
-    if best is not None:
+    if multi:
+        log.info(f"Pareto front: {len(front)} solution(s)")
+        for trial in front:
+            log.info(f"    trial {trial.number}: {_values(study, trial)} {applied_params(trial)}")
+    elif best is not None:
         log.info(f"Best value {best.value:.6g} (trial {best.number}): {result['best_params']}")
     else:
         log.info("No trial completed: no best parameters.")
     log.info(f"Results written to {path}")
     return path
+
+
+def _plain_params(trial: "optuna.trial.FrozenTrial") -> dict[str, Any]:
+    return {k: _plain(v) for k, v in applied_params(trial).items()}
 
 
 def _plain(value: Any) -> Any:

@@ -6,8 +6,11 @@ expression                                distribution
 ``interval(a, b)``                        ``FloatDistribution(a, b)``
 ``tag(log, interval(a, b))``              ``FloatDistribution(a, b, log=True)``
 ``int(interval(a, b))``                   ``IntDistribution(a, b)`` (``tag(log, ...)``: log)
-``range(a, b, step)``                     ``IntDistribution`` / ``FloatDistribution`` with a
-                                          step; like Hydra's ``range``, ``b`` is excluded
+``range(a, b, step)``                     ``IntDistribution(a, b, step)`` /
+                                          ``FloatDistribution`` with a step; as in the stock
+                                          plugin ``b`` is the high end (included when it
+                                          lies on the step grid); a grid sampler enumerates
+                                          Hydra's range (``b`` excluded), as the stock plugin
 ``choice(x, y, ...)``, ``x,y,...``        ``CategoricalDistribution``
 ``shuffle(range(...))``                   ``CategoricalDistribution`` of the range's values
 anything else (``lr=0.1``, ``model=s5``)  a fixed override passed to every job
@@ -43,10 +46,17 @@ class SearchSpace:
     fixed: dict[str, str] = field(default_factory=dict)  # key -> "key=value" override
     prefixes: dict[str, str] = field(default_factory=dict)  # key -> "", "+" or "++"
     sources: dict[str, str] = field(default_factory=dict)  # key -> text it came from
+    ranges: dict[str, list] = field(default_factory=dict)  # key -> Hydra's values of a range
 
     def override(self, key: str, value: Any) -> str:
         """The command-line override that sets ``key`` to a sampled ``value`` in a job."""
         return f"{self.prefixes.get(key, '')}{key}={format_value(value)}"
+
+    def grid_values(self, key: str) -> list:
+        """The values a grid sampler enumerates for ``key``."""
+        if key in self.ranges:
+            return list(self.ranges[key])
+        return grid_values(key, self.distributions[key])
 
 
 def parse_search_space(
@@ -71,10 +81,16 @@ def parse_search_space(
             key = f"{key}@{override.package}"
         space.distributions.pop(key, None)
         space.fixed.pop(key, None)
+        space.ranges.pop(key, None)
         space.sources[key] = f"{text!r} ({where})"
         if override.is_sweep_override():
             space.distributions[key] = to_distribution(override, text)
             space.prefixes[key] = _prefix(override)
+            value = override.value()
+            if isinstance(value, RangeSweep) and not value.shuffle:
+                space.ranges[key] = list(override.sweep_iterator())
+        elif override.is_delete():
+            space.fixed[key] = str(override.input_line or f"~{key}")
         else:
             space.fixed[key] = f"{override.get_key_element()}={override.get_value_element_as_str()}"
     return space
@@ -98,13 +114,7 @@ def to_distribution(override: Override, text: str) -> "BaseDistribution":
                 return IntDistribution(value.start, value.end, log=log)
             return FloatDistribution(float(value.start), float(value.end), log=log)
         if isinstance(value, RangeSweep) and not value.shuffle:
-            values = list(override.sweep_iterator())
-            if not values:
-                raise ValueError("the range is empty")
-            if all(isinstance(v, int) for v in values) and isinstance(value.step, int):
-                step = int(value.step)
-                return IntDistribution(min(values), max(values), step=abs(step))
-            return FloatDistribution(min(values), max(values), step=abs(float(value.step)))
+            return _range_distribution(value)
         if isinstance(value, (ChoiceSweep, RangeSweep)):
             choices = list(override.sweep_iterator())
             bad = [c for c in choices if not isinstance(c, _PRIMITIVES)]
@@ -116,6 +126,23 @@ def to_distribution(override: Override, text: str) -> "BaseDistribution":
     except (ValueError, TypeError) as err:
         raise SweepConfigError(f"invalid search-space entry {text!r}: {err}") from None
     raise SweepConfigError(f"the search-space entry {text!r} is not a supported sweep")
+
+
+def _range_distribution(value: RangeSweep) -> "BaseDistribution":
+    """The stock mapping: ``range(a, b, step)`` -> a distribution from a to b (b included)."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    start, stop, step = value.start, value.stop, value.step if value.step is not None else 1
+    if not step:
+        raise ValueError("the step is 0")
+    low, high = (start, stop) if step > 0 else (stop, start)
+    step = abs(step)
+    if high < low:
+        raise ValueError("the range is empty")
+    if all(isinstance(v, int) for v in (start, stop, step)):
+        return IntDistribution(low, low + (high - low) // step * step, step=step)
+    n_steps = math.floor((high - low) / step + 1e-9)  # the last point on the grid, as Optuna
+    return FloatDistribution(float(low), float(low + n_steps * step), step=float(step))
 
 
 def format_value(value: Any) -> str:

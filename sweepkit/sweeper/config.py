@@ -3,7 +3,8 @@
 Groups (selectable from the command line or a defaults list):
 
 - ``hydra/sweeper``: ``sweepkit``
-- ``hydra/sweeper/sampler``: ``tpe`` (default), ``random``, ``cmaes``, ``gp``, ``grid``, ``qmc``
+- ``hydra/sweeper/sampler``: ``tpe`` (default), ``random``, ``cmaes``, ``gp``, ``grid``, ``qmc``,
+  ``nsgaii``, ``nsgaiii`` (and the stock plugin's ``motpe``, which says it was removed)
 - ``hydra/sweeper/pruner``: ``none`` (default), ``hyperband``, ``successive_halving``, ``median``
 
 Sampler and pruner nodes use Hydra's ``_target_`` style, as the stock Optuna sweeper does, so
@@ -27,14 +28,25 @@ class SamplerConfig:
     seed: Optional[int] = None
 
 
+# Every key of the stock plugin's sampler configs is here with its stock meaning; a key left
+# null takes Optuna's default. A value that is a config with a ``_target_`` (for example
+# ``independent_sampler: {_target_: optuna.samplers.RandomSampler}``) is instantiated.
+
+
 @dataclass
 class TPESamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.TPESampler"
+    consider_prior: Optional[bool] = None
+    prior_weight: Optional[float] = None
+    consider_magic_clip: Optional[bool] = None
+    consider_endpoints: Optional[bool] = None
     n_startup_trials: int = 10
     n_ei_candidates: int = 24
     multivariate: bool = False
     group: bool = False
+    warn_independent_sampling: Optional[bool] = None
     constant_liar: bool = True
+    constraints_func: Optional[Any] = None
 
 
 @dataclass
@@ -48,18 +60,50 @@ class CmaEsSamplerConfig(SamplerConfig):
     x0: Optional[Dict[str, Any]] = None
     sigma0: Optional[float] = None
     n_startup_trials: int = 1
+    independent_sampler: Optional[Any] = None
+    warn_independent_sampling: bool = True
     consider_pruned_trials: bool = False
-    restart_strategy: Optional[str] = None
+    restart_strategy: Optional[Any] = None
     popsize: Optional[int] = None
+    inc_popsize: Optional[int] = None  # the stock config says 2; null: Optuna's default
     use_separable_cma: bool = False
     with_margin: bool = False
+    lr_adapt: bool = False
+    source_trials: Optional[Any] = None
+
+
+@dataclass
+class NSGAIISamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    population_size: int = 50
+    mutation_prob: Optional[float] = None
+    crossover: Optional[Any] = None
+    crossover_prob: float = 0.9
+    swapping_prob: float = 0.5
+    constraints_func: Optional[Any] = None
+
+
+@dataclass
+class NSGAIIISamplerConfig(NSGAIISamplerConfig):
+    _target_: str = "optuna.samplers.NSGAIIISampler"
+    reference_points: Optional[Any] = None
+    dividing_parameter: int = 3
+
+
+@dataclass
+class MOTPESamplerConfig(SamplerConfig):
+    # removed in Optuna 4.0, as in the stock plugin: selecting it is a clear error
+    _target_: str = "sweepkit.sweeper._algorithms.motpe_removed"
 
 
 @dataclass
 class GPSamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.GPSampler"
+    independent_sampler: Optional[Any] = None
     n_startup_trials: int = 10
     deterministic_objective: bool = False
+    constraints_func: Optional[Any] = None
+    warn_independent_sampling: bool = True
 
 
 @dataclass
@@ -67,6 +111,8 @@ class GridSamplerConfig(SamplerConfig):
     """Optuna's grid over the discrete search space (choices, ranges, stepped intervals)."""
 
     _target_: str = "optuna.samplers.GridSampler"
+    # as in the stock plugin: the search space is filled in from hydra.sweeper.params
+    _partial_: bool = True
 
 
 @dataclass
@@ -74,6 +120,9 @@ class QMCSamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.QMCSampler"
     qmc_type: str = "sobol"
     scramble: bool = False
+    independent_sampler: Optional[Any] = None
+    warn_asynchronous_seeding: bool = True
+    warn_independent_sampling: bool = True
 
 
 @dataclass
@@ -130,21 +179,35 @@ class SweepkitSweeperConf:
 
     sampler: Any = None
     pruner: Any = None
-    # "minimize" | "maximize" (also "min" | "max")
-    direction: str = "minimize"
+    # "minimize" | "maximize" (also "min" | "max"), or a list of them: one per objective
+    direction: Any = "minimize"
+    # names of the objectives, in the order of direction (a task may then return a dict keyed
+    # by them); null: unnamed, or the keys of a returned dict
+    metric_names: Optional[List[str]] = None
     # Optuna storage: null = a journal file <sweep dir>/optuna_journal.log; or an RDB URL
-    # (sqlite:///..., postgresql://...), "journal:///path/file.log", or "redis://..."
+    # (sqlite:///..., postgresql://...), "journal:///path/file.log", "redis://...", or
+    # "memory" (the stock plugin's null: in this process only, no pruning, no resume)
     storage: Optional[str] = None
     # null = derived from the sweep directory (stable, so a resumed sweep finds its study)
     study_name: Optional[str] = None
-    # total budget of trials, finished trials of a resumed study included
+    # the budget of trials: with budget=total, finished trials of a resumed study included;
+    # with budget=per_run (the stock plugin's rule), n_trials more each time the sweep runs
     n_trials: int = 20
+    budget: str = "total"
     # trials running at once (with joblib / submitit launchers; the basic launcher runs one at a time)
     n_jobs: int = 1
     # true: start a new trial as soon as any running one ends; false: batches of n_jobs trials
     async_trials: bool = True
-    # the sweep stops when more than this fraction of its trials failed
+    # the sweep stops when more than this fraction of its trials failed, counted over the
+    # sweep (failure_rate_scope=sweep) or over each batch of n_jobs trials (batch: stock)
     max_failure_rate: float = 0.0
+    failure_rate_scope: str = "sweep"
+    # a task that returns no number: true stops the sweep with an error naming the value;
+    # false fails the trial and counts it against max_failure_rate (the stock plugin's rule)
+    stop_on_bad_return: bool = True
+    # a NaN or infinite value fails its trial; true: it counts against max_failure_rate;
+    # false: it does not (the stock plugin's rule: Optuna fails the trial quietly)
+    nan_counts_as_failure: bool = True
     # search space in the stock grammar: {key: "interval(0, 1)" | "choice(a, b)" | ...}
     params: Optional[Dict[str, Any]] = None
     # optional "module.function(cfg, trial)" that suggests extra parameters
@@ -167,6 +230,9 @@ SAMPLERS: Dict[str, type] = {
     "gp": GPSamplerConfig,
     "grid": GridSamplerConfig,
     "qmc": QMCSamplerConfig,
+    "nsgaii": NSGAIISamplerConfig,
+    "nsgaiii": NSGAIIISamplerConfig,
+    "motpe": MOTPESamplerConfig,
 }
 PRUNERS: Dict[str, type] = {
     "none": NoPrunerConfig,

@@ -60,6 +60,8 @@ def main(cfg: DictConfig):
         return math.nan
     if cfg.return_text:
         return "not a number"
+    if cfg.return_width:  # a second objective: the model's "size"
+        return {"val_loss": tracker.best_value, "width": float(cfg.model.width)}
     return tracker.best_value
 
 
