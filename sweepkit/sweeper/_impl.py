@@ -138,6 +138,7 @@ class SweepkitSweeperImpl(Sweeper):
         self.gpus = gpus
         self.gpu_overrides = list(gpu_overrides or [])
         self.gpu_slots: Any = None
+        self.trial_attrs: Any = None
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
         self.space = SearchSpace()
@@ -247,8 +248,9 @@ class SweepkitSweeperImpl(Sweeper):
     def _job_ended(self, study: optuna.Study, proposal: Proposal, job_return: JobReturn) -> None:
         if self.gpu_slots is not None:
             self.gpu_slots.release(proposal.gpu)
-        self.trial_attrs.job_ended(study, proposal.trial, job_return,
-                                   failed=job_return.status == JobStatus.FAILED)
+        if self.trial_attrs is not None:
+            self.trial_attrs.job_ended(study, proposal.trial, job_return,
+                                       failed=job_return.status == JobStatus.FAILED)
 
     def _check_settings(self) -> str:
         direction = _DIRECTIONS.get(str(self.direction).lower())

@@ -24,7 +24,8 @@ LOCK_ENV = "SWEEPKIT_JOURNAL_LOCK"
 GRACE_ENV = "SWEEPKIT_JOURNAL_LOCK_GRACE"
 DEFAULT_GRACE_S = 30
 _JOURNAL_SCHEME = "journal://"
-_PASSWORD = re.compile(r"(://[^:/@\s'\"]*:)[^@/\s'\"]+@")
+# user:password@ after the scheme; the password may hold any character but @, blanks and quotes
+_PASSWORD = re.compile(r"(://[^:/@\s'\"]*:)[^@\s'\"]+@")
 # Seconds an RDB connection attempt may take before the sweep stops with an error.
 CONNECT_TIMEOUT_ENV = "SWEEPKIT_DB_CONNECT_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT_S = 10
@@ -65,13 +66,13 @@ def has_password(url: str) -> bool:
 def warn_if_password(raw: object) -> None:
     """Warn when ``hydra.sweeper.storage`` (as written, before interpolation) holds a password.
 
-    Hydra saves the config as written into ``.hydra/hydra.yaml`` and ``overrides.yaml`` of every
-    job; an ``${oc.env:...}`` interpolation is saved as written, so the password stays out.
+    Hydra saves the config as written into every job's ``.hydra/hydra.yaml``; an
+    ``${oc.env:...}`` interpolation is saved as written, so the password stays out.
     """
     if isinstance(raw, str) and "${" not in raw and has_password(raw):
         log.warning(
             f"hydra.sweeper.storage {redact(raw)!r} holds a password in clear: Hydra saves it in "
-            "every job's .hydra/hydra.yaml and overrides.yaml. Put the URL in an environment "
+            "every job's .hydra/hydra.yaml. Put the URL in an environment "
             "variable and write hydra.sweeper.storage='${oc.env:SWEEPKIT_STORAGE}' instead "
             "(sweepkit's own files and logs mask it)."
         )
