@@ -44,11 +44,26 @@ def test_detection_stub_nvidia_smi_and_cuda_visible_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")  # auto: what this process may use
     assert resolve_gpus("auto") == ["2", "0"]
     assert resolve_gpus([1, 2]) == ["1", "2"] and resolve_gpus(None) is None
-    monkeypatch.delenv(GPUS_ENV)
-    monkeypatch.setenv("PATH", "/nonexistent")  # no nvidia-smi: no GPU
-    assert detect_gpus() == []
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # set but empty hides every GPU
     assert resolve_gpus("auto") is None
+    monkeypatch.delenv(GPUS_ENV)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setenv("PATH", "/nonexistent")  # no nvidia-smi: no GPU
+    assert detect_gpus() == [] and resolve_gpus("auto") is None
+
+
+def test_nvidia_smi_listing_is_parsed(monkeypatch, tmp_path):
+    fake = tmp_path / "nvidia-smi"  # what `nvidia-smi -L` prints on a 2-GPU machine
+    fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-1111)'\n"
+                    "echo 'GPU 1: NVIDIA H200 (UUID: GPU-2222)'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(GPUS_ENV, raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert detect_gpus() == ["0", "1"] and resolve_gpus("auto") == ["0", "1"]
+    assert resolve_gpus(["GPU-2222"]) == ["GPU-2222"]
+    with pytest.raises(SweepConfigError, match="GPU-3333"):
+        resolve_gpus(["GPU-3333"])
 
 
 @pytest.mark.parametrize("setting, visible, fragment", [

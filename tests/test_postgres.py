@@ -144,6 +144,8 @@ def test_server_restart_mid_sweep_then_resume_finishes_the_budget(tmp_path, pg, 
     out, err = child.communicate(timeout=120)  # no hang: storage calls wait out the restart
     first = load(db, "r")
     assert child.returncode == 0, err[-2000:]
+    logs = out + err + "".join(p.read_text() for p in sweep.glob("*/toy_app.log"))
+    assert "study storage unreachable (OperationalError); retrying" in logs  # the outage was hit
     # a resume finds nothing left to do, nothing running, nothing lost
     run_toy(sweep, db, *args)
     study = load(db, "r")

@@ -41,13 +41,26 @@ def detect_gpus() -> list[str]:
             if line.startswith("GPU ")]
 
 
+def _uuids() -> list[str]:
+    """The GPUs' UUIDs (``GPU-...``), which CUDA_VISIBLE_DEVICES accepts as well as indices."""
+    if GPUS_ENV in os.environ:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.rsplit("UUID: ", 1)[1].rstrip(")") for line in out.stdout.splitlines()
+            if line.startswith("GPU ") and "UUID: " in line]
+
+
 def resolve_gpus(setting: Any) -> Optional[list[str]]:
     """The GPU ids trials are spread over, or None for no assignment; a bad list is an error."""
     if setting is None or setting is False or str(setting).lower() in ("null", "none", ""):
         return None
     if str(setting).lower() == "auto":
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        gpus = [g.strip() for g in visible.split(",") if g.strip()] if visible else detect_gpus()
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # set but empty: no GPU may be used
+        gpus = [g.strip() for g in visible.split(",") if g.strip()] if visible is not None \
+            else detect_gpus()
         if not gpus:
             log.info("hydra.sweeper.gpus=auto: no GPU found; trials get no GPU assignment")
             return None
@@ -62,6 +75,8 @@ def resolve_gpus(setting: Any) -> Optional[list[str]]:
         raise SweepConfigError(f"hydra.sweeper.gpus={wanted}: each GPU may be listed once")
     present = detect_gpus()
     missing = [g for g in wanted if g not in present]
+    if missing and any(g.startswith(("GPU-", "MIG-")) for g in missing):
+        missing = [g for g in missing if g not in _uuids()]
     if missing:
         have = ", ".join(present) if present else "none (nvidia-smi -L found no GPU)"
         raise SweepConfigError(

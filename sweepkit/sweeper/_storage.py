@@ -183,18 +183,18 @@ def _open_rdb(url: str) -> "BaseStorage":
     raise AssertionError("unreachable")
 
 
-def _connection_lost(err: BaseException) -> bool:
-    """Whether ``err`` (or its cause) is the database being unreachable, not a bad request."""
+def _connection_lost(err: BaseException) -> "BaseException | None":
+    """The error in ``err``'s chain that says the database is unreachable; None for a bad request."""
     import sqlalchemy.exc
 
     seen = 0
     while err is not None and seen < 5:
         if isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
-            return True
+            return err
         if isinstance(err, sqlalchemy.exc.DBAPIError) and err.connection_invalidated:
-            return True
+            return err
         err, seen = err.__cause__ or err.__context__, seen + 1
-    return False
+    return None
 
 
 # What Optuna's cached storage calls on its RDB backend (public and private).
@@ -234,15 +234,16 @@ def _retrying_rdb_class() -> type:
                         return True  # the lost attempt had committed
                     raise
                 except Exception as err:
-                    if not _connection_lost(err):
+                    lost = _connection_lost(err)
+                    if lost is None:
                         raise
                     now = time.monotonic()
                     deadline = deadline or now + _retry_seconds()
                     if now >= deadline:
                         raise
                     if attempt == 0:
-                        log.warning(f"study storage unreachable ({type(err).__name__}); retrying "
-                                    f"for up to {_retry_seconds()} s ({RETRY_ENV})")
+                        log.warning(f"study storage unreachable ({type(lost).__name__}); retrying "
+                                    f"for up to {_retry_seconds():g} s ({RETRY_ENV})")
                     time.sleep(pause)
                     pause, attempt = min(pause * 2, 4.0), attempt + 1
 
