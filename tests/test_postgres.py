@@ -248,3 +248,19 @@ def test_missing_driver_names_the_package(monkeypatch):
     with pytest.raises(SweepConfigError, match=r"sweepkit\[postgres\]") as err:
         check_driver("postgresql://u:secret@host/db")
     assert "secret" not in str(err.value)
+
+
+def test_ranking_is_rewritten_only_when_it_changes(tmp_path, monkeypatch):
+    from sweepkit.sweeper._trial_attrs import TOP_K_ATTR, TrialAttrs
+
+    study = optuna.create_study(storage=open_storage(f"journal://{tmp_path / 'j.log'}"))
+    writes = []
+    real = study.set_user_attr
+    monkeypatch.setattr(study, "set_user_attr", lambda k, v: (writes.append(k), real(k, v)))
+    attrs = TrialAttrs(study, tmp_path)
+    top = [{"rank": 1, "trial": 0, "run_name": "0", "value": 0.5, "checkpoint": "best_models/a.pth"}]
+    attrs.publish(study, top)
+    attrs.publish(study, [dict(e) for e in top])  # same ranking: no write
+    assert writes == [TOP_K_ATTR] and trial_ranks(study) == {0: (1, "best_models/a.pth")}
+    attrs.publish(study, top + [{**top[0], "rank": 2, "trial": 1}])
+    assert writes == [TOP_K_ATTR] * 2 and set(trial_ranks(study)) == {0, 1}
