@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,9 +113,11 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
-    def restart(self) -> None:
-        """Stop (fast: open sessions are cut) and start again on the same port."""
-        self.pg_ctl("restart", "-m", "fast")
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop (fast: open sessions are cut), stay down ``down_s`` seconds, start on the same port."""
+        self.pg_ctl("stop", "-m", "fast")
+        time.sleep(down_s)
+        self.pg_ctl("start")
 
 
 @contextlib.contextmanager

@@ -140,12 +140,13 @@ def test_server_restart_mid_sweep_then_resume_finishes_the_budget(tmp_path, pg, 
             pass
         time.sleep(0.2)
     assert child.poll() is None, "the sweep ended before the restart"
-    pg.restart()  # running jobs and the sweeper lose their connections
+    pg.restart(down_s=3)  # running jobs and the sweeper lose their connections for 3 s
     out, err = child.communicate(timeout=120)  # no hang: storage calls wait out the restart
     first = load(db, "r")
     assert child.returncode == 0, err[-2000:]
     logs = out + err + "".join(p.read_text() for p in sweep.glob("*/toy_app.log"))
     assert "study storage unreachable (OperationalError); retrying" in logs  # the outage was hit
+    assert [t.state for t in first.trials] == [TrialState.COMPLETE] * 6  # ... and ridden out
     # a resume finds nothing left to do, nothing running, nothing lost
     run_toy(sweep, db, *args)
     study = load(db, "r")
