@@ -7,6 +7,7 @@ package is cheap; the sweep loop (and optuna) load when a sweep starts.
 from sweepkit.sweeper._objectives import BadReturn, Objective, named_objectives
 from sweepkit.sweeper._search_space import SearchSpace, SweepConfigError, parse_search_space
 from sweepkit.sweeper._storage import default_storage_url, open_storage
+from sweepkit.sweeper._trial_attrs import set_trial_ranks, trial_ranks
 from sweepkit.sweeper.config import SWEEPER_TARGET, SweepkitSweeperConf
 
 __all__ = [
@@ -20,4 +21,6 @@ __all__ = [
     "named_objectives",
     "open_storage",
     "parse_search_space",
+    "set_trial_ranks",
+    "trial_ranks",
 ]

@@ -29,6 +29,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from sweepkit._io import atomic_write_text
 from sweepkit.sweeper import _report
 from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler
 from sweepkit.sweeper._objectives import BadReturn, directions_of, objective_values
@@ -49,6 +50,7 @@ from sweepkit.sweeper._storage import (
     default_storage_url,
     open_storage,
     redact,
+    warn_if_password,
 )
 
 log = logging.getLogger("sweepkit.sweeper")
@@ -70,6 +72,7 @@ class Proposal:
 
     trial: Trial
     overrides: list[str]
+    gpu: Optional[str] = None
 
     @property
     def number(self) -> int:
@@ -128,6 +131,8 @@ class SweepkitSweeperImpl(Sweeper):
         failure_rate_scope: str = "sweep",
         stop_on_bad_return: bool = True,
         nan_counts_as_failure: bool = True,
+        gpus: Any = None,
+        gpu_overrides: Optional[Sequence[str]] = None,
     ) -> None:
         self.sampler_config = as_dict(sampler)
         self.pruner_config = as_dict(pruner)
@@ -156,6 +161,10 @@ class SweepkitSweeperImpl(Sweeper):
         self.retry_failed = bool((as_dict(resume) or {}).get("retry_failed", False))
         self.async_trials = async_trials
         self.pruned_trials = pruned_trials
+        self.gpus = gpus
+        self.gpu_overrides = list(gpu_overrides or [])
+        self.gpu_slots: Any = None
+        self.trial_attrs: Any = None
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
         self.space = SearchSpace()
@@ -208,6 +217,7 @@ class SweepkitSweeperImpl(Sweeper):
 
         if not multi:  # the top-k callback ranks one metric (the manifest's side)
             check_callback_mode(self.config, directions[0])
+        self._prepare_scale_out()
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         self.driver_lock = hold_driver_lock(self.sweep_dir)  # one live driver per sweep dir
         in_memory = self.storage == MEMORY
@@ -229,7 +239,9 @@ class SweepkitSweeperImpl(Sweeper):
         self._recover_interrupted(study)
         if self.budget == "per_run":  # the stock rule: n_trials more, whatever ran before
             self.n_trials += self.used(study)
-        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        self._feed_optuna_tools(study)
+        # as composed, with any password in a URL masked (``${oc.env:...}`` stays as written)
+        atomic_write_text(self.sweep_dir / "multirun.yaml", redact(OmegaConf.to_yaml(self.config)))
         log.info(
             f"Study {study.study_name!r} in {redact(self.storage_url)}: "
             f"sampler={sampler_name} pruner={type(pruner).__name__} "
@@ -239,6 +251,41 @@ class SweepkitSweeperImpl(Sweeper):
         for name, dist in self.space.distributions.items():
             log.info(f"  {name}: {dist}")
         return study
+
+    # ---------------------------------------------------------------- scale-out (storage, GPUs, tools)
+    def _prepare_scale_out(self) -> None:
+        """Warn about a password written into the storage URL; set up the GPU slots."""
+        from sweepkit.sweeper._gpus import build_slots
+        from sweepkit.sweeper._slurm import is_slurm_launcher
+
+        assert self.config is not None
+        warn_if_password(OmegaConf.to_container(self.config.hydra.sweeper, resolve=False).get("storage"))
+        self.gpu_slots = build_slots(self.gpus, self.gpu_overrides, is_slurm_launcher(self.launcher))
+
+    def _feed_optuna_tools(self, study: optuna.Study) -> None:
+        """Metric names on the study; trial attributes and the ranking as jobs end (_trial_attrs)."""
+        from sweepkit.sweeper._trial_attrs import TrialAttrs, metric_names, set_metric_names
+
+        assert self.config is not None
+        if self.metric_names is None and study.metric_names is None and len(study.directions) == 1:
+            set_metric_names(study, metric_names(self.config))  # several: _set_metric_names
+        self.trial_attrs = TrialAttrs(study, self.sweep_dir)
+
+    def _proposal(self, trial: Trial, applied: dict[str, Any]) -> Proposal:
+        """The accepted trial's job: its overrides, and a GPU when the sweep spreads trials over GPUs."""
+        overrides = self._overrides(applied)
+        gpu = self.gpu_slots.acquire() if self.gpu_slots is not None else None
+        if gpu is not None:
+            overrides += self.gpu_slots.overrides(gpu)
+            trial.set_user_attr("gpu", gpu)
+        return Proposal(trial, overrides, gpu)
+
+    def _job_ended(self, study: optuna.Study, proposal: Proposal, job_return: JobReturn) -> None:
+        if self.gpu_slots is not None:
+            self.gpu_slots.release(proposal.gpu)
+        if self.trial_attrs is not None:
+            self.trial_attrs.job_ended(study, proposal.trial, job_return,
+                                       failed=job_return.status == JobStatus.FAILED)
 
     def _open_study(self, storage: Any, sampler: Any, pruner: Any, directions: list[str]) -> optuna.Study:
         """Load the study if it exists (after checking its directions), else create it."""
@@ -431,7 +478,7 @@ class SweepkitSweeperImpl(Sweeper):
                     trial.set_user_attr(
                         _report.APPLIED_ATTR, {k: v for k, v in applied.items() if values[k] != v}
                     )
-                return Proposal(trial, self._overrides(applied))
+                return self._proposal(trial, applied)
             trial.set_user_attr(_report.REJECTED_ATTR, reason)
             study.tell(trial, state=TrialState.FAIL)
             log.warning(f"Trial {trial.number} rejected before launch: {reason}")
@@ -497,6 +544,7 @@ class SweepkitSweeperImpl(Sweeper):
         self, study: optuna.Study, proposal: Proposal, job_return: JobReturn, stored: FrozenTrial
     ) -> TrialState:
         """Tell Optuna how the trial's job ended: COMPLETE, PRUNED or FAIL."""
+        self._job_ended(study, proposal, job_return)
         number = proposal.number
         if job_return.status == JobStatus.FAILED:
             try:

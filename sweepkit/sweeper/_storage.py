@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
+import logging
 import os
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +24,23 @@ LOCK_ENV = "SWEEPKIT_JOURNAL_LOCK"
 GRACE_ENV = "SWEEPKIT_JOURNAL_LOCK_GRACE"
 DEFAULT_GRACE_S = 30
 _JOURNAL_SCHEME = "journal://"
-_PASSWORD = re.compile(r"(://[^:/@]+:)[^@/]*@")
+# user:password@ after the scheme; the password may hold any character but @, blanks and quotes
+_PASSWORD = re.compile(r"(://[^:/@\s'\"]*:)[^@\s'\"]+@")
+# Seconds an RDB connection attempt may take before the sweep stops with an error.
+CONNECT_TIMEOUT_ENV = "SWEEPKIT_DB_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT_S = 10
+# The Python driver each SQLAlchemy URL scheme needs, and how to install it.
+_DRIVERS = {
+    "postgresql": ("psycopg", "pip install 'sweepkit[postgres]' (psycopg 3)"),
+    "postgresql+psycopg": ("psycopg", "pip install 'sweepkit[postgres]' (psycopg 3)"),
+    "postgresql+psycopg2": ("psycopg2", "pip install psycopg2-binary"),
+    "mysql": ("MySQLdb", "pip install mysqlclient"),
+    "mysql+pymysql": ("pymysql", "pip install pymysql"),
+}
+# Seconds an RDB operation is retried while the database is unreachable (a restart, a fail-over).
+RETRY_ENV = "SWEEPKIT_DB_RETRY_S"
+DEFAULT_RETRY_S = 60
+log = logging.getLogger("sweepkit.sweeper")
 
 
 def default_storage_url(sweep_dir: str | Path) -> str:
@@ -38,6 +57,25 @@ def default_study_name(sweep_dir: str | Path) -> str:
 def redact(url: str) -> str:
     """The URL with any password replaced by ``***`` (for logs and result files)."""
     return _PASSWORD.sub(r"\1***@", url)
+
+
+def has_password(url: str) -> bool:
+    return bool(_PASSWORD.search(url))
+
+
+def warn_if_password(raw: object) -> None:
+    """Warn when ``hydra.sweeper.storage`` (as written, before interpolation) holds a password.
+
+    Hydra saves the config as written into every job's ``.hydra/hydra.yaml``; an
+    ``${oc.env:...}`` interpolation is saved as written, so the password stays out.
+    """
+    if isinstance(raw, str) and "${" not in raw and has_password(raw):
+        log.warning(
+            f"hydra.sweeper.storage {redact(raw)!r} holds a password in clear: Hydra saves it in "
+            "every job's .hydra/hydra.yaml. Put the URL in an environment "
+            "variable and write hydra.sweeper.storage='${oc.env:SWEEPKIT_STORAGE}' instead "
+            "(sweepkit's own files and logs mask it)."
+        )
 
 
 def journal_path(url: str) -> Path | None:
@@ -70,11 +108,43 @@ def journal_lock(path: Path):
     return kinds[kind](str(path), grace_period=grace)
 
 
+def check_driver(url: str) -> None:
+    """Refuse an RDB URL whose database driver is not installed, naming the package."""
+    scheme = url.split("://", 1)[0].lower()
+    module, install = _DRIVERS.get(scheme, (None, ""))
+    if module is not None and importlib.util.find_spec(module) is None:
+        hint = " (or postgresql+psycopg2://... with psycopg2 installed)" if module == "psycopg" else ""
+        raise SweepConfigError(
+            f"the study storage {redact(url)!r} needs the Python package {module!r}, which is not "
+            f"installed: {install}{hint}"
+        )
+
+
+def rdb_engine_kwargs(url: str) -> dict:
+    """SQLAlchemy engine options: a connect timeout (no hang on an unreachable server) and a
+    liveness check of pooled connections (a restarted server costs one reconnect, not an error)."""
+    kwargs: dict = {"pool_pre_ping": True}
+    scheme = url.split("://", 1)[0].lower()
+    if scheme.startswith(("postgresql", "mysql")) and "connect_timeout=" not in url:
+        raw = os.environ.get(CONNECT_TIMEOUT_ENV, str(DEFAULT_CONNECT_TIMEOUT_S))
+        try:
+            timeout = int(raw)
+            if timeout < 1:
+                raise ValueError
+        except ValueError:
+            raise SweepConfigError(
+                f"{CONNECT_TIMEOUT_ENV}={raw!r}: use a whole number of seconds >= 1"
+            ) from None
+        kwargs["connect_args"] = {"connect_timeout": timeout}
+    return kwargs
+
+
 @functools.lru_cache(maxsize=8)
 def open_storage(url: str) -> "BaseStorage":
     """Open (and cache per process) the storage behind ``url``; raise a clear error if it fails."""
     import optuna
 
+    check_driver(url)
     try:
         path = journal_path(url)
         if path is not None:
@@ -86,7 +156,7 @@ def open_storage(url: str) -> "BaseStorage":
             from optuna.storages.journal import JournalRedisBackend
 
             return optuna.storages.JournalStorage(JournalRedisBackend(url))
-        return optuna.storages.RDBStorage(url)
+        return _open_rdb(url)
     except SweepConfigError:
         raise
     except Exception as err:
@@ -96,3 +166,95 @@ def open_storage(url: str) -> "BaseStorage":
             "an RDB URL ('sqlite:///path/to/file.db', 'postgresql://user@host/db') or null for "
             "a journal file in the sweep directory."
         ) from None
+
+
+def _open_rdb(url: str) -> "BaseStorage":
+    """The RDB storage; sweeps that create the schema of a new database at the same moment race
+    on ``CREATE TABLE`` / ``CREATE TYPE``: the loser tries again and finds the schema made."""
+    import sqlalchemy.exc
+
+    for attempt in range(4):
+        try:
+            return _retrying_rdb_class()(url, engine_kwargs=rdb_engine_kwargs(url))
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == 3:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _connection_lost(err: BaseException) -> "BaseException | None":
+    """The error in ``err``'s chain that says the database is unreachable; None for a bad request."""
+    import sqlalchemy.exc
+
+    seen = 0
+    while err is not None and seen < 5:
+        if isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+            return err
+        if isinstance(err, sqlalchemy.exc.DBAPIError) and err.connection_invalidated:
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
+
+
+# What Optuna's cached storage calls on its RDB backend (public and private).
+_RETRIED = (
+    "create_new_study", "delete_study", "get_all_studies", "get_study_directions",
+    "get_study_id_from_name", "get_study_name_from_id", "get_study_system_attrs",
+    "get_study_user_attrs", "set_study_system_attr", "set_study_user_attr", "get_trial",
+    "get_trial_id_from_study_id_trial_number", "set_trial_intermediate_value",
+    "set_trial_state_values", "set_trial_system_attr", "set_trial_user_attr", "record_heartbeat",
+    "_create_new_trial", "_get_best_trial_id", "_get_stale_trial_ids", "_get_trials",
+    "_set_trial_param", "get_all_trials", "get_n_trials",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _retrying_rdb_class() -> type:
+    """``RDBStorage`` whose operations wait out a database that is briefly unreachable.
+
+    An operation that fails because the connection was lost is retried (0.5 s, doubling to
+    4 s) for up to ``$SWEEPKIT_DB_RETRY_S`` seconds (default 60), then the error is raised. A
+    tell whose first attempt committed before the connection dropped is not told twice.
+    """
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    def retried(name: str):
+        method = getattr(optuna.storages.RDBStorage, name)
+
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            deadline, pause, attempt = None, 0.5, 0
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except UpdateFinishedTrialError:
+                    if attempt and name == "set_trial_state_values":
+                        return True  # the lost attempt had committed
+                    raise
+                except Exception as err:
+                    lost = _connection_lost(err)
+                    if lost is None:
+                        raise
+                    now = time.monotonic()
+                    deadline = deadline or now + _retry_seconds()
+                    if now >= deadline:
+                        raise
+                    if attempt == 0:
+                        log.warning(f"study storage unreachable ({type(lost).__name__}); retrying "
+                                    f"for up to {_retry_seconds():g} s ({RETRY_ENV})")
+                    time.sleep(pause)
+                    pause, attempt = min(pause * 2, 4.0), attempt + 1
+
+        return wrapper
+
+    namespace = {name: retried(name) for name in _RETRIED if hasattr(optuna.storages.RDBStorage, name)}
+    return type("RetryingRDBStorage", (optuna.storages.RDBStorage,), namespace)
+
+
+def _retry_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get(RETRY_ENV, DEFAULT_RETRY_S)))
+    except ValueError:
+        return float(DEFAULT_RETRY_S)

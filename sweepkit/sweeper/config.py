@@ -221,6 +221,13 @@ class SweepkitSweeperConf:
         default_factory=lambda: [["model.dt_min", "model.dt_max"]]
     )
     resume: ResumeConfig = field(default_factory=ResumeConfig)
+    # GPUs the trials in flight are spread over: null (no assignment), auto (the GPUs this
+    # machine or $CUDA_VISIBLE_DEVICES offers) or a list of ids, e.g. [0, 1]; see _gpus.py
+    gpus: Any = None
+    # what a trial's job receives for its GPU ({gpu} = the id), e.g. ["trainer.device=cuda:{gpu}"]
+    gpu_overrides: List[str] = field(
+        default_factory=lambda: ["++hydra.job.env_set.CUDA_VISIBLE_DEVICES={gpu}"]
+    )
 
 
 SAMPLERS: Dict[str, type] = {
