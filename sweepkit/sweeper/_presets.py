@@ -76,6 +76,9 @@ TOPK_CALLBACK: dict[str, Any] = {
         "metric_name": None,
         # null: from hydra.sweeper.direction (or the runs' records), else min
         "mode": None,
+        # where a job without run.json leaves its checkpoint (a glob in the job dir)
+        "checkpoint": "checkpoints/*.ckpt",
+        "enabled": True,
     }
 }
 

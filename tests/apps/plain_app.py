@@ -1,0 +1,37 @@
+"""A Hydra app with no sweepkit code: it writes Lightning-style checkpoints and returns its metric.
+
+Each job writes ``checkpoints/epoch_NNN.ckpt`` for its best epoch (a torch file holding a
+ModelCheckpoint-like callback state naming it ``best_model_path``) and, with ``save_last``,
+``checkpoints/last.ckpt``, then returns the best loss ``(x - 0.3)^2``. ``no_checkpoint`` and
+``return_text`` make a job leave no checkpoint or return a string (bad input for the hook).
+"""
+
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base=None, config_path="plain_conf", config_name="plain")
+def main(cfg: DictConfig):
+    out = Path(HydraConfig.get().runtime.output_dir)
+    loss = (cfg.x - 0.3) ** 2
+    if not cfg.no_checkpoint:
+        ckpt_dir = out / "checkpoints"
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        best = ckpt_dir / "epoch_002.ckpt"
+        state = {"state_dict": {"w": torch.tensor([cfg.x])},
+                 "callbacks": {"ModelCheckpoint{'monitor': 'val/loss', 'mode': 'min'}":
+                               {"best_model_path": str(best), "best_model_score": loss}}}
+        torch.save(state, best)
+        if cfg.save_last:  # written after the best one: the newest file is not the best
+            torch.save(state, ckpt_dir / "last.ckpt")
+    if cfg.return_text:
+        return "done"
+    return loss
+
+
+if __name__ == "__main__":
+    main()
