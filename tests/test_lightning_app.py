@@ -16,6 +16,8 @@ pytest.importorskip("lightning")
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "examples" / "lightning_app"
+# Hyperband puts a trial in a bracket by a hash of the study name: a fixed name, fixed brackets
+FIXED = ["hydra.sweeper.study_name=spirals-ci"]
 
 
 def run_app(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -44,7 +46,7 @@ def trial_states(sweep: Path) -> dict[int, str]:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     cwd = tmp_path_factory.mktemp("lightning_app")
-    proc = run_app(cwd, "hparams_search=spirals")
+    proc = run_app(cwd, "hparams_search=spirals", *FIXED)
     assert proc.returncode == 0, proc.stderr[-4000:]
     (path,) = (cwd / "logs" / "train" / "multiruns").iterdir()
     return path, proc
@@ -101,7 +103,7 @@ def test_summarize_and_report_on_the_lightning_sweep(sweep):
 
 def test_min_epochs_above_the_rung_warns_once_and_records_complete(tmp_path):
     sweep = tmp_path / "held"
-    proc = run_app(tmp_path, "hparams_search=spirals", "hydra.sweeper.n_trials=5",
+    proc = run_app(tmp_path, "hparams_search=spirals", *FIXED, "hydra.sweeper.n_trials=5",
                    "trainer.min_epochs=9", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-4000:]
     text = proc.stdout + proc.stderr
