@@ -243,7 +243,8 @@ def record_job_return(job_dir: Path, hydra_cfg: Any, value: Any, metric_name: st
         tracker.set_checkpoint(checkpoint)  # only a run that can rank hands its file over
     elif value is not None:
         tracker.record["metric_note"] = f"return value {_short(value)} is not a number"
-    return tracker.finish("complete")
+    pruning = sys.modules.get("sweepkit.pruning")  # the job asked sweepkit.should_prune()
+    return tracker.finish("pruned" if pruning and pruning.job_was_pruned() else "complete")
 
 
 def find_checkpoint(job_dir: Path, pattern: str = DEFAULT_CHECKPOINT) -> tuple[Path | None, str]:

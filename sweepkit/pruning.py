@@ -50,6 +50,7 @@ class SweepTrial:
     def __init__(self, trial: "optuna.trial.Trial") -> None:
         self.trial = trial
         self.number = trial.number
+        self.pruned = False  # set by mark_pruned: the job stopped early
         self._last_step: int | None = None
 
     def report(self, value: float, step: int) -> None:
@@ -74,6 +75,7 @@ class SweepTrial:
         from sweepkit.sweeper._report import PRUNED_ATTR
 
         self.trial.set_user_attr(PRUNED_ATTR, self._last_step)
+        self.pruned = True
 
 
 TrialReporter = NoTrial | SweepTrial
@@ -91,6 +93,15 @@ def current_trial() -> TrialReporter:
     if key not in _cache:
         _cache[key] = SweepTrial(_load_trial(storage_url, study_name, number, pruner_config))
     return _cache[key]
+
+
+def job_was_pruned() -> bool:
+    """Whether the running job's trial was pruned (``should_prune()`` said so) in this process."""
+    settings = _sweep_settings()
+    if settings is None:
+        return False
+    trial = _cache.get(settings[:3])
+    return bool(trial is not None and trial.pruned)
 
 
 def _sweep_settings() -> tuple[str, str, int, Any] | None:

@@ -145,3 +145,23 @@ def test_return_values_that_count_as_a_metric(value, expected):
     from sweepkit.hooks import _as_number
 
     assert _as_number(value, "objective") == expected
+
+
+def test_a_custom_loop_prunes_with_report_and_should_prune(tmp_path):
+    """sweepkit.report/should_prune under the shipped Hyperband preset (max_resource learned)."""
+    import optuna
+
+    sweep = tmp_path / "loop"
+    proc = run_plain(tmp_path, "hydra/sweeper=sweepkit_hyperband", "hydra.sweeper.n_trials=8",
+                     "hydra.sweeper.sampler.seed=0", "hydra.sweeper.study_name=loop",
+                     "x=interval(0, 1)", "epochs=18", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(sweep / "optuna_journal.log")))
+    trials = optuna.load_study(study_name="loop", storage=storage).trials
+    pruned = {t.number for t in trials if t.state == optuna.trial.TrialState.PRUNED}
+    assert pruned and 0 not in pruned  # nothing is pruned before a trial completes
+    assert all(t.last_step < 18 for t in trials if t.number in pruned)
+    doc = json.loads((sweep / "sweep_results.json").read_text())
+    # the manifest agrees with the study: a pruned job without run.json is recorded pruned
+    assert {r["job_num"] for r in doc["runs"] if r["status"] == "pruned"} == pruned

@@ -4,6 +4,8 @@ Each job writes ``checkpoints/epoch_NNN.ckpt`` for its best epoch (a torch file 
 ModelCheckpoint-like callback state naming it ``best_model_path``) and, with ``save_last``,
 ``checkpoints/last.ckpt``, then returns the best loss ``(x - 0.3)^2``. ``no_checkpoint`` and
 ``return_text`` make a job leave no checkpoint or return a string (bad input for the hook).
+With ``epochs`` > 0 it is a custom training loop first: the loss of epoch e is
+``(x - 0.3)^2 + 1 / e``, reported with ``sweepkit.report`` and stopped by ``sweepkit.should_prune``.
 """
 
 from pathlib import Path
@@ -13,11 +15,18 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+import sweepkit
+
 
 @hydra.main(version_base=None, config_path="plain_conf", config_name="plain")
 def main(cfg: DictConfig):
     out = Path(HydraConfig.get().runtime.output_dir)
     loss = (cfg.x - 0.3) ** 2
+    for epoch in range(1, cfg.epochs + 1):
+        sweepkit.report(loss + 1.0 / epoch, epoch)
+        if sweepkit.should_prune():
+            break
+    loss += 1.0 / cfg.epochs if cfg.epochs else 0.0
     if not cfg.no_checkpoint:
         ckpt_dir = out / "checkpoints"
         ckpt_dir.mkdir(parents=True, exist_ok=True)
