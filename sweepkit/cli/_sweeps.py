@@ -8,7 +8,8 @@ neither (an app without the top-k callback) is read from its Optuna study.
 
 With no path (the default ``outputs``), the root is ``$SWEEPKIT_OUTPUTS``, else the first of
 ``outputs/``, ``logs/`` (lightning-hydra-template) and ``multirun/`` (Hydra's default) that
-exists.
+exists, else the top folder of a sweep found within four levels (an app's own
+``hydra.sweep.dir``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,22 @@ def outputs_root(root: Path | str) -> Path:
         if os.path.isdir(name):
             log.debug("no %s/ here; reading sweeps under %s/", DEFAULT_ROOT, name)
             return Path(name)
+    found = _shallow_sweep(Path("."), depth=4)  # an app's own hydra.sweep.dir, e.g. runs/sweeps/
+    if found is not None:
+        log.debug("no %s/ here; reading sweeps under %s/", DEFAULT_ROOT, found)
+        return found
     return Path(root)
+
+
+def _shallow_sweep(top: Path, depth: int) -> Path | None:
+    """The top-level folder of the first sweep directory within ``depth`` levels, or None."""
+    for path, dirs, _files in os.walk(top, followlinks=False):
+        rel = Path(path).relative_to(top)
+        if rel.parts and is_sweep_dir(Path(path)):
+            return top / rel.parts[0]
+        dirs[:] = [] if len(rel.parts) >= depth else sorted(
+            d for d in dirs if not d.startswith(".") and d not in ("node_modules", "site-packages"))
+    return None
 
 
 def find_sweeps(root: Path) -> list["Sweep"]:
@@ -326,10 +342,12 @@ class Sweep:
 
     @property
     def what(self) -> str:
-        """A label for people: ``dmixer on Solar``, else ``model=mlp data=spirals``."""
+        """A label for people: ``dmixer on Solar``, else ``model=mlp data=spirals``, else the
+        Hydra job's name (the app's script)."""
         if self.model or self.dataset:
             return " on ".join(x for x in (self.model, self.dataset) if x)
-        return " ".join(f"{k}={v}" for k, v in self.labels.items())
+        return (" ".join(f"{k}={v}" for k, v in self.labels.items())
+                or str(_plain(self._cfg("hydra", "job", "name")) or ""))
 
     @property
     def metric_name(self) -> str:
