@@ -55,6 +55,10 @@ def test_two_config_lines_rank_return_values_and_hand_over_lightning_checkpoints
     assert verify.returncode == 1
     assert "5 checkpoint(s) in job directories that the manifest does not manage" in verify.stdout
     assert "0/checkpoints/last.ckpt" in verify.stdout
+    # no outputs/, logs/ or multirun/ here: the app's own sweep folder is found
+    summary = sweepkit_cli(tmp_path, "summarize")
+    assert summary.returncode == 0, summary.stderr
+    assert summary.stdout.startswith("Sweep sweep  (plain_app, ") and "objective" in summary.stdout
 
 
 def test_no_checkpoint_and_a_text_return_are_said_loudly_and_recorded_unranked(tmp_path):

@@ -17,7 +17,8 @@ In a job of a Hydra multirun it
   moves into ``best_models/`` or deletes (no second copy is written).
 
 Outside a multirun (a single run, a notebook, a test) every hook returns at once.
-``monitor`` and ``mode`` default to those of the Trainer's ModelCheckpoint.
+``monitor`` and ``mode`` default to those of the Trainer's ModelCheckpoint. With several
+processes per trial (DDP) only rank 0 reports and records, and the trial is not pruned.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ class SweepkitCallback(Callback):
                                                           "source": "lightning"})
         self.reporter = current_trial()
         self._pruned_at, self._validations, self._last_epoch = None, 0, 0
+        self._can_prune = trainer.world_size == 1
+        if not self._can_prune:
+            log.warning("SweepkitCallback: %d processes train this trial; it reports from rank 0 "
+                        "but does not prune (a stop on one rank would stall the others); sweep "
+                        "with one device per trial to prune", trainer.world_size)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if self.tracker is None or trainer.sanity_checking:
@@ -105,7 +111,8 @@ class SweepkitCallback(Callback):
             return  # Optuna takes finite values only; the record keeps the NaN in the history
         self.reporter.report(value, self._validations)
         last = self.tracker.record.get("max_epochs") and epoch >= self.tracker.record["max_epochs"]
-        if self._pruned_at is not None or last or not self.reporter.should_prune(mark=False):
+        if (self._pruned_at is not None or last or not self._can_prune
+                or not self.reporter.should_prune(mark=False)):
             return
         self._pruned_at = epoch
         trainer.should_stop = True
