@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -38,6 +39,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a new file follows the umask
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -50,6 +52,13 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             pass
         raise
     fsync_dir(path.parent)
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0o22)  # the only way to read it; set straight back, once per process
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
@@ -76,8 +85,11 @@ def jsonable(value: Any) -> Any:
 
 
 def finite(value: Any) -> float | None:
-    """``value`` as a float when it is a real, finite number (bools excluded), else None."""
-    if value is None or isinstance(value, bool):
+    """``value`` as a float when it is a real, finite number, else None.
+
+    Bools and text (``"0.01"``) are not numbers here: a metric must be one.
+    """
+    if value is None or isinstance(value, (bool, str, bytes)):
         return None
     try:
         number = float(value)

@@ -39,7 +39,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from sweepkit._io import check_mode
+from sweepkit._io import check_mode, safe_name
+from sweepkit.manifest._manager import job_run_id, read_run_json
 
 #: Where a job without ``run.json`` is expected to leave its checkpoint (Lightning's layout).
 DEFAULT_CHECKPOINT = "checkpoints/*.ckpt"
@@ -109,6 +110,7 @@ class TopKCallback(Callback):
             print(f"[sweepkit] ERROR: could not register the job in the sweep manifest: {exc}",
                   file=sys.stderr)
             traceback.print_exc()
+            _note_unregistered(config, job_return, exc)
         finally:  # end the job's W&B run even when registration failed (no-op once ended)
             wandb_tracking = sys.modules.get("sweepkit.tracking.wandb")
             if wandb_tracking is not None:
@@ -158,6 +160,7 @@ class TopKCallback(Callback):
         if not self.enabled:
             return
         sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+        self._check_resumed(sweep_dir)
         # A failed job makes Hydra exit before on_multirun_end: finish the manifest at exit.
         self._finalizer = lambda: self._finish(sweep_dir)
         atexit.register(self._finalizer)
@@ -168,23 +171,82 @@ class TopKCallback(Callback):
         if self._finalizer is not None:
             atexit.unregister(self._finalizer)
             self._finalizer = None
-        self._finish(Path(str(config.hydra.sweep.dir)).absolute())
+        if not self._finish(Path(str(config.hydra.sweep.dir)).absolute()):
+            raise SystemExit(1)  # Hydra turns callback errors into warnings; this is not one
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.enabled:
             self._finish(Path(str(config.hydra.run.dir)).absolute(), reconcile=False)
 
-    def _finish(self, sweep_dir: Path, reconcile: bool = True) -> None:
-        if not sweep_dir.exists():
-            return
+    def _check_resumed(self, sweep_dir: Path) -> None:
+        """Stop before any job when a resumed sweep keeps another top_k, metric or mode."""
+        from sweepkit.manifest import read_settings
+
+        stored = read_settings(sweep_dir)
+        mine = {"top_k": self.top_k, "metric_name": self.metric_name, "mode": self.mode}
+        wrong = {k: v for k, v in stored.items() if mine[k] != v}
+        if wrong:
+            said = ", ".join(f"{k}={v!r} (this launch: {mine[k]!r})" for k, v in wrong.items())
+            hint = (f" To keep another number of checkpoints, run `sweepkit prune --top-k "
+                    f"{self.top_k} {sweep_dir}` first." if "top_k" in wrong else "")
+            raise SystemExit(f"[sweepkit] ERROR: {sweep_dir} is a sweep with {said}; resume it "
+                             f"with the same settings.{hint}")
+
+    def _finish(self, sweep_dir: Path, reconcile: bool = True) -> bool:
+        """Finish the manifest; False (after saying why, loudly) when jobs stay unregistered."""
+        from sweepkit.manifest import LOG_NAME, RESULTS_NAME, job_dirs_with_records
+
+        if not any((sweep_dir / name).exists() for name in (LOG_NAME, RESULTS_NAME)) \
+                and not (reconcile and job_dirs_with_records(sweep_dir)):
+            return True  # no job ran (the sweep stopped before any): nothing to finish
         try:
             with self._manager(sweep_dir, _any_run_record(sweep_dir)) as manager:
                 doc = manager.finalize(reconcile=reconcile)
-            if self.verbose:
-                print(sweep_finished(doc))
+                missing = unregistered_jobs(manager)
         except Exception as exc:
-            print(f"[sweepkit] ERROR: could not finish the sweep manifest in {sweep_dir}: {exc}",
-                  file=sys.stderr)
+            print(f"[sweepkit] ERROR: could not finish the sweep manifest in {sweep_dir}: {exc}\n"
+                  f"  Checkpoints may be left in job directories; run `sweepkit verify "
+                  f"{sweep_dir}` to see what needs repair.", file=sys.stderr)
+            return False
+        if self.verbose:
+            print(sweep_finished(doc))
+        if missing:
+            print(f"[sweepkit] ERROR: {len(missing)} job(s) could not register in the top-k "
+                  f"manifest of {sweep_dir}: {', '.join(missing)}. Their checkpoints are not "
+                  f"managed; run `sweepkit verify {sweep_dir}` and `--repair` once the cause "
+                  "is fixed.", file=sys.stderr)
+            return False
+        return True
+
+
+def _note_unregistered(config: DictConfig, job_return: JobReturn, exc: Exception) -> None:
+    """Leave a note in the sweep that this job could not register (the launcher reports it)."""
+    try:
+        hydra = (job_return.hydra_cfg or config).hydra
+        if hydra.mode != RunMode.MULTIRUN:
+            return
+        job_dir = Path(hydra.runtime.output_dir).absolute()
+        depth = len(Path(str(hydra.sweep.subdir)).parts)
+        notes = job_dir.parents[depth - 1] / ".sweepkit" / "unregistered"
+        notes.mkdir(parents=True, exist_ok=True)
+        (notes / safe_name(job_dir.name)).write_text(f"{job_dir}\n{type(exc).__name__}: {exc}\n")
+    except Exception:  # noqa: BLE001 - the error itself was already printed
+        pass
+
+
+def unregistered_jobs(manager) -> list[str]:
+    """Jobs whose hook could not register them and that are still not registered (the notes
+    of those registered since, e.g. by reconcile, are removed)."""
+    notes = manager.sweep_dir / ".sweepkit" / "unregistered"
+    missing = []
+    for note in sorted(notes.glob("*")) if notes.is_dir() else []:
+        job_dir = Path(note.read_text().splitlines()[0])
+        run_id = job_run_id(manager.sweep_dir, job_dir, read_run_json(job_dir))
+        if manager.is_registered(run_id):
+            note.unlink()
+        else:
+            missing.append(run_id)
+    return missing
 
 
 def _direction_mode(hydra_cfg: Any) -> str | None:

@@ -179,22 +179,21 @@ def test_user_files_in_sweep_are_never_deleted(manager):  # invariant 6
     assert (best / "notes.txt").read_text() == "mine" and (best / "my_model.pth").exists()
 
 
-def test_corrupt_manifest_is_kept_aside_and_repaired(manager):
+def test_corrupt_manifest_is_kept_aside_and_rebuilt_by_the_next_registration(manager):
     for i in range(4):
         register(manager, f"r{i}", i / 10)
     results = manager.sweep_dir / "sweep_results.json"
     broken = results.read_text()[:50]
     results.write_text(broken)
-    with pytest.raises(ManifestCorruptError, match="sweep_results.json") as err:
-        register(manager, "x", 0.05)
-    assert err.value.moved_to.read_text() == broken  # kept aside, not overwritten
-    with pytest.raises(ManifestError, match="repair"):
-        manager.get_best_models()
-    actions = manager.repair()
-    assert any("rebuilt sweep_results.json" in a for a in actions)
-    assert [e["run_id"] for e in manager.get_best_models()] == ["r0", "r1", "r2"]
-    assert register(manager, "x", 0.05)
+    with pytest.raises(ManifestCorruptError, match="sweep_results.json"):
+        manager.get_best_models()  # a read names the problem and changes nothing
+    assert results.read_text() == broken
+    assert register(manager, "x", 0.05)  # a registration recovers by itself
+    kept = list(manager.sweep_dir.glob("sweep_results.json.corrupt-*"))
+    assert [p.read_text() for p in kept] == [broken]  # kept aside, not overwritten
+    assert "recover" in (manager.sweep_dir / "sweep_manager.log").read_text()
     assert_invariants(manager.sweep_dir, ["r0", "x", "r1"])
+    assert manager.state()["n_runs"] == 5
 
 
 def test_corrupt_log_line_is_named_and_repaired(manager):
@@ -326,7 +325,7 @@ def test_repair_of_a_moved_sweep_uses_the_job_dirs_own_checkpoint(tmp_path):
     manager = SweepManager(old, top_k=2)
     for rid, value in [("0", 0.3), ("1", 0.2)]:
         job = old / rid
-        job.mkdir()
+        job.mkdir(parents=True)
         (job / "best_model.pth").write_bytes(f"ckpt:{rid}".encode())
         (job / "config.yaml").write_text(f"run: {rid}\n")
         manager.register_model(rid, f"run{rid}", value, job / "best_model.pth", job / "config.yaml")
@@ -360,6 +359,7 @@ def test_lock_timeout_is_a_clear_error_and_the_lock_stays_usable(tmp_path):
     from sweepkit.manifest._lock import FlockLock
 
     manager = SweepManager(tmp_path / "sweep", top_k=1, lock_timeout=0.2)
+    manager.sweep_dir.mkdir()
     holder = FlockLock(manager.sweep_dir / ".sweep.lock", timeout=1)
     holder.acquire()  # another open file description: conflicts like another process would
     try:

@@ -62,6 +62,7 @@ def test_journal_lock_of_a_killed_process_is_broken_after_the_grace_period(tmp_p
 @pytest.mark.parametrize("kind", ["flock", "soft"])
 def test_manifest_lock_of_a_killed_process_does_not_block_registration(tmp_path, monkeypatch, kind):
     sweep = tmp_path / "sweep"
+    sweep.mkdir()  # opening a manager creates nothing; its first registration does
     hold_lock_and_die(
         "from sweepkit.manifest import SweepManager; "
         f"SweepManager({str(sweep)!r}, lock={kind!r})._lock.acquire()", {})

@@ -23,6 +23,7 @@ examples:
   sweepkit cleanup --days 30 --live           delete finished sweeps older than 30 days
   sweepkit monitor                            live view of the running sweep (Ctrl-C to quit)
   sweepkit verify SWEEP --repair              check a sweep against its manifest and mend it
+  sweepkit prune --top-k 2 SWEEP              what keeping only the best 2 would delete
   sweepkit report SWEEP --output report.html  a self-contained HTML page with plots
 
 exit codes: 0 success, 1 no sweep found or a failure, 2 bad usage.
@@ -39,6 +40,7 @@ COMMANDS = {
     "cleanup": ("_cleanup", "delete finished sweeps older than N days (dry run unless --live)"),
     "monitor": ("_monitor", "live view of a running sweep"),
     "verify": ("_verify", "check a sweep against its manifest; --repair mends it"),
+    "prune": ("_prune", "change how many checkpoints a sweep keeps (dry run unless --live)"),
     "report": ("_report", "self-contained HTML report with plots"),
 }
 
@@ -108,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="render one frame and exit")
     p = add("verify", one)
     p.add_argument("--repair", action="store_true", help="mend what the check finds")
+    p = add("prune", one)
+    p.add_argument("--top-k", type=_positive_int, required=True, metavar="K",
+                   help="checkpoints the sweep keeps from now on")
+    p.add_argument("--live", action="store_true", help="really change it (default: a dry run)")
     p = add("report", one)
     p.add_argument("--output", "-o", default="report.html", metavar="FILE",
                    help="the HTML file to write (default report.html)")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sweepkit.cli._render import print_json, style
 from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
-from sweepkit.manifest import BEST_DIR, LOG_NAME, RESULTS_NAME, WRITE_EVERY, ManifestError, read_log
+from sweepkit.manifest import (BEST_DIR, KEPT_DIR, LOG_NAME, RESULTS_NAME, WRITE_EVERY,
+                               ManifestError, read_log)
 
 CHECKPOINT = "best_model.pth"
 
@@ -92,6 +93,14 @@ def check(sweep: Sweep) -> list[str]:
         for name in sorted(os.listdir(best_dir)):  # only names sweepkit creates
             if name not in referenced and name.startswith(("rank_", ".tmp_", ".incoming_")):
                 problems.append(f"stray file {BEST_DIR}/{name} (not in the manifest's ranking)")
+    for tmp in sorted(sweep.path.glob(".sweep_*.tmp")):
+        problems.append(f"leftover temporary file {tmp.name} (an interrupted write, e.g. a full "
+                        "disk); --repair deletes it")
+    kept = sweep.path / KEPT_DIR
+    if kept.is_dir() and not kept.is_symlink() and any(kept.iterdir()):
+        problems.append(f"{KEPT_DIR}/ holds {len(list(kept.iterdir()))} file(s) that a repair "
+                        "could not decide on (see sweep_manager.log); check them and delete them "
+                        "by hand")
     ranked_ids = {e.get("run_id") for e in top}
     for run in runs:
         if run.get("registered", True) is False:
@@ -142,8 +151,11 @@ def repair(sweep: Sweep, problems: list[str]) -> list[str]:
     """Mend the sweep with the manifest's own repair and reconcile; returns the actions."""
     from sweepkit.manifest import SweepManager
 
-    manager = SweepManager(sweep.path, top_k=sweep.top_k, metric_name=sweep.metric_name,
-                           mode=sweep.mode, lock_timeout=30)
+    from sweepkit.manifest import read_settings
+
+    guessed = {} if read_settings(sweep.path) else {  # the sweep's own settings, else its config
+        "top_k": sweep.top_k, "metric_name": sweep.metric_name, "mode": sweep.mode}
+    manager = SweepManager(sweep.path, lock_timeout=30, **guessed)
     with manager:
         actions = manager.repair()
         unregistered = [p for p in problems if "never registered" in p]

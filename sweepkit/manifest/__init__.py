@@ -8,10 +8,13 @@ from sweepkit.manifest._manager import (
     RANKED_STATUSES,
     STATUSES,
     SweepManager,
+    job_dirs_with_records,
     job_run_id,
     read_run_json,
+    read_settings,
     summary_dict,
 )
+from sweepkit.manifest._files import KEPT_DIR
 from sweepkit.manifest._store import (
     BEST_DIR,
     FAULT_ENV,
@@ -28,5 +31,6 @@ from sweepkit.manifest._store import (
 __all__ = [
     "SweepManager", "ManifestError", "ManifestCorruptError", "read_manifest", "latest_records",
     "read_run_json", "job_run_id", "read_log", "WRITE_EVERY", "summary_dict", "STATUSES", "RANKED_STATUSES",
-    "BEST_DIR", "LOG_NAME", "RESULTS_NAME", "SUMMARY_NAME", "FAULT_ENV",
+    "BEST_DIR", "LOG_NAME", "RESULTS_NAME", "SUMMARY_NAME", "FAULT_ENV", "KEPT_DIR",
+    "read_settings", "job_dirs_with_records",
 ]

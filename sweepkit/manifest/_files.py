@@ -10,7 +10,7 @@ import re
 import shutil
 import stat
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from sweepkit._io import atomic_write_bytes, fsync_dir, safe_name
 from sweepkit.manifest._store import fault_point
@@ -23,6 +23,10 @@ OUR_NAMES = re.compile(
     r"^(rank_\d{2,}_.+_(best_model\.pth|config\.yaml)"
     r"|\.{1,2}(tmp|incoming)_[0-9a-f]{16}_(best_model\.pth|config\.yaml)(\..+\.tmp)?)$"
 )
+_RANK_LABEL = re.compile(r"^rank_\d{2,}_(.+)_(?:best_model\.pth|config\.yaml)$")
+_STAGED_KEY = re.compile(r"^\.{1,2}(?:tmp|incoming)_([0-9a-f]{16})_")
+#: Where files sweepkit will not delete, but cannot leave in ``best_models/``, are moved.
+KEPT_DIR = "kept_by_sweepkit"
 
 
 def run_key(run_id: str) -> str:
@@ -57,6 +61,54 @@ def guess_names(existing: set[str], entry: dict, kind: str) -> list[str]:
     label = re.escape(safe_name(entry["run_name"], 60))
     pattern = re.compile(rf"^rank_\d{{2,}}_{label}(-{entry['key'][:8]})?_{re.escape(kind)}$")
     return sorted(n for n in existing if pattern.match(n))
+
+
+def owner_of(name: str) -> tuple[str, str] | None:
+    """Whom a sweepkit file in ``best_models/`` belongs to: ``("label", ...)`` for a rank name,
+    ``("key", ...)`` for a staged name, None for any other name."""
+    match = _RANK_LABEL.match(name)
+    if match:
+        return ("label", match.group(1))
+    match = _STAGED_KEY.match(name)
+    return ("key", match.group(1)) if match else None
+
+
+def run_marks(entries: Iterable[dict]) -> set[tuple[str, str]]:
+    """Every owner mark (:func:`owner_of`) the files of these runs can carry."""
+    marks = set()
+    for entry in entries:
+        key = entry.get("key") or run_key(entry["run_id"])
+        label = safe_name(entry["run_name"], 60)
+        marks |= {("key", key), ("label", label), ("label", f"{label}-{key[:8]}")}
+    return marks
+
+
+def has_our_files(best_dir: Path) -> bool:
+    """Whether ``best_dir`` holds any file sweepkit names (a sweep that has ranked runs)."""
+    try:
+        return any(OUR_NAMES.match(name) for name in os.listdir(best_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def is_checkpoint_file(path: str | Path | None) -> bool:
+    """Whether ``path`` is a non-empty regular file (links followed): something to rank."""
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return False
+    return st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0
+
+
+def move_aside(best_dir: Path, name: str, log: logging.Logger) -> Path:
+    """Move ``best_models/name`` into ``<sweep>/kept_by_sweepkit/`` (never overwriting)."""
+    kept = best_dir.parent / KEPT_DIR
+    kept.mkdir(exist_ok=True)
+    dest, n = kept / name.lstrip("."), 1
+    while os.path.lexists(dest):
+        dest, n = kept / f"{name.lstrip('.')}.{n}", n + 1
+    _rename(best_dir / name, dest, log)
+    return dest
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -143,6 +195,8 @@ def sync_best_models(
     fresh: set[str],
     log: logging.Logger,
     actions: list[str],
+    deletable: Callable[[str], bool] = lambda name: True,
+    why_kept: str = "no known run uses it",
 ) -> tuple[dict[str, dict[str, str | None]], int, int]:
     """Make ``best_dir`` hold exactly the ranked ``entries``' files under their rank names.
 
@@ -151,7 +205,9 @@ def sync_best_models(
     ``fresh`` (just registered) the source file is promoted. Steps, each crash-safe:
     stage new files under ``.incoming_*`` names, delete sweepkit files no ranked run uses,
     rename every file that changes rank to ``.tmp_<key>_*``, then to its final name. A ranked
-    checkpoint therefore always exists under some name. Returns ({key: {kind: name}},
+    checkpoint therefore always exists under some name. A file no ranked run uses is deleted
+    only when ``deletable(name)``; any other is moved to ``<sweep>/kept_by_sweepkit/``
+    (``why_kept`` says why in the action). Returns ({key: {kind: name}},
     checkpoint bytes freed, checkpoints deleted).
     """
     try:
@@ -172,7 +228,8 @@ def sync_best_models(
                           *guess_names(existing, entry, kind)]
             candidates = [c for c in candidates if c and c in existing and c not in used]
             name = None
-            if key in fresh and source and os.path.exists(source):
+            if key in fresh and source and (is_checkpoint_file(source) if kind == CKPT
+                                            else os.path.isfile(source)):
                 if kind == CKPT and not is_owned(source, sweep_dir):
                     name = next((c for c in candidates if _same_file(best_dir / c, source)), None)
                 if name is None:
@@ -199,12 +256,18 @@ def sync_best_models(
             existing.add(name)
     freed = deleted = 0
     for name in sorted(existing - used):
-        if OUR_NAMES.match(name):
-            size = safe_unlink(best_dir / name, log)
-            if CKPT in name:
-                freed, deleted = freed + size, deleted + 1
-            actions.append(f"delete best_models/{name}")
-            fault_point("after_delete_stray")
+        if not OUR_NAMES.match(name):
+            continue
+        if not deletable(name):
+            dest = move_aside(best_dir, name, log)
+            actions.append(f"kept best_models/{name} as {dest.parent.name}/{dest.name} "
+                           f"({why_kept}); check it and delete it by hand")
+            continue
+        size = safe_unlink(best_dir / name, log)
+        if CKPT in name:
+            freed, deleted = freed + size, deleted + 1
+        actions.append(f"delete best_models/{name}")
+        fault_point("after_delete_stray")
     moves = []
     for entry in entries:
         for kind in KINDS:

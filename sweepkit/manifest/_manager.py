@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -25,6 +26,9 @@ _KNOWN_FIELDS = ("job_num", "params", "test", "data", "wandb", "error", "started
 #: lags the log by this many records, or was last written this many seconds ago.
 WRITE_EVERY = 8
 WRITE_AFTER_S = 1.0
+#: How many checkpoints a new sweep keeps.
+DEFAULT_TOP_K = 3
+
 
 
 
@@ -32,10 +36,14 @@ class SweepManager:
     """The global top-k manifest of one sweep directory, safe across processes and hosts.
 
     Args:
-        sweep_dir: the sweep directory (created if missing).
-        top_k: how many checkpoints to keep, >= 1. Default 3.
-        metric_name: the ranked metric, recorded in every run. Default ``"val_loss"``.
-        mode: ``"min"`` (default) or ``"max"``.
+        sweep_dir: the sweep directory (created by the first registration).
+        top_k: how many checkpoints to keep, >= 1. None (default): the sweep's own setting,
+            3 for a new sweep. A sweep keeps the ``top_k`` it was created with: a registration
+            with another value is refused, and a read never changes it; change it with
+            :meth:`set_top_k` (``sweepkit prune --top-k N``).
+        metric_name: the ranked metric, recorded in every run. None (default): the sweep's
+            own, ``"val_loss"`` for a new sweep.
+        mode: ``"min"`` or ``"max"``. None (default): the sweep's own, ``"min"`` for a new sweep.
         lock_timeout: seconds to wait for the sweep lock before :class:`TimeoutError`.
         lock: ``"flock"`` (default; ``flock(2)``, released by the kernel when its holder
             dies) or ``"soft"`` (``SoftFileLock``, for file systems without flock). Also set by
@@ -43,38 +51,49 @@ class SweepManager:
         fsync: flush the log record to disk before returning (default True). The manifest is
             derived from the log and not flushed per registration (see ``docs/manifest.md``).
 
-    Every public method takes the lock on ``<sweep>/.sweep.lock``, first finishes any
-    registration a killed process left half done, and leaves the directory consistent.
+    Reads (:meth:`get_best_models`, :meth:`state`, :meth:`load_runs`, :meth:`is_registered`)
+    take no lock and change nothing on disk. Every other public method takes the lock on
+    ``<sweep>/.sweep.lock``, first finishes any registration a killed process left half done
+    (rebuilding a lost or corrupt manifest from every record that survives), and leaves the
+    directory consistent.
     """
 
     def __init__(
         self,
         sweep_dir: str | os.PathLike,
-        top_k: int = 3,
-        metric_name: str = "val_loss",
-        mode: str = "min",
+        top_k: int | None = None,
+        metric_name: str | None = None,
+        mode: str | None = None,
         *,
         lock_timeout: float = 600.0,
         lock: str | None = None,
         fsync: bool = True,
     ) -> None:
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
+                                  or top_k < 1):
             raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
-        check_mode(mode)
-        if not metric_name or not isinstance(metric_name, str):
+        if mode is not None:
+            check_mode(mode)
+        if metric_name is not None and (not metric_name or not isinstance(metric_name, str)):
             raise ValueError(f"metric_name must be a non-empty string, got {metric_name!r}")
         self.sweep_dir = Path(sweep_dir).absolute()
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        self.top_k, self.metric_name, self.mode, self.fsync = top_k, metric_name, mode, fsync
         self.log_path = self.sweep_dir / store.LOG_NAME
         self.results_path = self.sweep_dir / store.RESULTS_NAME
         self.summary_path = self.sweep_dir / store.SUMMARY_NAME
         self.best_dir = self.sweep_dir / store.BEST_DIR
         self.marker_dir = self.sweep_dir / store.INTERNAL_DIR / store.MARKER_DIR
+        self.settings_path = self.sweep_dir / store.INTERNAL_DIR / store.SETTINGS_NAME
+        self._requested = {"top_k": top_k, "metric_name": metric_name, "mode": mode}
+        stored = store.read_settings(self.settings_path, self.results_path)
+        self.top_k = top_k or stored.get("top_k") or DEFAULT_TOP_K
+        self.metric_name = metric_name or stored.get("metric_name") or "val_loss"
+        self.mode = mode or stored.get("mode") or "min"
+        self.fsync = fsync
         self._lock = self._make_lock(lock or os.environ.get("SWEEPKIT_LOCK", "flock"), lock_timeout)
         self._log = self._make_logger()
         self._unflushed = False  # the log may hold records not yet fsync'd
         self._behind = 0  # log records the loaded sweep_results.json does not reflect
+        self._settings_saved = False
         self._actions: list[str] = []  # what the current operation did (one log line each)
         self._report: list[str] = []  # what repair() returns
 
@@ -94,10 +113,12 @@ class SweepManager:
         ``extra`` fields are stored in the run's record: ``status`` (complete [default], pruned,
         failed, killed), ``params``, ``test``, ``data``, ``wandb``, ``error``, ``job_num``,
         ``started_at``/``ended_at`` (epoch seconds), ``model``, ``dataset`` and any other
-        JSON-serialisable value. A NaN, infinite or missing metric, or a failed/killed status,
-        never ranks. Registering a ``run_id`` again replaces its record. A checkpoint inside the
-        sweep directory is moved into ``best_models/`` or deleted; one outside is hard-linked
-        (copied across file systems) and never deleted. Returns whether the run is in the top k.
+        JSON-serialisable value. A NaN, infinite, missing or non-numeric metric (a string such
+        as ``"0.01"`` included), or a failed/killed status, never ranks. Registering a ``run_id``
+        again replaces its record. A checkpoint inside the sweep directory is moved into
+        ``best_models/`` or deleted; one outside is hard-linked (copied across file systems)
+        and never deleted. A checkpoint that is a directory, or empty, is refused before
+        anything is written. Returns whether the run is in the top k.
         """
         if not run_id or not isinstance(run_id, str):
             raise ValueError(f"run_id must be a non-empty string, got {run_id!r}")
@@ -106,12 +127,7 @@ class SweepManager:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
         value = finite(metric_value)
         rankable = status in RANKED_STATUSES and value is not None and model_path is not None
-        if model_path is not None and not os.path.exists(model_path):
-            if rankable:
-                raise FileNotFoundError(
-                    f"checkpoint {model_path} of run {run_id!r} does not exist; pass "
-                    "model_path=None to record the run without ranking it")
-            model_path = None
+        model_path = _checked_checkpoint(run_id, model_path, rankable)
         if config_path is not None and not os.path.isfile(config_path):
             raise FileNotFoundError(f"config {config_path} of run {run_id!r} does not exist")
         record = self._make_record(run_id, run_name, metric_value, value, model_path,
@@ -122,6 +138,12 @@ class SweepManager:
         with self._locked() as doc:
             prev = self._previous(run_id, doc["log"]["size"])
             record["seq"] = prev["seq"] if prev else doc["next_seq"]
+            if prev is not None and source is None and rankable is False and value is not None \
+                    and status in RANKED_STATUSES:
+                # re-registered without a path (its file was promoted): keep the ranked file
+                ranked = next((e for e in doc["top"] if e["run_id"] == run_id), None)
+                if ranked is not None:
+                    record["source_checkpoint"] = ranked["source_checkpoint"]
             in_top = any(e["run_id"] == run_id for e in self._ranking(doc["top"], record))
             if not in_top and owned:
                 record["reclaimed_bytes"] = own_size  # _apply deletes it
@@ -146,30 +168,31 @@ class SweepManager:
         return rank is not None
 
     def get_best_models(self, k: int | None = None) -> list[dict]:
-        """The ranked runs, best first (at most ``top_k``; ``k`` limits further).
+        """The ranked runs, best first: at most the sweep's ``top_k`` (and ``k``, and the
+        ``top_k`` this manager was opened with, when given). Takes no lock, changes nothing.
 
         Each dict is the run's record plus ``rank``, ``checkpoint`` and ``config`` (absolute
         paths of the files in ``best_models/``).
         """
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"k must be an integer >= 1 or None, got {k!r}")
-        with self._locked() as doc:
-            top = [self._absolute(entry) for entry in doc["top"]]
-        return top[: k or self.top_k]
+        top = [self._absolute(entry) for entry in self._snapshot()["top"]]
+        limit = min(n for n in (k, self._requested["top_k"], len(top)) if n is not None)
+        return top[:limit]
 
     def state(self) -> dict:
         """The manifest as of the whole log: counts, ``n_runs``, ``top``, ``disk``, ...
 
         ``sweep_results.json`` may lag the log by a few registrations that left the top k
-        alone (its ``top`` is always current); this replays them, under the lock.
+        alone (its ``top`` is always current); this replays them in memory. Takes no lock and
+        changes nothing on disk.
         """
-        with self._locked() as doc:
-            return doc
+        return self._snapshot()
 
     def load_runs(self) -> list[dict]:
         """Every registered run's latest record, in registration order, with ``rank``,
         ``checkpoint`` and ``config`` filled in from the current ranking. Takes no lock."""
-        doc = store.read_manifest(self.results_path) or {"top": []}
+        doc = store.read_manifest(self.results_path, move_corrupt=False) or {"top": []}
         return annotate(store.latest_records(self.log_path), doc["top"])
 
     def is_registered(self, run_id: str) -> bool:
@@ -184,33 +207,13 @@ class SweepManager:
 
         ``status``/``error`` override the record's (the hook passes ``failed`` when the job
         raised). A job whose record still says ``running`` is registered as ``killed``. A job
-        without ``run.json`` is registered without metric or checkpoint.
+        without ``run.json`` is registered without metric or checkpoint. A recorded checkpoint
+        that is missing, a directory or empty is not ranked (``checkpoint_note`` says why).
         """
         job_dir = Path(job_dir).absolute()
-        record = read_run_json(job_dir)
-        status = status or record.get("status") or "failed"
-        if status == "running":
-            status = "killed"
-            error = error or "job ended without finishing (killed, out of memory or timed out)"
-        checkpoint = record.get("checkpoint")
-        if checkpoint and not os.path.exists(checkpoint):
-            checkpoint = None
-        config = job_dir / ".hydra" / "config.yaml"
-        fields = {k: record.get(k) for k in _KNOWN_FIELDS if record.get(k) is not None}
-        fields.update(max_epochs=record.get("max_epochs"), epochs_run=record.get("epoch"))
-        if error or record.get("error"):
-            fields["error"] = error or record.get("error")
+        fields = job_record(self.sweep_dir, job_dir, status, error)
         fields.update(extra)
-        return self.register_model(
-            run_id=job_run_id(self.sweep_dir, job_dir, record),
-            run_name=str(record.get("run_name") or job_dir.name),
-            metric_value=record.get("best_value"),
-            model_path=checkpoint,
-            config_path=config if config.is_file() else None,
-            epoch=record.get("best_epoch"),
-            status=status,
-            **fields,
-        )
+        return self.register_model(**fields)
 
     def reconcile(self, job_dirs: list[str | os.PathLike] | None = None) -> list[str]:
         """Register jobs that wrote ``run.json`` but never registered (their hook never ran).
@@ -220,8 +223,7 @@ class SweepManager:
         a record still ``running`` is registered as ``killed``. Returns the actions taken.
         """
         if job_dirs is None:
-            job_dirs = sorted(p for p in self.sweep_dir.iterdir()
-                              if p.is_dir() and (p / "run.json").is_file())
+            job_dirs = job_dirs_with_records(self.sweep_dir)
         actions = []
         registered = None  # every logged run id, read once when a job needs it
         for job_dir in map(Path, job_dirs):
@@ -240,35 +242,55 @@ class SweepManager:
         return actions
 
     def repair(self) -> list[str]:
-        """Rebuild the manifest from ``runs.jsonl`` and restore invariants 1 and 2.
+        """Rebuild the manifest from every surviving record and restore invariants 1 and 2.
 
+        Sources: ``runs.jsonl``, the manifest's ``top`` and ``runs``, every job's ``run.json``
+        and the files in ``best_models/``. Records missing from the log are written back to it.
         Keeps a corrupt manifest or log aside (``*.corrupt-<ts>``), drops unreadable log lines,
-        re-ranks every run whose checkpoint still exists, renames ``best_models/`` to match,
-        deletes stray sweepkit files and non-ranked checkpoints, rewrites
-        ``sweep_results.json`` and ``sweep_summary.yaml``. Returns the actions taken.
+        re-ranks every run whose checkpoint still exists and renames ``best_models/`` to match.
+        It never deletes a checkpoint that any source ranks in the top k: where the sources
+        disagree the file is kept (in ``kept_by_sweepkit/``) and the action says so. Rewrites
+        ``sweep_results.json`` and ``sweep_summary.yaml``. Call it when no job of the sweep
+        runs. Returns the actions taken.
         """
+        from sweepkit.manifest import _repair
+
         self._actions, self._report = [], []
         actions = self._report
         with self._lock_only():
-            old = None
-            try:
-                old = store.read_manifest(self.results_path)
-            except store.ManifestCorruptError as exc:
-                actions.append(f"kept corrupt {exc.path.name} aside as {exc.moved_to.name}")
-            records = self._readable_log(actions)
-            if self.log_path.exists():
-                self._unflushed = True  # a killed process may have left it unflushed
-                self._flush_log()
-            doc = self._rebuild(records, old)
-            actions.append(f"rebuilt {self.results_path.name} from {self.log_path.name} "
-                           f"({doc['n_runs']} runs, top {len(doc['top'])})")
-            self._save(doc, full=True)
+            self._check_settings(store.read_settings(self.settings_path, self.results_path))
+            doc = _repair.rebuild(self, actions, scan_jobs=True)
             self._write_summary(doc)
             for tmp in self.sweep_dir.glob(".sweep_*.tmp"):
                 os.unlink(tmp)
                 actions.append(f"delete {tmp.name}")
         self._log.info("repair: %s", actions[-1] if actions else "nothing to do")
         return actions
+
+    def set_top_k(self, top_k: int, apply: bool = False) -> list[str]:
+        """Change how many checkpoints the sweep keeps; returns what it does (or would do).
+
+        With ``apply=False`` (default) nothing changes: the actions are a preview. A smaller
+        ``top_k`` deletes the checkpoints (and configs) ranked below it; a larger one deletes
+        nothing (checkpoints deleted earlier cannot come back).
+        """
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+        if not apply:
+            doc = self._snapshot()
+            return _top_k_plan(doc, top_k)
+        self._requested["top_k"] = None  # this call is the explicit change
+        with self._locked() as doc:
+            plan = _top_k_plan(doc, top_k)
+            doc["top_k"] = self.top_k = top_k
+            self._flush_log()
+            self._sync(doc, doc["top"][:top_k], set())
+            self._save(doc, full=True)
+            self._write_settings(doc)
+            self._write_summary(doc)
+        self._requested["top_k"] = top_k
+        self._log.info("top_k -> %d: %s", top_k, "; ".join(plan))
+        return plan
 
     def finalize(self, reconcile: bool = True) -> dict:
         """End-of-sweep work: reconcile unreported jobs, write the full ``sweep_results.json``
@@ -292,6 +314,7 @@ class SweepManager:
         self.close()
 
     # ------------------------------------------------------------------ internals
+    # ------------------------------------------------------------------ internals
     def _make_lock(self, kind: str, timeout: float):
         import filelock
 
@@ -306,6 +329,7 @@ class SweepManager:
 
     def _make_logger(self) -> logging.Logger:
         # A private Logger (not registered with logging.getLogger): no global side effects.
+        # The file is opened by the first line written, and only write operations write.
         logger = logging.Logger(f"sweepkit.manifest[{self.sweep_dir}]")
         debug = os.environ.get("SWEEP_DEBUG", "") not in ("", "0", "false", "False")
         logger.setLevel(logging.DEBUG if debug else logging.INFO)
@@ -317,6 +341,7 @@ class SweepManager:
 
     @contextlib.contextmanager
     def _lock_only(self) -> Iterator[None]:
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
         self._log.debug("lock acquire %s", self._lock.lock_file)
         try:
             self._lock.acquire()
@@ -337,29 +362,52 @@ class SweepManager:
         with self._lock_only():
             yield self._load()
 
+    def _check_settings(self, stored: dict) -> None:
+        """Refuse to write with another metric, mode or top_k than the sweep's own."""
+        for field in ("metric_name", "mode", "top_k"):
+            mine = self._requested[field]
+            theirs = stored.get(field)
+            if mine is None or theirs is None or mine == theirs:
+                continue
+            if field == "top_k":
+                raise ManifestError(
+                    f"{self.sweep_dir} keeps its top {theirs}, but this manager was opened with "
+                    f"top_k={mine}. Opening a sweep never changes that: to keep the top {mine} "
+                    f"from now on, preview it with `sweepkit prune --top-k {mine} "
+                    f"{self.sweep_dir}` and apply it with `--live` (SweepManager.set_top_k), or "
+                    f"open the sweep with top_k={theirs} (or None)")
+            raise ManifestError(
+                f"{self.results_path} ranks by {field}={theirs!r} but this manager uses "
+                f"{mine!r}; open the sweep with the same {field} (or None)")
+        for field in ("metric_name", "mode", "top_k"):
+            if stored.get(field) is not None:
+                setattr(self, field, stored[field])
+
     def _load(self) -> dict:
-        doc = store.read_manifest(self.results_path)
-        log_size = self.log_path.stat().st_size if self.log_path.exists() else 0
+        """The manifest, caught up with the log, with every file where it belongs.
+
+        A missing, corrupt or outdated manifest (its log shorter than it says) is rebuilt from
+        every surviving record (:func:`_repair.rebuild`), which never deletes a checkpoint that
+        any of them ranks.
+        """
+        try:
+            doc = store.read_manifest(self.results_path)
+        except store.ManifestCorruptError as exc:
+            self._check_settings(store.read_settings(self.settings_path, None))
+            return self._recover(f"{exc.path.name} was corrupt (kept aside as "
+                                 f"{exc.moved_to.name})")
+        self._check_settings(doc or store.read_settings(self.settings_path, None))
+        log_size = self._log_size()
         if doc is None:
-            if log_size:
-                raise ManifestError(
-                    f"{self.results_path} is missing but {self.log_path} holds runs; run "
-                    "`sweepkit verify --repair` (SweepManager.repair()) to rebuild it")
-            doc = self._new_doc()
+            if log_size or files.has_our_files(self.best_dir):
+                return self._recover(f"{store.RESULTS_NAME} was missing")
             self._behind = WRITE_EVERY  # no file yet: the first registration writes it
-        else:
-            self._behind = 0
-        for field, mine in (("metric_name", self.metric_name), ("mode", self.mode)):
-            if doc[field] != mine:
-                raise ManifestError(
-                    f"{self.results_path} ranks by {field}={doc[field]!r} but this manager "
-                    f"uses {mine!r}; open the sweep with the same {field}")
-        doc["top_k"] = self.top_k
+            return self._new_doc()
+        self._behind = 0
         known = doc["log"]["size"]
         if log_size < known:
-            raise ManifestError(
-                f"{self.log_path} is shorter ({log_size} bytes) than {self.results_path.name} "
-                f"expects ({known}); run `sweepkit verify --repair`")
+            return self._recover(f"{store.LOG_NAME} is shorter ({log_size} bytes) than "
+                                 f"{store.RESULTS_NAME} expected ({known})")
         if log_size > known:  # registrations not written to the file (or left half done)
             records, end = store.read_log(self.log_path, known)
             changed = end < log_size
@@ -370,9 +418,7 @@ class SweepManager:
             self._unflushed = True  # a killed process may not have flushed them
             for offset, record in records:
                 self._log.debug("replay %s from %s", record["run_id"], self.log_path.name)
-                seq = record.get("seq")
-                new = isinstance(seq, int) and seq >= doc["next_seq"]  # seq of a new run id
-                prev = None if new else store.find_record(self.log_path, record["run_id"], offset)
+                prev = self._logged_before(doc, record, offset)
                 if self._apply(doc, record, prev):
                     changed = True
                     self._log.info("recover registration of %s from %s", record["run_id"],
@@ -381,10 +427,88 @@ class SweepManager:
             self._behind = len(records)
             if changed:
                 self._save(doc)
-        elif len(doc["top"]) > self.top_k:
-            self._sync(doc, doc["top"][: self.top_k], set())
+        if any(not os.path.lexists(self.sweep_dir / e["checkpoint"]) for e in doc["top"]):
+            # a ranked file deleted by hand: drop it first, so no better run loses its place
+            self._flush_log()
+            self._sync(doc, doc["top"], set())
             self._save(doc)
         return doc
+
+    def _recover(self, reason: str) -> dict:
+        from sweepkit.manifest import _repair
+
+        actions: list[str] = []
+        self._log.warning("recover: %s; rebuilding it from every surviving record", reason)
+        doc = _repair.rebuild(self, actions, scan_jobs=False)
+        self._behind = 0
+        for action in actions:
+            self._log.info("recover: %s", action)
+        return doc
+
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _logged_before(self, doc: dict, record: dict, offset: int) -> dict | None:
+        """The run's record before log byte ``offset``; None for a new run id (no read)."""
+        seq = record.get("seq")
+        if isinstance(seq, int) and seq >= doc["next_seq"]:  # seq of a new run id
+            return None
+        return store.find_record(self.log_path, record["run_id"], offset)
+
+    def _snapshot(self) -> dict:
+        """The manifest as of the whole log, computed in memory: no lock, no file touched."""
+        doc = store.read_manifest(self.results_path, move_corrupt=False)
+        log_size = self._log_size()
+        if doc is None:
+            if log_size:
+                raise ManifestError(
+                    f"{self.results_path} is missing but {self.log_path} holds runs; the next "
+                    "registration rebuilds it, or run `sweepkit verify --repair` "
+                    "(SweepManager.repair())")
+            return self._new_doc()
+        known = doc["log"]["size"]
+        if log_size < known:
+            raise ManifestError(
+                f"{self.log_path} is shorter ({log_size} bytes) than {self.results_path.name} "
+                f"expects ({known}); the next registration rebuilds the manifest from every "
+                "surviving record, or run `sweepkit verify --repair`")
+        if log_size > known:
+            records, end = store.read_log(self.log_path, known)
+            key = _sort_key(doc["mode"])
+            for offset, record in records:
+                prev = self._logged_before(doc, record, offset)
+                _count(doc, record, prev)
+                if not _stays_out(doc["top"], record, doc["top_k"], key):
+                    doc["top"] = self._pending_top(doc, _ranking(doc["top"], record,
+                                                                 doc["top_k"], key))
+                if "reclaimed_bytes" in record and all(e["run_id"] != record["run_id"]
+                                                       for e in doc["top"]):
+                    doc["disk"]["reclaimed_bytes"] += record["reclaimed_bytes"]
+                    doc["disk"]["deleted_checkpoints"] += 1
+            doc["log"]["size"] = end
+        return doc
+
+    def _pending_top(self, doc: dict, top: list[dict]) -> list[dict]:
+        """A ranking not yet applied to the files (a registration in progress or killed):
+        each entry names where its checkpoint is now."""
+        names = files.labels(dict(e, key=files.run_key(e["run_id"])) for e in top)
+        out = []
+        for rank, entry in enumerate(top, 1):
+            key = files.run_key(entry["run_id"])
+            where = [entry.get("checkpoint") if entry.get("rank") else None,
+                     f"{store.BEST_DIR}/{files.final_name(rank, names[key], files.CKPT)}",
+                     f"{store.BEST_DIR}/{files.tmp_name(key, files.CKPT)}",
+                     f"{store.BEST_DIR}/{files.incoming_name(key, files.CKPT)}",
+                     entry.get("source_checkpoint")]
+            found = next((w for w in where if w and os.path.lexists(self.sweep_dir / w)), None)
+            if found is None:
+                continue
+            out.append(dict(entry, rank=rank, checkpoint=found,
+                            config=entry.get("config") or entry.get("source_config")))
+        return out
 
     def _new_doc(self) -> dict:
         now = time.time()
@@ -412,19 +536,18 @@ class SweepManager:
             "error": extra.pop("error", None), "registered_at": time.time(),
         }
         if value is None and raw_metric is not None:
-            record["metric_note"] = f"not finite: {raw_metric!r}"
+            kind = "not a number" if isinstance(raw_metric, (str, bytes)) else "not finite"
+            record["metric_note"] = f"{kind}: {raw_metric!r}"
         record.update(extra)
         record = jsonable(record)
         store.dumps(record)  # fail early on a non-serialisable extra
         return record
 
     def _sort_key(self, entry: dict) -> tuple:
-        value = entry["metric_value"]
-        return (value if self.mode == "min" else -value, entry["seq"])
+        return _sort_key(self.mode)(entry)
 
     def _rankable(self, record: dict) -> bool:
-        return (record["status"] in RANKED_STATUSES and record["metric_value"] is not None
-                and record.get("source_checkpoint") is not None)
+        return _rankable(record)
 
     def _flush_log(self) -> None:
         """fsync the log if this process appended to it (or replayed it) since the last flush."""
@@ -444,18 +567,7 @@ class SweepManager:
 
     def _ranking(self, top: list[dict], record: dict) -> list[dict]:
         """The top k once ``record`` replaces its run's earlier entry (a pure computation)."""
-        top = [e for e in top if e["run_id"] != record["run_id"]]
-        if self._rankable(record):
-            top.append(dict(record))
-            top.sort(key=self._sort_key)
-        return top[: self.top_k]
-
-    def _stays_out(self, top: list[dict], record: dict) -> bool:
-        """Whether ``record`` leaves the top k as it is: not ranked now and cannot enter it."""
-        if any(e["run_id"] == record["run_id"] for e in top):
-            return False
-        return not self._rankable(record) or (
-            len(top) >= self.top_k and self._sort_key(record) > self._sort_key(top[-1]))
+        return _ranking(top, record, self.top_k, _sort_key(self.mode))
 
     def _apply(self, doc: dict, record: dict, previous: dict | None,
                owned: bool | None = None) -> bool:
@@ -463,29 +575,16 @@ class SweepManager:
         run's earlier record (:meth:`_previous`), None for a new run; ``owned`` whether its
         checkpoint is sweepkit's to delete (None: check here). Returns whether the top
         k or the sweep's model/dataset changed (then ``sweep_results.json`` must be written)."""
-        changed = False
-        run_id, status = record["run_id"], record["status"]
-        prev = previous["status"] if previous else None
-        counts = doc["counts"]
-        if prev is None:
-            doc["n_runs"] += 1
-        else:
-            counts[prev] = counts.get(prev, 1) - 1
-            if counts[prev] <= 0:
-                del counts[prev]
-        counts[status] = counts.get(status, 0) + 1
-        doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
-        for field in ("model", "dataset"):
-            if doc.get(field) is None and record.get(field) is not None:
-                doc[field], changed = record[field], True
-        if self._stays_out(doc["top"], record):  # the common case: no ranking to redo
+        run_id = record["run_id"]
+        changed = _count(doc, record, previous)
+        if _stays_out(doc["top"], record, self.top_k, _sort_key(self.mode)):  # the common case
             top, in_top = doc["top"], False
         else:
             top = self._ranking(doc["top"], record)
             in_top = any(e["run_id"] == run_id for e in top)
         if in_top or [e["run_id"] for e in top] != [e["run_id"] for e in doc["top"]]:
             self._flush_log()  # the record is on disk before any ranked file moves or goes
-            self._sync(doc, top, {files.run_key(run_id)} if in_top else set())
+            self._sync(doc, top, {files.run_key(run_id)} if in_top else set(), also=[record])
             changed = True
         source = record.get("source_checkpoint")
         if not in_top and "reclaimed_bytes" in record:  # counted once, whether or not replayed
@@ -500,15 +599,29 @@ class SweepManager:
         fault_point("after_apply")
         return changed
 
-    def _sync(self, doc: dict, top: list[dict], fresh: set[str]) -> None:
+    def _sync(self, doc: dict, top: list[dict], fresh: set[str], also: list[dict] = (),
+              keep: set[tuple[str, str]] = frozenset(), why_kept: str | None = None) -> None:
+        """Make ``best_models/`` hold ``top``; the ranking is what survives (files found).
+
+        A file no ranked run uses is deleted only when it belongs to a run this call knows
+        of (the old top, the new top, ``also``) and carries none of the ``keep`` marks
+        (:func:`files.run_marks`); any other is kept in ``kept_by_sweepkit/``.
+        """
         entries = []
         for rank, entry in enumerate(top, 1):
             entry = dict(entry, key=files.run_key(entry["run_id"]), rank=rank)
             entry["file_ckpt"] = Path(entry["checkpoint"]).name if entry.get("checkpoint") else None
             entry["file_config"] = Path(entry["config"]).name if entry.get("config") else None
             entries.append(entry)
+        known = files.run_marks([*doc["top"], *top, *also])
+
+        def deletable(name: str) -> bool:
+            owner = files.owner_of(name)
+            return owner in known and owner not in keep
+
         located, freed, deleted = files.sync_best_models(
-            self.best_dir, self.sweep_dir, entries, fresh, self._log, self._actions)
+            self.best_dir, self.sweep_dir, entries, fresh, self._log, self._actions,
+            deletable, why_kept or "no run this sweep knows of uses it")
         doc["disk"]["reclaimed_bytes"] += freed
         doc["disk"]["deleted_checkpoints"] += deleted
         new_top = []
@@ -552,6 +665,17 @@ class SweepManager:
         store.write_json(self.results_path, doc, durable=full and self.fsync,
                          indent=2 if full else None)
         self._log.debug("write %s", self.results_path)
+        if not self._settings_saved:
+            if not self.settings_path.exists():
+                self._write_settings(doc)
+            self._settings_saved = True
+
+    def _write_settings(self, doc: dict) -> None:
+        """``.sweepkit/settings.json``: the sweep's metric, mode and top_k, which outlive the
+        manifest (a repair after the manifest was lost keeps them)."""
+        self.settings_path.parent.mkdir(parents=True, exist_ok=True)
+        store.write_json(self.settings_path, {k: doc[k] for k in store.SETTINGS_FIELDS},
+                         durable=self.fsync)
 
     def _write_summary(self, doc: dict) -> None:
         import yaml
@@ -561,6 +685,7 @@ class SweepManager:
         self._log.info("write %s", self.summary_path.name)
 
     def _readable_log(self, actions: list[str]) -> list[dict]:
+        """Every good record of the log; a corrupt log is kept aside and its bad lines dropped."""
         try:
             records, end = store.read_log(self.log_path)
         except store.ManifestCorruptError:
@@ -571,68 +696,21 @@ class SweepManager:
             for line in self.log_path.read_bytes().splitlines():
                 try:
                     record = json.loads(line)
-                    assert isinstance(record, dict) and "run_id" in record
+                except ValueError:
+                    record = None
+                if isinstance(record, dict) and "run_id" in record:
                     good.append(line)
-                except (ValueError, AssertionError):
+                else:
                     dropped += 1
             atomic_write_text(self.log_path, b"".join(g + b"\n" for g in good).decode())
             actions.append(f"kept corrupt {self.log_path.name} aside as {aside.name}; "
                            f"dropped {dropped} unreadable line(s)")
             records, end = store.read_log(self.log_path)
-        size = self.log_path.stat().st_size if self.log_path.exists() else 0
+        size = self._log_size()
         if end < size:
             os.truncate(self.log_path, end)
             actions.append(f"truncated torn last line of {self.log_path.name}")
-        return [r for _, r in records]
-
-    def _rebuild(self, log_records: list[dict], old: dict | None) -> dict:
-        """A fresh manifest from every logged record (repair)."""
-        doc = self._new_doc()
-        if old:
-            doc.update({k: old[k] for k in ("created_at", "disk", "model", "dataset") if k in old})
-        latest: dict[str, dict] = {}
-        for record in log_records:
-            latest[record["run_id"]] = record
-        shutil.rmtree(self.marker_dir, ignore_errors=True)
-        for record in latest.values():
-            store.mark_registered(self.marker_dir, files.run_key(record["run_id"]))
-            doc["counts"][record["status"]] = doc["counts"].get(record["status"], 0) + 1
-            doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
-            for field in ("model", "dataset"):
-                if doc.get(field) is None and record.get(field) is not None:
-                    doc[field] = record[field]
-        doc["n_runs"] = len(latest)
-        doc["log"]["size"] = self.log_path.stat().st_size if self.log_path.exists() else 0
-        old_top = {e["run_id"]: e for e in (old or {}).get("top", [])}
-        candidates = sorted((r for r in latest.values() if self._rankable(r)), key=self._sort_key)
-        top, fresh = [], set()
-        existing = set(os.listdir(self.best_dir)) if self.best_dir.exists() else set()
-        for record in candidates:
-            entry = dict(record, **{k: old_top[record["run_id"]][k] for k in ("checkpoint", "config")
-                                    if record["run_id"] in old_top})
-            key = files.run_key(record["run_id"])
-            staged = {files.tmp_name(key, files.CKPT), files.incoming_name(key, files.CKPT)}
-            in_best = (entry.get("checkpoint") and Path(entry["checkpoint"]).name in existing) \
-                or staged & existing or files.guess_names(
-                    existing, {"run_name": record["run_name"], "key": key}, files.CKPT)
-            own = self._own_checkpoint(record)
-            if in_best or own:
-                if not in_best:
-                    fresh.add(key)
-                    if own != record["source_checkpoint"]:  # the sweep moved: its job dir's files
-                        entry["source_config"] = self._moved_config(record, Path(own).parent)
-                    entry["source_checkpoint"] = own
-                top.append(entry)
-            if len(top) == self.top_k:
-                break
-        self._sync(doc, top, fresh)
-        ranked = {e["run_id"] for e in doc["top"]}
-        for record in latest.values():
-            source = self._own_checkpoint(record)
-            if record["run_id"] not in ranked and source:
-                self._delete_checkpoint(doc, Path(source))
-                self._report.append(f"delete checkpoint {source} (not in top {self.top_k})")
-        return doc
+        return [r for _, r in records if _well_formed(r)]
 
     def _moved_config(self, record: dict, job_dir: Path) -> str | None:
         """The run's config at the same place under its job dir's new location, if it is there."""
@@ -672,6 +750,98 @@ class SweepManager:
         return out
 
 
+# ---------------------------------------------------------------------- pure ranking
+def _sort_key(mode: str):
+    """Best first; ties by registration order (invariant 7)."""
+    sign = 1 if mode == "min" else -1
+
+    def key(entry: dict) -> tuple:
+        return (sign * entry["metric_value"], entry["seq"])
+
+    return key
+
+
+def _rankable(record: dict) -> bool:
+    return (record["status"] in RANKED_STATUSES
+            and isinstance(record.get("metric_value"), (int, float))
+            and not isinstance(record["metric_value"], bool)
+            and math.isfinite(record["metric_value"])
+            and record.get("source_checkpoint") is not None)
+
+
+def _ranking(top: list[dict], record: dict, top_k: int, key) -> list[dict]:
+    """The top k once ``record`` replaces its run's earlier entry."""
+    top = [e for e in top if e["run_id"] != record["run_id"]]
+    if _rankable(record):
+        top.append(dict(record))
+        top.sort(key=key)
+    return top[:top_k]
+
+
+def _stays_out(top: list[dict], record: dict, top_k: int, key) -> bool:
+    """Whether ``record`` leaves the top k as it is: not ranked now and cannot enter it."""
+    if any(e["run_id"] == record["run_id"] for e in top):
+        return False
+    return not _rankable(record) or (len(top) >= top_k and key(record) > key(top[-1]))
+
+
+def _count(doc: dict, record: dict, previous: dict | None) -> bool:
+    """Fold a record into the counts; returns whether the sweep's model/dataset changed."""
+    status, counts = record["status"], doc["counts"]
+    if previous is None:
+        doc["n_runs"] += 1
+    else:
+        prev = previous["status"]
+        counts[prev] = counts.get(prev, 1) - 1
+        if counts[prev] <= 0:
+            del counts[prev]
+    counts[status] = counts.get(status, 0) + 1
+    doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
+    changed = False
+    for field in ("model", "dataset"):
+        if doc.get(field) is None and record.get(field) is not None:
+            doc[field], changed = record[field], True
+    return changed
+
+
+def _well_formed(record: dict) -> bool:
+    """A record the manager can fold: a run id, a known status and an integer seq."""
+    return (isinstance(record.get("run_id"), str) and record.get("status") in STATUSES
+            and isinstance(record.get("seq"), int) and not isinstance(record["seq"], bool))
+
+
+def _checked_checkpoint(run_id: str, model_path, rankable: bool):
+    """``model_path`` if it can be ranked (None for a missing file of a run that cannot rank);
+    a clear error for a directory, an empty file or a missing file that should rank."""
+    if model_path is None:
+        return None
+    if os.path.isdir(model_path):
+        raise ValueError(f"checkpoint {model_path} of run {run_id!r} is a directory; pass the "
+                         "checkpoint file, or model_path=None to record the run without ranking it")
+    if not os.path.exists(model_path):
+        if rankable:
+            raise FileNotFoundError(
+                f"checkpoint {model_path} of run {run_id!r} does not exist; pass "
+                "model_path=None to record the run without ranking it")
+        return None
+    if rankable and not files.is_checkpoint_file(model_path):
+        raise ValueError(f"checkpoint {model_path} of run {run_id!r} is empty or not a regular "
+                         "file; pass model_path=None to record the run without ranking it")
+    return model_path
+
+
+def _top_k_plan(doc: dict, top_k: int) -> list[str]:
+    old = doc["top_k"]
+    if top_k >= old:
+        return [f"top_k {old} -> {top_k}: nothing is deleted (checkpoints deleted earlier "
+                "cannot come back)"]
+    plan = [f"top_k {old} -> {top_k}"]
+    for entry in doc["top"][top_k:]:
+        plan.append(f"delete {entry['checkpoint']} (rank {entry['rank']}, {entry['run_name']}, "
+                    f"{doc['metric_name']} {entry['metric_value']})")
+    return plan
+
+
 def _brief(entry: dict) -> dict:
     return {k: entry.get(k) for k in ("rank", "run_id", "run_name", "metric_value", "epoch",
                                       "checkpoint", "config")}
@@ -709,7 +879,7 @@ def read_run_json(job_dir: Path) -> dict:
     """A job's ``run.json`` as a dict ({} when absent or unreadable)."""
     try:
         record = json.loads((Path(job_dir) / "run.json").read_text())
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
 
@@ -722,3 +892,46 @@ def job_run_id(sweep_dir: Path, job_dir: Path, record: dict) -> str:
         return job_dir.relative_to(sweep_dir).as_posix()
     except ValueError:
         return job_dir.as_posix()
+
+
+def read_settings(sweep_dir: str | os.PathLike) -> dict:
+    """A sweep's own ``top_k``, ``metric_name`` and ``mode`` ({} for a new sweep). Read-only."""
+    sweep_dir = Path(sweep_dir)
+    return store.read_settings(sweep_dir / store.INTERNAL_DIR / store.SETTINGS_NAME,
+                               sweep_dir / store.RESULTS_NAME)
+
+
+def job_dirs_with_records(sweep_dir: Path) -> list[Path]:
+    """The sweep's direct sub-directories (not links) that hold a ``run.json``."""
+    try:
+        children = sorted(sweep_dir.iterdir())
+    except FileNotFoundError:
+        return []
+    return [p for p in children
+            if p.is_dir() and not p.is_symlink() and (p / "run.json").is_file()]
+
+
+def job_record(sweep_dir: Path, job_dir: Path, status: str | None = None,
+               error: str | None = None) -> dict:
+    """The :meth:`SweepManager.register_model` arguments of a job, from its ``run.json``."""
+    record = read_run_json(job_dir)
+    status = status or record.get("status") or "failed"
+    if status not in STATUSES:
+        status = "killed" if status == "running" else "failed"
+        error = error or "job ended without finishing (killed, out of memory or timed out)"
+    checkpoint = record.get("checkpoint")
+    fields = {k: record.get(k) for k in _KNOWN_FIELDS if record.get(k) is not None}
+    fields.update(max_epochs=record.get("max_epochs"), epochs_run=record.get("epoch"))
+    if checkpoint and not files.is_checkpoint_file(checkpoint):
+        what = ("missing" if not os.path.lexists(checkpoint) else
+                "a directory" if os.path.isdir(checkpoint) else "empty or not a regular file")
+        fields["checkpoint_note"] = f"checkpoint {checkpoint} is {what}; not ranked"
+        checkpoint = None
+    if error or record.get("error"):
+        fields["error"] = error or record.get("error")
+    config = job_dir / ".hydra" / "config.yaml"
+    return dict(run_id=job_run_id(sweep_dir, job_dir, record),
+                run_name=str(record.get("run_name") or job_dir.name),
+                metric_value=record.get("best_value"), model_path=checkpoint,
+                config_path=config if config.is_file() else None,
+                epoch=record.get("best_epoch"), status=status, **fields)

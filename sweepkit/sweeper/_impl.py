@@ -39,6 +39,12 @@ from sweepkit.sweeper._search_space import (
     grid_values,
     parse_search_space,
 )
+from sweepkit.sweeper._sweep_dir import (
+    check_callback_mode,
+    hold_driver_lock,
+    release_driver_lock,
+    resolve_study_name,
+)
 from sweepkit.sweeper._storage import (
     default_storage_url,
     default_study_name,
@@ -171,9 +177,11 @@ class SweepkitSweeperImpl(Sweeper):
                 log.info(f"Grid of {size} points: n_trials lowered from {self.n_trials}")
                 self.n_trials = size
 
+        check_callback_mode(self.config, direction)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.driver_lock = hold_driver_lock(self.sweep_dir)  # one live driver per sweep dir
         self.storage_url = self.storage or default_storage_url(self.sweep_dir)
-        self.resolved_study_name = self.study_name or default_study_name(self.sweep_dir)
+        self.resolved_study_name = resolve_study_name(self.sweep_dir, self.study_name)
         storage = open_storage(self.storage_url)
         try:
             study = optuna.create_study(
@@ -212,8 +220,10 @@ class SweepkitSweeperImpl(Sweeper):
             raise SweepConfigError(
                 f"hydra.sweeper.direction={self.direction!r}: use minimize or maximize"
             )
-        if not isinstance(self.n_trials, int) or self.n_trials < 0:
-            raise SweepConfigError(f"hydra.sweeper.n_trials={self.n_trials!r}: use an integer >= 0")
+        if not isinstance(self.n_trials, int) or self.n_trials < 1:
+            raise SweepConfigError(
+                f"hydra.sweeper.n_trials={self.n_trials!r}: use an integer >= 1 (the sweep's "
+                "total number of trials; a resumed sweep runs what is left of it)")
         if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise SweepConfigError(f"hydra.sweeper.n_jobs={self.n_jobs!r}: use an integer >= 1")
         if self.pruned_trials not in PRUNED_TRIALS:
@@ -235,6 +245,13 @@ class SweepkitSweeperImpl(Sweeper):
         marked FAIL, and re-queued with ``resume.retry_failed``.
         """
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if not (self.sweep_dir / str(frozen.number)).exists():  # asked, never launched
+                _trial_handle(study, frozen).set_user_attr(_report.NEVER_LAUNCHED_ATTR, True)
+                study.tell(frozen.number, state=TrialState.FAIL)
+                study.enqueue_trial(frozen.params, user_attrs={"sweepkit_retry_of": frozen.number})
+                log.warning(f"Trial {frozen.number} was proposed but never launched when the "
+                            "sweep stopped: its parameters are queued again (not counted)")
+                continue
             outcome = _report.job_outcome(self.sweep_dir / str(frozen.number))
             if outcome is not None:
                 state, value = outcome
@@ -254,6 +271,12 @@ class SweepkitSweeperImpl(Sweeper):
 
     # ---------------------------------------------------------------- the loop
     def sweep(self, arguments: list[str]) -> None:
+        try:
+            self._sweep(arguments)
+        finally:
+            release_driver_lock(getattr(self, "driver_lock", None))
+
+    def _sweep(self, arguments: list[str]) -> None:
         study = self.prepare(arguments)
         mode = self.loop_mode()
         from sweepkit.sweeper._slurm import install_squeue_fallback, is_slurm_launcher
@@ -292,8 +315,8 @@ class SweepkitSweeperImpl(Sweeper):
         """Trials left in the budget: finished trials count, except rejected or retried ones."""
         used = 0
         for trial in study.get_trials(deepcopy=False):
-            if trial.state.is_finished() and not (
-                _report.REJECTED_ATTR in trial.user_attrs or _report.RETRIED_ATTR in trial.user_attrs
+            if trial.state.is_finished() and not any(
+                attr in trial.user_attrs for attr in _report.UNCOUNTED_ATTRS
             ):
                 used += 1
         return max(0, self.n_trials - used)

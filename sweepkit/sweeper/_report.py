@@ -24,6 +24,9 @@ PRUNED_ATTR = "sweepkit_pruned_at"
 APPLIED_ATTR = "sweepkit_applied"
 REJECTED_ATTR = "sweepkit_rejected"
 RETRIED_ATTR = "sweepkit_retried"
+NEVER_LAUNCHED_ATTR = "sweepkit_never_launched"
+#: Finished trials that do not use up the budget (n_trials).
+UNCOUNTED_ATTRS = (REJECTED_ATTR, RETRIED_ATTR, NEVER_LAUNCHED_ATTR)
 
 
 def applied_params(trial: "optuna.trial.FrozenTrial") -> dict[str, Any]:

@@ -1,0 +1,35 @@
+"""``prune``: change how many checkpoints a sweep keeps (a dry run unless ``--live``).
+
+Opening a sweep never changes its ``top_k``; this command is the explicit way to. A smaller
+``--top-k`` deletes the checkpoints ranked below it, a larger one deletes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sweepkit.cli._render import print_json, style
+from sweepkit.cli._sweeps import CliError, latest_sweep
+
+
+def run(args) -> int:
+    from sweepkit.manifest import ManifestError, SweepManager
+
+    sweep = latest_sweep(Path(args.path))
+    if args.live and sweep.running:
+        raise CliError(f"{sweep.name} is still running; change its top_k after it ends")
+    manager = SweepManager(sweep.path, lock_timeout=30)
+    try:
+        with manager:
+            plan = manager.set_top_k(args.top_k, apply=args.live)
+    except ManifestError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print_json({"sweep": sweep.name, "top_k": args.top_k, "live": args.live, "actions": plan})
+        return 0
+    print(style(f"Sweep {sweep.name}", "bold"))
+    for action in plan:
+        print(f"  {action}")
+    if not args.live:
+        print(f"  dry run: nothing changed; add --live to apply")
+    return 0

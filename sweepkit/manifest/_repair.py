@@ -1,0 +1,204 @@
+"""Rebuilding a sweep's manifest from every record that survives (``repair()`` and recovery).
+
+The sources are ``runs.jsonl`` (the truth while it is whole), the manifest's ``top`` and
+``runs``, every job's ``run.json`` and the files in ``best_models/``. When the log is whole
+(it is at least as long as the manifest says and no line had to be dropped), it decides the
+ranking and the other sources only fill in runs it lacks. When it is not, every source votes:
+a checkpoint that any of them ranks in the top k is never deleted; if the rebuilt ranking
+leaves it out, it is kept in ``kept_by_sweepkit/`` and the actions say so (invariant 10).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sweepkit._io import finite
+from sweepkit.manifest import _files as files
+from sweepkit.manifest import _store as store
+
+if TYPE_CHECKING:
+    from sweepkit.manifest._manager import SweepManager
+
+_RANK_FIELDS = ("rank", "checkpoint", "config")
+
+
+def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> dict:
+    """Rebuild and save ``sweep_results.json`` (full) under the caller's lock; return it.
+
+    ``scan_jobs`` adds the jobs' ``run.json`` records as a source (an explicit repair, when no
+    job runs); recovery inside a registration leaves them to the jobs' own hooks.
+    """
+    from sweepkit.manifest._manager import (_rankable, _sort_key, _well_formed,
+                                            job_dirs_with_records, job_record)
+
+    m = manager
+    old = None
+    try:
+        old = store.read_manifest(m.results_path)
+    except store.ManifestCorruptError as exc:
+        actions.append(f"kept corrupt {exc.path.name} aside as {exc.moved_to.name}")
+    n_actions = len(actions)
+    logged = m._readable_log(actions)
+    dropped = len(actions) > n_actions and any("dropped" in a for a in actions[n_actions:])
+    if m.log_path.exists():
+        m._unflushed = True  # a killed process may have left it unflushed
+        m._flush_log()
+    log_size = m._log_size()
+    expected = ((old or {}).get("log") or {}).get("size", 0)
+    existing = _listdir(m.best_dir)
+    ranked_files = sorted(n for n in existing
+                          if files.owner_of(n) and files.owner_of(n)[0] == "label"
+                          and n.endswith(files.CKPT))
+    lost_all = not log_size and ((old or {}).get("n_runs") or ranked_files)
+    whole = not dropped and log_size >= expected and not lost_all
+    if not whole:
+        actions.append(f"{store.LOG_NAME} is not whole ({log_size} of {expected} bytes"
+                       f"{', bad lines dropped' if dropped else ''}): every source votes on "
+                       "what to keep")
+    if old is None and not m.settings_path.exists() and m._requested["top_k"] is None \
+            and len(ranked_files) > m.top_k:
+        m.top_k = len(ranked_files)
+        actions.append(f"top_k unknown: kept {m.top_k}, the number of ranked files in "
+                       f"{store.BEST_DIR}/")
+    top_k, key = m.top_k, _sort_key(m.mode)
+
+    # ---- every source's records, latest per run id
+    sources: dict[str, dict[str, dict]] = {store.LOG_NAME: {}}
+    for record in logged:
+        sources[store.LOG_NAME][record["run_id"]] = record
+    listed: dict[str, dict] = {}
+    for entry in [*((old or {}).get("runs") or []), *((old or {}).get("top") or [])]:
+        record = {k: v for k, v in entry.items() if k not in _RANK_FIELDS}
+        if _well_formed(record):
+            listed[record["run_id"]] = record
+    sources[store.RESULTS_NAME] = listed
+    if scan_jobs:
+        jobs: dict[str, dict] = {}
+        for job_dir in job_dirs_with_records(m.sweep_dir):
+            fields = job_record(m.sweep_dir, job_dir.absolute())
+            args = [fields.pop(k) for k in ("run_id", "run_name", "metric_value", "model_path",
+                                            "config_path", "epoch", "status")]
+            raw = args[2]
+            record = m._make_record(args[0], args[1], raw, finite(raw), args[3], args[4],
+                                    args[5], args[6], fields)
+            jobs[record["run_id"]] = record
+        sources["run.json"] = jobs
+
+    merged: dict[str, dict] = {}
+    origin: dict[str, str] = {}
+    for name, records in sources.items():
+        for rid, record in records.items():
+            if rid not in merged:
+                merged[rid], origin[rid] = dict(record), name
+
+    # ---- records the log lacks go back into it
+    seqs = {r["seq"] for r in merged.values() if origin[r["run_id"]] == store.LOG_NAME}
+    next_seq = max([*(r["seq"] for r in merged.values() if isinstance(r.get("seq"), int)), -1]) + 1
+    restored: dict[str, int] = {}
+    for rid, record in merged.items():
+        if origin[rid] == store.LOG_NAME:
+            continue
+        if not isinstance(record.get("seq"), int) or record["seq"] in seqs:
+            record["seq"], next_seq = next_seq, next_seq + 1
+        seqs.add(record["seq"])
+        store.append_record(m.log_path, record, fsync=False)
+        restored[origin[rid]] = restored.get(origin[rid], 0) + 1
+        if origin[rid] == "run.json":
+            actions.append(f"registered unreported job {rid} ({record['status']}) from its "
+                           "run.json")
+    if restored:
+        store.flush_file(m.log_path)
+        if restored.get(store.RESULTS_NAME):
+            actions.append(f"restored {restored[store.RESULTS_NAME]} run record(s) to "
+                           f"{store.LOG_NAME} from {store.RESULTS_NAME}")
+
+    # ---- where each run's checkpoint is now
+    old_top = {e["run_id"]: e for e in (old or {}).get("top") or []}
+
+    def locate(record: dict) -> tuple[str, str] | None:
+        rid, run_key = record["run_id"], files.run_key(record["run_id"])
+        names = [Path(old_top[rid]["checkpoint"]).name] if old_top.get(rid, {}).get("checkpoint") else []
+        names += [files.tmp_name(run_key, files.CKPT), files.incoming_name(run_key, files.CKPT),
+                  *files.guess_names(existing, {"run_name": record["run_name"], "key": run_key},
+                                     files.CKPT)]
+        for name in names:
+            if name in existing and files.is_checkpoint_file(m.best_dir / name):
+                return ("best", name)
+        own = m._own_checkpoint(record)
+        return ("own", own) if own and files.is_checkpoint_file(own) else None
+
+    where = {rid: locate(r) for rid, r in merged.items() if _rankable(r)}
+
+    def top_of(records: dict[str, dict]) -> list[str]:
+        ranked = sorted((merged[rid] for rid in records if where.get(rid)), key=key)
+        return [r["run_id"] for r in ranked[:top_k]]
+
+    chosen = top_of(merged)
+    votes: dict[str, list[str]] = {}
+    if not whole:
+        for name, records in sources.items():
+            for rank, rid in enumerate(top_of(records), 1):
+                votes.setdefault(rid, []).append(f"#{rank} in {name}")
+        for name in ranked_files:
+            for rid, record in merged.items():
+                if files.owner_of(name) in files.run_marks([record]):
+                    votes.setdefault(rid, []).append(f"{store.BEST_DIR}/{name}")
+    undecided = {rid: why for rid, why in votes.items() if rid not in chosen}
+    for rid, why in undecided.items():
+        actions.append(f"could not decide on {rid} ({merged[rid]['run_name']}): ranked by "
+                       f"{', '.join(why)} but not in the rebuilt top {top_k}; its checkpoint is "
+                       "kept")
+
+    # ---- the new manifest
+    doc = m._new_doc()
+    if old:
+        doc.update({k: old[k] for k in ("created_at", "disk", "model", "dataset") if k in old})
+    doc["top_k"] = top_k
+    shutil.rmtree(m.marker_dir, ignore_errors=True)
+    for record in merged.values():
+        store.mark_registered(m.marker_dir, files.run_key(record["run_id"]))
+        doc["counts"][record["status"]] = doc["counts"].get(record["status"], 0) + 1
+        doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
+        for field in ("model", "dataset"):
+            if doc.get(field) is None and record.get(field) is not None:
+                doc[field] = record[field]
+    doc["n_runs"] = len(merged)
+    doc["log"]["size"] = m._log_size()
+    top, fresh = [], set()
+    for rid in chosen:
+        record, (kind, found) = merged[rid], where[rid]
+        entry = dict(record, checkpoint=None, config=None)
+        if rid in old_top:
+            entry.update({k: old_top[rid].get(k) for k in ("checkpoint", "config")})
+        if kind == "best":
+            entry["checkpoint"] = f"{store.BEST_DIR}/{found}"
+        else:
+            fresh.add(files.run_key(rid))
+            if found != record["source_checkpoint"]:  # the sweep moved: its job dir's files
+                entry["source_config"] = m._moved_config(record, Path(found).parent)
+            entry["source_checkpoint"] = found
+        top.append(entry)
+    keep = files.run_marks([merged[rid] for rid in undecided])
+    m._report = actions
+    m._sync(doc, top, fresh, also=list(merged.values()), keep=keep,
+            why_kept="a surviving record ranks its run, or no known run uses it")
+    ranked = {e["run_id"] for e in doc["top"]}
+    for rid, record in merged.items():
+        source = m._own_checkpoint(record)
+        if rid in ranked or rid in undecided or not source:
+            continue
+        m._delete_checkpoint(doc, Path(source))
+        actions.append(f"delete checkpoint {source} (not in top {top_k})")
+    actions.append(f"rebuilt {store.RESULTS_NAME} ({doc['n_runs']} runs, top {len(doc['top'])})")
+    m._save(doc, full=True)
+    return doc
+
+
+def _listdir(path: Path) -> set[str]:
+    try:
+        return set(os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
