@@ -89,12 +89,12 @@ class TopKCallback(Callback):
 
     def _settings(self, sweep_dir: Path, record: dict, hydra_cfg: Any) -> tuple[str, str]:
         """Metric and mode: as set, else the sweep's manifest, the sweeper, the run's record."""
-        from sweepkit.manifest import ManifestError, read_manifest
+        from sweepkit.manifest import read_settings
 
         try:
-            doc = read_manifest(sweep_dir / "sweep_results.json", move_corrupt=False) or {}
-        except (ManifestError, OSError):
-            doc = {}  # the manager names the problem when it opens the sweep
+            doc = read_settings(sweep_dir)  # the sweep's own, once a job registered
+        except Exception:  # the manager names the problem when it opens the sweep
+            doc = {}
         metric_name = (self.metric_name or doc.get("metric_name") or record.get("metric_name")
                        or DEFAULT_METRIC)
         mode = self.mode or doc.get("mode") or _direction_mode(hydra_cfg) or record.get("mode")
@@ -184,7 +184,8 @@ class TopKCallback(Callback):
 
         stored = read_settings(sweep_dir)
         mine = {"top_k": self.top_k, "metric_name": self.metric_name, "mode": self.mode}
-        wrong = {k: v for k, v in stored.items() if mine[k] != v}
+        # a setting left null follows the sweep's own (see _settings)
+        wrong = {k: v for k, v in stored.items() if mine[k] is not None and mine[k] != v}
         if wrong:
             said = ", ".join(f"{k}={v!r} (this launch: {mine[k]!r})" for k, v in wrong.items())
             hint = (f" To keep another number of checkpoints, run `sweepkit prune --top-k "

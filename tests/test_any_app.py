@@ -169,3 +169,17 @@ def test_a_custom_loop_prunes_with_report_and_should_prune(tmp_path):
     doc = json.loads((sweep / "sweep_results.json").read_text())
     # the manifest agrees with the study: a pruned job without run.json is recorded pruned
     assert {r["job_num"] for r in doc["runs"] if r["status"] == "pruned"} == pruned
+
+
+def test_a_maximizing_sweep_ranks_highest_first_with_the_shipped_callback(tmp_path):
+    """mode: null in sweepkit_topk follows hydra.sweeper.direction (lightning-hydra-template
+    maximizes val/acc)."""
+    sweep = tmp_path / "max"
+    proc = run_plain(tmp_path, "hydra/sweeper=sweepkit_random", "hydra.sweeper.direction=maximize",
+                     "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.seed=1",
+                     "x=interval(0, 1)", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((sweep / "sweep_results.json").read_text())
+    assert doc["mode"] == "max" and doc["counts"] == {"complete": 4}
+    values = [e["metric_value"] for e in doc["top"]]
+    assert values == sorted((r["metric_value"] for r in doc["runs"]), reverse=True)[:3]
