@@ -88,7 +88,7 @@ class TopKCallback(Callback):
         return SweepManager(sweep_dir, top_k=self.top_k, metric_name=metric_name, mode=mode)
 
     def _settings(self, sweep_dir: Path, record: dict, hydra_cfg: Any) -> tuple[str, str]:
-        """Metric and mode: as set, else the sweep's manifest, the sweeper, the run's record."""
+        """Metric and mode: as set, else the sweep's stored settings, the sweeper, the run's record."""
         from sweepkit.manifest import read_settings
 
         try:

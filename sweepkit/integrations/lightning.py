@@ -8,8 +8,9 @@ Add it to the Trainer's callbacks (in lightning-hydra-template: ``configs/callba
 
 In a job of a Hydra multirun it
 
-- reports the monitored metric after every validation to the sweep's Optuna trial, and stops
-  the Trainer when the pruner says so (``trainer.should_stop``; the last epoch is never pruned);
+- reports the monitored metric after every validation to the sweep's Optuna trial (step = the
+  number of validations so far, the epoch with one validation per epoch), and stops the Trainer
+  when the pruner says so (``trainer.should_stop``; the last epoch is never pruned);
 - writes the job's ``run.json`` (the same record as sweepkit's own training loop, see
   ``docs/run-record.md``): status, best value and epoch, a history of the validation metrics,
   test metrics (any ``test*`` metric logged by ``trainer.test``), the error of a failed fit;
@@ -63,6 +64,8 @@ class SweepkitCallback(Callback):
         self._validations = 0
         self._last_epoch = 0
         self._warned_min = False
+        self._can_prune = True
+        self._fitting = False  # validations of trainer.validate() after fit are not the trial's
 
     # ------------------------------------------------------------------ fit
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
@@ -81,6 +84,7 @@ class SweepkitCallback(Callback):
                                                           "source": "lightning"})
         self.reporter = current_trial()
         self._pruned_at, self._validations, self._last_epoch = None, 0, 0
+        self._fitting = True
         self._can_prune = trainer.world_size == 1
         if not self._can_prune:
             log.warning("SweepkitCallback: %d processes train this trial; it reports from rank 0 "
@@ -88,7 +92,7 @@ class SweepkitCallback(Callback):
                         "with one device per trial to prune", trainer.world_size)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.tracker is None or trainer.sanity_checking:
+        if self.tracker is None or not self._fitting or trainer.sanity_checking:
             return
         monitor = self.tracker.metric_name
         value = trainer.callback_metrics.get(monitor)
@@ -121,8 +125,9 @@ class SweepkitCallback(Callback):
         self._warn_if_held(trainer, epoch)
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.tracker is None:
+        if self.tracker is None or not self._fitting:
             return
+        self._fitting = False
         max_epochs = self.tracker.record.get("max_epochs")
         trained_to_end = bool(max_epochs) and self._last_epoch >= max_epochs
         status = "pruned" if self._pruned_at is not None and not trained_to_end else "complete"
