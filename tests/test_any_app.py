@@ -96,6 +96,13 @@ def test_summarize_reads_the_optuna_study_of_a_sweep_without_manifest(tmp_path):
     info = json.loads(sweepkit_cli(tmp_path, "summarize", "--json").stdout)[0]
     values = [e["metric_value"] for e in info["top"]]
     assert len(values) == 3 and values == sorted(values)
+    report = sweepkit_cli(tmp_path, "report", "-o", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr
+    assert "runs: complete 4" in (tmp_path / "report.html").read_text()
+    # no manifest to check against: verify names only the checkpoints nobody manages
+    verify = sweepkit_cli(tmp_path, "verify")
+    assert "never registered" not in verify.stdout
+    assert "4 checkpoint(s) in job directories that the manifest does not manage" in verify.stdout
 
 
 def test_presets_resolve_in_an_app_without_sweepkit_keys():

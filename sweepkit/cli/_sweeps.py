@@ -287,7 +287,7 @@ class Sweep:
                 "ended_at": (trial.datetime_complete.timestamp()
                              if trial.datetime_complete else None),
                 "history": [{"epoch": step, self.metric_name: v} for step, v in sorted(curve.items())],
-                "rank": None, "checkpoint": None, "registered": False, "source": "optuna",
+                "rank": None, "checkpoint": None, "registered": None, "source": "optuna",
             })
         return runs
 
