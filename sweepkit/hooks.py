@@ -133,15 +133,7 @@ class TopKCallback(Callback):
 
         record = read_run_json(job_dir)
         if status is None:  # the job finished: it is never recorded as failed for want of a record
-            if not record:
-                metric_name, mode = self._settings(sweep_dir, record, hydra)
-                record = record_job_return(job_dir, hydra, job_return.return_value, metric_name,
-                                           mode, self.checkpoint)
-            elif record.get("status") in (None, "running"):
-                print(f"[sweepkit] WARNING: job {job_dir.name} returned but its run.json says "
-                      f"status {record.get('status')!r}; recorded as complete (call "
-                      f"BestModelTracker.finish(status) at the end of training)", file=sys.stderr)
-                status = "complete"
+            record, status = self._finished_job(sweep_dir, job_dir, hydra, job_return, record)
         extra = {"model": OmegaConf.select(config, "model.name"),
                  "dataset": OmegaConf.select(config, "dataset.name"),
                  "job_num": OmegaConf.select(config, "hydra.job.num"),
@@ -154,6 +146,21 @@ class TopKCallback(Callback):
                 print(sweep_update(manager, job_dir, in_top))
             if "sweepkit.tracking.wandb" in sys.modules:  # logger=wandb: the W&B run waits for us
                 finish_wandb_run(manager, sweep_dir, job_dir, in_top)
+
+    def _finished_job(self, sweep_dir: Path, job_dir: Path, hydra: Any, job_return: JobReturn,
+                      record: dict) -> tuple[dict, str | None]:
+        """The record and status of a job that returned: its ``run.json``, or one written from
+        its return value (:func:`record_job_return`); a record left ``running`` is complete."""
+        if not record:
+            metric_name, mode = self._settings(sweep_dir, record, hydra)
+            return record_job_return(job_dir, hydra, job_return.return_value, metric_name, mode,
+                                     self.checkpoint), None
+        if record.get("status") in (None, "running"):
+            _warn(f"job {job_dir.name} returned but its run.json says status "
+                  f"{record.get('status')!r}; recorded as complete (call "
+                  f"BestModelTracker.finish(status) at the end of training)")
+            return record, "complete"
+        return record, None
 
     # ------------------------------------------------------- launching process
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -82,6 +82,16 @@ def test_no_checkpoint_and_a_text_return_are_said_loudly_and_recorded_unranked(t
     assert len(list(sweep.glob("*/checkpoints/epoch_002.ckpt"))) == 2
 
 
+def test_a_returned_job_whose_record_says_running_is_recorded_complete(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_plain(tmp_path, "x=0.1", "no_checkpoint=true", "unfinished_record=true",
+                     f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "returned but its run.json says status 'running'; recorded as complete" in proc.stderr
+    doc = json.loads((sweep / "sweep_results.json").read_text())
+    assert doc["counts"] == {"complete": 1}
+
+
 def test_summarize_reads_the_optuna_study_of_a_sweep_without_manifest(tmp_path):
     sweep = tmp_path / "multirun" / "study"
     proc = run_plain(tmp_path, "hydra/sweeper=sweepkit_random", "hydra.sweeper.n_trials=4",

@@ -3,7 +3,8 @@
 Each job writes ``checkpoints/epoch_NNN.ckpt`` for its best epoch (a torch file holding a
 ModelCheckpoint-like callback state naming it ``best_model_path``) and, with ``save_last``,
 ``checkpoints/last.ckpt``, then returns the best loss ``(x - 0.3)^2``. ``no_checkpoint`` and
-``return_text`` make a job leave no checkpoint or return a string (bad input for the hook).
+``return_text`` make a job leave no checkpoint or return a string (bad input for the hook);
+``unfinished_record`` writes a run.json that still says ``running``.
 With ``epochs`` > 0 it is a custom training loop first: the loss of epoch e is
 ``(x - 0.3)^2 + 1 / e``, reported with ``sweepkit.report`` and stopped by ``sweepkit.should_prune``.
 """
@@ -37,6 +38,10 @@ def main(cfg: DictConfig):
         torch.save(state, best)
         if cfg.save_last:  # written after the best one: the newest file is not the best
             torch.save(state, ckpt_dir / "last.ckpt")
+    if cfg.unfinished_record:  # a trainer that writes run.json but never calls finish()
+        tracker = sweepkit.BestModelTracker(out, metric_name="objective")
+        tracker.update(1, loss)
+        tracker.log_epoch({"epoch": 1, "objective": loss})
     if cfg.return_text:
         return "done"
     return loss
