@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test,samplers,postgres]" --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e ".[test,samplers,postgres,lightning]" --config-settings editable_mode=compat
 	touch $@
 
 install: $(BIN)/.installed

@@ -1,7 +1,8 @@
 """sweepkit: Hydra sweeps with Bayesian search, Hyperband pruning and a global top-k manifest.
 
 The public names are imported lazily, so ``import sweepkit`` stays cheap and never pulls in
-torch, wandb or optuna.
+torch, wandb, lightning or optuna. ``sweepkit.report(value, step)`` and
+``sweepkit.should_prune()`` connect any training loop to the sweep's pruner.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from sweepkit._version import __version__
 _EXPORTS = {
     "SweepManager": "sweepkit.manifest",
     "BestModelTracker": "sweepkit.tracker",
+    "current_trial": "sweepkit.pruning",
+    "report": "sweepkit.pruning",
+    "should_prune": "sweepkit.pruning",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,18 +1,23 @@
 """The Hydra callback that registers every job of a sweep in the global top-k manifest.
 
-Enable it in ``conf/config.yaml``::
+Enable it with one line at the end of a defaults list (the config ships with sweepkit)::
+
+    defaults:
+      - override hydra/callbacks: sweepkit_topk
+
+or name it yourself (every argument has a working default)::
 
     hydra:
       callbacks:
         topk:
           _target_: sweepkit.hooks.TopKCallback
-          top_k: ${sweepkit.top_k}
-          metric_name: ${sweepkit.metric_name}
-          mode: ${sweepkit.mode}
 
 ``on_job_end`` runs in the job's process (the worker for joblib and submitit): it reads the
 job's ``run.json`` and registers it, so the job-local checkpoint is promoted into
-``best_models/`` or deleted. A single run (no ``-m``) is a sweep of one: its run directory is
+``best_models/`` or deleted. A job that finished without a ``run.json`` (an app with no
+sweepkit code) is recorded from what it left: its return value is the metric and its
+checkpoint is the file matching ``checkpoint`` (Lightning's ``checkpoints/*.ckpt``), see
+:func:`record_job_return`. A single run (no ``-m``) is a sweep of one: its run directory is
 its sweep directory. ``on_multirun_end`` (or, when a job raised, the launching process's exit)
 marks jobs that never reported as killed and writes the full ``sweep_results.json`` and
 ``sweep_summary.yaml``.
@@ -21,7 +26,10 @@ marks jobs that never reported as killed and writes the full ``sweep_results.jso
 from __future__ import annotations
 
 import atexit
+import math
+import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -34,35 +42,63 @@ from omegaconf import DictConfig, OmegaConf
 from sweepkit._io import check_mode, safe_name
 from sweepkit.manifest._manager import job_run_id, read_run_json
 
+#: Where a job without ``run.json`` is expected to leave its checkpoint (Lightning's layout).
+DEFAULT_CHECKPOINT = "checkpoints/*.ckpt"
+#: The metric name of a job that records nothing but its return value.
+DEFAULT_METRIC = "objective"
+
 
 class TopKCallback(Callback):
     """Register each Hydra job with :class:`sweepkit.SweepManager`.
 
     Args:
         top_k: checkpoints kept per sweep (default 3).
-        metric_name: the ranked metric (default ``val_loss``).
-        mode: ``min`` (default) or ``max``.
+        metric_name: the ranked metric. Default: the one the runs record in ``run.json``
+            (the Lightning callback's ``monitor``), else ``objective`` (the job's return value).
+        mode: ``min`` or ``max``. Default: from ``hydra.sweeper.direction``, else the runs'
+            records, else ``min``.
+        checkpoint: where a job without ``run.json`` left its checkpoint, a glob relative to
+            the job directory (default Lightning's ``checkpoints/*.ckpt``).
         enabled: set False to switch the manifest off (``hydra.callbacks.topk.enabled=false``).
         verbose: print the "Sweep update" after every job (default True).
     """
 
-    def __init__(self, top_k: int = 3, metric_name: str = "val_loss", mode: str = "min",
-                 enabled: bool = True, verbose: bool = True) -> None:
+    def __init__(self, top_k: int = 3, metric_name: str | None = None, mode: str | None = None,
+                 checkpoint: str = DEFAULT_CHECKPOINT, enabled: bool = True,
+                 verbose: bool = True) -> None:
         from sweepkit.manifest import SweepManager
 
         SweepManager  # imported here so a bad setting fails when Hydra builds the callback
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"sweepkit.top_k must be an integer >= 1, got {top_k!r}")
-        check_mode(mode, "sweepkit.mode")
+        if mode is not None:
+            check_mode(mode, "sweepkit.mode")
+        if metric_name is not None and (not isinstance(metric_name, str) or not metric_name):
+            raise ValueError(f"hydra.callbacks.topk.metric_name must be a non-empty string or "
+                             f"null (taken from the runs), got {metric_name!r}")
         self.top_k, self.metric_name, self.mode = top_k, metric_name, mode
+        self.checkpoint = checkpoint
         self.enabled, self.verbose = enabled, verbose
         self._finalizer = None
 
-    def _manager(self, sweep_dir: Path):
+    def _manager(self, sweep_dir: Path, record: dict | None = None, hydra_cfg: Any = None):
         from sweepkit.manifest import SweepManager
 
-        return SweepManager(sweep_dir, top_k=self.top_k, metric_name=self.metric_name,
-                            mode=self.mode)
+        metric_name, mode = self._settings(sweep_dir, record or {}, hydra_cfg)
+        return SweepManager(sweep_dir, top_k=self.top_k, metric_name=metric_name, mode=mode)
+
+    def _settings(self, sweep_dir: Path, record: dict, hydra_cfg: Any) -> tuple[str, str]:
+        """Metric and mode: as set, else the sweep's stored settings, the sweeper, the run's record."""
+        from sweepkit.manifest import read_settings
+
+        try:
+            doc = read_settings(sweep_dir)  # the sweep's own, once a job registered
+        except Exception:  # the manager names the problem when it opens the sweep
+            doc = {}
+        metric_name = (self.metric_name or doc.get("metric_name") or record.get("metric_name")
+                       or DEFAULT_METRIC)
+        mode = self.mode or doc.get("mode") or _direction_mode(hydra_cfg) or record.get("mode")
+        return str(metric_name), mode if mode in ("min", "max") else "min"
 
     # -------------------------------------------------------------- per job (worker)
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
@@ -92,10 +128,17 @@ class TopKCallback(Callback):
         if job_return.status == JobStatus.FAILED:  # return_value would re-raise: check first
             exc = job_return._return_value
             status, error = "failed", f"{type(exc).__name__}: {exc}"
+        from sweepkit.manifest import read_run_json
+        from sweepkit.tracker import hydra_job_fields
+
+        record = read_run_json(job_dir)
+        if status is None:  # the job finished: it is never recorded as failed for want of a record
+            record, status = self._finished_job(sweep_dir, job_dir, hydra, job_return, record)
         extra = {"model": OmegaConf.select(config, "model.name"),
                  "dataset": OmegaConf.select(config, "dataset.name"),
-                 "job_num": OmegaConf.select(config, "hydra.job.num")}
-        with self._manager(sweep_dir) as manager:
+                 "job_num": OmegaConf.select(config, "hydra.job.num"),
+                 "labels": record.get("labels") or hydra_job_fields(hydra)["labels"] or None}
+        with self._manager(sweep_dir, record, hydra) as manager:
             in_top = manager.register_job_dir(
                 job_dir, status=status, error=error,
                 **{k: v for k, v in extra.items() if v is not None})
@@ -103,6 +146,21 @@ class TopKCallback(Callback):
                 print(sweep_update(manager, job_dir, in_top))
             if "sweepkit.tracking.wandb" in sys.modules:  # logger=wandb: the W&B run waits for us
                 finish_wandb_run(manager, sweep_dir, job_dir, in_top)
+
+    def _finished_job(self, sweep_dir: Path, job_dir: Path, hydra: Any, job_return: JobReturn,
+                      record: dict) -> tuple[dict, str | None]:
+        """The record and status of a job that returned: its ``run.json``, or one written from
+        its return value (:func:`record_job_return`); a record left ``running`` is complete."""
+        if not record:
+            metric_name, mode = self._settings(sweep_dir, record, hydra)
+            return record_job_return(job_dir, hydra, job_return.return_value, metric_name, mode,
+                                     self.checkpoint), None
+        if record.get("status") in (None, "running"):
+            _warn(f"job {job_dir.name} returned but its run.json says status "
+                  f"{record.get('status')!r}; recorded as complete (call "
+                  f"BestModelTracker.finish(status) at the end of training)")
+            return record, "complete"
+        return record, None
 
     # ------------------------------------------------------- launching process
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -133,7 +191,8 @@ class TopKCallback(Callback):
 
         stored = read_settings(sweep_dir)
         mine = {"top_k": self.top_k, "metric_name": self.metric_name, "mode": self.mode}
-        wrong = {k: v for k, v in stored.items() if mine[k] != v}
+        # a setting left null follows the sweep's own (see _settings)
+        wrong = {k: v for k, v in stored.items() if mine[k] is not None and mine[k] != v}
         if wrong:
             said = ", ".join(f"{k}={v!r} (this launch: {mine[k]!r})" for k, v in wrong.items())
             hint = (f" To keep another number of checkpoints, run `sweepkit prune --top-k "
@@ -149,7 +208,7 @@ class TopKCallback(Callback):
                 and not (reconcile and job_dirs_with_records(sweep_dir)):
             return True  # no job ran (the sweep stopped before any): nothing to finish
         try:
-            with self._manager(sweep_dir) as manager:
+            with self._manager(sweep_dir, _any_run_record(sweep_dir)) as manager:
                 doc = manager.finalize(reconcile=reconcile)
                 missing = unregistered_jobs(manager)
         except Exception as exc:
@@ -196,6 +255,138 @@ def unregistered_jobs(manager) -> list[str]:
         else:
             missing.append(run_id)
     return missing
+
+
+def _direction_mode(hydra_cfg: Any) -> str | None:
+    """``min``/``max`` from the sweeper's ``direction`` (None when it has none)."""
+    try:
+        direction = OmegaConf.select(hydra_cfg, "sweeper.direction") if hydra_cfg else None
+    except Exception:  # an interpolation that does not resolve here
+        return None
+    return {"minimize": "min", "min": "min", "maximize": "max", "max": "max"}.get(str(direction))
+
+
+def _any_run_record(sweep_dir: Path) -> dict:
+    """The first job record of a sweep (its metric and mode name the manifest's), or {}."""
+    from sweepkit.manifest import read_run_json
+
+    for path in [sweep_dir / "run.json", *sorted(sweep_dir.glob("*/run.json"))[:1]]:
+        if path.is_file():
+            return read_run_json(path.parent)
+    return {}
+
+
+# ------------------------------------------------------------- zero-glue: no run.json
+def record_job_return(job_dir: Path, hydra_cfg: Any, value: Any, metric_name: str, mode: str,
+                      pattern: str = DEFAULT_CHECKPOINT) -> dict:
+    """Write the ``run.json`` of a finished job that wrote none, from what it left behind.
+
+    The metric is the job's return value (a number, or ``value[metric_name]`` of a dict); the
+    checkpoint is the file matching ``pattern`` in the job directory (see
+    :func:`find_checkpoint`). Anything missing is said loudly and the run is recorded without
+    it: a run with no number or no checkpoint never ranks, and its files stay where they are.
+    """
+    from sweepkit.tracker import BestModelTracker, hydra_job_fields
+
+    fields = hydra_job_fields(hydra_cfg)
+    where = f"job {job_dir.name} ({job_dir})"
+    metric = _as_number(value, metric_name)
+    if metric is None:
+        _warn(f"{where} returned {_short(value)} ({type(value).__name__}), not a finite number: it "
+              f"is recorded complete with no {metric_name} and cannot rank. Return the metric "
+              f"from the task function (e.g. `return trainer.callback_metrics['val/loss'].item()`) "
+              f"or add sweepkit.integrations.lightning.SweepkitCallback to the Trainer")
+    checkpoint, how = find_checkpoint(job_dir, pattern)
+    if checkpoint is None:
+        _warn(f"{where} left no checkpoint matching {pattern!r}: it is recorded without one "
+              f"and cannot rank. Save it there (ModelCheckpoint(dirpath=<job dir>/checkpoints)) "
+              f"or point hydra.callbacks.topk.checkpoint at it (a glob relative to the job dir)")
+    elif how != "the only match":
+        print(f"[sweepkit] {where}: several files match {pattern!r}; using "
+              f"{checkpoint.relative_to(job_dir)} ({how}), the others stay in the job dir "
+              f"(`sweepkit verify` lists them)", file=sys.stderr)
+    tracker = BestModelTracker(job_dir, metric_name=metric_name, mode=mode,
+                               extra={**fields, "source": "return_value"})
+    tracker.record["started_at"] = _mtime(job_dir / ".hydra" / "config.yaml")
+    if metric is not None:
+        tracker.record.update(best_value=metric, best_epoch=None)
+        tracker.set_checkpoint(checkpoint)  # only a run that can rank hands its file over
+    elif value is not None:
+        tracker.record["metric_note"] = f"return value {_short(value)} is not a number"
+    pruning = sys.modules.get("sweepkit.pruning")  # the job asked sweepkit.should_prune()
+    return tracker.finish("pruned" if pruning and pruning.job_was_pruned() else "complete")
+
+
+def find_checkpoint(job_dir: Path, pattern: str = DEFAULT_CHECKPOINT) -> tuple[Path | None, str]:
+    """The job's best checkpoint among the regular files matching ``pattern``, and why it.
+
+    One match is it. Of several, the file that Lightning's ModelCheckpoint recorded as its
+    ``best_model_path`` (read from the newest checkpoint's callback state), else the newest that
+    is not a ``last*`` copy, else the newest.
+    """
+    found = sorted((p for p in Path(job_dir).glob(pattern)
+                    if p.is_file() and not p.is_symlink()), key=lambda p: (_mtime(p), p.name))
+    if len(found) <= 1:
+        return (found[0], "the only match") if found else (None, "no match")
+    best = _recorded_best(found)
+    if best is not None:
+        return best, "ModelCheckpoint's best_model_path"
+    kept = [p for p in found if not p.name.startswith("last")] or found
+    return kept[-1], "the newest"
+
+
+def _recorded_best(found: list[Path]) -> Path | None:
+    """The ``best_model_path`` a ModelCheckpoint stored in the newest checkpoint, if among ``found``."""
+    if "torch" not in sys.modules:  # a job that never imported torch wrote no Lightning file
+        return None
+    import torch
+
+    try:
+        state = torch.load(found[-1], map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    callbacks = state.get("callbacks") if isinstance(state, dict) else None
+    real = {os.path.realpath(p): p for p in found}
+    for key, cb_state in (callbacks or {}).items():
+        if "ModelCheckpoint" in str(key) and isinstance(cb_state, dict):
+            path = cb_state.get("best_model_path")
+            if path and os.path.realpath(path) in real:
+                return real[os.path.realpath(path)]
+    return None
+
+
+def _as_number(value: Any, metric_name: str) -> float | None:
+    """A finite float from a return value (a number, a 0-d tensor/array, or a dict's entry)."""
+    if isinstance(value, dict):
+        if metric_name not in value:
+            _warn(f"the job returned a dict without {metric_name!r} (keys: "
+                  f"{', '.join(map(str, value)) or 'none'}); set hydra.callbacks.topk.metric_name "
+                  f"to one of them")
+            return None
+        value = value[metric_name]
+    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        number = float(value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return time.time()
+
+
+def _warn(message: str) -> None:
+    print(f"[sweepkit] WARNING: {message}", file=sys.stderr)
 
 
 def finish_wandb_run(manager, sweep_dir: Path, job_dir: Path, in_top: bool) -> None:

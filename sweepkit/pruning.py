@@ -11,6 +11,9 @@ reaches the storage. Anywhere else it returns a reporter that does nothing::
         reporter.report(val_loss, epoch)
         if reporter.should_prune():
             break  # keep the best-so-far checkpoint, record status "pruned"
+
+For a custom loop the same pair is ``sweepkit.report(value, step)`` and
+``sweepkit.should_prune()`` (module functions below, bound to the current trial).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["NoTrial", "SweepTrial", "TrialReporter", "current_trial"]
+__all__ = ["NoTrial", "SweepTrial", "TrialReporter", "current_trial", "report", "should_prune"]
 
 
 class NoTrial:
@@ -32,8 +35,11 @@ class NoTrial:
     def report(self, value: float, step: int) -> None:
         pass
 
-    def should_prune(self) -> bool:
+    def should_prune(self, mark: bool = True) -> bool:
         return False
+
+    def mark_pruned(self) -> None:
+        pass
 
 
 class SweepTrial:
@@ -44,6 +50,7 @@ class SweepTrial:
     def __init__(self, trial: "optuna.trial.Trial") -> None:
         self.trial = trial
         self.number = trial.number
+        self.pruned = False  # set by mark_pruned: the job stopped early
         self._last_step: int | None = None
         # Optuna cannot prune a study with several objectives (the sweeper refuses a pruner)
         self._prunable = len(trial.study.directions) == 1
@@ -53,14 +60,25 @@ class SweepTrial:
             self.trial.report(float(value), int(step))
         self._last_step = int(step)
 
-    def should_prune(self) -> bool:
-        """Ask the study's pruner; a positive answer is recorded on the trial for the sweeper."""
-        from sweepkit.sweeper._report import PRUNED_ATTR
+    def should_prune(self, mark: bool = True) -> bool:
+        """Ask the study's pruner; a positive answer is recorded on the trial for the sweeper.
 
+        ``mark=False`` only asks: a caller that cannot stop yet (Lightning's ``min_epochs``)
+        calls :meth:`mark_pruned` once it really stopped early, so a trial that trained to the
+        end is told to the sampler as complete.
+        """
         if not self._prunable or not self.trial.should_prune():
             return False
-        self.trial.set_user_attr(PRUNED_ATTR, self._last_step)
+        if mark:
+            self.mark_pruned()
         return True
+
+    def mark_pruned(self) -> None:
+        """Record on the trial that its job stopped early (the sweeper tells it ``PRUNED``)."""
+        from sweepkit.sweeper._report import PRUNED_ATTR
+
+        self.trial.set_user_attr(PRUNED_ATTR, self._last_step)
+        self.pruned = True
 
 
 TrialReporter = NoTrial | SweepTrial
@@ -78,6 +96,15 @@ def current_trial() -> TrialReporter:
     if key not in _cache:
         _cache[key] = SweepTrial(_load_trial(storage_url, study_name, number, pruner_config))
     return _cache[key]
+
+
+def job_was_pruned() -> bool:
+    """Whether the running job's trial was pruned (``should_prune()`` said so) in this process."""
+    settings = _sweep_settings()
+    if settings is None:
+        return False
+    trial = _cache.get(settings[:3])
+    return bool(trial is not None and trial.pruned)
 
 
 def _sweep_settings() -> tuple[str, str, int, Any] | None:
@@ -108,3 +135,16 @@ def _load_trial(storage_url: str, study_name: str, number: int, pruner_config: A
     study_id = storage.get_study_id_from_name(study_name)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
     return optuna.trial.Trial(study, trial_id)
+
+
+def report(value: float, step: int) -> None:
+    """Report an intermediate ``value`` (e.g. a validation loss) at ``step`` (e.g. the epoch)
+    to the running sweep's trial; does nothing outside a sweepkit sweep."""
+    current_trial().report(value, step)
+
+
+def should_prune() -> bool:
+    """Whether the sweep's pruner stops the running trial now (always False outside a sweep).
+
+    Stop training when it says so and record the run as ``pruned``."""
+    return current_trial().should_prune()

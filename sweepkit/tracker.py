@@ -5,7 +5,11 @@ every validation and :meth:`finish` at the end. The tracker keeps exactly one ch
 best epoch's, as ``best_model.pth`` in the run directory, and rewrites ``run.json`` atomically
 after every epoch, so a monitor, the per-job hook and a later repair all read the same record.
 The tracker never imports torch: the caller passes a ``save`` function that writes the
-checkpoint to a path.
+checkpoint to a path, or passes none and names a checkpoint it keeps itself
+(:meth:`set_checkpoint`, as the Lightning callback does with ModelCheckpoint's file).
+
+This module owns the run record; its schema is in ``docs/run-record.md`` (``format`` 1).
+:func:`hydra_job_fields` gives the fields every Hydra job fills in the same way.
 """
 
 from __future__ import annotations
@@ -13,13 +17,20 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+
+import yaml
 
 from sweepkit._io import atomic_write_json, check_mode, finite
 
 RUN_RECORD = "run.json"
+RUN_RECORD_FORMAT = 1
 CHECKPOINT = "best_model.pth"
 STATUSES = ("running", "complete", "pruned", "failed")
+#: Config groups that say how a job ran rather than what it trained; never used as labels.
+NON_LABEL_GROUPS = frozenset({"paths", "trainer", "logger", "callbacks", "extras", "hydra", "debug",
+                              "local", "experiment", "hparams_search", "sweeper", "search_space",
+                              "launcher"})
 
 
 class BestModelTracker:
@@ -47,6 +58,7 @@ class BestModelTracker:
         self.best_epoch: int | None = None
         self.checkpoint_path: Path | None = None
         self.record: dict[str, Any] = {
+            "format": RUN_RECORD_FORMAT,
             "status": "running",
             "metric_name": metric_name,
             "mode": mode,
@@ -78,21 +90,35 @@ class BestModelTracker:
             return True
         return value < self.best_value if self.mode == "min" else value > self.best_value
 
-    def update(self, epoch: int, value: Any, save: Callable[[Path], None]) -> bool:
+    def update(self, epoch: int, value: Any, save: Callable[[Path], None] | None = None) -> bool:
         """Record ``value`` for ``epoch``; when it is the best so far, save a checkpoint.
 
         ``save(path)`` writes the checkpoint to a temporary path that is then renamed over
-        ``best_model.pth``, so the previous best survives a crash during the save.
+        ``best_model.pth``, so the previous best survives a crash during the save. Without
+        ``save`` only the best value and epoch are recorded (name the file with
+        :meth:`set_checkpoint`).
         """
         if not self.is_better(value):
             return False
-        target = self.run_dir / CHECKPOINT
-        tmp = self.run_dir / f".{CHECKPOINT}.tmp"
-        save(tmp)
-        os.replace(tmp, target)
-        self.best_value, self.best_epoch, self.checkpoint_path = float(value), int(epoch), target
-        self.record.update(best_value=self.best_value, best_epoch=self.best_epoch, checkpoint=str(target))
+        self.best_value, self.best_epoch = float(value), int(epoch)
+        self.record.update(best_value=self.best_value, best_epoch=self.best_epoch)
+        if save is not None:
+            target = self.run_dir / CHECKPOINT
+            tmp = self.run_dir / f".{CHECKPOINT}.tmp"
+            save(tmp)
+            os.replace(tmp, target)
+            self.set_checkpoint(target)
         return True
+
+    def set_checkpoint(self, path: str | os.PathLike | None) -> None:
+        """Name the run's best checkpoint (a file the caller wrote; it is not copied)."""
+        self.checkpoint_path = Path(path).absolute() if path else None
+        self.record["checkpoint"] = str(self.checkpoint_path) if path else None
+
+    def set_test(self, metrics: Mapping[str, Any] | None) -> None:
+        """Record test metrics (``{name: number}``, any names) and rewrite ``run.json``."""
+        self.record["test"] = {str(k): finite(v) for k, v in metrics.items()} if metrics else None
+        self._write()
 
     def log_epoch(self, entry: dict[str, Any]) -> None:
         """Append one epoch's metrics to the history and rewrite ``run.json``."""
@@ -101,12 +127,52 @@ class BestModelTracker:
         self._write()
 
     def finish(self, status: str, test: dict[str, float] | None = None, error: str | None = None) -> dict:
-        """Close the record with a final status (complete, pruned or failed)."""
+        """Close the record with a final status (complete, pruned or failed).
+
+        ``test=None`` keeps test metrics recorded before (:meth:`set_test`)."""
         if status not in STATUSES[1:]:
             raise ValueError(f"final status must be one of {STATUSES[1:]}, got {status!r}")
-        self.record.update(status=status, test=test, error=error, ended_at=time.time())
+        if test is not None:
+            self.record["test"] = test
+        self.record.update(status=status, error=error, ended_at=time.time())
         self._write()
         return self.record
 
     def _write(self) -> None:
         atomic_write_json(self.run_dir / RUN_RECORD, self.record)
+
+
+def hydra_job_fields(hydra_cfg: Any) -> dict[str, Any]:
+    """``run_name``, ``job_num``, ``params`` and ``labels`` of a Hydra job, from its ``hydra`` node.
+
+    ``labels`` are the choices of the app's own config groups (``{"model": "mnist"}``, groups
+    such as ``trainer`` or ``paths`` left out); the run name joins them with the job number
+    (``mnist_003``), so any app gets readable names without naming its keys. ``params`` are the
+    job's command-line overrides, values parsed as YAML (``{"model.lr": 0.01}``).
+    """
+    from hydra.types import RunMode
+
+    choices = dict(hydra_cfg.runtime.get("choices") or {})
+    labels = {k: str(v) for k, v in choices.items()
+              if v is not None and "/" not in k and k not in NON_LABEL_GROUPS}
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    job_num = int(hydra_cfg.job.num) if multirun else None
+    suffix = f"{job_num:03d}" if multirun else Path(str(hydra_cfg.runtime.output_dir)).name
+    name = "_".join([*dict.fromkeys(labels.values()), suffix])
+    return {"run_name": name, "job_num": job_num, "labels": labels,
+            "params": override_params(list(hydra_cfg.overrides.task))}
+
+
+def override_params(overrides: list[str]) -> dict[str, Any]:
+    """Command-line overrides as ``{dotted key: value}`` (``hydra.*`` keys left out)."""
+    params: dict[str, Any] = {}
+    for item in overrides:
+        key, _, raw = str(item).lstrip("+~").partition("=")
+        if not key or key.startswith("hydra."):
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError:
+            value = raw
+        params[key] = value if isinstance(value, (int, float, str, bool)) or value is None else raw
+    return params

@@ -1,3 +1,150 @@
+"""examples/lightning_app with a real lightning.Trainer: a Hyperband sweep (some trials pruned,
+exactly 3 checkpoints kept), the CLI on it, min_epochs holding a pruned trial, a metric never
+logged, and the callback outside a sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("lightning")
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "examples" / "lightning_app"
+# Hyperband puts a trial in a bracket by a hash of the study name: a fixed name, fixed brackets
+FIXED = ["hydra.sweeper.study_name=spirals-ci"]
+
+
+def run_app(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, str(APP / "src" / "train.py"), *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sweepkit.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NO_COLOR": "1"})
+
+
+def trial_states(sweep: Path) -> dict[int, str]:
+    import optuna
+
+    from sweepkit.sweeper._storage import open_storage
+
+    storage = open_storage(str(sweep / "optuna_journal.log"))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    return {t.number: t.state.name.lower() for t in study.trials}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    cwd = tmp_path_factory.mktemp("lightning_app")
+    proc = run_app(cwd, "hparams_search=spirals", *FIXED)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (path,) = (cwd / "logs" / "train" / "multiruns").iterdir()
+    return path, proc
+
+
+def test_hyperband_sweep_prunes_and_keeps_exactly_three_checkpoints(sweep):
+    path, proc = sweep
+    doc = json.loads((path / "sweep_results.json").read_text())
+    assert doc["n_runs"] == 8 and doc["metric_name"] == "val/loss" and doc["mode"] == "min"
+    assert doc["counts"].get("pruned", 0) >= 1 and doc["counts"].get("complete", 0) >= 1
+    assert set(doc["counts"]) <= {"complete", "pruned"}
+    kept = sorted(p.name for p in (path / "best_models").glob("*_best_model.pth"))
+    assert [n[:8] for n in kept] == ["rank_01_", "rank_02_", "rank_03_"]
+    assert not list(path.glob("*/checkpoints/*.ckpt"))  # the other 5 were deleted
+    assert doc["disk"]["deleted_checkpoints"] == 5
+    values = [e["metric_value"] for e in doc["top"]]
+    finished = sorted(r["metric_value"] for r in doc["runs"])
+    assert values == finished[:3]
+    states = trial_states(path)
+    for run in doc["runs"]:
+        record = json.loads((path / run["run_id"] / "run.json").read_text())
+        # one status everywhere: run.json, the manifest, the Optuna trial
+        assert record["status"] == run["status"] == states[run["job_num"]]
+        assert record["format"] == 1 and record["metric_name"] == "val/loss"
+        assert record["labels"] == {"data": "spirals", "model": "mlp"}
+        assert set(record["test"]) == {"test/loss", "test/acc"}
+        assert record["best_value"] == min(h["val/loss"] for h in record["history"])
+        assert record["checkpoint"].endswith(".ckpt")
+        if run["status"] == "pruned":
+            assert record["epoch"] < record["max_epochs"] == 9
+        else:
+            assert record["epoch"] == 9
+    assert "pruned by the sweeper at epoch" in proc.stdout + proc.stderr
+
+
+def test_summarize_and_report_on_the_lightning_sweep(sweep):
+    path, _ = sweep
+    cwd = path.parents[3]  # the app's working dir: logs/ is found without a path
+    out = cli(cwd, "summarize")
+    assert out.returncode == 0, out.stderr
+    assert "model=mlp data=spirals" in out.stdout and "runs 8 of 8" in out.stdout
+    header = next(line for line in out.stdout.splitlines() if line.strip().startswith("rank"))
+    assert header.split()[:7] == ["rank", "run", "val/loss", "epoch", "status", "test/loss",
+                                  "test/acc"]
+    report = cwd / "report.html"
+    out = cli(cwd, "report", "-o", str(report))
+    assert out.returncode == 0, out.stderr
+    html = report.read_text()
+    assert "<th>test/acc</th>" in html and "mlp_spirals_" in html
+    data = json.loads(html.split('id="sweep-data">')[1].split("</script>")[0])
+    assert len(data["top"]) == 3 and all(c["points"] for c in data["top_curves"])
+    assert cli(cwd, "verify").returncode == 0
+
+
+def test_min_epochs_above_the_rung_warns_once_and_records_complete(tmp_path):
+    sweep = tmp_path / "held"
+    proc = run_app(tmp_path, "hparams_search=spirals", *FIXED, "hydra.sweeper.n_trials=5",
+                   "trainer.min_epochs=9", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    text = proc.stdout + proc.stderr
+    held = text.count("keeps it training")
+    assert held >= 1 and held == text.count("pruned by the sweeper at epoch")  # once per trial
+    doc = json.loads((sweep / "sweep_results.json").read_text())
+    assert doc["counts"] == {"complete": 5}  # every trial trained to the end
+    assert set(trial_states(sweep).values()) == {"complete"}
+
+
+def test_a_metric_never_logged_fails_the_job_with_the_fix(tmp_path):
+    sweep = tmp_path / "nometric"
+    proc = run_app(tmp_path, "hparams_search=spirals", "hydra.sweeper.n_trials=1",
+                   "+callbacks.sweepkit.monitor=val/nope", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode != 0
+    assert "logged no 'val/nope' during validation" in proc.stderr
+    record = json.loads((sweep / "0" / "run.json").read_text())
+    assert record["status"] == "failed" and "val/nope" in record["error"]
+    doc = json.loads((sweep / "sweep_results.json").read_text())
+    assert doc["counts"] == {"failed": 1} and doc["top"] == []
+
+
+def test_outside_a_sweep_the_callback_does_nothing(tmp_path):
+    import lightning as L
+    import torch
+
+    sys.path.insert(0, str(APP))
+    try:
+        from src.data import SpiralDataModule
+        from src.model import MLPClassifier
+    finally:
+        sys.path.remove(str(APP))
+    from sweepkit.integrations.lightning import SweepkitCallback
+
+    torch.set_num_threads(1)
+    callback = SweepkitCallback(monitor="val/loss")
+    trainer = L.Trainer(max_epochs=2, default_root_dir=tmp_path, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, callbacks=[callback])
+    trainer.fit(MLPClassifier(width=8), datamodule=SpiralDataModule(n_train=64, n_val=32))
+    assert callback.tracker is None and list(tmp_path.iterdir()) == []
 
 
 def test_no_metric_to_monitor_is_refused_with_the_fix(tmp_path):

@@ -186,7 +186,7 @@ def test_hyperband_min_resource_auto_is_a_ninth_of_a_full_trial():
     assert [first_rung(r) for r in (1, 10, 27, 100)] == [1, 1, 3, 11]
     with pytest.raises(SweepConfigError, match="min_resource=auto needs an integer max_resource"):
         build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": "auto",
-                      "max_resource": "auto"})
+                      "max_resource": "auto", "shared_history": False})
 
 
 def _curve_trial(x: float, curve: list[float], state, value=None):
@@ -262,3 +262,21 @@ def test_tpe_follows_a_pruned_trial_whose_estimate_is_best(pruned_trials):
         study.tell(trial, state=TrialState.FAIL)  # not evidence: the history stays the same
     near_pruned = sum(x < 0.5 for x in sampled)
     assert near_pruned >= 7 if pruned_trials == "estimate" else near_pruned <= 4
+
+
+def test_hyperband_max_resource_auto_is_learned_from_the_first_complete_trial():
+    import optuna
+
+    pruner = build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": "auto",
+                           "max_resource": "auto", "reduction_factor": 3})
+    study = optuna.create_study(pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+    first = study.ask()
+    for step in range(1, 28):
+        first.report(1.0 / step, step)
+        assert not first.should_prune()  # nothing is pruned before a trial completes
+    study.tell(first, 1.0 / 27)
+    assert pruner.hyperband is None
+    bad = study.ask()
+    bad.report(5.0, 1)
+    bad.should_prune()
+    assert pruner.hyperband._max_resource == 28 and pruner.hyperband._min_resource == 3

@@ -6,9 +6,11 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from sweepkit.sweeper._presets import register_presets
 from sweepkit.sweeper.config import register_configs
 
 register_configs()
+register_presets()
 
 
 class SweepkitSweeper(Sweeper):

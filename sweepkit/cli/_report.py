@@ -13,7 +13,7 @@ from pathlib import Path
 from sweepkit._version import __version__
 from sweepkit.cli import _plots, _stats
 from sweepkit.cli._render import fmt_num, fmt_time, write_file
-from sweepkit.cli._summary import report_errors, varying_params
+from sweepkit.cli._summary import report_errors, test_metrics, varying_params
 from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
 
 MAX_PARALLEL_RUNS = 500
@@ -68,15 +68,17 @@ def report_data(sweep: Sweep, top_n: int | None = None) -> dict:
     pruned_curves = [{"run_id": r["run_id"], "status": "pruned", "colour": "#ff7f0e",
                       "points": _points(_stats.curve(sweep, r), metric)} for r in pruned]
     top = []
+    tests = test_metrics(ranked)
     for i, r in enumerate(ranked, 1):
         test = r.get("test") if isinstance(r.get("test"), dict) else {}
         top.append({"rank": i, "run_id": r["run_id"], "run_name": r.get("run_name"),
                     "metric_value": r.get("metric_value"), "epoch": r.get("epoch"),
-                    "status": r.get("status"), "test_mse": test.get("mse"),
-                    "test_mae": test.get("mae"), "checkpoint": r.get("checkpoint"),
+                    "status": r.get("status"), "test": {t: test.get(t) for t in tests},
+                    "checkpoint": r.get("checkpoint"),
                     "params": {k: (r.get("params") or {}).get(k) for k in keys}})
     return {"sweep": sweep.name, "path": str(sweep.path.absolute()), "model": sweep.model,
-            "dataset": sweep.dataset, "metric": metric, "mode": sweep.mode,
+            "dataset": sweep.dataset, "what": sweep.what, "test_metrics": tests,
+            "metric": metric, "mode": sweep.mode,
             "status": sweep.status(), "started": sweep.started, "counts": sweep.counts(),
             "n_trials": sweep.n_trials, "varying_params": keys,
             "history": history, "parallel": {"keys": parallel_keys, "rows": parallel},
@@ -112,15 +114,17 @@ figure{margin:1em 0} .meta{color:#555}
 
 def render_html(data: dict, figures: list[_plots.Figure]) -> str:
     counts = data["counts"]
-    what = " on ".join(x for x in (data["model"], data["dataset"]) if x) or "sweep"
+    what = data["what"] or "sweep"
     summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
     keys = data["varying_params"]
-    head = ["rank", "run", data["metric"], "epoch", "status", "test mse", "test mae", *keys]
+    tests = data["test_metrics"]
+    head = ["rank", "run", data["metric"], "epoch", "status",
+            *(t if t.startswith("test") else f"test {t}" for t in tests), *keys]
     rows = []
     for entry in data["top"]:
         cells = [(entry["rank"], True), (entry["run_name"], False),
                  (entry["metric_value"], True), (entry["epoch"], True), (entry["status"], False),
-                 (entry["test_mse"], True), (entry["test_mae"], True),
+                 *((entry["test"].get(t), True) for t in tests),
                  *((entry["params"].get(k), True) for k in keys)]
         rows.append("<tr>" + "".join(
             f'<td{" class=num" if num else ""}>{escape(fmt_num(v) if v is not None else "-")}</td>'

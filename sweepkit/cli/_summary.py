@@ -11,6 +11,7 @@ from sweepkit.cli._render import (STATUS_STYLE, Table, fmt_bytes, fmt_num, fmt_t
 from sweepkit.cli._sweeps import Sweep, dir_size, find_sweeps
 
 MAX_PARAM_COLUMNS = 6
+MAX_TEST_COLUMNS = 4
 
 
 def run(args) -> int:
@@ -49,11 +50,13 @@ def sweep_summary(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
     best = ranked[0] if ranked else None
     return {
         "sweep": sweep.name, "path": str(sweep.path.absolute()), "model": sweep.model,
-        "dataset": sweep.dataset, "started": sweep.started, "status": sweep.status(),
+        "dataset": sweep.dataset, "labels": sweep.labels, "what": sweep.what,
+        "source": "optuna" if sweep.runs and sweep.runs[0].get("source") == "optuna" else "manifest",
+        "started": sweep.started, "status": sweep.status(),
         "metric": sweep.metric_name, "mode": sweep.mode, "top_k": sweep.top_k,
         "n_runs": len(sweep.runs), "n_trials": sweep.n_trials, "counts": sweep.counts(),
         "best": _brief(best, []) if best else None,
-        "varying_params": keys,
+        "varying_params": keys, "test_metrics": test_metrics(ranked),
         "top": [dict(_brief(r, keys), rank=i) for i, r in enumerate(ranked, 1)],
         "disk": sweep.disk(), "errors": list(dict.fromkeys(sweep.errors)),
     }
@@ -65,7 +68,17 @@ def _brief(run: dict, keys: list[str]) -> dict:
             "job_num": run.get("job_num"), "status": run.get("status"),
             "metric_value": run.get("metric_value"), "epoch": run.get("epoch"),
             "checkpoint": run.get("checkpoint"), "wandb": run.get("wandb") or None,
+            "test": run.get("test") if isinstance(run.get("test"), dict) else None,
             "params": {k: params.get(k) for k in keys}}
+
+
+def test_metrics(runs: list[dict]) -> list[str]:
+    """The test metric names any of ``runs`` recorded (``mse``, ``test/acc``, ...), in order."""
+    names: dict[str, None] = {}
+    for run in runs:
+        if isinstance(run.get("test"), dict):
+            names.update(dict.fromkeys(str(k) for k in run["test"]))
+    return list(names)
 
 
 def _wandb_ref(info: dict | None) -> str:
@@ -86,13 +99,17 @@ def summarize(sweeps: list[Sweep], args) -> int:
         print(_summary_text_header(info))
         if info["top"]:
             keys = info["varying_params"][:MAX_PARAM_COLUMNS]
+            tests = info["test_metrics"][:MAX_TEST_COLUMNS]
             wandb = any(entry["wandb"] for entry in info["top"])
-            table = Table(["rank", "run", info["metric"], "epoch", "status", *keys,
+            heads = [_test_head(t) for t in tests]
+            table = Table(["rank", "run", info["metric"], "epoch", "status", *heads, *keys,
                            *(["wandb"] if wandb else [])],
-                          align_right={"rank", info["metric"], "epoch"})
+                          align_right={"rank", info["metric"], "epoch", *heads})
             for entry in info["top"]:
+                test = entry["test"] or {}
                 table.add(entry["rank"], entry["run_name"] or "-", entry["metric_value"],
                           entry["epoch"], entry["status"] or "-",
+                          *(fmt_num(test.get(t)) for t in tests),
                           *(fmt_num(entry["params"].get(k)) for k in keys),
                           *([_wandb_ref(entry["wandb"])] if wandb else []))
             table.print(indent="  ")
@@ -106,8 +123,15 @@ def summarize(sweeps: list[Sweep], args) -> int:
     return report_errors(sweeps)
 
 
+def _test_head(name: str) -> str:
+    """A test metric's column: ``test/acc`` as is, a bare ``mse`` as ``test mse``."""
+    return name if name.startswith("test") else f"test {name}"
+
+
 def _summary_text_header(info: dict) -> str:
-    what = " on ".join(x for x in (info["model"], info["dataset"]) if x) or "unknown model"
+    what = info["what"] or "unknown model"
+    if info["source"] == "optuna":
+        what += "; no manifest, from the Optuna study"
     status = style(info["status"], STATUS_STYLE.get(info["status"], ""))
     lines = [style(f"Sweep {info['sweep']}", "bold") +
              f"  ({what}, started {fmt_time(info['started'])}, {status})"]

@@ -3,7 +3,13 @@
 A sweep directory is Hydra's ``hydra.sweep.dir``. It is recognised by any of its markers:
 ``multirun.yaml`` (Hydra), ``sweep_results.json`` / ``runs.jsonl`` (the manifest). Runs come
 from the manifest's log (every registered run) plus the job directories' ``run.json`` records
-of jobs that have not registered yet (running, or killed before their hook ran).
+of jobs that have not registered yet (running, or killed before their hook ran). A sweep with
+neither (an app without the top-k callback) is read from its Optuna study.
+
+With no path (the default ``outputs``), the root is ``$SWEEPKIT_OUTPUTS``, else the first of
+``outputs/``, ``logs/`` (lightning-hydra-template) and ``multirun/`` (Hydra's default) that
+exists, else the top folder of a sweep found within four levels (an app's own
+``hydra.sweep.dir``).
 """
 
 from __future__ import annotations
@@ -39,12 +45,46 @@ def is_sweep_dir(path: Path) -> bool:
     return any(os.path.isfile(path / name) for name in MARKERS)
 
 
+DEFAULT_ROOT = "outputs"
+#: Where Hydra apps keep their runs: this repository, lightning-hydra-template, Hydra itself.
+ROOT_CANDIDATES = ("outputs", "logs", "multirun")
+
+
+def outputs_root(root: Path | str) -> Path:
+    """``root``, or for the default (``outputs``, absent here) the outputs folder this app uses."""
+    if str(root) != DEFAULT_ROOT or os.path.lexists(root):
+        return Path(root)
+    env = os.environ.get("SWEEPKIT_OUTPUTS")
+    if env:
+        return Path(env)
+    for name in ROOT_CANDIDATES:
+        if os.path.isdir(name):
+            log.debug("no %s/ here; reading sweeps under %s/", DEFAULT_ROOT, name)
+            return Path(name)
+    found = _shallow_sweep(Path("."), depth=4)  # an app's own hydra.sweep.dir, e.g. runs/sweeps/
+    if found is not None:
+        log.debug("no %s/ here; reading sweeps under %s/", DEFAULT_ROOT, found)
+        return found
+    return Path(root)
+
+
+def _shallow_sweep(top: Path, depth: int) -> Path | None:
+    """The top-level folder of the first sweep directory within ``depth`` levels, or None."""
+    for path, dirs, _files in os.walk(top, followlinks=False):
+        rel = Path(path).relative_to(top)
+        if rel.parts and is_sweep_dir(Path(path)):
+            return top / rel.parts[0]
+        dirs[:] = [] if len(rel.parts) >= depth else sorted(
+            d for d in dirs if not d.startswith(".") and d not in ("node_modules", "site-packages"))
+    return None
+
+
 def find_sweeps(root: Path) -> list["Sweep"]:
     """Every sweep at or below ``root``, newest first; links are never followed."""
-    root = Path(root)
+    root = outputs_root(root)
     if not os.path.lexists(root):
         raise CliError(f"{root}: no such file or directory (give a sweep directory or a folder "
-                       "above sweeps, e.g. outputs/)")
+                       "above sweeps, e.g. outputs/ or logs/; or set SWEEPKIT_OUTPUTS)")
     if not root.is_dir():
         raise CliError(f"{root} is not a directory (give a sweep directory or a folder above "
                        "sweeps, e.g. outputs/)")
@@ -167,6 +207,9 @@ class Sweep:
         if not runs and self.manifest and self.manifest.get("runs"):
             runs = [dict(r) for r in self.manifest["runs"]]  # log missing: the manifest's copy
             seen = {r.get("run_id") for r in runs}
+        if not runs and not self.manifest and not any(
+                (job / RUN_RECORD).is_file() for job in self.job_dirs):
+            return self.study_runs  # no manifest, no records: what the Optuna study knows
         now = time.time()
         for job in self.job_dirs:
             if job.name in seen:
@@ -193,6 +236,59 @@ class Sweep:
             for field in ("checkpoint", "config"):
                 if run.get(field) and not os.path.isabs(run[field]):
                     run[field] = str(base / run[field])
+        return runs
+
+    @cached_property
+    def study(self) -> Any:
+        """The sweep's Optuna study (its journal file, or ``hydra.sweeper.storage``), or None."""
+        storage = _plain(self._cfg("hydra", "sweeper", "storage"))
+        journal = self.path / JOURNAL_NAME
+        if not storage and not journal.is_file():
+            return None
+        try:
+            import optuna
+
+            from sweepkit.sweeper._storage import open_storage
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            handle = open_storage(str(storage) if storage else str(journal.absolute()))
+            names = [s.study_name for s in optuna.get_all_study_summaries(handle)]
+            name = _plain(self._cfg("hydra", "sweeper", "study_name"))
+            name = name if name in names else (names[0] if len(names) == 1 else None)
+            return optuna.load_study(study_name=name, storage=handle) if name else None
+        except Exception as exc:  # a reader: name the problem, show the rest
+            self.errors.append(f"cannot read the Optuna study of {self.path}: {exc}")
+            return None
+
+    @cached_property
+    def study_runs(self) -> list[dict]:
+        """Runs from the Optuna study (a sweep without manifest or run records)."""
+        study = self.study
+        if study is None:
+            return []
+        from optuna.trial import TrialState
+
+        states = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
+                  TrialState.FAIL: "failed", TrialState.RUNNING: "running",
+                  TrialState.WAITING: "running"}
+        pick = max if self.mode == "max" else min
+        runs = []
+        for trial in study.get_trials(deepcopy=False):
+            curve = trial.intermediate_values
+            value = trial.value if trial.state == TrialState.COMPLETE else (
+                pick(curve.values()) if curve and trial.state == TrialState.PRUNED else None)
+            runs.append({
+                "run_id": str(trial.number), "run_name": str(trial.number),
+                "job_num": trial.number, "status": states.get(trial.state, "failed"),
+                "metric_name": self.metric_name, "metric_value": value,
+                "epoch": trial.last_step, "epochs_run": trial.last_step,
+                "params": {**trial.params, **trial.user_attrs.get("sweepkit_applied", {})},
+                "started_at": trial.datetime_start.timestamp() if trial.datetime_start else None,
+                "ended_at": (trial.datetime_complete.timestamp()
+                             if trial.datetime_complete else None),
+                "history": [{"epoch": step, self.metric_name: v} for step, v in sorted(curve.items())],
+                "rank": None, "checkpoint": None, "registered": None, "source": "optuna",
+            })
         return runs
 
     @property
@@ -228,14 +324,43 @@ class Sweep:
     def dataset(self) -> str | None:
         return (self.manifest or {}).get("dataset") or _plain(self._cfg("dataset", "name"))
 
+    @cached_property
+    def labels(self) -> dict[str, str]:
+        """What the sweep trained, from the app's config groups (``{"model": "mlp"}``): the
+        runs' recorded labels, else a job's ``.hydra/hydra.yaml`` choices."""
+        for run in self.registered:
+            if isinstance(run.get("labels"), dict) and run["labels"]:
+                return {str(k): str(v) for k, v in run["labels"].items()}
+        for job in self.job_dirs[:1]:
+            choices = _read_yaml(job / ".hydra" / "hydra.yaml").get("hydra", {})
+            choices = (choices.get("runtime") or {}).get("choices") or {}
+            from sweepkit.tracker import NON_LABEL_GROUPS
+
+            return {str(k): str(v) for k, v in choices.items()
+                    if v is not None and "/" not in str(k) and k not in NON_LABEL_GROUPS}
+        return {}
+
+    @property
+    def what(self) -> str:
+        """A label for people: ``dmixer on Solar``, else ``model=mlp data=spirals``, else the
+        Hydra job's name (the app's script)."""
+        if self.model or self.dataset:
+            return " on ".join(x for x in (self.model, self.dataset) if x)
+        return (" ".join(f"{k}={v}" for k, v in self.labels.items())
+                or str(_plain(self._cfg("hydra", "job", "name")) or ""))
+
     @property
     def metric_name(self) -> str:
         return ((self.manifest or {}).get("metric_name") or _plain(self._cfg("objective"))
-                or "val_loss")
+                or _record_field(self.job_dirs, "metric_name")
+                or ("objective" if self.study is not None else "val_loss"))
 
     @property
     def mode(self) -> str:
         mode = (self.manifest or {}).get("mode") or _plain(self._cfg("sweepkit", "mode"))
+        if mode not in ("min", "max"):
+            direction = _plain(self._cfg("hydra", "sweeper", "direction"))
+            mode = {"minimize": "min", "maximize": "max"}.get(str(direction), direction)
         return mode if mode in ("min", "max") else "min"
 
     @property
@@ -357,6 +482,8 @@ class Sweep:
                 record, _ = read_run_record(job)
                 if record is not None:
                     return record
+        if run.get("source") == "optuna":  # no record: the study's intermediate values
+            return {"history": run.get("history") or []}
         return None
 
 
@@ -397,6 +524,25 @@ def _mtime(path: Path) -> float | None:
 def _inside(path: Path, root: Path) -> bool:
     root_real = os.path.realpath(root)
     return os.path.commonpath([os.path.realpath(path), root_real]) == root_real
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _record_field(job_dirs: list[Path], field: str) -> Any:
+    """``field`` of the first job record that has it (e.g. the metric a callback monitored)."""
+    for job in job_dirs[:5]:
+        record, _ = read_run_record(job)
+        if record and record.get(field):
+            return record[field]
+    return None
 
 
 def _plain(value: Any) -> Any:

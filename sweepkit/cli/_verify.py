@@ -117,7 +117,34 @@ def check(sweep: Sweep) -> list[str]:
                                 f"checkpoint {os.path.relpath(source, sweep.path)} is still on "
                                 "disk")
                 break
+    problems += unmanaged_checkpoints(sweep, problems)
     return problems
+
+
+CHECKPOINT_SUFFIXES = (".ckpt", ".pth", ".pt", ".safetensors")
+
+
+def unmanaged_checkpoints(sweep: Sweep, known: list[str]) -> list[str]:
+    """Checkpoint files in job directories that no run handed to the manifest (e.g. a
+    ModelCheckpoint's ``last.ckpt``): the manifest neither keeps nor deletes them."""
+    handed = {os.path.realpath(r["source_checkpoint"]) for r in sweep.runs
+              if r.get("source_checkpoint")}
+    found = []
+    for job in sweep.job_dirs:
+        for top, dirs, files in os.walk(job, followlinks=False):
+            dirs[:] = [d for d in dirs if not d.startswith(".")
+                       and len(Path(top, d).relative_to(job).parts) <= 3]
+            found += [os.path.join(top, f) for f in sorted(files) if f.endswith(CHECKPOINT_SUFFIXES)
+                      and os.path.realpath(os.path.join(top, f)) not in handed]
+    found = [p for p in found if not any(os.path.relpath(p, sweep.path) in k for k in known)]
+    if not found:
+        return []
+    shown = ", ".join(os.path.relpath(p, sweep.path) for p in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    return [f"{len(found)} checkpoint(s) in job directories that the manifest does not manage "
+            f"({shown}{more}): sweepkit never deletes them; delete them by hand, stop writing "
+            "them (ModelCheckpoint(save_last=False)), or name the run's checkpoint "
+            "(hydra.callbacks.topk.checkpoint, or SweepkitCallback for Lightning)"]
 
 
 def repair(sweep: Sweep, problems: list[str]) -> list[str]:

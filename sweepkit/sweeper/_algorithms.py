@@ -109,8 +109,10 @@ def build_pruner(config: Any) -> "BasePruner":
     if cls is HyperbandPruner:
         from sweepkit.sweeper._hyperband import SharedHistoryHyperband, resolve_min_resource
 
-        kwargs = resolve_min_resource(kwargs)
-        cls = SharedHistoryHyperband if shared_history else cls
+        if shared_history:  # resolves min_resource itself, and learns max_resource: auto
+            cls = SharedHistoryHyperband
+        else:
+            kwargs = resolve_min_resource(kwargs)
     return _call("pruner", cls, kwargs)
 
 

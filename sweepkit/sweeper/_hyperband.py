@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from optuna.pruners import BasePruner, HyperbandPruner
+from optuna.trial import TrialState
 
 from sweepkit.sweeper._search_space import SweepConfigError
 
@@ -24,13 +25,28 @@ class SharedHistoryHyperband(BasePruner):
     longer recognised and the sampler learns from the whole history, pruned trials ranked by
     how far they got, as BOHB does.
 
-    Takes the keyword arguments of ``HyperbandPruner``.
+    Takes the keyword arguments of ``HyperbandPruner``. With ``max_resource: auto`` and
+    ``min_resource: auto`` both are learned from the reports: nothing is pruned until a trial
+    completes, then ``max_resource`` is its last reported step + 1 (as Optuna's ``auto``) and
+    ``min_resource`` a ninth of it, so no app key has to be interpolated into the preset.
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        self.hyperband = HyperbandPruner(**kwargs)
+        self.kwargs = kwargs
+        self.hyperband: HyperbandPruner | None = None
+        if kwargs.get("min_resource") == "auto" and kwargs.get("max_resource") == "auto":
+            HyperbandPruner(**{**kwargs, "min_resource": 1, "max_resource": 9})  # check the rest now
+        else:
+            self.hyperband = HyperbandPruner(**resolve_min_resource(kwargs))
 
     def prune(self, study: "Study", trial: "FrozenTrial") -> bool:
+        if self.hyperband is None:
+            steps = [t.last_step for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                     if t.last_step is not None]
+            if not steps:
+                return False  # learn the budget from the first complete trial
+            self.hyperband = HyperbandPruner(
+                **resolve_min_resource({**self.kwargs, "max_resource": max(steps) + 1}))
         return self.hyperband.prune(study, trial)
 
 
@@ -48,7 +64,8 @@ def resolve_min_resource(kwargs: dict) -> dict:
     if not isinstance(max_resource, int) or isinstance(max_resource, bool) or max_resource < 1:
         raise SweepConfigError(
             f"hyperband min_resource=auto needs an integer max_resource (the epochs of a full "
-            f"trial), got max_resource={max_resource!r}; set both, e.g. "
-            f"hydra.sweeper.pruner.max_resource=27"
+            f"trial), got max_resource={max_resource!r}; set it, e.g. "
+            f"hydra.sweeper.pruner.max_resource=27 (max_resource=auto works with "
+            f"shared_history=true)"
         )
     return {**kwargs, "min_resource": max(1, max_resource // 9)}

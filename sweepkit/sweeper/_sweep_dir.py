@@ -109,7 +109,7 @@ def check_callback_mode(config: Any, direction: str) -> None:
         if not target.endswith("TopKCallback") or expected is None:
             continue
         mode = OmegaConf.select(callback, "mode", default="min")
-        if mode != expected:
+        if mode is not None and mode != expected:  # null follows the direction
             raise SweepConfigError(
                 f"hydra.sweeper.direction={direction} but the top-k manifest "
                 f"(hydra.callbacks.{name}.mode) keeps the runs with the "

@@ -1,0 +1,224 @@
+"""A Lightning callback that connects a Trainer to a sweepkit sweep.
+
+Add it to the Trainer's callbacks (in lightning-hydra-template: ``configs/callbacks/``)::
+
+    callbacks:
+      sweepkit:
+        _target_: sweepkit.integrations.lightning.SweepkitCallback
+
+In a job of a Hydra multirun it
+
+- reports the monitored metric after every validation to the sweep's Optuna trial (step = the
+  number of validations so far, the epoch with one validation per epoch), and stops the Trainer
+  when the pruner says so (``trainer.should_stop``; the last epoch is never pruned);
+- writes the job's ``run.json`` (the same record as sweepkit's own training loop, see
+  ``docs/run-record.md``): status, best value and epoch, a history of the validation metrics,
+  test metrics (any ``test*`` metric logged by ``trainer.test``), the error of a failed fit;
+- names ModelCheckpoint's ``best_model_path`` as the run's checkpoint, which the top-k hook then
+  moves into ``best_models/`` or deletes (no second copy is written).
+
+Outside a multirun (a single run, a notebook, a test) every hook returns at once.
+``monitor`` and ``mode`` default to those of the Trainer's ModelCheckpoint. With several
+processes per trial (DDP) only rank 0 reports and records, and the trial is not pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+try:
+    from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f"sweepkit.integrations.lightning needs Lightning ({err}); install it with "
+        "`pip install 'sweepkit[lightning]'`") from None
+
+from sweepkit._io import check_mode
+
+log = logging.getLogger("sweepkit.lightning")
+
+__all__ = ["SweepkitCallback"]
+
+
+class SweepkitCallback(Callback):
+    """Report validations to the sweep's trial, prune, and record the run for the top-k manifest.
+
+    Args:
+        monitor: the logged validation metric (``"val/loss"``). Default: the monitor of the
+            Trainer's ModelCheckpoint.
+        mode: ``"min"`` or ``"max"``. Default: the ModelCheckpoint's mode for the same metric,
+            else ``hydra.sweeper.direction``, else ``"min"``.
+    """
+
+    def __init__(self, monitor: str | None = None, mode: str | None = None) -> None:
+        super().__init__()
+        if mode is not None:
+            check_mode(mode, "SweepkitCallback(mode=...)")
+        self.monitor, self.mode = monitor, mode
+        self.tracker = None  # a BestModelTracker while a sweep job trains; None otherwise
+        self.reporter = None
+        self._pruned_at: int | None = None
+        self._validations = 0
+        self._last_epoch = 0
+        self._warned_min = False
+        self._can_prune = True
+        self._fitting = False  # validations of trainer.validate() after fit are not the trial's
+
+    # ------------------------------------------------------------------ fit
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        hydra_cfg = _sweep_job()
+        if hydra_cfg is None or not trainer.is_global_zero:
+            self.tracker = None
+            return
+        from sweepkit.pruning import current_trial
+        from sweepkit.tracker import BestModelTracker, hydra_job_fields
+
+        monitor, mode = self._resolve(trainer, hydra_cfg)
+        fields = hydra_job_fields(hydra_cfg)
+        max_epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
+        self.tracker = BestModelTracker(Path(hydra_cfg.runtime.output_dir), metric_name=monitor,
+                                        mode=mode, extra={**fields, "max_epochs": max_epochs,
+                                                          "source": "lightning"})
+        self.reporter = current_trial()
+        self._pruned_at, self._validations, self._last_epoch = None, 0, 0
+        self._fitting = True
+        self._can_prune = trainer.world_size == 1
+        if not self._can_prune:
+            log.warning("SweepkitCallback: %d processes train this trial; it reports from rank 0 "
+                        "but does not prune (a stop on one rank would stall the others); sweep "
+                        "with one device per trial to prune", trainer.world_size)
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.tracker is None or not self._fitting or trainer.sanity_checking:
+            return
+        monitor = self.tracker.metric_name
+        value = trainer.callback_metrics.get(monitor)
+        if value is None:
+            logged = ", ".join(sorted(trainer.callback_metrics)) or "nothing"
+            raise ValueError(
+                f"SweepkitCallback(monitor={monitor!r}): the LightningModule logged no "
+                f"{monitor!r} during validation (logged: {logged}); log it with "
+                f"self.log({monitor!r}, ...) in validation_step, or set monitor= to a logged name")
+        value = _number(value)
+        epoch = trainer.current_epoch + 1
+        self._validations += 1
+        self._last_epoch = epoch
+        entry = {"epoch": epoch, "step": trainer.global_step}
+        entry.update({k: _number(v) for k, v in trainer.callback_metrics.items()
+                      if not k.startswith("test") and _is_scalar(v)})
+        self.tracker.update(epoch, value)
+        self.tracker.log_epoch(entry)
+        if value is None or not math.isfinite(value):
+            return  # Optuna takes finite values only; the record keeps the NaN in the history
+        self.reporter.report(value, self._validations)
+        last = self.tracker.record.get("max_epochs") and epoch >= self.tracker.record["max_epochs"]
+        if (self._pruned_at is not None or last or not self._can_prune
+                or not self.reporter.should_prune(mark=False)):
+            return
+        self._pruned_at = epoch
+        trainer.should_stop = True
+        log.info("trial %s pruned by the sweeper at epoch %d; keeping the best checkpoint so far",
+                 self.reporter.number, epoch)
+        self._warn_if_held(trainer, epoch)
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.tracker is None or not self._fitting:
+            return
+        self._fitting = False
+        max_epochs = self.tracker.record.get("max_epochs")
+        trained_to_end = bool(max_epochs) and self._last_epoch >= max_epochs
+        status = "pruned" if self._pruned_at is not None and not trained_to_end else "complete"
+        if status == "pruned":
+            self.reporter.mark_pruned()  # the sweeper tells the trial PRUNED, not COMPLETE
+        self.tracker.set_checkpoint(self._best_checkpoint(trainer))
+        self.tracker.finish(status)
+
+    def on_test_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.tracker is None:
+            return
+        metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()
+                   if k.startswith("test") and _is_scalar(v)}
+        self.tracker.set_test(metrics or None)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        if self.tracker is not None:
+            self.tracker.finish("failed", error=f"{type(exception).__name__}: {exception}")
+
+    # ------------------------------------------------------------------ helpers
+    def _resolve(self, trainer: Any, hydra_cfg: Any) -> tuple[str, str]:
+        checkpoints = [cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None)]
+        monitor = self.monitor or (checkpoints[0].monitor if checkpoints else None)
+        if not monitor:
+            raise ValueError(
+                "SweepkitCallback needs the metric to rank and prune by: pass monitor= "
+                "(e.g. SweepkitCallback(monitor='val/loss', mode='min')) or give the Trainer a "
+                "ModelCheckpoint(monitor=...)")
+        same = next((cb for cb in checkpoints if cb.monitor == monitor), None)
+        mode = self.mode or (same.mode if same else None) or _direction_mode(hydra_cfg) or "min"
+        if same is not None and same.mode != mode:
+            log.warning("SweepkitCallback ranks %s by mode=%s but ModelCheckpoint keeps mode=%s: "
+                        "the checkpoint kept is not the best run's best; use one mode", monitor,
+                        mode, same.mode)
+        return monitor, mode
+
+    def _best_checkpoint(self, trainer: Any) -> str | None:
+        monitor = self.tracker.metric_name
+        callbacks = [cb for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)]
+        same = [cb for cb in callbacks if cb.monitor == monitor and cb.best_model_path]
+        if same:
+            return same[0].best_model_path
+        other = next((cb for cb in callbacks if cb.best_model_path or cb.last_model_path), None)
+        if other is None:
+            log.warning("SweepkitCallback: the Trainer saved no checkpoint, so this run is recorded "
+                        "without one and cannot rank; add ModelCheckpoint(monitor=%r) to the "
+                        "Trainer's callbacks", monitor)
+            return None
+        log.warning("SweepkitCallback: no ModelCheckpoint monitors %r; handing over %s (monitor "
+                    "%r) instead; set ModelCheckpoint(monitor=%r) so the kept file is the best "
+                    "epoch", monitor, other.best_model_path or other.last_model_path,
+                    other.monitor, monitor)
+        return other.best_model_path or other.last_model_path
+
+    def _warn_if_held(self, trainer: Any, epoch: int) -> None:
+        min_epochs = trainer.fit_loop.min_epochs
+        min_steps = trainer.fit_loop.epoch_loop.min_steps
+        held = (min_epochs and epoch < min_epochs) or (min_steps and trainer.global_step < min_steps)
+        if held and not self._warned_min:
+            self._warned_min = True
+            log.warning(
+                "trial %s was pruned at epoch %d, but Trainer(min_epochs=%s, min_steps=%s) keeps "
+                "it training: pruning saves nothing until then (a run that still trains to the "
+                "end is recorded complete). Set trainer.min_epochs/min_steps to null or below "
+                "the first Hyperband rung (hydra.sweeper.pruner.min_resource)",
+                self.reporter.number, epoch, min_epochs, min_steps)
+
+
+def _sweep_job() -> Any:
+    """The Hydra config of the running multirun job, or None (not in a sweep)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+def _direction_mode(hydra_cfg: Any) -> str | None:
+    from sweepkit.hooks import _direction_mode as mode_of
+
+    return mode_of(hydra_cfg)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float)) or getattr(value, "numel", lambda: 0)() == 1
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError, RuntimeError):
+        return None

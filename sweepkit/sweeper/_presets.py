@@ -1,0 +1,92 @@
+"""Sweeper presets and the top-k callback config, shipped with the package (Hydra ConfigStore).
+
+After ``pip install sweepkit`` any Hydra app selects them by name, with no file of its own:
+
+- ``hydra/sweeper``: ``sweepkit_hyperband`` (TPE + Hyperband pruning), ``sweepkit_bayes``
+  (TPE, no pruning), ``sweepkit_random`` (random search), ``sweepkit_grid`` (Hydra's basic
+  sweeper over the command line's comma lists).
+- ``hydra/callbacks``: ``sweepkit_topk`` (the global top-k manifest, ``sweepkit.hooks.TopKCallback``
+  as ``hydra.callbacks.topk``).
+
+In a primary config or an ``hparams_search``-style file::
+
+    defaults:
+      - override /hydra/sweeper: sweepkit_hyperband
+      - override /hydra/callbacks: sweepkit_topk
+
+No preset interpolates an app's keys: the direction defaults to ``minimize`` (set
+``hydra.sweeper.direction=maximize``), Hyperband learns a full trial's length from the first
+trial that completes (``max_resource: auto``), and the callback takes its metric and mode from
+the runs and the sweeper. Every value can be overridden as usual
+(``hydra.sweeper.n_trials=50``, ``hydra.sweeper.pruner.max_resource=27``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+# Shared by the Optuna presets: 20 trials, trials in flight follow the launcher's n_jobs, the
+# sweep stops once more than a quarter of its trials failed.
+_COMMON: dict[str, Any] = {
+    "direction": "minimize",
+    "n_trials": 20,
+    "n_jobs": "${oc.select:hydra.launcher.n_jobs,1}",
+    "max_failure_rate": 0.25,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # TPE with Hyperband early stopping (the default of the demo app's `-m`).
+    "sweepkit_hyperband": {
+        "defaults": ["sweepkit", "_self_", {"override sampler": "tpe"},
+                     {"override pruner": "hyperband"}],
+        **_COMMON,
+        "pruned_trials": "estimate",  # TPE ranks a pruned trial by its estimated final value
+        "sampler": {"n_startup_trials": 5},
+        "pruner": {
+            "min_resource": "auto",  # first rung after a ninth of a full trial (>= 1 step)
+            "max_resource": "auto",  # a full trial: learned from the first complete trial
+            "reduction_factor": 4,  # a rung keeps the best quarter
+            "shared_history": True,  # TPE learns from every bracket (BOHB-style)
+        },
+    },
+    # Bayesian search (TPE) without early stopping: every trial trains all epochs.
+    "sweepkit_bayes": {
+        "defaults": ["sweepkit", "_self_", {"override sampler": "tpe"}, {"override pruner": "none"}],
+        **_COMMON,
+        "sampler": {"n_startup_trials": 5},
+    },
+    # Random search without early stopping.
+    "sweepkit_random": {
+        "defaults": ["sweepkit", "_self_", {"override sampler": "random"},
+                     {"override pruner": "none"}],
+        **_COMMON,
+    },
+    # Hydra's basic sweeper: the full grid of the command line's comma lists
+    # (model.width=32,64 lr=1e-3,3e-3); a search space of intervals does not apply.
+    "sweepkit_grid": {"defaults": ["basic", "_self_"], "params": None},
+}
+
+TOPK_CALLBACK: dict[str, Any] = {
+    "topk": {
+        "_target_": "sweepkit.hooks.TopKCallback",
+        "top_k": 3,
+        # null: the metric the runs record (run.json), else the job's return value ("objective")
+        "metric_name": None,
+        # null: from hydra.sweeper.direction (or the runs' records), else min
+        "mode": None,
+        # where a job without run.json leaves its checkpoint (a glob in the job dir)
+        "checkpoint": "checkpoints/*.ckpt",
+        "enabled": True,
+    }
+}
+
+
+def register_presets() -> None:
+    """Store the presets and the callback config (idempotent)."""
+    store = ConfigStore.instance()
+    for name, node in PRESETS.items():
+        store.store(group="hydra/sweeper", name=name, node=node, provider="sweepkit")
+    store.store(group="hydra/callbacks", name="sweepkit_topk", node=TOPK_CALLBACK,
+                package="hydra.callbacks", provider="sweepkit")
