@@ -77,7 +77,13 @@ class ManifestMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ the model
     def _rank(self) -> None:
-        """Keep the best top_k of the alive runs (the manager's rule); the rest are gone."""
+        """Keep the best top_k of the alive runs (the manager's rule); the rest are gone.
+
+        A run whose checkpoint the manager kept after all (it had lost track of a better one,
+        whose records the test destroyed) is alive again: it ranks among what is on disk."""
+        on_disk = self._contents()
+        self.alive |= {rid for rid, run in self.runs.items()
+                       if run["status"] != "failed" and run["tag"].encode() in on_disk}
         ranked = sorted((rid for rid in self.alive), key=lambda rid: self.runs[rid]["value"])
         self.alive = set(ranked[: self.top_k])
 
@@ -93,11 +99,12 @@ class ManifestMachine(RuleBasedStateMachine):
         job = self.sweep / rid
         job.mkdir(exist_ok=True)
         old = job / "best_model.pth"
-        if old.is_file() and rid in self.alive and old.read_text() == self.runs[rid]["tag"]:
-            self.alive.discard(rid)  # the job's rerun overwrites its own unpromoted file
-            self._rank()
+        overwritten = old.is_file() and rid in self.alive and old.read_text() == self.runs[rid]["tag"]
         tag = f"ckpt:{rid}:{self.version}"
         (job / "best_model.pth").write_text(tag)
+        if overwritten:
+            self.alive.discard(rid)  # the job's rerun overwrote its own unpromoted file
+            self._rank()
         (job / "run.json").write_text(json.dumps({
             "run_name": f"job{rid}", "status": status, "best_value": value, "best_epoch": 1,
             "checkpoint": str(job / "best_model.pth")}))
@@ -194,14 +201,14 @@ class ManifestMachine(RuleBasedStateMachine):
         if not found:
             return
         path = found[pick % len(found)]
-        if path.is_file() and path.read_bytes().startswith(b"ckpt:"):
-            tag = path.read_text()
-            self.alive = {rid for rid in self.alive if self.runs[rid]["tag"] != tag}
-            self._rank()  # the test forfeits that run: nobody can keep what it deleted
+        tag = path.read_text() if path.is_file() and path.read_bytes().startswith(b"ckpt:") else None
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink()
+        if tag is not None:
+            self.alive = {rid for rid in self.alive if self.runs[rid]["tag"] != tag}
+            self._rank()  # the test forfeits that run: nobody can keep what it deleted
 
     @rule(name=st.sampled_from(["runs.jsonl", "sweep_results.json"]),
           fraction=st.floats(0, 0.99))
@@ -219,10 +226,13 @@ class ManifestMachine(RuleBasedStateMachine):
         self.sweep = copy
 
     # ------------------------------------------------------------ what must hold
+    def _contents(self) -> set[bytes]:
+        return {p.read_bytes() for p in self.sweep.rglob("*")
+                if p.is_file() and not p.is_symlink() and p.stat().st_size < 64}
+
     @invariant()
     def no_ranked_checkpoint_is_gone(self) -> None:
-        contents = {p.read_bytes() for p in self.sweep.rglob("*")
-                    if p.is_file() and not p.is_symlink() and p.stat().st_size < 64}
+        contents = self._contents()
         for rid in self.alive:
             assert self.runs[rid]["tag"].encode() in contents, \
                 f"run {rid} ranks in the top {self.top_k} but its checkpoint is gone"
