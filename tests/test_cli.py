@@ -273,9 +273,12 @@ def test_verify_finds_and_repairs_damage(capsys, base, optuna_sweep):
     assert "job 6 ended (complete) but never registered" in text
 
     code, out, _ = cli(capsys, "verify", sweep, "--repair")
-    assert code == 0, out
-    assert "repair:" in out and "registered unreported job 6" in out and "ok after repair" in out
-    assert second.is_file() and not (sweep / loser / "best_model.pth").exists()
+    assert "repair:" in out and "registered unreported job 6" in out
+    assert second.is_file()
+    # the stale file is not the checkpoint the run registered: repair leaves it, and says so
+    assert code == 1 and (sweep / loser / "best_model.pth").read_bytes() == b"stale"
+    assert "is a newer file than the checkpoint it registered" in out
+    (sweep / loser / "best_model.pth").unlink()
     assert cli(capsys, "verify", sweep)[0] == 0
 
 

@@ -82,8 +82,12 @@ class ManifestMachine(RuleBasedStateMachine):
         A run whose checkpoint the manager kept after all (it had lost track of a better one,
         whose records the test destroyed) is alive again: it ranks among what is on disk."""
         on_disk = self._contents()
-        self.alive |= {rid for rid, run in self.runs.items()
-                       if run["status"] != "failed" and run["tag"].encode() in on_disk}
+        try:  # only what the manager itself ranks now (a pending replay may still delete more)
+            ranked = {e["run_id"] for e in SweepManager(self.sweep).state()["top"]}
+        except Exception:  # noqa: BLE001 - a broken sweep ranks nothing until mended
+            ranked = set()
+        self.alive |= {rid for rid, run in self.runs.items() if rid in ranked
+                       and run["status"] != "failed" and run["tag"].encode() in on_disk}
         ranked = sorted((rid for rid in self.alive), key=lambda rid: self.runs[rid]["value"])
         self.alive = set(ranked[: self.top_k])
 

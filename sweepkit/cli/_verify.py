@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 
+from sweepkit.manifest._files import is_the_recorded_file
 from sweepkit.cli._render import print_json, style
 from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
 from sweepkit.manifest import (BEST_DIR, KEPT_DIR, LOG_NAME, RESULTS_NAME, WRITE_EVERY,
@@ -113,9 +114,15 @@ def check(sweep: Sweep) -> list[str]:
         for source in (str(sweep.path / str(run["run_id"]) / CHECKPOINT),
                        run.get("source_checkpoint")):
             if source and os.path.lexists(source) and _inside(source, sweep.path):
+                where = os.path.relpath(source, sweep.path)
+                if not is_the_recorded_file(source, run):
+                    problems.append(f"run {run['run_id']} is not in the top {sweep.top_k}; {where} "
+                                    "is a newer file than the checkpoint it registered (the job "
+                                    "ran again?): sweepkit leaves it; register the job again or "
+                                    "delete it by hand")
+                    break
                 problems.append(f"run {run['run_id']} is not in the top {sweep.top_k} but its "
-                                f"checkpoint {os.path.relpath(source, sweep.path)} is still on "
-                                "disk")
+                                f"checkpoint {where} is still on disk")
                 break
     problems += unmanaged_checkpoints(sweep, problems)
     return problems
