@@ -91,13 +91,15 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             jobs[record["run_id"]] = record
         sources["run.json"] = jobs
 
-    # A whole log decides; the others fill in runs it lacks. Otherwise the newest record of
-    # each run wins (a cut log may hold an older record of a run than the manifest does).
+    # A whole log decides; the others fill in runs it lacks. Otherwise the newest registered
+    # record of each run wins (a cut log may hold an older record of a run than the manifest
+    # does). A job's run.json only fills in runs no registration recorded: a newer one of a
+    # registered run is a rerun that never registered, and its file is left alone.
     merged: dict[str, dict] = {}
     origin: dict[str, str] = {}
     for name, records in sources.items():
         for rid, record in records.items():
-            newer = not whole and rid in merged and \
+            newer = not whole and rid in merged and name != "run.json" and \
                 (record.get("registered_at") or 0) > (merged[rid].get("registered_at") or 0)
             if rid not in merged or newer:
                 merged[rid], origin[rid] = dict(record), name
