@@ -3,6 +3,8 @@
 
     python scripts/bench_train.py [--data-dir ../shared/data] [--batch-size 64] [--epochs 1]
 
+Reads ``<data-dir>/Wind/wind.csv.gz``, or the copy the package ships when that is absent.
+
 Prints the machine's core count, torch's thread count and the figure. Uses the same sampler,
 model and optimiser as ``train.py`` (default DMixer config, lookback 96, horizon 96).
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from sweepkit.forecast.data import read_series_file, split_and_scale
+from sweepkit.forecast.data import packaged_file, read_series_file, split_and_scale
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.training import WindowSampler, make_optimizer
 
@@ -33,7 +35,8 @@ def main() -> None:
     parser.add_argument("--model", default="dmixer")
     args = parser.parse_args()
 
-    values, _ = read_series_file(args.data_dir / "Wind" / "wind.csv.gz")
+    path = args.data_dir / "Wind" / "wind.csv.gz"
+    values, _ = read_series_file(path if path.is_file() else packaged_file("wind.csv.gz"))
     splits = split_and_scale(values, 96, 96)
     model_cfg = OmegaConf.load(REPO / "conf" / "model" / f"{args.model}.yaml")
     model = build_model(model_cfg, values.shape[1], 96, 96)
