@@ -87,6 +87,23 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
     return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
 
 
+def lr_factor(epoch: float, warmup_epochs: float, schedule_epochs: float, kind: str = "cosine") -> float:
+    """The learning-rate multiplier at fractional epoch ``epoch`` (0 = the first step).
+
+    A linear warm-up from near 0 to 1 over ``warmup_epochs``, then (``cosine``) a cosine decay that
+    reaches 0 at ``schedule_epochs`` and stays there, or (``none``) a constant 1. The schedule
+    length is its own setting (``trainer.schedule_epochs``, default ``max_epochs``), so a run that
+    stops early, or a sweep that changes ``max_epochs``, keeps the same curve.
+    """
+    if warmup_epochs > 0 and epoch < warmup_epochs:
+        return max(epoch, 1e-3 * warmup_epochs) / warmup_epochs
+    if kind != "cosine":
+        return 1.0
+    span = max(schedule_epochs - warmup_epochs, 1e-9)
+    progress = min(max(epoch - warmup_epochs, 0.0) / span, 1.0)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = None) -> RunResult:
     """Train ``cfg.model`` on ``cfg.dataset`` with ``cfg.trainer``; write run.json and the best checkpoint.
 
@@ -110,9 +127,15 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     model = build_model(cfg.model, n_features, splits.lookback, splits.horizon).to(device)
     optimizer = make_optimizer(model, float(tcfg.lr), float(tcfg.weight_decay))
     max_epochs = int(tcfg.max_epochs)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
-                 if tcfg.get("scheduler", "cosine") == "cosine" else None)
+    kind = str(tcfg.get("scheduler", "cosine"))
+    if kind not in ("cosine", "none"):
+        raise ValueError(f"trainer.scheduler must be cosine or none, got {kind!r}")
+    warmup = float(tcfg.get("warmup_epochs") or 0.0)
+    schedule_epochs = float(tcfg.get("schedule_epochs") or max_epochs)
     sampler = WindowSampler(splits, device)
+    steps_per_epoch = max(1, math.ceil(len(splits.starts["train"]) / int(tcfg.batch_size)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(  # stepped every batch
+        optimizer, lambda step: lr_factor(step / steps_per_epoch, warmup, schedule_epochs, kind))
     generator = torch.Generator().manual_seed(int(tcfg.seed))
 
     extra = dict(record or {})
@@ -146,6 +169,7 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     try:
         for epoch in range(1, max_epochs + 1):
             started = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]  # at the epoch's first step
             model.train()
             total, n_batches = torch.zeros((), device=device), 0  # summed on the device: no sync per step
             for x, y in sampler.batches("train", batch_size, shuffle=True, generator=generator):
@@ -155,12 +179,10 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 if clip:
                     nn.utils.clip_grad_norm_(model.parameters(), float(clip))
                 optimizer.step()
+                scheduler.step()
                 total += loss.detach()
                 n_batches += 1
             train_loss = total.item() / max(n_batches, 1)
-            lr = optimizer.param_groups[0]["lr"]
-            if scheduler is not None:
-                scheduler.step()
             val = evaluate(model, sampler, "val", batch_size * 4)
             val_objective = val["mse"] if objective == "val_loss" else val["mae"]
             entry = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["mse"], "val_mae": val["mae"],
