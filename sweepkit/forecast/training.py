@@ -69,17 +69,24 @@ class WindowSampler:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, sampler: WindowSampler, split: str, batch_size: int) -> dict[str, float]:
-    """MSE and MAE over every window of a split, on the standardised scale."""
+def evaluate(model: nn.Module, sampler: WindowSampler, split: str, batch_size: int,
+             per_channel: bool = False) -> dict[str, Any]:
+    """MSE and MAE over every window, horizon step and channel of a split, on the standardised
+    scale; with ``per_channel`` also ``mse_per_channel`` and ``mae_per_channel`` (lists)."""
     model.eval()
-    sq = ab = torch.zeros((), dtype=torch.float64, device=sampler.data.device)
+    channels = sampler.data.shape[1]
+    sq = torch.zeros(channels, dtype=torch.float64, device=sampler.data.device)
+    ab = torch.zeros(channels, dtype=torch.float64, device=sampler.data.device)
     count = 0
     for x, y in sampler.batches(split, batch_size):
         err = model(x) - y
-        sq = sq + torch.sum(err * err, dtype=torch.float64)
-        ab = ab + torch.sum(torch.abs(err), dtype=torch.float64)
-        count += y.numel()
-    return {"mse": sq.item() / count, "mae": ab.item() / count}
+        sq = sq + torch.sum(err * err, dim=(0, 1), dtype=torch.float64)
+        ab = ab + torch.sum(torch.abs(err), dim=(0, 1), dtype=torch.float64)
+        count += y.shape[0] * y.shape[1]
+    out: dict[str, Any] = {"mse": sq.sum().item() / (count * channels), "mae": ab.sum().item() / (count * channels)}
+    if per_channel:
+        out.update(mse_per_channel=(sq / count).tolist(), mae_per_channel=(ab / count).tolist())
+    return out
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
