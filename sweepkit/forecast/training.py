@@ -16,6 +16,7 @@ from torch import nn
 
 from sweepkit.forecast.data import Splits, load_series, split_and_scale
 from sweepkit.forecast.models import build_model
+from sweepkit.forecast.progress import EpochProgress, resolve_mode
 from sweepkit.pruning import current_trial
 from sweepkit.tracker import BestModelTracker
 from sweepkit.tracking import make_logger
@@ -173,12 +174,15 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     status, error, stale = "complete", None, 0
     batch_size, clip = int(tcfg.batch_size), tcfg.get("grad_clip")
     patience = tcfg.get("patience")
+    progress_mode = resolve_mode(tcfg.get("progress", "auto"))
+    every_s = float(tcfg.get("progress_every_s") or 30.0)
     try:
         for epoch in range(1, max_epochs + 1):
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]  # at the epoch's first step
             model.train()
             total, n_batches = torch.zeros((), device=device), 0  # summed on the device: no sync per step
+            progress = EpochProgress(progress_mode, epoch, max_epochs, steps_per_epoch, every_s)
             for x, y in sampler.batches("train", batch_size, shuffle=True, generator=generator):
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model(x), y)
@@ -189,11 +193,14 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 scheduler.step()
                 total += loss.detach()
                 n_batches += 1
+                progress.update(len(x))
+            progress.close()
             train_loss = total.item() / max(n_batches, 1)
+            windows_per_s = progress.rate()
             val = evaluate(model, sampler, "val", batch_size * 4)
             val_objective = val["mse"] if objective == "val_loss" else val["mae"]
             entry = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["mse"], "val_mae": val["mae"],
-                     "lr": lr, "time": time.perf_counter() - started}
+                     "lr": lr, "time": time.perf_counter() - started, "windows_per_s": windows_per_s}
             if not (math.isfinite(train_loss) and math.isfinite(val_objective)):
                 tracker.log_epoch(entry)
                 status, error = "failed", f"training diverged: non-finite loss at epoch {epoch}"
@@ -202,8 +209,9 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
             improved = tracker.update(epoch, val_objective, save)
             tracker.log_epoch(entry)
             logger.log({k: v for k, v in entry.items() if k != "epoch"}, step=epoch)
-            log.info("epoch %3d/%d  train_loss %.5f  val_loss %.5f  val_mae %.5f  %.1fs%s", epoch, max_epochs,
-                     train_loss, val["mse"], val["mae"], entry["time"], "  *" if improved else "")
+            log.info("epoch %3d/%d  train_loss %.5f  val_loss %.5f  val_mae %.5f  %.1fs  %s windows/s%s", epoch,
+                     max_epochs, train_loss, val["mse"], val["mae"], entry["time"], f"{windows_per_s:,.0f}",
+                     "  *" if improved else "")
             reporter.report(val_objective, epoch)
             # the last epoch is not pruned: it saves nothing, and the sampler should see a
             # fully trained trial as complete
