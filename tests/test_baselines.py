@@ -150,3 +150,23 @@ def test_lr_schedule_warms_up_then_decays_over_its_own_length():
     assert lr_factor(3, 0, 20) > lr_factor(3, 0, 10)  # a longer schedule decays slower
     assert lr_factor(3, 0, 10, "none") == 1.0 and lr_factor(0.25, 1, 10, "none") == pytest.approx(0.25)
     assert lr_factor(0, 1, 10) > 0  # never exactly zero at the first step
+
+
+@pytest.mark.parametrize("model", ["linear", "dmixer", "s5"])
+def test_search_spaces_name_real_keys_and_every_revin_choice_builds(model):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import REPO
+    from sweepkit.sweeper import parse_search_space
+    from sweepkit.sweeper._search_space import check_keys
+
+    with initialize_config_dir(str(REPO / "conf"), version_base=None):
+        cfg = compose("config", overrides=[f"model={model}"], return_hydra_config=True)
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    space = parse_search_space(params)
+    check_keys(space, cfg)  # raises on a key the config does not have
+    assert "dataset.lookback" in space.distributions
+    key = "model.norm" if model == "linear" else "model.revin"
+    for value in space.distributions[key].choices:
+        net = build_model(OmegaConf.merge(cfg.model, {key.split(".")[1]: value}), 7, 96, 8)
+        assert net(torch.randn(2, 96, 7)).shape == (2, 8, 7)
