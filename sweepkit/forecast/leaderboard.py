@@ -53,14 +53,22 @@ class Row:
         out = {"name": self.name, "kind": self.kind, "lookback": self.lookback, "detail": self.detail, **self.extra}
         for split in ("val", "test"):
             score = getattr(self, split)
-            out[split] = None if score is None else {"mse": score.mse, "mae": score.mae,
+            out[split] = None if score is None else {"mse": _num(score.mse), "mae": _num(score.mae),
                                                      "mse_per_channel": score.mse_per_channel,
                                                      "mae_per_channel": score.mae_per_channel}
         return out
 
 
+def _num(value: float) -> float | None:
+    """NaN (not known, e.g. a published MAE) as None, so the JSON stays standard."""
+    return None if value is None or math.isnan(value) else value
+
+
 @dataclass
 class Board:
+    """A dataset's leaderboard: its rows (best test MSE first), the data it was scored on, and
+    what was left out and why."""
+
     dataset: str
     horizon: int
     lookback: int
@@ -201,8 +209,8 @@ def build_board(root: str | Path, dataset: str, lookback: int | None = None, dat
 def retrain_seeds(config_path: str | Path, seeds: Sequence[int], out_dir: str | Path,
                   threads: int | None = 1, log=print) -> Row:
     """Train the configuration in ``config_path`` once per seed (run dirs under ``out_dir``) and
-    return a row with the mean test scores; ``extra`` holds every seed's val and test MSE and the
-    sample standard deviations (0 for one seed)."""
+    return a row with the mean val MSE (at each run's best epoch) and mean test scores; ``extra``
+    holds every seed's val and test MSE and the sample standard deviations (0 for one seed)."""
     from sweepkit.forecast.training import run_training
 
     cfg = OmegaConf.load(config_path)
@@ -218,8 +226,8 @@ def retrain_seeds(config_path: str | Path, seeds: Sequence[int], out_dir: str | 
         result = run_training(run_cfg, run_dir, {"run_name": f"{cfg.model.name}_{cfg.dataset.name}_seed{seed}"})
         if result.test is None:
             raise RuntimeError(f"seed {seed}: the run ended {result.status} without a checkpoint")
-        log(f"seed {seed}: val_mse {result.objective:.4f}  test_mse {result.test['mse']:.4f}  "
-            f"test_mae {result.test['mae']:.4f}  ({time.perf_counter() - started:.0f} s)")
+        log(f"seed {seed}: best {result.record.get('metric_name', 'val')} {result.objective:.4f}  "
+            f"test_mse {result.test['mse']:.4f}  test_mae {result.test['mae']:.4f}  ({time.perf_counter() - started:.0f} s)")
         results.append(result)
 
     def spread(values: list[float]) -> float:
@@ -227,7 +235,7 @@ def retrain_seeds(config_path: str | Path, seeds: Sequence[int], out_dir: str | 
 
     test_mse = [r.test["mse"] for r in results]
     test_mae = [r.test["mae"] for r in results]
-    val_mse = [r.objective for r in results]
+    val_mse = [next(h["val_loss"] for h in r.record["history"] if h["epoch"] == r.best_epoch) for r in results]
     return Row(f"{cfg.model.name} x{len(seeds)} seeds", "seeds", int(cfg.dataset.lookback),
                Score(statistics.fmean(val_mse), math.nan), Score(statistics.fmean(test_mse), statistics.fmean(test_mae)),
                f"mean of seeds {', '.join(map(str, seeds))}; test_mse sd {spread(test_mse):.4f}, "
