@@ -28,8 +28,9 @@ def _board(capsys, *args):
 
 
 def test_sweep_best_checkpoint_is_rescored_on_val_and_test(sweep, capsys):
-    board = _board(capsys, sweep.parent, "--dataset", "Wind")
+    board = _board(capsys, sweep.parent, "--dataset", "Wind", "--lookback", "24", "96")
     rows = {r["name"]: r for r in board["rows"]}
+    assert sorted(r["lookback"] for r in board["rows"] if r["name"] == "ridge") == [24, 96]
     assert {"ridge", "naive_mean", "repeat_last", "linear"} <= set(rows)
     assert board["horizon"] == 12 and board["series"]["source"] == "file"
     best = json.loads((sweep / "sweep_results.json").read_text())["best"]
@@ -43,7 +44,8 @@ def test_sweep_best_checkpoint_is_rescored_on_val_and_test(sweep, capsys):
     assert len(per_channel) == 7 and sum(per_channel) / 7 == pytest.approx(linear["test"]["mse"], rel=1e-6)
     tests = [r["test"]["mse"] for r in board["rows"]]
     assert tests == sorted(tests)
-    assert any("seasonal_naive" in s for s in board["skipped"])  # one day (96 steps) > lookback 24
+    assert any("seasonal_naive at lookback 24" in s for s in board["skipped"])  # one day is 96 steps
+    assert [r["lookback"] for r in board["rows"] if r["name"] == "seasonal_naive"] == [96]
 
 
 def test_other_horizon_is_left_out_with_the_reason(sweep, capsys, tmp_path):
@@ -52,7 +54,7 @@ def test_other_horizon_is_left_out_with_the_reason(sweep, capsys, tmp_path):
                    .replace("max_rows: null", "max_rows: 2000").replace("lookback: 96", "lookback: 24"))
     board = _board(capsys, sweep.parent, "--dataset", "Wind", "--dataset-config", cfg)
     assert [r["kind"] for r in board["rows"]].count("sweep") == 0
-    assert any("other horizon" in s for s in board["skipped"])
+    assert any("other test windows: horizon 12 (not 24)" in s for s in board["skipped"])
 
 
 def test_seeds_retrain_the_val_best_configuration(sweep, capsys, tmp_path):

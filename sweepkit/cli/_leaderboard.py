@@ -17,8 +17,8 @@ from sweepkit.cli._sweeps import CliError, display_path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="the dataset's name (Wind, Solar)")
-    p.add_argument("--lookback", type=int, default=None, metavar="N",
-                   help="the baselines' lookback (default: the data settings' lookback)")
+    p.add_argument("--lookback", type=int, nargs="+", default=[96], metavar="N",
+                   help="the baselines' lookback(s) (default 96; e.g. --lookback 96 336)")
     p.add_argument("--dataset-config", metavar="FILE",
                    help="data settings (a conf/dataset/*.yaml); default: the newest matching sweep's, "
                         "else conf/dataset/<DATASET>.yaml in the working directory")

@@ -3,7 +3,7 @@
 For one dataset the table lists, on the same standardised scale and the same test windows:
 
 * the reference baselines of :mod:`sweepkit.forecast.baselines` (ridge with alpha chosen on val,
-  naive mean, repeat last, seasonal naive) at the leaderboard's lookback;
+  naive mean, repeat last, seasonal naive) at each of the leaderboard's lookbacks (default 96);
 * for every sweep of that dataset found under a folder, its rank-1 checkpoint (chosen by the
   sweep's validation objective, never by test), re-evaluated on the val and test splits;
 * the published zero-shot anchors for the dataset and horizon (:data:`ANCHORS`).
@@ -71,7 +71,7 @@ class Board:
 
     dataset: str
     horizon: int
-    lookback: int
+    lookbacks: list[int]
     series: dict[str, Any]
     columns: list[str]
     test_windows: int
@@ -79,14 +79,15 @@ class Board:
     skipped: list[str]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "horizon": self.horizon, "lookback": self.lookback,
+        return {"dataset": self.dataset, "horizon": self.horizon, "lookbacks": self.lookbacks,
                 "series": self.series, "columns": self.columns, "test_windows": self.test_windows,
                 "rows": [r.as_dict() for r in self.rows], "skipped": self.skipped}
 
 
-def _data_key(dcfg: Any) -> tuple:
+def _data_key(dcfg: Any) -> dict[str, Any]:
     """What must agree for two runs to share test windows (besides the series itself)."""
-    return (int(dcfg.horizon), tuple(float(r) for r in dcfg.split), dcfg.get("max_rows"), tuple(dcfg.get("columns") or ()))
+    return {"horizon": int(dcfg.horizon), "split": [float(r) for r in dcfg.split], "max_rows": dcfg.get("max_rows"),
+            "columns": list(dcfg.get("columns") or [])}
 
 
 class _Data:
@@ -135,13 +136,13 @@ def _sweeps_of(root: Path, dataset: str):
     return [s for s in sweeps if s.dataset == dataset]
 
 
-def build_board(root: str | Path, dataset: str, lookback: int | None = None, dataset_cfg: Any = None,
+def build_board(root: str | Path, dataset: str, lookbacks: Sequence[int] = (96,), dataset_cfg: Any = None,
                 threads: int | None = 1, data_path: str | None = None) -> Board:
     """The leaderboard of ``dataset`` from the sweeps under ``root`` (see the module docstring).
 
     The data settings come from ``dataset_cfg`` if given, else from the newest matching sweep's
     best run (LookupError when there is none); ``data_path`` replaces their file (``path``);
-    ``lookback`` (default: the settings') is the baselines' lookback.
+    the baselines are computed at each of ``lookbacks``.
     """
     candidates = []  # (sweep, best run, its config)
     skipped: list[str] = []
@@ -167,24 +168,27 @@ def build_board(root: str | Path, dataset: str, lookback: int | None = None, dat
             raise LookupError(f"no finished sweep of {dataset} found under {root}, and no dataset config given")
         dataset_cfg = candidates[0][2].dataset
     dcfg = copy.deepcopy(dataset_cfg)
-    if lookback is not None:
-        dcfg.lookback = int(lookback)
     if data_path:
         dcfg.path = str(data_path)
     data = _Data(dcfg)
-    splits = data.splits(int(dcfg.lookback))
     sha = data.series.sha256
     rows: list[Row] = []
     period = dcfg.get("steps_per_day")
-    if period and int(period) > splits.lookback:
-        skipped.append(f"seasonal_naive: its period ({period} steps, one day) is longer than the lookback")
-    base = baseline_scores(splits, period=period)
-    for name, scores in base.items():
-        detail = f"alpha {scores['alpha']:g} (chosen on val)" if name == "ridge" else ""
-        rows.append(Row(name, "baseline", splits.lookback, scores["val"], scores["test"], detail))
+    for lookback in dict.fromkeys(int(n) for n in lookbacks):
+        splits = data.splits(lookback)
+        if period and int(period) > lookback:
+            skipped.append(f"seasonal_naive at lookback {lookback}: its period ({period} steps, one day) is longer")
+        base = baseline_scores(splits, period=period)
+        for name, scores in base.items():
+            if name in ("repeat_last", "seasonal_naive") and any(r.name == name for r in rows):
+                continue  # the same forecast at every lookback
+            detail = f"alpha {scores['alpha']:g} (chosen on val)" if name == "ridge" else ""
+            rows.append(Row(name, "baseline", lookback, scores["val"], scores["test"], detail))
     for sweep, best, cfg in candidates:
-        if _data_key(cfg.dataset) != _data_key(dcfg):
-            skipped.append(f"{sweep.name}: other horizon, split, max_rows or columns than the leaderboard's")
+        theirs, ours = _data_key(cfg.dataset), _data_key(dcfg)
+        if theirs != ours:
+            differ = ", ".join(f"{k} {theirs[k]} (not {ours[k]})" for k in ours if theirs[k] != ours[k])
+            skipped.append(f"{sweep.name}: other test windows: {differ}")
             continue
         record = sweep.job_record(best) or {}
         run_sha = (record.get("data") or {}).get("sha256")
@@ -202,7 +206,8 @@ def build_board(root: str | Path, dataset: str, lookback: int | None = None, dat
     for label, mse, mae in ANCHORS.get((dataset, int(dcfg.horizon)), []):
         rows.append(Row(label, "published", None, None, Score(mse, mae if mae is not None else math.nan)))
     rows.sort(key=lambda r: r.test.mse if r.test else math.inf)
-    return Board(dataset, int(dcfg.horizon), int(dcfg.lookback), data.series.provenance(), data.series.columns,
+    return Board(dataset, int(dcfg.horizon), list(dict.fromkeys(int(n) for n in lookbacks)),
+                 data.series.provenance(), data.series.columns,
                  len(splits.starts["test"]), rows, skipped)
 
 
@@ -253,7 +258,8 @@ def format_board(board: Board, per_channel: bool = False) -> str:
     series = board.series
     source = series["source"] if series["source"] != "file" else f"file {Path(series['path']).name}"
     lines = [f"Leaderboard {board.dataset}: {source}, {series['rows']} x {series['channels']}, horizon "
-             f"{board.horizon}, {board.test_windows} test windows; baselines at lookback {board.lookback}",
+             f"{board.horizon}, {board.test_windows} test windows; baselines at lookback "
+             f"{', '.join(map(str, board.lookbacks))}",
              "  scores on the standardised scale; sweeps' best runs were chosen on val, never on test"]
     if series["source"] == "synthetic":
         lines.append("  WARNING: a SYNTHETIC series, not real data (point dataset.path at the file)")
