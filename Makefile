@@ -20,7 +20,7 @@ install: $(BIN)/.installed
 DEMO_DIR := outputs/sweeps/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 
 demo: install
-	$(BIN)/python train.py -m model=dmixer dataset=Solar experiment=quick hydra.sweeper.n_trials=8 \
+	$(BIN)/python train.py -m model=dmixer dataset=Wind experiment=quick hydra.sweeper.n_trials=8 \
 		hydra.sweep.dir=$(DEMO_DIR)
 	$(BIN)/sweepkit summarize $(DEMO_DIR)
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Training throughput of DMixer on the real Wind file: windows per second for one epoch.
+"""Training throughput on the real Wind file: training windows per second, per model and thread count.
 
-    python scripts/bench_train.py [--data-dir ../shared/data] [--batch-size 64] [--epochs 1]
+    python scripts/bench_train.py [--models dmixer s5 linear] [--threads 1 2] [--batches 100]
+                                  [--batch-size 64] [--data-dir ../shared/data]
 
-Prints the machine's core count, torch's thread count and the figure. Uses the same sampler,
-model and optimiser as ``train.py`` (default DMixer config, lookback 96, horizon 96).
+Reads ``<data-dir>/Wind/wind.csv.gz``, or the copy the package ships when that is absent. Uses
+the same sampler, model configs (``conf/model/<name>.yaml``), optimiser and clipping as
+``train.py`` (lookback 96, horizon 96) and times ``--batches`` training steps after two warm-up
+steps (0 = a whole epoch). Prints the machine's core count and one line per (model, threads).
 """
 
 from __future__ import annotations
@@ -17,11 +20,36 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from sweepkit.forecast.data import read_series_file, split_and_scale
+from sweepkit.forecast.data import packaged_file, read_series_file, split_and_scale
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.training import WindowSampler, make_optimizer
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def windows_per_second(model_name: str, splits, batch_size: int, batches: int) -> float:
+    model_cfg = OmegaConf.load(REPO / "conf" / "model" / f"{model_name}.yaml")
+    torch.manual_seed(0)
+    model = build_model(model_cfg, splits.data.shape[1], 96, 96)
+    optimizer = make_optimizer(model, 1e-3, 1e-2)
+    sampler = WindowSampler(splits, torch.device("cpu"))
+    loss_fn = torch.nn.MSELoss()
+    model.train()
+    done = windows = 0
+    started = None
+    for x, y in sampler.batches("train", batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)):
+        if done == 2:  # two warm-up steps, not timed
+            started, windows = time.perf_counter(), 0
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        done += 1
+        windows += len(x)
+        if batches and done >= batches + 2:
+            break
+    return windows / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -29,32 +57,21 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path,
                         default=Path(os.environ.get("SWEEPKIT_DATA_DIR", REPO.parent / "shared" / "data")))
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--model", default="dmixer")
+    parser.add_argument("--batches", type=int, default=100, help="timed steps per measurement (0 = one epoch)")
+    parser.add_argument("--models", nargs="+", default=["dmixer", "s5", "linear"])
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     args = parser.parse_args()
 
-    values, _ = read_series_file(args.data_dir / "Wind" / "wind.csv.gz")
+    path = args.data_dir / "Wind" / "wind.csv.gz"
+    values, _ = read_series_file(path if path.is_file() else packaged_file("wind.csv.gz"))
     splits = split_and_scale(values, 96, 96)
-    model_cfg = OmegaConf.load(REPO / "conf" / "model" / f"{args.model}.yaml")
-    model = build_model(model_cfg, values.shape[1], 96, 96)
-    optimizer = make_optimizer(model, 1e-3, 1e-2)
-    sampler = WindowSampler(splits, torch.device("cpu"))
-    n_windows = len(splits.starts["train"])
-    loss_fn = torch.nn.MSELoss()
-    model.train()
-    started = time.perf_counter()
-    for _ in range(args.epochs):
-        for x, y in sampler.batches("train", args.batch_size, shuffle=True):
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-    seconds = time.perf_counter() - started
-    rate = n_windows * args.epochs / seconds
-    print(f"cores {os.cpu_count()}  torch threads {torch.get_num_threads()}  model {args.model}  "
-          f"batch {args.batch_size}  windows/epoch {n_windows}")
-    print(f"{args.epochs} epoch(s) in {seconds:.1f} s: {rate:,.0f} training windows/s")
+    print(f"cores {os.cpu_count()}  batch {args.batch_size}  windows/epoch {len(splits.starts['train'])}  "
+          f"timed steps {args.batches or 'one epoch'}")
+    for name in args.models:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            rate = windows_per_second(name, splits, args.batch_size, args.batches)
+            print(f"{name:<8} threads {threads}: {rate:,.0f} training windows/s")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 Files land where the dataset configs look for them (``<dest>/Solar/solar_AL.txt.gz``,
 ``<dest>/Wind/wind.csv``). Without a network this fails with a clear message; training then
 uses a file you place there yourself, ``dataset.path=...``, or the labelled synthetic series.
+The Wind file also ships inside the package, so only Solar really needs this script.
 """
 
 from __future__ import annotations

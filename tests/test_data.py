@@ -1,4 +1,8 @@
-"""Readers, synthetic fallback, split, scaling and windowing on the real files."""
+"""Readers, synthetic fallback, split, scaling and windowing on the real files.
+
+The Wind file ships with the package, so these run on a fresh clone; the tests that read the
+unshipped Solar files skip with a reason naming the file unless ``SWEEPKIT_DATA_DIR`` has them.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from sweepkit.forecast.data import (DataError, load_series, read_series_file, split_and_scale,
-                                    synthetic_series, windows)
+from conftest import REPO, need_file
+from sweepkit.forecast.data import (DataError, load_series, packaged_file, read_series_file, sha256_of,
+                                    split_and_scale, synthetic_series, windows)
 
 
 def test_reads_wind_csv_with_date_column(data_dir):
@@ -20,22 +25,57 @@ def test_reads_wind_csv_with_date_column(data_dir):
     assert values[0, 0] == pytest.approx(5.1)  # pred_w_speed of the first row
 
 
-def test_reads_solar_and_integer_date_column(data_dir):
-    solar, names = read_series_file(data_dir / "Solar" / "gefcom2014_solar.csv.gz")
+def test_reads_solar_gefcom_file(data_dir):
+    solar, names = read_series_file(need_file(data_dir / "Solar" / "gefcom2014_solar.csv.gz"))
     assert solar.shape == (18984, 3) and names == ["zone1", "zone2", "zone3"]
-    gef, names = read_series_file(data_dir / "Wind" / "gefcom2012_wind_train.csv.gz", max_rows=100)
+
+
+def test_reads_gefcom2012_wind_file(data_dir):
+    gef, names = read_series_file(need_file(data_dir / "Wind" / "gefcom2012_wind_train.csv.gz"), max_rows=100)
     assert gef.shape == (100, 7) and names[0] == "wp1"  # YYYYMMDDHH date column dropped
 
 
+def test_integer_date_column_is_dropped(tmp_path):
+    """The GEFCom layout: an integer YYYYMMDDHH date column, which looks numeric."""
+    path = tmp_path / "gef.csv"
+    path.write_text("date,wp1,wp2\n2009070100,0.045,0.233\n2009070101,0.085,0.249\n")
+    values, names = read_series_file(path)
+    assert names == ["wp1", "wp2"]
+    np.testing.assert_allclose(values, [[0.045, 0.233], [0.085, 0.249]], rtol=1e-6)
+
+
 def test_reads_solar_al_layout_gzipped(tmp_path, data_dir):
-    real, _ = read_series_file(data_dir / "Solar" / "gefcom2014_solar.csv.gz", max_rows=500)
+    real, _ = read_series_file(data_dir / "Wind" / "wind.csv.gz", max_rows=500, columns=["pred_w_speed", "target"])
     path = tmp_path / "solar_AL.txt.gz"
     with gzip.open(path, "wt") as handle:  # no header, no date column, as LSTNet ships it
         for row in real:
             handle.write(",".join(f"{v:.6f}" for v in row) + "\n")
     values, names = read_series_file(path)
-    assert values.shape == (500, 3) and names == ["col0", "col1", "col2"]
-    np.testing.assert_allclose(values, real, atol=1e-6)
+    assert values.shape == (500, 2) and names == ["col0", "col1"]
+    np.testing.assert_allclose(values, real, atol=1e-5)
+
+
+def test_the_packaged_wind_file_is_the_published_one():
+    path = packaged_file("wind.csv.gz")
+    assert sha256_of(path) == "807da5e86b817eaa7f9b8ae417c5b568c0b3cb2d357c84e8b8f3bd656f0115f8"
+    assert "Apache" in (path.parent / "NOTICE.md").read_text()
+    with pytest.raises(DataError, match="no packaged data file 'nope.csv'"):
+        packaged_file("nope.csv")
+
+
+def test_wind_falls_back_to_the_packaged_file_and_solar_to_synthetic(tmp_path):
+    """With an empty data folder: Wind reads the shipped file, Solar (unshipped) goes synthetic,
+    and ``packaged: null`` turns the shipped file off."""
+    wind = OmegaConf.load(REPO / "conf" / "dataset" / "Wind.yaml")
+    solar = OmegaConf.load(REPO / "conf" / "dataset" / "Solar.yaml")
+    for cfg in (wind, solar):
+        cfg.data_dir, cfg.max_rows = str(tmp_path), 200
+    series = load_series(wind)
+    assert series.source == "file" and series.path == str(packaged_file("wind.csv.gz"))
+    assert series.values.shape == (200, 7) and series.columns[-1] == "target"
+    assert load_series(solar).source == "synthetic"
+    wind.packaged = None
+    assert load_series(wind).source == "synthetic"
 
 
 def test_column_selection_and_bad_column(data_dir):

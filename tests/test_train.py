@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import torch
 
-from conftest import TINY, run_train
+from conftest import TINY, TINY_DATA, run_train
+from sweepkit.forecast.training import lr_factor
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.models.dmixer import DMixer
 
@@ -105,3 +107,40 @@ def test_cfg_job_and_help_list_groups(tmp_path):
     assert out.returncode == 0
     for group in ("model:", "dataset:", "trainer:", "logger:"):
         assert group in out.stdout
+
+
+def test_linear_model_trains_through_train_py_with_warmup(tmp_path):
+    out = run_train(["dataset=Wind", *TINY_DATA, "model=linear", "model.norm=level", "trainer.max_epochs=2",
+                     "trainer.warmup_epochs=1", "trainer.schedule_epochs=4", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "complete" and record["model"] == "linear"
+    first, second = (h["lr"] for h in record["history"])
+    assert first < 0.01 * second  # warming up from near zero, then about the full lr
+    assert second == pytest.approx(1e-3 * lr_factor(1, 1, 4))
+    assert math.isfinite(record["test"]["mse"])
+
+
+def test_progress_lines_when_piped_and_a_bar_on_a_terminal(caplog):
+    from sweepkit.forecast.progress import EpochProgress, resolve_mode
+
+    class Tty:
+        def isatty(self):
+            return True
+    assert resolve_mode("auto", Tty()) == "bar" and resolve_mode("auto", object()) == "log"
+    with pytest.raises(ValueError, match="trainer.progress"):
+        resolve_mode("loud")
+    now = [0.0]
+    progress = EpochProgress("log", 2, 5, total_batches=10, every_s=30, clock=lambda: now[0])
+    with caplog.at_level("INFO", logger="sweepkit.train"):
+        for _ in range(9):
+            now[0] += 10.0  # 10 s per batch of 64 windows: a line every third batch
+            progress.update(64)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and lines[0].startswith("epoch 2/5: 3/10 batches (30%), 6 windows/s, ~70 s left")
+    assert progress.rate() == pytest.approx(6.4)
+    bar = EpochProgress("bar", 1, 1, total_batches=3)
+    for _ in range(3):
+        bar.update(8)
+    bar.close()
+    assert bar.bar.n == 3

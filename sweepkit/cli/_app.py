@@ -25,6 +25,7 @@ examples:
   sweepkit verify SWEEP --repair              check a sweep against its manifest and mend it
   sweepkit prune --top-k 2 SWEEP              what keeping only the best 2 would delete
   sweepkit report SWEEP --output report.html  a self-contained HTML page with plots
+  sweepkit leaderboard --dataset Wind         baselines, best checkpoints, anchors on test
 
 exit codes: 0 success, 1 no sweep found or a failure, 2 bad usage.
 SWEEP_DEBUG=1 logs what the command does to stderr.
@@ -42,6 +43,7 @@ COMMANDS = {
     "verify": ("_verify", "check a sweep against its manifest; --repair mends it"),
     "prune": ("_prune", "change how many checkpoints a sweep keeps (dry run unless --live)"),
     "report": ("_report", "self-contained HTML report with plots"),
+    "leaderboard": ("_leaderboard", "baselines and each sweep's best checkpoint on the test split"),
 }
 
 
@@ -120,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", metavar="DIR", help="also write each plot as a PNG image into DIR")
     p.add_argument("--top", type=_positive_int, default=None, metavar="K",
                    help="runs in the top-k table and learning curves (default: the sweep's top_k)")
+    import_module("sweepkit.cli._leaderboard").add_arguments(add("leaderboard", many))
     return parser
 
 

@@ -6,8 +6,10 @@ A series is a float32 array of shape (rows, channels). Two file layouts are read
   numeric columns: the files in ``shared/data/{Solar,Wind}``;
 * the LSTNet ``solar_AL.txt`` layout: comma separated, no header, no date column.
 
-Either may be gzipped (``.gz``). Without a file the dataset falls back to a synthetic series of
-the same character and says so loudly; every run records which source it used.
+Either may be gzipped (``.gz``). A dataset is looked for in this order: ``dataset.path``; the
+first of ``dataset.files`` in ``<data_dir>/<name>/``; the file the package ships for it
+(``dataset.packaged``: the Wind file, Apache-2.0, see ``datasets/NOTICE.md``); else a synthetic
+series of the same character, announced loudly. Every run records which source it used.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ log = logging.getLogger(__name__)
 
 DATE_COLUMNS = {"date", "time", "datetime", "timestamp", "ds"}
 SYNTHETIC_KINDS = ("solar", "wind")
+PACKAGED_DIR = Path(__file__).resolve().parent / "datasets"
+
+
+def packaged_file(name: str) -> Path:
+    """The path of a data file shipped inside the package (``sweepkit/forecast/datasets/``)."""
+    path = PACKAGED_DIR / name
+    if not path.is_file():
+        raise DataError(f"no packaged data file {name!r} (the package ships "
+                        f"{sorted(p.name for p in PACKAGED_DIR.glob('*.gz'))})")
+    return path
 
 
 class DataError(ValueError):
@@ -154,7 +166,8 @@ def synthetic_series(kind: str, rows: int = 8760, channels: int = 4, steps_per_d
 
 
 def resolve_path(cfg: Any) -> Path | None:
-    """The file a dataset config points at: ``path`` if set, else the first candidate found."""
+    """The file a dataset config points at: ``path`` if set, else the first of ``files`` found in
+    ``<data_dir>/<name>/``, else the ``packaged`` file; None means the synthetic fallback."""
     if cfg.get("path"):
         return Path(os.path.expanduser(str(cfg.path)))
     data_dir = cfg.get("data_dir")
@@ -163,6 +176,8 @@ def resolve_path(cfg: Any) -> Path | None:
             path = Path(os.path.expanduser(str(data_dir))) / str(cfg.name) / str(candidate)
             if path.is_file():
                 return path
+    if cfg.get("packaged"):
+        return packaged_file(str(cfg.packaged))
     return None
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from sweepkit.forecast.data import Splits, load_series, split_and_scale
 from sweepkit.forecast.models import build_model
+from sweepkit.forecast.progress import EpochProgress, resolve_mode
 from sweepkit.pruning import current_trial
 from sweepkit.tracker import BestModelTracker
 from sweepkit.tracking import make_logger
@@ -73,22 +74,46 @@ class WindowSampler:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, sampler: WindowSampler, split: str, batch_size: int) -> dict[str, float]:
-    """MSE and MAE over every window of a split, on the standardised scale."""
+def evaluate(model: nn.Module, sampler: WindowSampler, split: str, batch_size: int,
+             per_channel: bool = False) -> dict[str, Any]:
+    """MSE and MAE over every window, horizon step and channel of a split, on the standardised
+    scale; with ``per_channel`` also ``mse_per_channel`` and ``mae_per_channel`` (lists)."""
     model.eval()
-    sq = ab = torch.zeros((), dtype=torch.float64, device=sampler.data.device)
+    channels = sampler.data.shape[1]
+    sq = torch.zeros(channels, dtype=torch.float64, device=sampler.data.device)
+    ab = torch.zeros(channels, dtype=torch.float64, device=sampler.data.device)
     count = 0
     for x, y in sampler.batches(split, batch_size):
         err = model(x) - y
-        sq = sq + torch.sum(err * err, dtype=torch.float64)
-        ab = ab + torch.sum(torch.abs(err), dtype=torch.float64)
-        count += y.numel()
-    return {"mse": sq.item() / count, "mae": ab.item() / count}
+        sq = sq + torch.sum(err * err, dim=(0, 1), dtype=torch.float64)
+        ab = ab + torch.sum(torch.abs(err), dim=(0, 1), dtype=torch.float64)
+        count += y.shape[0] * y.shape[1]
+    out: dict[str, Any] = {"mse": sq.sum().item() / (count * channels), "mae": ab.sum().item() / (count * channels)}
+    if per_channel:
+        out.update(mse_per_channel=(sq / count).tolist(), mae_per_channel=(ab / count).tolist())
+    return out
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     groups = model.optimizer_groups(lr, weight_decay) if hasattr(model, "optimizer_groups") else model.parameters()
     return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+
+
+def lr_factor(epoch: float, warmup_epochs: float, schedule_epochs: float, kind: str = "cosine") -> float:
+    """The learning-rate multiplier at fractional epoch ``epoch`` (0 = the first step).
+
+    A linear warm-up from near 0 to 1 over ``warmup_epochs``, then (``cosine``) a cosine decay that
+    reaches 0 at ``schedule_epochs`` and stays there, or (``none``) a constant 1. The schedule
+    length is its own setting (``trainer.schedule_epochs``, default ``max_epochs``), so a run that
+    stops early, or a sweep that changes ``max_epochs``, keeps the same curve.
+    """
+    if warmup_epochs > 0 and epoch < warmup_epochs:
+        return max(epoch, 1e-3 * warmup_epochs) / warmup_epochs
+    if kind != "cosine":
+        return 1.0
+    span = max(schedule_epochs - warmup_epochs, 1e-9)
+    progress = min(max(epoch - warmup_epochs, 0.0) / span, 1.0)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = None) -> RunResult:
@@ -117,9 +142,15 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     model = build_model(cfg.model, n_features, splits.lookback, splits.horizon).to(device)
     optimizer = make_optimizer(model, float(tcfg.lr), float(tcfg.weight_decay))
     max_epochs = int(tcfg.max_epochs)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
-                 if tcfg.get("scheduler", "cosine") == "cosine" else None)
+    kind = str(tcfg.get("scheduler", "cosine"))
+    if kind not in ("cosine", "none"):
+        raise ValueError(f"trainer.scheduler must be cosine or none, got {kind!r}")
+    warmup = float(tcfg.get("warmup_epochs") or 0.0)
+    schedule_epochs = float(tcfg.get("schedule_epochs") or max_epochs)
     sampler = WindowSampler(splits, device)
+    steps_per_epoch = max(1, math.ceil(len(splits.starts["train"]) / int(tcfg.batch_size)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(  # stepped every batch
+        optimizer, lambda step: lr_factor(step / steps_per_epoch, warmup, schedule_epochs, kind))
     generator = torch.Generator().manual_seed(int(tcfg.seed))
 
     extra = dict(record or {})
@@ -150,11 +181,15 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     status, error, stale = "complete", None, 0
     batch_size, clip = int(tcfg.batch_size), tcfg.get("grad_clip")
     patience = tcfg.get("patience")
+    progress_mode = resolve_mode(tcfg.get("progress", "auto"))
+    every_s = float(tcfg.get("progress_every_s") or 30.0)
     try:
         for epoch in range(1, max_epochs + 1):
             started = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]  # at the epoch's first step
             model.train()
             total, n_batches = torch.zeros((), device=device), 0  # summed on the device: no sync per step
+            progress = EpochProgress(progress_mode, epoch, max_epochs, steps_per_epoch, every_s)
             for x, y in sampler.batches("train", batch_size, shuffle=True, generator=generator):
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model(x), y)
@@ -162,16 +197,17 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 if clip:
                     nn.utils.clip_grad_norm_(model.parameters(), float(clip))
                 optimizer.step()
+                scheduler.step()
                 total += loss.detach()
                 n_batches += 1
+                progress.update(len(x))
+            progress.close()
             train_loss = total.item() / max(n_batches, 1)
-            lr = optimizer.param_groups[0]["lr"]
-            if scheduler is not None:
-                scheduler.step()
+            windows_per_s = progress.rate()
             val = evaluate(model, sampler, "val", batch_size * 4)
             val_objective = val["mse"] if objective == "val_loss" else val["mae"]
             entry = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["mse"], "val_mae": val["mae"],
-                     "lr": lr, "time": time.perf_counter() - started}
+                     "lr": lr, "time": time.perf_counter() - started, "windows_per_s": windows_per_s}
             if not (math.isfinite(train_loss) and math.isfinite(val_objective)):
                 tracker.log_epoch(entry)
                 status, error = "failed", f"training diverged: non-finite loss at epoch {epoch}"
@@ -180,8 +216,9 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
             improved = tracker.update(epoch, val_objective, save)
             tracker.log_epoch(entry)
             logger.log({k: v for k, v in entry.items() if k != "epoch"}, step=epoch)
-            log.info("epoch %3d/%d  train_loss %.5f  val_loss %.5f  val_mae %.5f  %.1fs%s", epoch, max_epochs,
-                     train_loss, val["mse"], val["mae"], entry["time"], "  *" if improved else "")
+            log.info("epoch %3d/%d  train_loss %.5f  val_loss %.5f  val_mae %.5f  %.1fs  %s windows/s%s", epoch,
+                     max_epochs, train_loss, val["mse"], val["mae"], entry["time"], f"{windows_per_s:,.0f}",
+                     "  *" if improved else "")
             reporter.report(val_objective, epoch)
             # the last epoch is not pruned: it saves nothing, and the sampler should see a
             # fully trained trial as complete

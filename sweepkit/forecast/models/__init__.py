@@ -12,6 +12,7 @@ from typing import Any
 MODELS = {
     "dmixer": "sweepkit.forecast.models.dmixer:DMixer",
     "s5": "sweepkit.forecast.models.s5:S5Forecaster",
+    "linear": "sweepkit.forecast.models.linear:LinearForecaster",
 }
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sweepkit.forecast.models.revin import RevIN
+from sweepkit.forecast.models.revin import make_revin
 
 
 class MovingAverage(nn.Module):
@@ -54,11 +54,13 @@ class DMixer(nn.Module):
     Args:
         d_model: width of the time-mixing MLP. d_ff: width of the feature-mixing MLP.
         n_blocks: mixer blocks per branch. dropout: dropout rate. kernel_size: moving-average
-        window of the decomposition (25 by default). revin_affine: learnable RevIN scale/shift.
+        window of the decomposition (25 by default). revin: true (RevIN), false, or ``level``
+        (RevIN that learns how much of each window's level to carry forward). revin_affine:
+        learnable RevIN scale/shift.
     """
 
     def __init__(self, n_features: int, lookback: int, horizon: int, d_model: int = 64, d_ff: int = 64,
-                 n_blocks: int = 2, dropout: float = 0.1, kernel_size: int = 25, revin: bool = True,
+                 n_blocks: int = 2, dropout: float = 0.1, kernel_size: int = 25, revin: bool | str = True,
                  revin_affine: bool = True) -> None:
         super().__init__()
         for name, value in (("d_model", d_model), ("d_ff", d_ff), ("n_blocks", n_blocks)):
@@ -66,7 +68,7 @@ class DMixer(nn.Module):
                 raise ValueError(f"DMixer {name} must be >= 1, got {value}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"DMixer dropout must be in [0, 1), got {dropout}")
-        self.revin = RevIN(n_features, affine=revin_affine) if revin else None
+        self.revin = make_revin(revin, n_features, horizon, affine=bool(revin_affine))
         self.decompose = MovingAverage(int(kernel_size))
         args = (lookback, n_features, int(d_model), int(d_ff), float(dropout))
         self.seasonal = nn.Sequential(*[MixerBlock(*args) for _ in range(int(n_blocks))])

@@ -1,21 +1,31 @@
-"""Reversible instance normalisation (Kim et al., ICLR 2022)."""
+"""Reversible instance normalisation (Kim et al., ICLR 2022), and a level-preserving variant."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+REVIN_MODES = ("full", "level", "none")
+
 
 class RevIN(nn.Module):
-    """Normalise each series by its own lookback statistics and undo it on the forecast."""
+    """Normalise each series by its own lookback statistics and undo it on the forecast.
 
-    def __init__(self, n_features: int, affine: bool = True, eps: float = 1e-5) -> None:
+    With ``horizon`` given (the ``level`` variant) the forecast gets back a learned share of the
+    window's mean per horizon step and channel, ``y * std + w[h, c] * mean``, with ``w``
+    initialised at 1 (plain RevIN). Plain RevIN always carries the window's level forward in
+    full, so a model cannot forecast a return towards the series' overall mean; on the
+    standardised scale that mean is 0, and ``w < 1`` learns such a return.
+    """
+
+    def __init__(self, n_features: int, affine: bool = True, eps: float = 1e-5, horizon: int | None = None) -> None:
         super().__init__()
         self.eps = eps
         self.affine = affine
         if affine:
             self.weight = nn.Parameter(torch.ones(n_features))
             self.bias = nn.Parameter(torch.zeros(n_features))
+        self.level_weight = nn.Parameter(torch.ones(horizon, n_features)) if horizon else None
 
     def normalize(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         mean = x.mean(dim=1, keepdim=True).detach()
@@ -29,4 +39,25 @@ class RevIN(nn.Module):
         mean, std = stats
         if self.affine:
             y = (y - self.bias) / (self.weight + self.eps * self.eps)
+        if self.level_weight is not None:
+            return y * std + self.level_weight * mean
         return y * std + mean
+
+
+def revin_mode(value) -> str:
+    """Normalise a ``revin`` setting: true/"full" -> full, false/null/"none" -> none, "level"."""
+    if value is True or (isinstance(value, str) and value.lower() in ("full", "true", "revin")):
+        return "full"
+    if value is None or value is False or (isinstance(value, str) and value.lower() in ("none", "false")):
+        return "none"
+    if isinstance(value, str) and value.lower() == "level":
+        return "level"
+    raise ValueError(f"unknown revin setting {value!r}; choose one of true (full), false (none), level")
+
+
+def make_revin(value, n_features: int, horizon: int, affine: bool = True) -> RevIN | None:
+    """The RevIN module a ``revin`` setting asks for (None for none)."""
+    mode = revin_mode(value)
+    if mode == "none":
+        return None
+    return RevIN(n_features, affine=affine, horizon=horizon if mode == "level" else None)

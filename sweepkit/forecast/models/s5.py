@@ -16,7 +16,7 @@ from torch import nn
 
 from sweepkit.forecast.models._s5_init import block_diagonal_init, lecun_normal
 from sweepkit.forecast.models._s5_scan import SCAN_METHODS, run_scan, ssm_chunked
-from sweepkit.forecast.models.revin import RevIN
+from sweepkit.forecast.models.revin import make_revin
 
 DISCRETIZATIONS = ("zoh", "bilinear")
 C_INITS = ("trunc_standard_normal", "lecun_normal", "complex_normal")
@@ -279,6 +279,11 @@ class S5Forecaster(nn.Module):
     RevIN normalises each series; a dense encoder maps the features to ``d_model``; ``n_layers`` S5
     blocks run over the lookback; a linear map along time (lookback -> horizon) and a dense decoder
     (d_model -> n_features) give the forecast, which RevIN maps back to the data's scale.
+
+    ``revin``: true (RevIN), false (none) or ``level`` (RevIN that learns how much of each window's
+    level to carry forward). ``channel_independent``: every channel runs through the same layers as
+    a series of its own (encoder 1 -> d_model, decoder d_model -> 1), as in PatchTST; otherwise
+    the encoder mixes the channels.
     """
 
     def __init__(self, n_features: int, lookback: int, horizon: int, state_size: int = 64, num_blocks: int = 4,
@@ -287,7 +292,7 @@ class S5Forecaster(nn.Module):
                  C_init: str = "trunc_standard_normal", conj_sym: bool = True, clip_eigs: bool = False,
                  bidirectional: bool = False, activation: str = "half_glu1", prenorm: bool = True,
                  norm: str = "batch", dropout: float = 0.1, ssm_lr: float | None = 1e-3, chunk_size: int = 16,
-                 step_rescale: float = 1.0, revin: bool = True) -> None:
+                 step_rescale: float = 1.0, revin: bool | str = True, channel_independent: bool = False) -> None:
         super().__init__()
         for name, value in (("n_features", n_features), ("lookback", lookback), ("horizon", horizon),
                             ("d_model", d_model), ("n_layers", n_layers)):
@@ -297,8 +302,10 @@ class S5Forecaster(nn.Module):
             raise ValueError(f"ssm_lr must be positive (or null to use the main lr), got {ssm_lr}")
         self.n_features, self.lookback, self.horizon = n_features, lookback, horizon
         self.ssm_lr = ssm_lr
-        self.revin = RevIN(n_features) if revin else None
-        self.encoder = _lecun_linear(n_features, d_model)
+        self.revin = make_revin(revin, n_features, horizon)
+        self.channel_independent = bool(channel_independent)
+        width = 1 if self.channel_independent else n_features
+        self.encoder = _lecun_linear(width, d_model)
         self.blocks = nn.ModuleList(
             S5Block(d_model, activation=activation, prenorm=prenorm, norm=norm, dropout=dropout,
                     state_size=state_size, num_blocks=num_blocks, dt_min=dt_min, dt_max=dt_max,
@@ -307,7 +314,7 @@ class S5Forecaster(nn.Module):
                     step_rescale=step_rescale)
             for _ in range(n_layers))
         self.time_head = _lecun_linear(lookback, horizon)
-        self.decoder = _lecun_linear(d_model, n_features)
+        self.decoder = _lecun_linear(d_model, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != self.lookback or x.shape[2] != self.n_features:
@@ -315,11 +322,16 @@ class S5Forecaster(nn.Module):
         stats = None
         if self.revin is not None:
             x, stats = self.revin.normalize(x)
+        batch = x.shape[0]
+        if self.channel_independent:  # (batch, L, C) -> (batch * C, L, 1)
+            x = x.transpose(1, 2).reshape(batch * self.n_features, self.lookback, 1)
         h = self.encoder(x)
         for block in self.blocks:
             h = block(h)
         h = self.time_head(h.transpose(1, 2)).transpose(1, 2)  # (batch, horizon, d_model)
         y = self.decoder(h)
+        if self.channel_independent:
+            y = y.reshape(batch, self.n_features, self.horizon).transpose(1, 2)
         return self.revin.denormalize(y, stats) if self.revin is not None else y
 
     def optimizer_groups(self, lr: float, weight_decay: float) -> list[dict]:

@@ -1,0 +1,79 @@
+"""``sweepkit leaderboard``: baselines, each finished sweep's best checkpoint and published anchors.
+
+The work is in :mod:`sweepkit.forecast.leaderboard`; it (and torch) is imported only when the
+command runs, so ``sweepkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from sweepkit.cli._sweeps import CliError, display_path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="the dataset's name (Wind, Solar)")
+    p.add_argument("--lookback", type=int, nargs="+", default=[96], metavar="N",
+                   help="the baselines' lookback(s) (default 96; e.g. --lookback 96 336)")
+    p.add_argument("--dataset-config", metavar="FILE",
+                   help="data settings (a conf/dataset/*.yaml); default: the newest matching sweep's, "
+                        "else conf/dataset/<DATASET>.yaml in the working directory")
+    p.add_argument("--data-path", metavar="FILE", help="read the series from this file (dataset.path)")
+    p.add_argument("--per-channel", action="store_true", help="also the test MSE of every channel")
+    p.add_argument("--seeds", type=int, default=0, metavar="N",
+                   help="retrain the configuration best on val with seeds 0..N-1; report mean and spread")
+    p.add_argument("--seeds-dir", metavar="DIR",
+                   help="where the seed runs go (default outputs/leaderboard/<dataset>_<time>)")
+    p.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)")
+
+
+def _load_dataset_cfg(path: str):
+    """A conf/dataset/*.yaml with ``${paths.data_dir}`` resolved as train.py would."""
+    from omegaconf import OmegaConf
+
+    doc = {"paths": {"data_dir": os.environ.get("SWEEPKIT_DATA_DIR", "data")}, "dataset": OmegaConf.load(path)}
+    return OmegaConf.create(OmegaConf.to_container(OmegaConf.create(doc), resolve=True)).dataset
+
+
+def run(args: argparse.Namespace) -> int:
+    from sweepkit.forecast.leaderboard import build_board, format_board, retrain_seeds
+
+    dcfg = None
+    if args.dataset_config:
+        if not Path(args.dataset_config).is_file():
+            raise CliError(f"--dataset-config {args.dataset_config}: no such file")
+        dcfg = _load_dataset_cfg(args.dataset_config)
+    default = Path("conf") / "dataset" / f"{args.dataset}.yaml"
+    try:
+        try:
+            board = build_board(args.path, args.dataset, args.lookback, dcfg, args.threads, args.data_path)
+        except LookupError:  # no sweep to take the data settings from
+            if not default.is_file():
+                raise CliError(f"no finished sweep of {args.dataset} under {args.path} and no {default} here; "
+                               "give --dataset-config FILE") from None
+            board = build_board(args.path, args.dataset, args.lookback, _load_dataset_cfg(str(default)),
+                                args.threads, args.data_path)
+    except ValueError as exc:  # e.g. a bad data file (DataError)
+        raise CliError(str(exc)) from None
+    if args.seeds:
+        sweeps = [r for r in board.rows if r.kind == "sweep"]
+        if not sweeps:
+            raise CliError(f"--seeds: no sweep of {args.dataset} to take a configuration from")
+        top = min(sweeps, key=lambda r: r.val.mse)  # chosen on val, never on test
+        out = Path(args.seeds_dir or Path("outputs") / "leaderboard" /
+                   f"{args.dataset}_{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+        log = (lambda *a: None) if args.json else print
+        log(f"retraining {top.name} from {display_path(Path(top.extra['config']))} with {args.seeds} seed(s) "
+            f"into {display_path(out)}")
+        row = retrain_seeds(top.extra["config"], list(range(args.seeds)), out, args.threads, log=log)
+        board.rows.append(row)
+        board.rows.sort(key=lambda r: r.test.mse if r.test else float("inf"))
+    if args.json:
+        print(json.dumps(board.as_dict(), indent=2))
+    else:
+        print(format_board(board, args.per_channel))
+    return 0
