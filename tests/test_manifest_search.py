@@ -189,13 +189,13 @@ class ManifestMachine(RuleBasedStateMachine):
 
     @rule()
     def repair(self) -> None:
-        adopted = {rid: e for rid, e in self.pending.items()  # unknown ids only: the log
-                   if rid not in self.runs and (self.sweep / rid / "run.json").exists()}
         SweepManager(self.sweep, top_k=self.top_k).repair()
-        for rid, entry in sorted(adopted.items()):
-            self._registered(rid, entry)
+        records = {r["run_id"]: r for r in SweepManager(self.sweep).load_runs()}
+        for rid, entry in sorted(self.pending.items()):  # a rerun's run.json that repair took
+            if records.get(rid, {}).get("metric_value") == entry["value"]:  # (no other record)
+                self._registered(rid, entry)
         self.pending.clear()
-        known = {r["run_id"] for r in SweepManager(self.sweep).load_runs()}
+        known = set(records)
         with_record = {p.parent.name for p in self.sweep.glob("*/run.json")} - {"bad"}
         assert with_record <= known, f"runs with a surviving record were forgotten: {with_record - known}"
 
