@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> int:
     examples = os.environ.setdefault("SWEEPKIT_SEARCH_EXAMPLES", "1000")
     steps = os.environ.setdefault("SWEEPKIT_SEARCH_STEPS", "40")
+    os.environ.setdefault("SWEEPKIT_SEARCH_RANDOM", "1")
     start = time.perf_counter()
     code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             "--hypothesis-show-statistics", "tests/test_manifest_search.py"],

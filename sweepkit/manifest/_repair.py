@@ -88,6 +88,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             record = m._make_record(args[0], args[1], raw, finite(raw), args[3], args[4],
                                     args[5], args[6], fields)
             record["registered_at"] = (job_dir / "run.json").stat().st_mtime  # as old as it is
+            record["source_id"] = files.fingerprint(record["source_checkpoint"])  # None: no file
             jobs[record["run_id"]] = record
         sources["run.json"] = jobs
 
