@@ -199,6 +199,9 @@ class ManifestMachine(RuleBasedStateMachine):
         for rid, entry in sorted(self.pending.items()):  # a rerun's run.json that repair took
             if records.get(rid, {}).get("metric_value") == entry["value"]:  # (no other record)
                 self._registered(rid, entry)
+                if entry.get("forfeited"):  # the test deleted its file before the repair
+                    self.alive.discard(rid)
+                    self._rank()
         self.pending.clear()
         known = set(records)
         with_record = {p.parent.name for p in self.sweep.glob("*/run.json")} - {"bad"}
@@ -216,6 +219,8 @@ class ManifestMachine(RuleBasedStateMachine):
         else:
             path.unlink()
         if tag is not None:
+            for entry in self.pending.values():
+                entry["forfeited"] = entry.get("forfeited") or entry["tag"] == tag
             self.alive = {rid for rid in self.alive if self.runs[rid]["tag"] != tag}
             self._rank()  # the test forfeits that run: nobody can keep what it deleted
 

@@ -129,6 +129,8 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     # ---- where each run's checkpoint is now
     old_top = {e["run_id"]: e for e in (old or {}).get("top") or []}
 
+    newer_file: dict[str, str] = {}  # runs whose file in best_models/ is not their record's
+
     def locate(record: dict) -> tuple[str, str] | None:
         rid, run_key = record["run_id"], files.run_key(record["run_id"])
         names = [Path(old_top[rid]["checkpoint"]).name] if old_top.get(rid, {}).get("checkpoint") else []
@@ -137,6 +139,9 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                                      files.CKPT)]
         for name in names:
             if name in existing and files.is_checkpoint_file(m.best_dir / name):
+                if not whole and not files.is_the_recorded_file(m.best_dir / name, record):
+                    newer_file[rid] = name  # a later registration whose record was lost
+                    return None
                 return ("best", name)
         own = m._own_checkpoint(record)
         if own and files.is_checkpoint_file(own) and files.is_the_recorded_file(own, record):
@@ -159,6 +164,8 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             for rid, record in merged.items():
                 if files.owner_of(name) in files.run_marks([record]):
                     votes.setdefault(rid, []).append(f"{store.BEST_DIR}/{name}")
+    for rid, name in newer_file.items():
+        votes.setdefault(rid, []).append(f"{store.BEST_DIR}/{name}, newer than its record")
     undecided = {rid: why for rid, why in votes.items() if rid not in chosen}
     for rid, why in undecided.items():
         actions.append(f"could not decide on {rid} ({merged[rid]['run_name']}): ranked by "
