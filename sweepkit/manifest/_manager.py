@@ -545,12 +545,6 @@ class SweepManager:
         store.dumps(record)  # fail early on a non-serialisable extra
         return record
 
-    def _sort_key(self, entry: dict) -> tuple:
-        return _sort_key(self.mode)(entry)
-
-    def _rankable(self, record: dict) -> bool:
-        return _rankable(record)
-
     def _flush_log(self) -> None:
         """fsync the log if this process appended to it (or replayed it) since the last flush."""
         if self._unflushed and self.fsync:
