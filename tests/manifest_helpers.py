@@ -38,9 +38,10 @@ def assert_invariants(sweep: Path, expected_ids: list[str] | None = None) -> dic
     best = sweep / "best_models"
     ckpts = sorted(best.glob("*.pth"))
     assert [p.name for p in ckpts] == [Path(e["checkpoint"]).name for e in top]
+    prefix = "front" if doc.get("objectives") else "rank"
     for rank, entry in enumerate(top, 1):
         assert entry["rank"] == rank
-        assert Path(entry["checkpoint"]).name.startswith(f"rank_{rank:02d}_")
+        assert Path(entry["checkpoint"]).name.startswith(f"{prefix}_{rank:02d}_")
         assert (sweep / entry["checkpoint"]).read_bytes() == f"ckpt:{entry['run_id']}".encode()
         assert (sweep / entry["config"]).read_text() == f"run: {entry['run_id']}\n"
     assert all_checkpoints(sweep) == ckpts, "a checkpoint outside the top k remained"
@@ -48,8 +49,7 @@ def assert_invariants(sweep: Path, expected_ids: list[str] | None = None) -> dic
         [Path(e["checkpoint"]).name for e in top] + [Path(e["config"]).name for e in top])
     if expected_ids is not None:
         assert [e["run_id"] for e in top] == expected_ids
-    state = SweepManager(sweep, top_k=doc["top_k"], metric_name=doc["metric_name"],
-                         mode=doc["mode"]).state()
+    state = SweepManager(sweep, top_k=doc["top_k"]).state()
     assert state["top"] == top, "sweep_results.json lags the log in its top k"
     return state
 

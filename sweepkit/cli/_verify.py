@@ -68,6 +68,7 @@ def check(sweep: Sweep) -> list[str]:
         elif log_size < known:
             problems.append(f"{LOG_NAME} is shorter than {RESULTS_NAME} expects")
     top = sweep.top
+    prefix = "front" if (doc or {}).get("objectives") else "rank"
     referenced: set[str] = set()
     for entry in top:
         rank = entry.get("rank")
@@ -78,7 +79,7 @@ def check(sweep: Sweep) -> list[str]:
             referenced.add(Path(rel).name)
             if not (sweep.path / rel).is_file():
                 problems.append(f"rank {rank} ({entry.get('run_name')}): {field} {rel} is missing")
-            elif not Path(rel).name.startswith(f"rank_{rank:02d}_"):
+            elif not Path(rel).name.startswith(f"{prefix}_{rank:02d}_"):
                 problems.append(f"rank {rank} ({entry.get('run_name')}): {rel} is not named "
                                 f"for rank {rank}")
     values = [e.get("metric_value") for e in top]
@@ -92,7 +93,8 @@ def check(sweep: Sweep) -> list[str]:
     best_dir = sweep.path / BEST_DIR
     if doc is not None and best_dir.is_dir() and not os.path.islink(best_dir):
         for name in sorted(os.listdir(best_dir)):  # only names sweepkit creates
-            if name not in referenced and name.startswith(("rank_", ".tmp_", ".incoming_")):
+            if name not in referenced and name.startswith(("rank_", "front_", ".tmp_",
+                                                           ".incoming_")):
                 problems.append(f"stray file {BEST_DIR}/{name} (not in the manifest's ranking)")
     for tmp in sorted(sweep.path.glob(".sweep_*.tmp")):
         problems.append(f"leftover temporary file {tmp.name} (an interrupted write, e.g. a full "

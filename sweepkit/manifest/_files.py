@@ -20,10 +20,10 @@ CONFIG = "config.yaml"
 KINDS = (CKPT, CONFIG)
 # Names sweepkit itself creates in best_models/: only these are ever deleted there.
 OUR_NAMES = re.compile(
-    r"^(rank_\d{2,}_.+_(best_model\.pth|config\.yaml)"
+    r"^((rank|front)_\d{2,}_.+_(best_model\.pth|config\.yaml)"
     r"|\.{1,2}(tmp|incoming)_[0-9a-f]{16}_(best_model\.pth|config\.yaml)(\..+\.tmp)?)$"
 )
-_RANK_LABEL = re.compile(r"^rank_\d{2,}_(.+)_(?:best_model\.pth|config\.yaml)$")
+_RANK_LABEL = re.compile(r"^(?:rank|front)_\d{2,}_(.+)_(?:best_model\.pth|config\.yaml)$")
 _STAGED_KEY = re.compile(r"^\.{1,2}(?:tmp|incoming)_([0-9a-f]{16})_")
 #: Where files sweepkit will not delete, but cannot leave in ``best_models/``, are moved.
 KEPT_DIR = "kept_by_sweepkit"
@@ -34,8 +34,9 @@ def run_key(run_id: str) -> str:
     return hashlib.sha1(str(run_id).encode("utf-8")).hexdigest()[:16]
 
 
-def final_name(rank: int, label: str, kind: str) -> str:
-    return f"rank_{rank:02d}_{label}_{kind}"
+def final_name(rank: int, label: str, kind: str, prefix: str = "rank") -> str:
+    """``rank_01_<label>_<kind>`` (``front_01_...`` for a multi-metric sweep's front)."""
+    return f"{prefix}_{rank:02d}_{label}_{kind}"
 
 
 def tmp_name(key: str, kind: str) -> str:
@@ -57,9 +58,9 @@ def labels(entries: Iterable[dict]) -> dict[str, str]:
 
 
 def guess_names(existing: set[str], entry: dict, kind: str) -> list[str]:
-    """Rank-named files that carry this run's label (used when the manifest was lost)."""
+    """Rank- or front-named files that carry this run's label (the manifest was lost)."""
     label = re.escape(safe_name(entry["run_name"], 60))
-    pattern = re.compile(rf"^rank_\d{{2,}}_{label}(-{entry['key'][:8]})?_{re.escape(kind)}$")
+    pattern = re.compile(rf"^(?:rank|front)_\d{{2,}}_{label}(-{entry['key'][:8]})?_{re.escape(kind)}$")
     return sorted(n for n in existing if pattern.match(n))
 
 
@@ -214,13 +215,14 @@ def sync_best_models(
     actions: list[str],
     deletable: Callable[[str], bool] = lambda name: True,
     why_kept: str = "no known run uses it",
+    prefix: str = "rank",
 ) -> tuple[dict[str, dict[str, str | None]], int, int]:
     """Make ``best_dir`` hold exactly the ranked ``entries``' files under their rank names.
 
     ``entries`` are ranked dicts with ``key``, ``rank``, ``run_name``, ``source_checkpoint``,
     ``source_config`` and the names they had (``file_ckpt``/``file_config``). For keys in
-    ``fresh`` (just registered) the source file is promoted. Steps, each crash-safe:
-    stage new files under ``.incoming_*`` names, delete sweepkit files no ranked run uses,
+    ``fresh`` (just registered) the source file is promoted; final names start with ``prefix``
+    (``rank`` or ``front``). Steps, each crash-safe: stage new files under ``.incoming_*`` names, delete sweepkit files no ranked run uses,
     rename every file that changes rank to ``.tmp_<key>_*``, then to its final name. A ranked
     checkpoint therefore always exists under some name. A file no ranked run uses is deleted
     only when ``deletable(name)``; any other is moved to ``<sweep>/kept_by_sweepkit/``
@@ -238,7 +240,7 @@ def sync_best_models(
     for entry in entries:
         key = entry["key"]
         for kind in KINDS:
-            final = final_name(entry["rank"], names[key], kind)
+            final = final_name(entry["rank"], names[key], kind, prefix)
             source = entry.get("source_checkpoint" if kind == CKPT else "source_config")
             candidates = [tmp_name(key, kind), incoming_name(key, kind),
                           entry.get("file_ckpt" if kind == CKPT else "file_config"), final,
@@ -289,7 +291,7 @@ def sync_best_models(
     for entry in entries:
         for kind in KINDS:
             current = located.get((entry["key"], kind))
-            final = final_name(entry["rank"], names[entry["key"]], kind)
+            final = final_name(entry["rank"], names[entry["key"]], kind, prefix)
             if current and current != final:
                 moves.append((entry["key"], kind, current, final))
     for key, kind, current, _ in moves:

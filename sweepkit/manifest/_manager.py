@@ -16,11 +16,9 @@ from sweepkit._io import atomic_write_text, check_mode, finite, jsonable
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _lock
 from sweepkit.manifest import _store as store
+from sweepkit.manifest._ranking import (RANKED_STATUSES, STATUSES, Rule, count, rule_of,
+                                        well_formed)
 from sweepkit.manifest._store import ManifestError, fault_point
-
-#: Statuses a run may be registered with; only the first two can rank.
-RANKED_STATUSES = ("complete", "pruned")
-STATUSES = RANKED_STATUSES + ("failed", "killed")
 _KNOWN_FIELDS = ("job_num", "params", "test", "data", "wandb", "error", "started_at", "ended_at")
 #: A registration that leaves the top k alone rewrites ``sweep_results.json`` only when the file
 #: lags the log by this many records, or was last written this many seconds ago.
@@ -28,8 +26,6 @@ WRITE_EVERY = 8
 WRITE_AFTER_S = 1.0
 #: How many checkpoints a new sweep keeps.
 DEFAULT_TOP_K = 3
-
-
 
 
 class SweepManager:
@@ -41,9 +37,12 @@ class SweepManager:
             3 for a new sweep. A sweep keeps the ``top_k`` it was created with: a registration
             with another value is refused, and a read never changes it; change it with
             :meth:`set_top_k` (``sweepkit prune --top-k N``).
-        metric_name: the ranked metric, recorded in every run. None (default): the sweep's
-            own, ``"val_loss"`` for a new sweep.
-        mode: ``"min"`` or ``"max"``. None (default): the sweep's own, ``"min"`` for a new sweep.
+        metric_name: the ranked metric, recorded in every run, or a list of several: the sweep
+            then keeps the checkpoints of its Pareto front (at most ``top_k`` of them, see
+            ``docs/manifest.md``). None (default): the sweep's own, ``"val_loss"`` for a new
+            sweep.
+        mode: ``"min"`` or ``"max"``, or one per metric (a single mode applies to every
+            metric). None (default): the sweep's own, ``"min"`` for a new sweep.
         lock_timeout: seconds to wait for the sweep lock before :class:`TimeoutError`.
         lock: ``"flock"`` (default; ``flock(2)``, released by the kernel when its holder
             dies) or ``"soft"`` (``SoftFileLock``, for file systems without flock). Also set by
@@ -72,10 +71,7 @@ class SweepManager:
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
                                   or top_k < 1):
             raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
-        if mode is not None:
-            check_mode(mode)
-        if metric_name is not None and (not metric_name or not isinstance(metric_name, str)):
-            raise ValueError(f"metric_name must be a non-empty string, got {metric_name!r}")
+        names, modes = _objectives(metric_name, mode)
         self.sweep_dir = Path(sweep_dir).absolute()
         self.log_path = self.sweep_dir / store.LOG_NAME
         self.results_path = self.sweep_dir / store.RESULTS_NAME
@@ -83,11 +79,12 @@ class SweepManager:
         self.best_dir = self.sweep_dir / store.BEST_DIR
         self.marker_dir = self.sweep_dir / store.INTERNAL_DIR / store.MARKER_DIR
         self.settings_path = self.sweep_dir / store.INTERNAL_DIR / store.SETTINGS_NAME
-        self._requested = {"top_k": top_k, "metric_name": metric_name, "mode": mode}
+        self._requested = {"top_k": top_k, "names": names, "modes": modes}
         stored = store.read_settings(self.settings_path, self.results_path)
         self.top_k = top_k or stored.get("top_k") or DEFAULT_TOP_K
-        self.metric_name = metric_name or stored.get("metric_name") or "val_loss"
-        self.mode = mode or stored.get("mode") or "min"
+        names = names or _stored_names(stored) or ["val_loss"]
+        same = names == _stored_names(stored)  # the stored modes belong to these metrics
+        self._set_objectives(names, modes or (_stored_modes(stored) if same else None) or ["min"])
         self.fsync = fsync
         self._lock = self._make_lock(lock or os.environ.get("SWEEPKIT_LOCK", "flock"), lock_timeout)
         self._log = self._make_logger()
@@ -113,8 +110,10 @@ class SweepManager:
         ``extra`` fields are stored in the run's record: ``status`` (complete [default], pruned,
         failed, killed), ``params``, ``test``, ``data``, ``wandb``, ``error``, ``job_num``,
         ``started_at``/``ended_at`` (epoch seconds), ``model``, ``dataset`` and any other
-        JSON-serialisable value. A NaN, infinite, missing or non-numeric metric (a string such
-        as ``"0.01"`` included), or a failed/killed status, never ranks. Registering a ``run_id``
+        JSON-serialisable value. With several metrics ``metric_value`` is a list in their order
+        or a dict keyed by their names. A NaN, infinite, missing or non-numeric metric (a string
+        such as ``"0.01"`` included; with several, in any of them), or a failed/killed status,
+        never ranks. Registering a ``run_id``
         again replaces its record. A checkpoint inside the sweep directory is moved into
         ``best_models/`` or deleted; one outside is hard-linked (copied across file systems)
         and never deleted. A checkpoint that is a directory, or empty, is refused before
@@ -125,12 +124,12 @@ class SweepManager:
         status = extra.pop("status", "complete")
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-        value = finite(metric_value)
-        rankable = status in RANKED_STATUSES and value is not None and model_path is not None
+        values = self._values(run_id, metric_value)
+        rankable = status in RANKED_STATUSES and None not in values and model_path is not None
         model_path = _checked_checkpoint(run_id, model_path, rankable)
         if config_path is not None and not os.path.isfile(config_path):
             raise FileNotFoundError(f"config {config_path} of run {run_id!r} does not exist")
-        record = self._make_record(run_id, run_name, metric_value, value, model_path,
+        record = self._make_record(run_id, run_name, metric_value, values, model_path,
                                    config_path, epoch, status, extra)
         source = record["source_checkpoint"]
         owned = files.is_owned(source, self.sweep_dir)  # checked before the lock: a lstat,
@@ -140,13 +139,13 @@ class SweepManager:
         with self._locked() as doc:
             prev = self._previous(run_id, doc["log"]["size"])
             record["seq"] = prev["seq"] if prev else doc["next_seq"]
-            if prev is not None and source is None and rankable is False and value is not None \
-                    and status in RANKED_STATUSES:
+            if prev is not None and source is None and rankable is False \
+                    and None not in values and status in RANKED_STATUSES:
                 # re-registered without a path (its file was promoted): keep the ranked file
                 ranked = next((e for e in doc["top"] if e["run_id"] == run_id), None)
                 if ranked is not None:
                     record["source_checkpoint"] = ranked["source_checkpoint"]
-            in_top = any(e["run_id"] == run_id for e in self._ranking(doc["top"], record))
+            in_top = any(e["run_id"] == run_id for e in self._rule().rank(doc, record)[0])
             if not in_top and owned:
                 record["reclaimed_bytes"] = own_size  # _apply deletes it
             fault_point("before_log_append")
@@ -163,9 +162,10 @@ class SweepManager:
             rank = next((e["rank"] for e in doc["top"] if e["run_id"] == run_id), None)
         freed = record.get("reclaimed_bytes")
         self._log.info("register %s name=%s status=%s %s=%s rank=%s%s", run_id, record["run_name"],
-                       status, self.metric_name, record["metric_value"], rank,
+                       status, ",".join(self.metric_names),
+                       record.get("metric_values", record["metric_value"]), rank,
                        "" if freed is None else f"; delete checkpoint {source} ({freed} bytes; "
-                       f"not in top {self.top_k})")
+                       f"not {self._kept_by()})")
         self._flush_log()  # outside the lock: concurrent flushes share one disk commit
         return rank is not None
 
@@ -195,7 +195,7 @@ class SweepManager:
         """Every registered run's latest record, in registration order, with ``rank``,
         ``checkpoint`` and ``config`` filled in from the current ranking. Takes no lock."""
         doc = store.read_manifest(self.results_path, move_corrupt=False) or {"top": []}
-        return annotate(store.latest_records(self.log_path), doc["top"])
+        return annotate(store.latest_records(self.log_path), doc["top"], doc.get("front"))
 
     def is_registered(self, run_id: str) -> bool:
         """Whether ``run_id`` has been registered (a stat; the log is read only for a marked id)."""
@@ -211,11 +211,26 @@ class SweepManager:
         raised). A job whose record still says ``running`` is registered as ``killed``. A job
         without ``run.json`` is registered without metric or checkpoint. A recorded checkpoint
         that is missing, a directory or empty is not ranked (``checkpoint_note`` says why).
+        With several metrics the values are ``run.json``'s ``best_values`` (or ``extra``'s
+        ``metric_values``, a list or a dict keyed by metric name).
         """
         job_dir = Path(job_dir).absolute()
         fields = job_record(self.sweep_dir, job_dir, status, error)
         fields.update(extra)
+        self._pick_values(fields)
         return self.register_model(**fields)
+
+    def _pick_values(self, fields: dict) -> None:
+        """Set a job's ``metric_value`` for this sweep's metrics from its recorded values."""
+        values = fields.pop("metric_values", None)
+        if len(self.metric_names) == 1:
+            return
+        if values is None:
+            fields["metric_value"] = None
+            fields.setdefault("metric_note", f"no value recorded for {self.metric_names} "
+                              "(run.json best_values)")
+            return
+        fields["metric_value"] = values
 
     def reconcile(self, job_dirs: list[str | os.PathLike] | None = None) -> list[str]:
         """Register jobs that wrote ``run.json`` but never registered (their hook never ran).
@@ -273,8 +288,9 @@ class SweepManager:
         """Change how many checkpoints the sweep keeps; returns what it does (or would do).
 
         With ``apply=False`` (default) nothing changes: the actions are a preview. A smaller
-        ``top_k`` deletes the checkpoints (and configs) ranked below it; a larger one deletes
-        nothing (checkpoints deleted earlier cannot come back).
+        ``top_k`` deletes the checkpoints (and configs) ranked below it (of a Pareto front: the
+        most crowded ones); a larger one deletes nothing (checkpoints deleted earlier cannot
+        come back).
         """
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
@@ -286,7 +302,7 @@ class SweepManager:
             plan = _top_k_plan(doc, top_k)
             doc["top_k"] = self.top_k = top_k
             self._flush_log()
-            self._sync(doc, doc["top"][:top_k], set())
+            self._sync(doc, rule_of(doc).truncate(doc["top"], top_k), set())
             self._save(doc, full=True)
             self._write_settings(doc)
             self._write_summary(doc)
@@ -365,10 +381,14 @@ class SweepManager:
             yield self._load()
 
     def _check_settings(self, stored: dict) -> None:
-        """Refuse to write with another metric, mode or top_k than the sweep's own."""
-        for field in ("metric_name", "mode", "top_k"):
-            mine = self._requested[field]
-            theirs = stored.get(field)
+        """Refuse to write with other metrics, modes or top_k than the sweep's own."""
+        names = _stored_names(stored)
+        theirs_all = {"top_k": stored.get("top_k"), "names": names,
+                      "modes": _stored_modes(stored)}
+        for field in ("names", "modes", "top_k"):
+            mine, theirs = self._requested[field], theirs_all[field]
+            if field == "modes" and mine is not None and theirs is not None and len(mine) == 1:
+                mine = mine * len(theirs)  # one mode for every metric
             if mine is None or theirs is None or mine == theirs:
                 continue
             if field == "top_k":
@@ -378,12 +398,54 @@ class SweepManager:
                     f"from now on, preview it with `sweepkit prune --top-k {mine} "
                     f"{self.sweep_dir}` and apply it with `--live` (SweepManager.set_top_k), or "
                     f"open the sweep with top_k={theirs} (or None)")
+            label = {"names": "metric_name", "modes": "mode"}[field]
             raise ManifestError(
-                f"{self.results_path} ranks by {field}={theirs!r} but this manager uses "
-                f"{mine!r}; open the sweep with the same {field} (or None)")
-        for field in ("metric_name", "mode", "top_k"):
-            if stored.get(field) is not None:
-                setattr(self, field, stored[field])
+                f"{self.results_path} ranks by {label}={_one_or_list(theirs)!r} but this manager "
+                f"uses {_one_or_list(mine)!r}; open the sweep with the same {label} (or None)")
+        if stored.get("top_k") is not None:
+            self.top_k = stored["top_k"]
+        if names is not None:
+            self._set_objectives(names, theirs_all["modes"] or self.modes)
+
+    def _set_objectives(self, names: list[str], modes: list[str]) -> None:
+        if len(modes) == 1:
+            modes = modes * len(names)
+        if len(modes) != len(names):
+            raise ValueError(f"mode {modes!r} has {len(modes)} entries for {len(names)} metrics "
+                             f"{names!r}: give one mode, or one per metric")
+        self.metric_names, self.modes = list(names), list(modes)
+        self.metric_name, self.mode = names[0], modes[0]
+
+    def _rule(self) -> Rule:
+        return Rule(self.metric_names, self.modes, self.top_k)
+
+    def _kept_by(self) -> str:
+        """What keeps a checkpoint, in words: ``in top 3`` or ``on the front (top 3)``."""
+        return f"on the front (top {self.top_k})" if len(self.metric_names) > 1 \
+            else f"in top {self.top_k}"
+
+    def _values(self, run_id: str, metric_value: Any) -> list[float | None]:
+        """The run's value of each metric (None where not a finite number)."""
+        names = self.metric_names
+        if len(names) == 1:
+            if isinstance(metric_value, (list, tuple, dict)):
+                raise ValueError(f"run {run_id!r}: this sweep ranks one metric ({names[0]}), "
+                                 f"got {metric_value!r}; pass one number")
+            return [finite(metric_value)]
+        if metric_value is None:
+            return [None] * len(names)
+        if isinstance(metric_value, dict):
+            missing = [n for n in names if n not in metric_value]
+            if missing:
+                raise ValueError(f"run {run_id!r}: metric_value has no {', '.join(missing)} "
+                                 f"(it has {', '.join(map(str, metric_value)) or 'nothing'}); "
+                                 f"this sweep ranks {names}")
+            metric_value = [metric_value[n] for n in names]
+        if not isinstance(metric_value, (list, tuple)) or len(metric_value) != len(names):
+            raise ValueError(f"run {run_id!r}: this sweep ranks {len(names)} metrics {names}; "
+                             f"pass a list of {len(names)} values or a dict keyed by those "
+                             f"names, got {metric_value!r}")
+        return [finite(v) for v in metric_value]
 
     def _load(self) -> dict:
         """The manifest, caught up with the log, with every file where it belongs.
@@ -479,13 +541,15 @@ class SweepManager:
                 "surviving record, or run `sweepkit verify --repair`")
         if log_size > known:
             records, end = store.read_log(self.log_path, known)
-            key = _sort_key(doc["mode"])
+            rule = rule_of(doc)
             for offset, record in records:
                 prev = self._logged_before(doc, record, offset)
-                _count(doc, record, prev)
-                if not _stays_out(doc["top"], record, doc["top_k"], key):
-                    doc["top"] = self._pending_top(doc, _ranking(doc["top"], record,
-                                                                 doc["top_k"], key))
+                count(doc, record, prev)
+                if not rule.stays_out(doc, record):
+                    top, front = rule.rank(doc, record)
+                    doc["top"] = self._pending_top(doc, top, rule.prefix)
+                    if front is not None:
+                        doc["front"] = front
                 if "reclaimed_bytes" in record and all(e["run_id"] != record["run_id"]
                                                        for e in doc["top"]):
                     doc["disk"]["reclaimed_bytes"] += record["reclaimed_bytes"]
@@ -493,7 +557,7 @@ class SweepManager:
             doc["log"]["size"] = end
         return doc
 
-    def _pending_top(self, doc: dict, top: list[dict]) -> list[dict]:
+    def _pending_top(self, doc: dict, top: list[dict], prefix: str) -> list[dict]:
         """A ranking not yet applied to the files (a registration in progress or killed):
         each entry names where its checkpoint is now."""
         names = files.labels(dict(e, key=files.run_key(e["run_id"])) for e in top)
@@ -501,7 +565,7 @@ class SweepManager:
         for rank, entry in enumerate(top, 1):
             key = files.run_key(entry["run_id"])
             where = [entry.get("checkpoint") if entry.get("rank") else None,
-                     f"{store.BEST_DIR}/{files.final_name(rank, names[key], files.CKPT)}",
+                     f"{store.BEST_DIR}/{files.final_name(rank, names[key], files.CKPT, prefix)}",
                      f"{store.BEST_DIR}/{files.tmp_name(key, files.CKPT)}",
                      f"{store.BEST_DIR}/{files.incoming_name(key, files.CKPT)}",
                      entry.get("source_checkpoint")]
@@ -514,7 +578,7 @@ class SweepManager:
 
     def _new_doc(self) -> dict:
         now = time.time()
-        return {
+        doc = {
             "format": store.FORMAT_VERSION, "sweep_dir": str(self.sweep_dir),
             "metric_name": self.metric_name, "mode": self.mode, "top_k": self.top_k,
             "created_at": now, "updated_at": now, "model": None, "dataset": None,
@@ -522,13 +586,18 @@ class SweepManager:
             "disk": {"best_models_bytes": 0, "reclaimed_bytes": 0, "deleted_checkpoints": 0},
             "log": {"path": store.LOG_NAME, "size": 0}, "runs_complete": False,
         }
+        if len(self.metric_names) > 1:  # a Pareto front: every non-dominated run's values
+            doc["objectives"] = [{"name": n, "mode": m}
+                                 for n, m in zip(self.metric_names, self.modes)]
+            doc["front"] = []
+        return doc
 
-    def _make_record(self, run_id, run_name, raw_metric, value, model_path, config_path,
+    def _make_record(self, run_id, run_name, raw_metric, values, model_path, config_path,
                      epoch, status, extra) -> dict:
         started, ended = extra.pop("started_at", None), extra.pop("ended_at", None)
         record = {
             "run_id": run_id, "run_name": str(run_name), "job_num": extra.pop("job_num", None),
-            "status": status, "metric_name": self.metric_name, "metric_value": value,
+            "status": status, "metric_name": self.metric_name, "metric_value": values[0],
             "epoch": epoch, "seq": None, "params": extra.pop("params", None) or {},
             "source_checkpoint": str(Path(model_path).absolute()) if model_path else None,
             "source_config": str(Path(config_path).absolute()) if config_path else None,
@@ -537,8 +606,11 @@ class SweepManager:
             "data": extra.pop("data", None), "wandb": extra.pop("wandb", None),
             "error": extra.pop("error", None), "registered_at": time.time(),
         }
-        if value is None and raw_metric is not None:
-            kind = "not a number" if isinstance(raw_metric, (str, bytes)) else "not finite"
+        if len(values) > 1:
+            record["metric_names"], record["metric_values"] = self.metric_names, values
+        if None in values and raw_metric is not None:
+            kind = "not a number" if isinstance(raw_metric, (str, bytes)) or any(
+                isinstance(v, (str, bytes)) for v in _as_list(raw_metric)) else "not finite"
             record["metric_note"] = f"{kind}: {raw_metric!r}"
         record.update(extra)
         record = jsonable(record)
@@ -561,10 +633,6 @@ class SweepManager:
             return None
         return store.find_record(self.log_path, run_id, end)
 
-    def _ranking(self, top: list[dict], record: dict) -> list[dict]:
-        """The top k once ``record`` replaces its run's earlier entry (a pure computation)."""
-        return _ranking(top, record, self.top_k, _sort_key(self.mode))
-
     def _apply(self, doc: dict, record: dict, previous: dict | None,
                owned: bool | None = None) -> bool:
         """Fold one logged record into ``doc``: counts, ranking and files. ``previous`` is the
@@ -572,16 +640,19 @@ class SweepManager:
         checkpoint is sweepkit's to delete (None: check here). Returns whether the top
         k or the sweep's model/dataset changed (then ``sweep_results.json`` must be written)."""
         run_id = record["run_id"]
-        changed = _count(doc, record, previous)
+        changed = count(doc, record, previous)
         source = record.get("source_checkpoint")
         # A replayed record whose file was replaced since (its job ran again) must neither
         # promote nor delete the newer file: that one is the next registration's.
         stale = owned is None and not files.is_the_recorded_file(source, record)
-        if _stays_out(doc["top"], record, self.top_k, _sort_key(self.mode)):  # the common case
+        rule = self._rule()
+        if rule.stays_out(doc, record):  # the common case
             top, in_top = doc["top"], False
         else:
-            top = self._ranking(doc["top"], record)
+            top, front = rule.rank(doc, record)
             in_top = any(e["run_id"] == run_id for e in top)
+            if front is not None and front != doc["front"]:
+                doc["front"], changed = front, True
         if in_top or [e["run_id"] for e in top] != [e["run_id"] for e in doc["top"]]:
             self._flush_log()  # the record is on disk before any ranked file moves or goes
             fresh = {files.run_key(run_id)} if in_top and not stale else set()
@@ -591,7 +662,7 @@ class SweepManager:
             if os.path.lexists(source) and not stale \
                     and (owned or files.is_owned(source, self.sweep_dir)):
                 files.safe_unlink(Path(source), self._log)
-                self._log.debug("delete checkpoint %s (not in top %d)", source, self.top_k)
+                self._log.debug("delete checkpoint %s (not %s)", source, self._kept_by())
             doc["disk"]["reclaimed_bytes"] += record["reclaimed_bytes"]
             doc["disk"]["deleted_checkpoints"] += 1
         elif not in_top and owned is None and not stale \
@@ -623,7 +694,7 @@ class SweepManager:
 
         located, freed, deleted = files.sync_best_models(
             self.best_dir, self.sweep_dir, entries, fresh, self._log, self._actions,
-            deletable, why_kept or "no run this sweep knows of uses it")
+            deletable, why_kept or "no run this sweep knows of uses it", self._rule().prefix)
         doc["disk"]["reclaimed_bytes"] += freed
         doc["disk"]["deleted_checkpoints"] += deleted
         new_top = []
@@ -648,7 +719,7 @@ class SweepManager:
         freed = files.safe_unlink(path, self._log)
         doc["disk"]["reclaimed_bytes"] += freed
         doc["disk"]["deleted_checkpoints"] += 1
-        self._log.info("delete checkpoint %s (%d bytes; not in top %d)", path, freed, self.top_k)
+        self._log.info("delete checkpoint %s (%d bytes; not %s)", path, freed, self._kept_by())
 
     def _save(self, doc: dict, full: bool = False) -> None:
         doc["updated_at"] = time.time()
@@ -658,7 +729,7 @@ class SweepManager:
             (self.sweep_dir / e["checkpoint"]).stat().st_size for e in top
             if (self.sweep_dir / e["checkpoint"]).exists())
         if full:  # every run, indented: the file a person opens after the sweep
-            doc["runs"] = annotate(store.latest_records(self.log_path), top)
+            doc["runs"] = annotate(store.latest_records(self.log_path), top, doc.get("front"))
             doc["runs_complete"] = True
         else:  # top k and counts only: the cost does not grow with the sweep
             doc.pop("runs", None)
@@ -676,8 +747,8 @@ class SweepManager:
         """``.sweepkit/settings.json``: the sweep's metric, mode and top_k, which outlive the
         manifest (a repair after the manifest was lost keeps them)."""
         self.settings_path.parent.mkdir(parents=True, exist_ok=True)
-        store.write_json(self.settings_path, {k: doc[k] for k in store.SETTINGS_FIELDS},
-                         durable=self.fsync)
+        settings = {k: doc[k] for k in store.SETTINGS_FIELDS if k in doc}
+        store.write_json(self.settings_path, settings, durable=self.fsync)
 
     def _write_summary(self, doc: dict) -> None:
         import yaml
@@ -712,7 +783,7 @@ class SweepManager:
         if end < size:
             os.truncate(self.log_path, end)
             actions.append(f"truncated torn last line of {self.log_path.name}")
-        return [r for _, r in records if _well_formed(r)]
+        return [r for _, r in records if well_formed(r)]
 
     def _moved_config(self, record: dict, job_dir: Path) -> str | None:
         """The run's config at the same place under its job dir's new location, if it is there."""
@@ -752,64 +823,50 @@ class SweepManager:
         return out
 
 
-# ---------------------------------------------------------------------- pure ranking
-def _sort_key(mode: str):
-    """Best first; ties by registration order (invariant 7)."""
-    sign = 1 if mode == "min" else -1
-
-    def key(entry: dict) -> tuple:
-        return (sign * entry["metric_value"], entry["seq"])
-
-    return key
-
-
-def _rankable(record: dict) -> bool:
-    return (record["status"] in RANKED_STATUSES
-            and isinstance(record.get("metric_value"), (int, float))
-            and not isinstance(record["metric_value"], bool)
-            and math.isfinite(record["metric_value"])
-            and record.get("source_checkpoint") is not None)
-
-
-def _ranking(top: list[dict], record: dict, top_k: int, key) -> list[dict]:
-    """The top k once ``record`` replaces its run's earlier entry."""
-    top = [e for e in top if e["run_id"] != record["run_id"]]
-    if _rankable(record):
-        top.append(dict(record))
-        top.sort(key=key)
-    return top[:top_k]
+# ---------------------------------------------------------------------- settings
+def _objectives(metric_name: Any, mode: Any) -> tuple[list[str] | None, list[str] | None]:
+    """``metric_name`` and ``mode`` as lists (None where not given), checked."""
+    names = None
+    if metric_name is not None:
+        names = list(metric_name) if isinstance(metric_name, (list, tuple)) else [metric_name]
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"metric_name must be a non-empty string or a list of them, got "
+                             f"{metric_name!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric_name {names!r} names a metric twice")
+    modes = None
+    if mode is not None:
+        modes = list(mode) if isinstance(mode, (list, tuple)) else [mode]
+        if not modes:
+            raise ValueError("mode must be 'min' or 'max', or a list of them, got []")
+        for m in modes:
+            check_mode(m)
+        if names is not None and len(modes) not in (1, len(names)):
+            raise ValueError(f"mode {modes!r} has {len(modes)} entries for {len(names)} metrics "
+                             f"{names!r}: give one mode, or one per metric")
+    return names, modes
 
 
-def _stays_out(top: list[dict], record: dict, top_k: int, key) -> bool:
-    """Whether ``record`` leaves the top k as it is: not ranked now and cannot enter it."""
-    if any(e["run_id"] == record["run_id"] for e in top):
-        return False
-    return not _rankable(record) or (len(top) >= top_k and key(record) > key(top[-1]))
+def _stored_names(stored: dict) -> list[str] | None:
+    if stored.get("objectives"):
+        return [o["name"] for o in stored["objectives"]]
+    return [stored["metric_name"]] if stored.get("metric_name") else None
 
 
-def _count(doc: dict, record: dict, previous: dict | None) -> bool:
-    """Fold a record into the counts; returns whether the sweep's model/dataset changed."""
-    status, counts = record["status"], doc["counts"]
-    if previous is None:
-        doc["n_runs"] += 1
-    else:
-        prev = previous["status"]
-        counts[prev] = counts.get(prev, 1) - 1
-        if counts[prev] <= 0:
-            del counts[prev]
-    counts[status] = counts.get(status, 0) + 1
-    doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
-    changed = False
-    for field in ("model", "dataset"):
-        if doc.get(field) is None and record.get(field) is not None:
-            doc[field], changed = record[field], True
-    return changed
+def _stored_modes(stored: dict) -> list[str] | None:
+    if stored.get("objectives"):
+        return [o["mode"] for o in stored["objectives"]]
+    return [stored["mode"]] if stored.get("mode") else None
 
 
-def _well_formed(record: dict) -> bool:
-    """A record the manager can fold: a run id, a known status and an integer seq."""
-    return (isinstance(record.get("run_id"), str) and record.get("status") in STATUSES
-            and isinstance(record.get("seq"), int) and not isinstance(record["seq"], bool))
+def _one_or_list(items: list[Any] | None) -> Any:
+    return items[0] if items and len(items) == 1 else items
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return list(value.values())
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _checked_checkpoint(run_id: str, model_path, rankable: bool):
@@ -838,26 +895,38 @@ def _top_k_plan(doc: dict, top_k: int) -> list[str]:
         return [f"top_k {old} -> {top_k}: nothing is deleted (checkpoints deleted earlier "
                 "cannot come back)"]
     plan = [f"top_k {old} -> {top_k}"]
-    for entry in doc["top"][top_k:]:
-        plan.append(f"delete {entry['checkpoint']} (rank {entry['rank']}, {entry['run_name']}, "
-                    f"{doc['metric_name']} {entry['metric_value']})")
+    kept = {e["run_id"] for e in rule_of(doc).truncate(doc["top"], top_k)}
+    for entry in doc["top"]:
+        if entry["run_id"] not in kept:
+            value = entry.get("metric_values", entry["metric_value"])
+            names = ",".join(o["name"] for o in doc.get("objectives") or ()) or doc["metric_name"]
+            plan.append(f"delete {entry['checkpoint']} (rank {entry['rank']}, "
+                        f"{entry['run_name']}, {names} {value})")
     return plan
 
 
 def _brief(entry: dict) -> dict:
-    return {k: entry.get(k) for k in ("rank", "run_id", "run_name", "metric_value", "epoch",
-                                      "checkpoint", "config")}
+    brief = {k: entry.get(k) for k in ("rank", "run_id", "run_name", "metric_value", "epoch",
+                                       "checkpoint", "config")}
+    if "metric_values" in entry:
+        brief["metric_values"] = entry["metric_values"]
+    return brief
 
 
-def annotate(records: list[dict], top: list[dict]) -> list[dict]:
-    """Records with ``rank``/``checkpoint``/``config`` from the ranking (None when unranked)."""
+def annotate(records: list[dict], top: list[dict],
+             front: list[dict] | None = None) -> list[dict]:
+    """Records with ``rank``/``checkpoint``/``config`` from the ranking (None when unranked),
+    and, for several metrics, ``on_front``."""
     ranked = {e["run_id"]: e for e in top}
+    on_front = None if front is None else {e["run_id"] for e in front}
     out = []
     for record in records:
         entry = ranked.get(record["run_id"])
         out.append(dict(record, rank=entry["rank"] if entry else None,
                         checkpoint=entry["checkpoint"] if entry else None,
                         config=entry["config"] if entry else record.get("source_config")))
+        if on_front is not None:
+            out[-1]["on_front"] = record["run_id"] in on_front
     return out
 
 
@@ -867,6 +936,9 @@ def summary_dict(doc: dict) -> dict:
     return {
         "sweep_dir": doc["sweep_dir"], "model": doc.get("model"), "dataset": doc.get("dataset"),
         "metric": doc["metric_name"], "mode": doc["mode"], "top_k": doc["top_k"],
+        **({"objectives": doc["objectives"],
+            "front": [{k: e[k] for k in ("run_name", "metric_values")} for e in doc["front"]]}
+           if doc.get("objectives") else {}),
         "runs": doc["n_runs"], "counts": dict(sorted(doc["counts"].items())),
         "best": _brief(doc["top"][0]) if doc["top"] else None,
         "top": [_brief(e) for e in doc["top"]],
@@ -927,6 +999,8 @@ def job_record(sweep_dir: Path, job_dir: Path, status: str | None = None,
     checkpoint = record.get("checkpoint")
     fields = {k: record.get(k) for k in _KNOWN_FIELDS if record.get(k) is not None}
     fields.update(max_epochs=record.get("max_epochs"), epochs_run=record.get("epoch"))
+    if isinstance(record.get("best_values"), dict):
+        fields["metric_values"] = record["best_values"]
     if checkpoint and not files.is_checkpoint_file(checkpoint):
         what = ("missing" if not os.path.lexists(checkpoint) else
                 "a directory" if os.path.isdir(checkpoint) else "empty or not a regular file")

@@ -16,9 +16,9 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sweepkit._io import finite
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
+from sweepkit.manifest._ranking import well_formed
 
 if TYPE_CHECKING:
     from sweepkit.manifest._manager import SweepManager
@@ -32,8 +32,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     ``scan_jobs`` adds the jobs' ``run.json`` records as a source (an explicit repair, when no
     job runs); recovery inside a registration leaves them to the jobs' own hooks.
     """
-    from sweepkit.manifest._manager import (_rankable, _sort_key, _well_formed,
-                                            job_dirs_with_records, job_record)
+    from sweepkit.manifest._manager import job_dirs_with_records, job_record
 
     m = manager
     old = None
@@ -66,7 +65,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         m.top_k = n_ranked
         actions.append(f"top_k unknown: kept {m.top_k}, the number of ranked files in "
                        f"{store.BEST_DIR}/")
-    top_k, key = m.top_k, _sort_key(m.mode)
+    top_k, rule = m.top_k, m._rule()
 
     # ---- every source's records, latest per run id
     sources: dict[str, dict[str, dict]] = {store.LOG_NAME: {}}
@@ -75,7 +74,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     listed: dict[str, dict] = {}
     for entry in [*((old or {}).get("runs") or []), *((old or {}).get("top") or [])]:
         record = {k: v for k, v in entry.items() if k not in _RANK_FIELDS}
-        if _well_formed(record):
+        if well_formed(record):
             listed[record["run_id"]] = record
     sources[store.RESULTS_NAME] = listed
     if scan_jobs:
@@ -84,8 +83,14 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             fields = job_record(m.sweep_dir, job_dir.absolute(), keep_missing=True)
             args = [fields.pop(k) for k in ("run_id", "run_name", "metric_value", "model_path",
                                             "config_path", "epoch", "status")]
-            raw = args[2]
-            record = m._make_record(args[0], args[1], raw, finite(raw), args[3], args[4],
+            fields["metric_value"] = args[2]
+            m._pick_values(fields)
+            raw = fields.pop("metric_value")
+            try:
+                values = m._values(args[0], raw)
+            except ValueError:  # a run.json of another metric setting: record it unranked
+                values = [None] * len(m.metric_names)
+            record = m._make_record(args[0], args[1], raw, values, args[3], args[4],
                                     args[5], args[6], fields)
             record["registered_at"] = (job_dir / "run.json").stat().st_mtime  # as old as it is
             record["source_id"] = files.fingerprint(record["source_checkpoint"])  # None: no file
@@ -148,11 +153,12 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             return ("own", own)
         return None
 
-    where = {rid: locate(r) for rid, r in merged.items() if _rankable(r)}
+    where = {rid: locate(r) for rid, r in merged.items() if rule.rankable(r)}
 
     def top_of(records: dict[str, dict]) -> list[str]:
-        ranked = sorted((merged[rid] for rid in records if where.get(rid)), key=key)
-        return [r["run_id"] for r in ranked[:top_k]]
+        top, _ = rule.select((merged[rid] for rid in records),
+                             lambda record: bool(where.get(record["run_id"])))
+        return [r["run_id"] for r in top]
 
     chosen = top_of(merged)
     votes: dict[str, list[str]] = {}
@@ -186,6 +192,8 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             if doc.get(field) is None and record.get(field) is not None:
                 doc[field] = record[field]
     doc["n_runs"] = len(merged)
+    if "front" in doc:
+        doc["front"] = rule.select(merged.values(), lambda record: True)[1]
     doc["log"]["size"] = m._log_size()
     top, fresh = [], set()
     for rid in chosen:
@@ -212,7 +220,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                 or not files.is_the_recorded_file(source, record):
             continue  # ranked, undecided, or a newer file of the same job: not this record's
         m._delete_checkpoint(doc, Path(source))
-        actions.append(f"delete checkpoint {source} (not in top {top_k})")
+        actions.append(f"delete checkpoint {source} (not {m._kept_by()})")
     actions.append(f"rebuilt {store.RESULTS_NAME} ({doc['n_runs']} runs, top {len(doc['top'])})")
     m._save(doc, full=True)
     return doc

@@ -29,7 +29,7 @@ BEST_DIR = "best_models"
 INTERNAL_DIR = ".sweepkit"
 MARKER_DIR = "registered"  # inside INTERNAL_DIR
 SETTINGS_NAME = "settings.json"  # inside INTERNAL_DIR
-SETTINGS_FIELDS = ("format", "metric_name", "mode", "top_k", "created_at")
+SETTINGS_FIELDS = ("format", "metric_name", "mode", "top_k", "objectives", "created_at")
 _ANCHOR = ".anchor"
 FORMAT_VERSION = 1
 
@@ -285,8 +285,9 @@ def write_json(path: Path, doc: dict, durable: bool = False, indent: int | None 
 
 
 def read_settings(settings_path: Path, results_path: Path | None) -> dict:
-    """The sweep's metric_name, mode and top_k: from ``.sweepkit/settings.json``, else from
-    ``sweep_results.json`` (when ``results_path`` is given); {} when neither says."""
+    """The sweep's metric_name, mode, top_k and (several metrics) objectives: from
+    ``.sweepkit/settings.json``, else from ``sweep_results.json`` (when ``results_path`` is
+    given); {} when neither says."""
     for path in (settings_path, results_path):
         if path is None:
             continue
@@ -295,5 +296,6 @@ def read_settings(settings_path: Path, results_path: Path | None) -> dict:
         except (OSError, ValueError):
             continue
         if isinstance(doc, dict) and doc.get("format") == FORMAT_VERSION:
-            return {k: doc[k] for k in ("metric_name", "mode", "top_k") if k in doc}
+            return {k: doc[k] for k in ("metric_name", "mode", "top_k", "objectives")
+                    if doc.get(k) is not None}
     return {}
