@@ -3,6 +3,10 @@
 import hydra
 from omegaconf import DictConfig
 
+from sweepkit.forecast import resolvers
+
+resolvers.register()  # the sweep follows `objective` (one, or a list: a Pareto front)
+
 
 @hydra.main(version_base=None, config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:

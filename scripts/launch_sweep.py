@@ -50,8 +50,11 @@ def dry_run(overrides: list[str]) -> int:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
+    from sweepkit.forecast import resolvers
     from sweepkit.sweeper import SWEEPER_TARGET, SweepConfigError, parse_search_space
     from sweepkit.sweeper._search_space import check_keys
+
+    resolvers.register()  # as train.py does: the sweep follows `objective`
 
     parsed = OverridesParser.create().parse_overrides(overrides)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]

@@ -53,10 +53,12 @@ class TopKCallback(Callback):
 
     Args:
         top_k: checkpoints kept per sweep (default 3).
-        metric_name: the ranked metric. Default: the one the runs record in ``run.json``
-            (the Lightning callback's ``monitor``), else ``objective`` (the job's return value).
-        mode: ``min`` or ``max``. Default: from ``hydra.sweeper.direction``, else the runs'
-            records, else ``min``.
+        metric_name: the ranked metric, or a list of several: the manifest then keeps the
+            checkpoints of the Pareto front. Default: the sweeper's ``metric_names`` when it
+            has several objectives, else the metric the runs record in ``run.json`` (the
+            Lightning callback's ``monitor``), else ``objective`` (the job's return value).
+        mode: ``min`` or ``max``, or one per metric. Default: from
+            ``hydra.sweeper.direction``, else the runs' records, else ``min``.
         checkpoint: where a job without ``run.json`` left its checkpoint, a glob relative to
             the job directory (default Lightning's ``checkpoints/*.ckpt``).
         enabled: set False to switch the manifest off (``hydra.callbacks.topk.enabled=false``).
@@ -71,34 +73,54 @@ class TopKCallback(Callback):
         SweepManager  # imported here so a bad setting fails when Hydra builds the callback
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"sweepkit.top_k must be an integer >= 1, got {top_k!r}")
-        if mode is not None:
-            check_mode(mode, "sweepkit.mode")
-        if metric_name is not None and (not isinstance(metric_name, str) or not metric_name):
-            raise ValueError(f"hydra.callbacks.topk.metric_name must be a non-empty string or "
-                             f"null (taken from the runs), got {metric_name!r}")
+        metric_name, mode = _plain(metric_name), _plain(mode)
+        for one in (mode if isinstance(mode, list) else [mode]):
+            if one is not None:
+                check_mode(one, "sweepkit.mode")
+        names = metric_name if isinstance(metric_name, list) else [metric_name]
+        if metric_name is not None and (not names or not all(isinstance(n, str) and n
+                                                             for n in names)):
+            raise ValueError(f"hydra.callbacks.topk.metric_name must be a non-empty string, a "
+                             f"list of them, or null (taken from the runs), got {metric_name!r}")
+        if isinstance(mode, list) and metric_name is not None and len(mode) != len(names):
+            raise ValueError(f"hydra.callbacks.topk.mode {mode!r} has {len(mode)} entries for "
+                             f"the {len(names)} metrics {names}: give one mode, or one per metric")
         self.top_k, self.metric_name, self.mode = top_k, metric_name, mode
         self.checkpoint = checkpoint
         self.enabled, self.verbose = enabled, verbose
         self._finalizer = None
 
-    def _manager(self, sweep_dir: Path, record: dict | None = None, hydra_cfg: Any = None):
+    def _manager(self, sweep_dir: Path, record: dict | None = None, hydra_cfg: Any = None,
+                 value: Any = None):
         from sweepkit.manifest import SweepManager
 
-        metric_name, mode = self._settings(sweep_dir, record or {}, hydra_cfg)
+        metric_name, mode = self._settings(sweep_dir, record or {}, hydra_cfg, value)
         return SweepManager(sweep_dir, top_k=self.top_k, metric_name=metric_name, mode=mode)
 
-    def _settings(self, sweep_dir: Path, record: dict, hydra_cfg: Any) -> tuple[str, str]:
-        """Metric and mode: as set, else the sweep's stored settings, the sweeper, the run's record."""
+    def _settings(self, sweep_dir: Path, record: dict, hydra_cfg: Any,
+                  value: Any = None) -> tuple[Any, Any]:
+        """Metric(s) and mode(s): as set, else the sweep's stored settings, the sweeper, the
+        run's record (a list of each for several metrics)."""
         from sweepkit.manifest import read_settings
 
         try:
             doc = read_settings(sweep_dir)  # the sweep's own, once a job registered
         except Exception:  # the manager names the problem when it opens the sweep
             doc = {}
-        metric_name = (self.metric_name or doc.get("metric_name") or record.get("metric_name")
-                       or DEFAULT_METRIC)
-        mode = self.mode or doc.get("mode") or _direction_mode(hydra_cfg) or record.get("mode")
-        return str(metric_name), mode if mode in ("min", "max") else "min"
+        stored = doc.get("objectives")
+        directions = _direction_modes(hydra_cfg)
+        metric_name = (self.metric_name or ([o["name"] for o in stored] if stored else None)
+                       or doc.get("metric_name") or _sweeper_names(hydra_cfg, directions, value)
+                       or record.get("metric_name") or DEFAULT_METRIC)
+        mode = (self.mode or ([o["mode"] for o in stored] if stored else None) or doc.get("mode")
+                or (directions if directions and len(directions) > 1 else None)
+                or (directions[0] if directions else None) or record.get("mode"))
+        if isinstance(metric_name, list) and len(metric_name) == 1:
+            metric_name = metric_name[0]
+        if isinstance(mode, list):  # one per metric, or the first for a single metric
+            several = isinstance(metric_name, list) and len(mode) == len(metric_name)
+            return metric_name, mode if several else mode[0]
+        return metric_name, mode if mode in ("min", "max") else "min"
 
     # -------------------------------------------------------------- per job (worker)
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
@@ -132,13 +154,16 @@ class TopKCallback(Callback):
         from sweepkit.tracker import hydra_job_fields
 
         record = read_run_json(job_dir)
+        value = job_return.return_value if status is None else None
         if status is None:  # the job finished: it is never recorded as failed for want of a record
             record, status = self._finished_job(sweep_dir, job_dir, hydra, job_return, record)
         extra = {"model": OmegaConf.select(config, "model.name"),
                  "dataset": OmegaConf.select(config, "dataset.name"),
                  "job_num": OmegaConf.select(config, "hydra.job.num"),
                  "labels": record.get("labels") or hydra_job_fields(hydra)["labels"] or None}
-        with self._manager(sweep_dir, record, hydra) as manager:
+        with self._manager(sweep_dir, record, hydra, value) as manager:
+            if len(manager.metric_names) > 1:
+                extra["metric_values"] = job_values(manager.metric_names, record, value, job_dir)
             in_top = manager.register_job_dir(
                 job_dir, status=status, error=error,
                 **{k: v for k, v in extra.items() if v is not None})
@@ -152,7 +177,7 @@ class TopKCallback(Callback):
         """The record and status of a job that returned: its ``run.json``, or one written from
         its return value (:func:`record_job_return`); a record left ``running`` is complete."""
         if not record:
-            metric_name, mode = self._settings(sweep_dir, record, hydra)
+            metric_name, mode = self._settings(sweep_dir, record, hydra, job_return.return_value)
             return record_job_return(job_dir, hydra, job_return.return_value, metric_name, mode,
                                      self.checkpoint), None
         if record.get("status") in (None, "running"):
@@ -190,9 +215,16 @@ class TopKCallback(Callback):
         from sweepkit.manifest import read_settings
 
         stored = read_settings(sweep_dir)
+        objectives = stored.pop("objectives", None)
         mine = {"top_k": self.top_k, "metric_name": self.metric_name, "mode": self.mode}
+        if objectives:  # several metrics: compare the lists (one mode stands for every metric)
+            stored["metric_name"] = [o["name"] for o in objectives]
+            stored["mode"] = [o["mode"] for o in objectives]
+            if isinstance(self.mode, str):
+                mine["mode"] = [self.mode] * len(objectives)
         # a setting left null follows the sweep's own (see _settings)
-        wrong = {k: v for k, v in stored.items() if mine[k] is not None and mine[k] != v}
+        wrong = {k: v for k, v in stored.items()
+                 if k in mine and mine[k] is not None and mine[k] != v}
         if wrong:
             said = ", ".join(f"{k}={v!r} (this launch: {mine[k]!r})" for k, v in wrong.items())
             hint = (f" To keep another number of checkpoints, run `sweepkit prune --top-k "
@@ -257,13 +289,64 @@ def unregistered_jobs(manager) -> list[str]:
     return missing
 
 
-def _direction_mode(hydra_cfg: Any) -> str | None:
-    """``min``/``max`` from the sweeper's ``direction`` (None when it has none)."""
+def _plain(value: Any) -> Any:
+    """A config value as plain Python (a ListConfig becomes a list)."""
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _direction_modes(hydra_cfg: Any) -> list[str] | None:
+    """``min``/``max`` for each of the sweeper's directions (None when it has none)."""
     try:
-        direction = OmegaConf.select(hydra_cfg, "sweeper.direction") if hydra_cfg else None
+        direction = _plain(OmegaConf.select(hydra_cfg, "sweeper.direction")) if hydra_cfg else None
     except Exception:  # an interpolation that does not resolve here
         return None
-    return {"minimize": "min", "min": "min", "maximize": "max", "max": "max"}.get(str(direction))
+    words = {"minimize": "min", "min": "min", "maximize": "max", "max": "max"}
+    modes = [words.get(str(d)) for d in (direction if isinstance(direction, list) else [direction])]
+    return None if not modes or None in modes else modes
+
+
+def _sweeper_names(hydra_cfg: Any, directions: list[str] | None, value: Any) -> list[str] | None:
+    """The metric names of a sweep with several objectives: ``hydra.sweeper.metric_names``,
+    else the keys of the dict the job returned, else ``value0``, ``value1``, ..."""
+    if not directions or len(directions) < 2:
+        return None
+    try:
+        names = _plain(OmegaConf.select(hydra_cfg, "sweeper.metric_names"))
+    except Exception:
+        names = None
+    if names:
+        return [str(n) for n in names]
+    value = _plain(value)
+    if isinstance(value, dict) and len(value) == len(directions):
+        return [str(k) for k in value]
+    return [f"value{i}" for i in range(len(directions))]
+
+
+def job_values(names: list[str], record: dict, value: Any, job_dir: Path) -> list[Any]:
+    """A job's value of each metric: ``run.json``'s ``best_values``, else what the job
+    returned (a dict keyed by metric name, or a tuple/list in their order), else the record's
+    ``best_value`` for its own metric. A metric with no value is said loudly; the run is
+    recorded and never on the front."""
+    value = _plain(value)
+    found = dict(record.get("best_values") or {})
+    if isinstance(value, dict):
+        for name in names:
+            if name in value:
+                found.setdefault(name, value[name])
+    elif isinstance(value, (list, tuple)) and len(value) == len(names):
+        for name, item in zip(names, value):
+            found.setdefault(name, item)
+    if record.get("metric_name") in names and record.get("best_value") is not None:
+        found.setdefault(record["metric_name"], record["best_value"])
+    missing = [n for n in names if n not in found]
+    if missing:
+        what = (f"keys {', '.join(map(str, value))}" if isinstance(value, dict)
+                else f"{len(value)} values {_short(value)}" if isinstance(value, (list, tuple))
+                else _short(value))
+        _warn(f"job {job_dir.name} recorded no {', '.join(map(repr, missing))} (it returned "
+              f"{what}): recorded, never on the front. Return a dict keyed by the metric names "
+              f"{names}, or fix hydra.callbacks.topk.metric_name")
+    return [_as_number(found.get(n), n) if n in found else None for n in names]
 
 
 def _any_run_record(sweep_dir: Path) -> dict:
@@ -277,7 +360,7 @@ def _any_run_record(sweep_dir: Path) -> dict:
 
 
 # ------------------------------------------------------------- zero-glue: no run.json
-def record_job_return(job_dir: Path, hydra_cfg: Any, value: Any, metric_name: str, mode: str,
+def record_job_return(job_dir: Path, hydra_cfg: Any, value: Any, metric_name: Any, mode: Any,
                       pattern: str = DEFAULT_CHECKPOINT) -> dict:
     """Write the ``run.json`` of a finished job that wrote none, from what it left behind.
 
@@ -285,12 +368,16 @@ def record_job_return(job_dir: Path, hydra_cfg: Any, value: Any, metric_name: st
     checkpoint is the file matching ``pattern`` in the job directory (see
     :func:`find_checkpoint`). Anything missing is said loudly and the run is recorded without
     it: a run with no number or no checkpoint never ranks, and its files stay where they are.
+    With several metrics (lists of names and modes) their values go to ``best_values``.
     """
     from sweepkit.tracker import BestModelTracker, hydra_job_fields
 
     fields = hydra_job_fields(hydra_cfg)
     where = f"job {job_dir.name} ({job_dir})"
-    metric = _as_number(value, metric_name)
+    names = metric_name if isinstance(metric_name, list) else [metric_name]
+    values = job_values(names, {}, value, job_dir) if len(names) > 1 else None
+    metric_name, mode = names[0], mode[0] if isinstance(mode, list) else mode
+    metric = values[0] if values else _as_number(value, metric_name)
     if metric is None:
         _warn(f"{where} returned {_short(value)} ({type(value).__name__}), not a finite number: it "
               f"is recorded complete with no {metric_name} and cannot rank. Return the metric "
@@ -308,6 +395,8 @@ def record_job_return(job_dir: Path, hydra_cfg: Any, value: Any, metric_name: st
     tracker = BestModelTracker(job_dir, metric_name=metric_name, mode=mode,
                                extra={**fields, "source": "return_value"})
     tracker.record["started_at"] = _mtime(job_dir / ".hydra" / "config.yaml")
+    if values:
+        tracker.record["best_values"] = dict(zip(names, values))
     if metric is not None:
         tracker.record.update(best_value=metric, best_epoch=None)
         tracker.set_checkpoint(checkpoint)  # only a run that can rank hands its file over
@@ -409,11 +498,28 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
 
+def _fmt_values(entry: dict) -> str:
+    if "metric_values" in entry:
+        return "(" + ", ".join(map(_fmt, entry["metric_values"])) + ")"
+    return _fmt(entry["metric_value"])
+
+
 def sweep_update(manager, job_dir: Path, in_top: bool) -> str:
     """The short console report after one job."""
     doc = manager.state()  # counts as of the whole log, under the lock
     top = doc["top"]
     counts = ", ".join(f"{k} {v}" for k, v in sorted(doc.get("counts", {}).items()))
+    if doc.get("objectives"):  # several metrics: the Pareto front
+        names = ", ".join(o["name"] for o in doc["objectives"])
+        lines = [f"[sweepkit] Sweep update: job {job_dir.name} "
+                 f"{'keeps its checkpoint on' if in_top else 'is not kept on'} the Pareto front "
+                 f"| runs: {doc.get('n_runs')} ({counts})",
+                 f"  front ({names}): {len(doc['front'])} run(s), {len(top)} kept "
+                 f"(top_k {manager.top_k})"]
+        if top:
+            lines.append("  kept: " + ", ".join(
+                f"#{e['rank']} {e['run_name']} {_fmt_values(e)}" for e in top))
+        return "\n".join(lines)
     lines = [f"[sweepkit] Sweep update: job {job_dir.name} "
              f"{'is in the top ' + str(manager.top_k) if in_top else 'not in the top ' + str(manager.top_k)}"
              f" | runs: {doc.get('n_runs')} ({counts})"]
@@ -430,7 +536,12 @@ def sweep_finished(doc: dict) -> str:
     """The console report at the end of a sweep."""
     best = doc.get("best")
     text = f"[sweepkit] Sweep finished: {doc['n_runs']} runs, results in {doc['sweep_dir']}"
-    if best:
+    if doc.get("objectives"):
+        names = ", ".join(o["name"] for o in doc["objectives"])
+        text += f"\n  Pareto front ({names}): {len(doc['front'])} run(s), {len(doc['top'])} kept"
+        for entry in doc["top"]:
+            text += f"\n    #{entry['rank']} {entry['run_name']} {_fmt_values(entry)} -> {entry['checkpoint']}"
+    elif best:
         text += (f"\n  best {doc['metric_name']}: {_fmt(best['metric_value'])} "
                  f"(run {best['run_name']}) -> {best['checkpoint']}")
     return text

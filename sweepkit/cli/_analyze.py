@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sweepkit.cli import _stats
 from sweepkit.cli._render import Table, fmt_num, print_json, sparkline, style
-from sweepkit.cli._summary import report_errors, varying_params
+from sweepkit.cli._summary import front_heading, report_errors, varying_params
 from sweepkit.cli._sweeps import Sweep, latest_sweep
 
 
@@ -48,6 +48,11 @@ def analysis(sweep: Sweep, top_n: int | None = None) -> dict:
         "varying_params": keys,
         "importance": {"method": method, "scores": scores},
         "curves": curves,
+        "objectives": sweep.objectives,
+        "front": [{"rank": r.get("rank"), "run_name": r.get("run_name"), "run_id": r.get("run_id"),
+                   "metric_values": r.get("metric_values"),
+                   "params": {k: (r.get("params") or {}).get(k) for k in keys}}
+                  for r in sweep.front()],
     }
 
 
@@ -70,8 +75,10 @@ def print_analysis(info: dict) -> None:
         for i, count in enumerate(hist["counts"]):
             left = hist["lo"] + i * width
             print(f"  {fmt_num(left, 4):>10} | {'#' * round(count / peak * 30):<30} {count}")
+    if info["objectives"]:
+        _print_front(info)
     best = info["best"]
-    print(f"\n{style('best params', 'bold')}")
+    print(f"\n{style('best params', 'bold')}" + (f" (best {metric})" if info["objectives"] else ""))
     if best is None:
         print("  no ranked run yet")
     else:
@@ -96,3 +103,17 @@ def print_analysis(info: dict) -> None:
         span = f"{fmt_num(values[0], 4)} -> {fmt_num(values[-1], 4)}" if values else "no history"
         print(f"  #{entry['rank']} {entry['run_name']:<24} {sparkline(entry['values'], 40):<40} "
               f"{span}")
+
+
+def _print_front(info: dict) -> None:
+    front = info["front"]
+    kept = sum(e["rank"] is not None for e in front)
+    print("\n" + style(front_heading(info["objectives"], len(front), kept), "bold"))
+    names = [o["name"] for o in info["objectives"]]
+    table = Table(["kept", "run", *names, *info["varying_params"][:4]],
+                  align_right={"kept", *names})
+    for entry in front:
+        params = [fmt_num(entry["params"].get(k)) for k in info["varying_params"][:4]]
+        table.add(f"#{entry['rank']}" if entry["rank"] else "-", entry["run_name"] or "-",
+                  *(entry["metric_values"] or [None] * len(names)), *params)
+    table.print(indent="  ")

@@ -172,13 +172,14 @@ def _gradient(t: float) -> str:
     return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b))
 
 
-def parallel_plot(rows: list[dict], keys: list[str], metric: str, mode: str) -> Figure:
+def parallel_plot(rows: list[dict], keys: list[str], metric: str, mode: str,
+                  name: str = "parallel_coordinates",
+                  title: str = "Parallel coordinates (colour: metric, dark = best)") -> Figure:
     """One polyline per run across one axis per parameter and a last axis for the metric."""
-    title = "Parallel coordinates (colour: metric, dark = best)"
     rows = [r for r in rows if r["value"] is not None]
     if not rows or not keys:
-        return empty("parallel_coordinates", title, "needs runs with differing parameters")
-    fig = Figure("parallel_coordinates", title, width=max(WIDTH, 110 * (len(keys) + 1)))
+        return empty(name, title, "needs runs with differing parameters")
+    fig = Figure(name, title, width=max(WIDTH, 110 * (len(keys) + 1)))
     fig.text(fig.width / 2, 20, title, size=14)
     span = fig.width - LEFT - RIGHT - 50
     axes_x = [LEFT + i * span / len(keys) for i in range(len(keys) + 1)]
@@ -204,6 +205,40 @@ def parallel_plot(rows: list[dict], keys: list[str], metric: str, mode: str) -> 
             if frac is not None:
                 pts.append((axes_x[i], y0 - frac * (y0 - y1)))
         fig.line(pts, _gradient(t), 1.2, 0.7, run=r["run_id"], value=r["value"])
+    return fig
+
+
+FRONT, KEPT, OTHER = "#d62728", "#08306b", "#bbbbbb"
+
+
+def front_plot(runs: list[dict], names: list[str], modes: list[str]) -> Figure:
+    """The Pareto front of a multi-metric sweep. Two metrics: every finished run as a dot, the
+    front's runs in red joined in order of the first metric, the kept ones circled dark. More:
+    parallel coordinates over the metrics, one line per front run (colour: the first metric)."""
+    title = f"Pareto front ({', '.join(names)})"
+    runs = [r for r in runs if r["values"] and all(v is not None for v in r["values"])]
+    front = [r for r in runs if r["on_front"]]
+    if not front:
+        return empty("pareto_front", title, "no run with a finite value of every metric yet")
+    if len(names) > 2:
+        rows = [{"run_id": r["run_id"], "value": r["values"][0],
+                 "params": dict(zip(names[1:], r["values"][1:]))} for r in front]
+        return parallel_plot(rows, names[1:], names[0], modes[0], name="pareto_front",
+                             title=title + ": one line per front run")
+    fig = Figure("pareto_front", title)
+    sx, sy = axes(fig, [r["values"][0] for r in runs], [r["values"][1] for r in runs],
+                  f"{names[0]} ({modes[0]})", f"{names[1]} ({modes[1]})")
+    for r in runs:
+        if not r["on_front"]:
+            fig.dot(sx(r["values"][0]), sy(r["values"][1]), OTHER, run=r["run_id"])
+    ordered = sorted(front, key=lambda r: r["values"][0], reverse=modes[0] == "max")
+    fig.line([(sx(r["values"][0]), sy(r["values"][1])) for r in ordered], FRONT, 1.5)
+    for r in ordered:
+        if r["kept"]:
+            fig.dot(sx(r["values"][0]), sy(r["values"][1]), KEPT, r=6.5)
+        fig.dot(sx(r["values"][0]), sy(r["values"][1]), FRONT, run=r["run_id"], front=1,
+                kept=int(bool(r["kept"])))
+    _legend(fig, [("on the front", FRONT), ("checkpoint kept", KEPT), ("dominated", OTHER)])
     return fig
 
 

@@ -76,7 +76,20 @@ def report_data(sweep: Sweep, top_n: int | None = None) -> dict:
                     "status": r.get("status"), "test": {t: test.get(t) for t in tests},
                     "checkpoint": r.get("checkpoint"),
                     "params": {k: (r.get("params") or {}).get(k) for k in keys}})
+    objectives = sweep.objectives
+    pareto = None
+    if objectives:
+        on_front = {r["run_id"]: r.get("rank") for r in sweep.front()}
+        pareto = {"names": [o["name"] for o in objectives],
+                  "modes": [o["mode"] for o in objectives],
+                  "runs": [{"run_id": r["run_id"], "run_name": r.get("run_name"),
+                            "values": r.get("metric_values"), "on_front": r["run_id"] in on_front,
+                            "kept": on_front.get(r["run_id"])}
+                           for r in runs if r.get("status") in ("complete", "pruned")]}
+        for entry, r in zip(top, ranked):
+            entry["metric_values"] = r.get("metric_values")
     return {"sweep": sweep.name, "path": str(sweep.path.absolute()), "model": sweep.model,
+            "pareto": pareto,
             "dataset": sweep.dataset, "what": sweep.what, "test_metrics": tests,
             "metric": metric, "mode": sweep.mode,
             "status": sweep.status(), "started": sweep.started, "counts": sweep.counts(),
@@ -88,7 +101,9 @@ def report_data(sweep: Sweep, top_n: int | None = None) -> dict:
 
 def build_figures(data: dict) -> list[_plots.Figure]:
     metric = data["metric"]
-    return [
+    pareto = data.get("pareto")
+    front = [_plots.front_plot(pareto["runs"], pareto["names"], pareto["modes"])] if pareto else []
+    return [*front,
         _plots.history_plot(data["history"], metric, data["mode"]),
         _plots.parallel_plot(data["parallel"]["rows"], data["parallel"]["keys"], metric,
                              data["mode"]),
@@ -118,12 +133,16 @@ def render_html(data: dict, figures: list[_plots.Figure]) -> str:
     summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
     keys = data["varying_params"]
     tests = data["test_metrics"]
-    head = ["rank", "run", data["metric"], "epoch", "status",
+    pareto = data.get("pareto")
+    names = pareto["names"] if pareto else [data["metric"]]
+    head = ["rank", "run", *names, "epoch", "status",
             *(t if t.startswith("test") else f"test {t}" for t in tests), *keys]
     rows = []
     for entry in data["top"]:
+        values = (entry.get("metric_values") or [None] * len(names)) if pareto \
+            else [entry["metric_value"]]
         cells = [(entry["rank"], True), (entry["run_name"], False),
-                 (entry["metric_value"], True), (entry["epoch"], True), (entry["status"], False),
+                 *((v, True) for v in values), (entry["epoch"], True), (entry["status"], False),
                  *((entry["test"].get(t), True) for t in tests),
                  *((entry["params"].get(k), True) for k in keys)]
         rows.append("<tr>" + "".join(
@@ -138,7 +157,9 @@ def render_html(data: dict, figures: list[_plots.Figure]) -> str:
         f'<p class="meta">{escape(data["path"])}<br>started {fmt_time(data["started"])}, '
         f'{escape(data["status"])}; runs: {escape(summary or "none")}; metric '
         f'{escape(data["metric"])} ({escape(data["mode"])})</p>',
-        f"<h2>Top {len(data['top'])}</h2>",
+        (f"<h2>Kept on the Pareto front: {len(data['top'])} of "
+         f"{sum(r['on_front'] for r in pareto['runs'])}</h2>" if pareto
+         else f"<h2>Top {len(data['top'])}</h2>"),
         "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>",
         *rows, "</table>",
     ]

@@ -58,6 +58,8 @@ def sweep_summary(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
         "best": _brief(best, []) if best else None,
         "varying_params": keys, "test_metrics": test_metrics(ranked),
         "top": [dict(_brief(r, keys), rank=i) for i, r in enumerate(ranked, 1)],
+        "objectives": sweep.objectives,
+        "front": [dict(_brief(r, keys), rank=r.get("rank")) for r in sweep.front()],
         "disk": sweep.disk(), "errors": list(dict.fromkeys(sweep.errors)),
     }
 
@@ -67,6 +69,7 @@ def _brief(run: dict, keys: list[str]) -> dict:
     return {"run_id": run.get("run_id"), "run_name": run.get("run_name"),
             "job_num": run.get("job_num"), "status": run.get("status"),
             "metric_value": run.get("metric_value"), "epoch": run.get("epoch"),
+            **({"metric_values": run["metric_values"]} if "metric_values" in run else {}),
             "checkpoint": run.get("checkpoint"), "wandb": run.get("wandb") or None,
             "test": run.get("test") if isinstance(run.get("test"), dict) else None,
             "params": {k: params.get(k) for k in keys}}
@@ -97,7 +100,9 @@ def summarize(sweeps: list[Sweep], args) -> int:
         if i:
             print()
         print(_summary_text_header(info))
-        if info["top"]:
+        if info["objectives"]:
+            _print_front(info)
+        elif info["top"]:
             keys = info["varying_params"][:MAX_PARAM_COLUMNS]
             tests = info["test_metrics"][:MAX_TEST_COLUMNS]
             wandb = any(entry["wandb"] for entry in info["top"])
@@ -123,6 +128,34 @@ def summarize(sweeps: list[Sweep], args) -> int:
     return report_errors(sweeps)
 
 
+def front_heading(objectives: list[dict], n_front: int, n_kept: int) -> str:
+    """``Pareto front (val_loss min, n_params min): 5 runs, 3 kept``."""
+    names = ", ".join(f"{o['name']} {o['mode']}" for o in objectives)
+    return f"Pareto front ({names}): {n_front} run(s), {n_kept} kept"
+
+
+def _print_front(info: dict) -> None:
+    """The front of a multi-metric sweep: every non-dominated run, kept ones numbered."""
+    front = info["front"]
+    print("  " + front_heading(info["objectives"], len(front),
+                               sum(e["rank"] is not None for e in front)))
+    if not front:
+        return
+    names = [o["name"] for o in info["objectives"]]
+    keys = info["varying_params"][:MAX_PARAM_COLUMNS]
+    tests = [t for t in test_metrics(front)][:MAX_TEST_COLUMNS]
+    heads = [_test_head(t) for t in tests]
+    table = Table(["kept", "run", *names, "status", *heads, *keys],
+                  align_right={"kept", *names, *heads})
+    for entry in front:
+        test = entry["test"] or {}
+        values = entry.get("metric_values") or [None] * len(names)
+        table.add(f"#{entry['rank']}" if entry["rank"] else "-", entry["run_name"] or "-",
+                  *values, entry["status"] or "-", *(fmt_num(test.get(t)) for t in tests),
+                  *(fmt_num(entry["params"].get(k)) for k in keys))
+    table.print(indent="  ")
+
+
 def _test_head(name: str) -> str:
     """A test metric's column: ``test/acc`` as is, a bare ``mse`` as ``test mse``."""
     return name if name.startswith("test") else f"test {name}"
@@ -141,7 +174,9 @@ def _summary_text_header(info: dict) -> str:
     planned = f" of {info['n_trials']}" if info["n_trials"] else ""
     lines.append(f"  runs {info['n_runs']}{planned}: {shown}")
     best = info["best"]
-    if best:
+    if info.get("objectives"):
+        pass  # several metrics: no single best; the front follows
+    elif best:
         lines.append(f"  best {info['metric']} ({info['mode']}): "
                      + style(fmt_num(best["metric_value"]), "bold")
                      + f"  run {best['run_name']} (job {fmt_num(best['job_num'])}, "

@@ -297,6 +297,22 @@ class Sweep:
         doc = self.manifest
         return list(doc.get("top") or []) if doc else []
 
+    @property
+    def objectives(self) -> list[dict] | None:
+        """``[{"name", "mode"}, ...]`` of a sweep that ranks several metrics, else None."""
+        doc = self.manifest
+        return (doc.get("objectives") or None) if doc else None
+
+    def front(self) -> list[dict]:
+        """A multi-metric sweep's Pareto front (every non-dominated run, first metric first),
+        each run with ``rank`` set when its checkpoint is kept; [] for one metric."""
+        if not self.objectives:
+            return []
+        by_id = {r["run_id"]: r for r in self.runs}
+        kept = {e["run_id"]: e["rank"] for e in self.top}
+        return [dict(by_id.get(e["run_id"], e), rank=kept.get(e["run_id"]))
+                for e in self.manifest.get("front") or []]
+
     def ranked(self) -> list[dict]:
         """Runs in rank order: the manifest's top k, else finished runs sorted by metric."""
         if self.top:

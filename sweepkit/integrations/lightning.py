@@ -208,9 +208,11 @@ def _sweep_job() -> Any:
 
 
 def _direction_mode(hydra_cfg: Any) -> str | None:
-    from sweepkit.hooks import _direction_mode as mode_of
+    """The sweeper's (first) direction as min/max; the monitored metric is the first one."""
+    from sweepkit.hooks import _direction_modes
 
-    return mode_of(hydra_cfg)
+    modes = _direction_modes(hydra_cfg)
+    return modes[0] if modes else None
 
 
 def _is_scalar(value: Any) -> bool:

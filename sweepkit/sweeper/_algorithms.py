@@ -101,11 +101,13 @@ def build_sampler(config: Any, space: SearchSpace) -> "BaseSampler":
 
 def build_pruner(config: Any) -> "BasePruner":
     """Instantiate the pruner (``None`` means no pruning)."""
-    from optuna.pruners import HyperbandPruner
+    from optuna.pruners import HyperbandPruner, NopPruner
 
     kwargs = as_dict(config) or {"_target_": "optuna.pruners.NopPruner"}
     cls = _locate("pruner", kwargs.pop("_target_", None), "optuna.pruners", PRUNERS)
     shared_history = kwargs.pop("shared_history", True)  # as HyperbandPrunerConfig
+    if cls is NopPruner:  # a pruner switched off by its _target_ (its other settings unused)
+        kwargs = {}
     if cls is HyperbandPruner:
         from sweepkit.sweeper._hyperband import SharedHistoryHyperband, resolve_min_resource
 

@@ -94,10 +94,12 @@ def job_outcome(job_dir: Path) -> "tuple[optuna.trial.TrialState, float | None] 
 
 
 def _describe_entry(entry: dict[str, Any]) -> str:
-    value = next((entry[k] for k in ("metric_value", "value") if k in entry), None)
+    value = next((entry[k] for k in ("metric_values", "metric_value", "value") if k in entry),
+                 None)
     name = next((entry[k] for k in ("run_name", "run_id", "job_num") if k in entry), "?")
     rank = f"#{entry['rank']} " if entry.get("rank") is not None else ""
-    shown = f"{value:.6g}" if isinstance(value, (int, float)) else value
+    shown = (f"{value:.6g}" if isinstance(value, (int, float)) else
+             "(" + ", ".join(f"{v:.6g}" for v in value) + ")" if isinstance(value, list) else value)
     return f"{rank}{name} {shown}"
 
 
@@ -120,7 +122,8 @@ def log_progress(study: "optuna.Study", sweep_dir: Path, n_trials: int) -> None:
         log.info(f"  best so far: trial {best.number} value={best.value:.6g} {applied_params(best)}")
     top = read_top_k(sweep_dir)
     if top:
-        log.info("  top k (manifest): " + "; ".join(_describe_entry(e) for e in top))
+        label = "kept on the front" if "metric_values" in top[0] else "top k"
+        log.info(f"  {label} (manifest): " + "; ".join(_describe_entry(e) for e in top))
 
 
 def write_results(study: "optuna.Study", sweep_dir: Path, storage: str) -> Path:

@@ -9,6 +9,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from sweepkit.forecast import resolvers
+
+resolvers.register()  # the project's conf/sweeper presets use them
+
 
 @hydra.main(version_base=None, config_path="conf", config_name="toy")
 def main(cfg: DictConfig) -> float:

@@ -4,7 +4,8 @@ Each job writes ``checkpoints/epoch_NNN.ckpt`` for its best epoch (a torch file 
 ModelCheckpoint-like callback state naming it ``best_model_path``) and, with ``save_last``,
 ``checkpoints/last.ckpt``, then returns the best loss ``(x - 0.3)^2``. ``no_checkpoint`` and
 ``return_text`` make a job leave no checkpoint or return a string (bad input for the hook);
-``unfinished_record`` writes a run.json that still says ``running``.
+``unfinished_record`` writes a run.json that still says ``running``. ``+pareto=true`` returns
+two metrics as a tuple, ``(loss, size)`` with ``size = x``.
 With ``epochs`` > 0 it is a custom training loop first: the loss of epoch e is
 ``(x - 0.3)^2 + 1 / e``, reported with ``sweepkit.report`` and stopped by ``sweepkit.should_prune``.
 """
@@ -44,6 +45,8 @@ def main(cfg: DictConfig):
         tracker.log_epoch({"epoch": 1, "objective": loss})
     if cfg.return_text:
         return "done"
+    if cfg.get("pareto"):
+        return loss, float(cfg.x)
     return loss
 
 

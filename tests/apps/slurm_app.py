@@ -9,6 +9,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from sweepkit.forecast import resolvers
+
+resolvers.register()  # the project's conf/sweeper presets use them
+
 SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_PARTITION",
               "SLURM_CPUS_PER_TASK", "SLURM_MEM_PER_NODE", "SUBMITIT_EXECUTOR")
 

@@ -15,8 +15,11 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from sweepkit.forecast import resolvers
 from sweepkit.pruning import current_trial
 from sweepkit.tracker import BestModelTracker
+
+resolvers.register()  # the project's conf/sweeper presets use them
 
 
 def toy_loss(cfg: DictConfig, epoch: int) -> float:
