@@ -6,7 +6,8 @@
 
 Prints what the disk costs first (one fsync of a small append, one atomic replace of a small
 file), then medians and p99 of one `register_model` call (tiny checkpoints, so the figures are
-the manager's own cost), the cost at 10 vs 10,000 runs already registered, promoting a 1 GB
+the manager's own cost), the cost at 10 vs 10,000 runs already registered (one metric, and two
+metrics with a Pareto front), promoting a 1 GB
 checkpoint against a plain copy, and the most checkpoints on disk during a real multirun.
 """
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from sweepkit import SweepManager  # noqa: E402
 
 
-def _register_timed(manager: SweepManager, run_id: str, value: float) -> float:
+def _register_timed(manager: SweepManager, run_id: str, value) -> float:
     job = manager.sweep_dir / "jobs" / run_id
     job.mkdir(parents=True, exist_ok=True)
     (job / "best_model.pth").write_bytes(b"x" * 64)
@@ -121,6 +122,32 @@ def bench_flat(root: Path, big: int, samples: int) -> None:
     print(f"  ratio {big} / 10 runs: {medians[big] / medians[10]:.2f}x (goal < 2x)")
 
 
+def bench_flat_pareto(root: Path, big: int, samples: int) -> None:
+    """Two metrics: every filler run ranks (random values, so the front is as large as a real
+    sweep's, about ln n runs) and every timed one may join the front."""
+    import random
+
+    print(f"== two metrics (Pareto front): cost vs runs already registered (median of "
+          f"{samples} calls) ==")
+    medians = {}
+    for size in (10, big):
+        rng = random.Random(size)
+        sweep = root / f"pareto{size}"
+        filler = SweepManager(sweep, top_k=3, metric_name=["loss", "size"], fsync=False)
+        t0 = time.perf_counter()
+        for i in range(size):
+            _register_timed(filler, f"f{i}", [rng.random(), rng.random()])
+        fill = time.perf_counter() - t0
+        manager = SweepManager(sweep)
+        times = [_register_timed(manager, f"m{i}", [rng.random(), rng.random()])
+                 for i in range(samples)]
+        medians[size] = statistics.median(times)
+        front = len(manager.state()["front"])
+        print(f"  {size:6d} runs: {_stats(times)}   (front {front} runs; filled in {fill:.1f} s)")
+        shutil.rmtree(sweep, ignore_errors=True)
+    print(f"  ratio {big} / 10 runs: {medians[big] / medians[10]:.2f}x (goal < 2x)")
+
+
 def bench_promotion(root: Path, size_gb: float) -> None:
     print(f"== promoting a {size_gb:g} GB checkpoint ==")
     nbytes = int(size_gb * 2**30)
@@ -188,7 +215,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, no multirun")
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temp dir)")
-    parser.add_argument("--only", choices=["cost", "flat", "promotion", "disk"], default=None,
+    parser.add_argument("--only", choices=["cost", "flat", "pareto", "promotion", "disk"],
+                        default=None,
                         help="run one part (cost: disk floor + registration cost)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds of the registration-cost part; the median is printed")
@@ -200,6 +228,8 @@ def main() -> None:
             bench_concurrency(root, 30 if args.quick else 100, args.repeat)
         if args.only in (None, "flat"):
             bench_flat(root, 1000 if args.quick else 10_000, 50 if args.quick else 200)
+        if args.only in (None, "pareto"):
+            bench_flat_pareto(root, 1000 if args.quick else 10_000, 50 if args.quick else 200)
         if args.only in (None, "promotion"):
             bench_promotion(root, 0.1 if args.quick else 1.0)
         if args.only in (None, "disk") and not args.quick:
