@@ -1,4 +1,5 @@
-"""Search longer for ways to lose a checkpoint (the Hypothesis state machine of the tests).
+"""Search longer for ways to lose a checkpoint (the Hypothesis state machines of the tests: one
+metric, and two metrics with a Pareto front).
 
     SWEEPKIT_SEARCH_EXAMPLES=2000 SWEEPKIT_SEARCH_STEPS=50 python scripts/search_manifest.py
 
@@ -23,7 +24,8 @@ def main() -> int:
     os.environ.setdefault("SWEEPKIT_SEARCH_RANDOM", "1")
     start = time.perf_counter()
     code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            "--hypothesis-show-statistics", "tests/test_manifest_search.py"],
+                            "--hypothesis-show-statistics", "tests/test_manifest_search.py",
+                            "tests/test_manifest_pareto_search.py"],
                            cwd=REPO)
     print(f"{examples} sequences of up to {steps} steps: "
           f"{'no checkpoint lost' if code == 0 else 'FAILED (see above)'} "
