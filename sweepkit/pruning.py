@@ -54,10 +54,16 @@ class SweepTrial:
         self._last_step: int | None = None
         # Optuna cannot prune a study with several objectives (the sweeper refuses a pruner)
         self._prunable = len(trial.study.directions) == 1
+        # steps the trial holds already (read once): a requeued job reports each step once
+        self.reported_steps: set[int] = set(
+            trial.study._storage.get_trial(trial._trial_id).intermediate_values)
 
     def report(self, value: float, step: int) -> None:
-        if self._prunable:
+        """Report ``value`` at ``step``, once: a step the trial already holds (a requeued job
+        that resumed replays its earlier epochs) is not sent again."""
+        if self._prunable and int(step) not in self.reported_steps:
             self.trial.report(float(value), int(step))
+            self.reported_steps.add(int(step))
         self._last_step = int(step)
 
     def should_prune(self, mark: bool = True) -> bool:

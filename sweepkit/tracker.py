@@ -8,6 +8,11 @@ The tracker never imports torch: the caller passes a ``save`` function that writ
 checkpoint to a path, or passes none and names a checkpoint it keeps itself
 (:meth:`set_checkpoint`, as the Lightning callback does with ModelCheckpoint's file).
 
+A run that may be preempted also keeps a resume checkpoint, ``last.pt``, rewritten atomically
+after every epoch (:meth:`save_resume`); a job that starts again in the same directory (a SLURM
+requeue, a retried trial) continues from it (:meth:`resume_from`). It is not a top-k file:
+:meth:`finish` deletes it.
+
 This module owns the run record; its schema is in ``docs/run-record.md`` (``format`` 1).
 :func:`hydra_job_fields` gives the fields every Hydra job fills in the same way.
 """
@@ -26,6 +31,7 @@ from sweepkit._io import atomic_write_json, check_mode, finite
 RUN_RECORD = "run.json"
 RUN_RECORD_FORMAT = 1
 CHECKPOINT = "best_model.pth"
+RESUME_CHECKPOINT = "last.pt"
 STATUSES = ("running", "complete", "pruned", "failed")
 #: Config groups that say how a job ran rather than what it trained; never used as labels.
 NON_LABEL_GROUPS = frozenset({"paths", "trainer", "logger", "callbacks", "extras", "hydra", "debug",
@@ -126,20 +132,73 @@ class BestModelTracker:
         self.record["epoch"] = entry.get("epoch", len(self.record["history"]))
         self._write()
 
-    def finish(self, status: str, test: dict[str, float] | None = None, error: str | None = None) -> dict:
+    def finish(self, status: str, test: dict[str, float] | None = None, error: str | None = None,
+               keep_resume: bool = False) -> dict:
         """Close the record with a final status (complete, pruned or failed).
 
-        ``test=None`` keeps test metrics recorded before (:meth:`set_test`)."""
+        ``test=None`` keeps test metrics recorded before (:meth:`set_test`). The resume
+        checkpoint is deleted unless ``keep_resume`` (a run that raised: a retry resumes it)."""
         if status not in STATUSES[1:]:
             raise ValueError(f"final status must be one of {STATUSES[1:]}, got {status!r}")
         if test is not None:
             self.record["test"] = test
         self.record.update(status=status, error=error, ended_at=time.time())
         self._write()
+        if not keep_resume:
+            self.drop_resume()
         return self.record
+
+    # ------------------------------------------------------------ resume checkpoint
+    @property
+    def resume_path(self) -> Path:
+        return self.run_dir / RESUME_CHECKPOINT
+
+    def save_resume(self, save: Callable[[Path], None]) -> None:
+        """Write the resume checkpoint: ``save(path)`` writes a temporary file, which is synced
+        and renamed over ``last.pt``, so a kill at any instant leaves the previous one whole."""
+        tmp = self.run_dir / f".{RESUME_CHECKPOINT}.tmp"
+        save(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.resume_path)
+
+    def resume_state(self) -> dict[str, Any]:
+        """The tracker's part of a resume checkpoint (best so far, the record)."""
+        return {"best_value": self.best_value, "best_epoch": self.best_epoch,
+                "checkpoint": str(self.checkpoint_path) if self.checkpoint_path else None,
+                "record": {k: self.record.get(k) for k in _RESUMED_FIELDS}}
+
+    def resume_from(self, state: Mapping[str, Any], epoch: int) -> None:
+        """Continue a run from :meth:`resume_state` saved after ``epoch``: best so far, history,
+        run name and start time come back; ``resumed`` lists the epochs each attempt began after."""
+        record = dict(state.get("record") or {})
+        resumed = list(record.get("resumed") or []) + [{"after_epoch": int(epoch), "at": time.time()}]
+        self.record.update({k: v for k, v in record.items() if k in _RESUMED_FIELDS}, resumed=resumed)
+        self.best_value, self.best_epoch = state.get("best_value"), state.get("best_epoch")
+        checkpoint = state.get("checkpoint")
+        self.set_checkpoint(checkpoint if checkpoint and os.path.isfile(checkpoint) else None)
+        self.record.update(best_value=self.best_value, best_epoch=self.best_epoch, status="running",
+                           ended_at=None, error=None)
+        self._write()
+
+    def drop_resume(self) -> None:
+        """Delete the resume checkpoint (a regular file in the run dir; a link is left alone)."""
+        for path in (self.resume_path, self.run_dir / f".{RESUME_CHECKPOINT}.tmp"):
+            try:
+                if path.is_file() and not path.is_symlink():
+                    path.unlink()
+            except OSError:
+                pass
 
     def _write(self) -> None:
         atomic_write_json(self.run_dir / RUN_RECORD, self.record)
+
+
+#: Record fields a resumed run takes from its resume checkpoint.
+_RESUMED_FIELDS = ("history", "epoch", "run_name", "started_at", "resumed", "wandb")
 
 
 def hydra_job_fields(hydra_cfg: Any) -> dict[str, Any]:

@@ -31,7 +31,9 @@ def run_job(cfg: DictConfig) -> float | dict[str, float]:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     job_num = int(hc.job.num) if multirun else None
-    suffix = f"{job_num:03d}" if multirun else run_dir.name
+    # a retried trial runs in its first attempt's directory and keeps that run's name
+    suffix = (f"{int(run_dir.name):03d}" if run_dir.name.isdigit() else f"{job_num:03d}") \
+        if multirun else run_dir.name
     record = {
         "run_name": f"{cfg.model.name}_{cfg.dataset.name}_{suffix}",
         "job_num": job_num,

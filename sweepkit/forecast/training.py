@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -17,6 +18,7 @@ from torch import nn
 from sweepkit.forecast.data import Splits, load_series, split_and_scale
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.progress import EpochProgress, resolve_mode
+from sweepkit.manifest._store import fault_point
 from sweepkit.pruning import current_trial
 from sweepkit.tracker import BestModelTracker
 from sweepkit.tracking import make_logger
@@ -45,6 +47,66 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+#: trainer keys that say how a run runs, not what it trains: a resume checkpoint ignores them
+_RESUME_FREE_KEYS = ("resume", "progress", "progress_every_s", "device", "num_threads")
+
+
+def run_fingerprint(cfg: Any) -> str:
+    """What a resume checkpoint must match: model, dataset, objective and training settings."""
+    from omegaconf import OmegaConf
+
+    def plain(node: Any) -> Any:
+        return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+    trainer = {k: v for k, v in plain(cfg.trainer).items() if k not in _RESUME_FREE_KEYS}
+    parts = {"model": plain(cfg.model), "dataset": plain(cfg.dataset), "trainer": trainer,
+             "objective": plain(cfg.get("objective", "val_loss"))}
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch (CPU and CUDA) random states, as plain values and tensors."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_resume(path: Path, fingerprint: str, max_epochs: int) -> dict[str, Any] | None:
+    """The resume checkpoint at ``path`` if it belongs to this run, else None (said why)."""
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        epoch = int(state["epoch"])
+        state["model_state"], state["optimizer"], state["scheduler"], state["rng"]  # noqa: B018
+    except Exception as exc:  # a torn or foreign file: train from the start, say so
+        log.warning("resume checkpoint %s is unreadable (%s: %s); starting from epoch 1 "
+                    "(it is replaced after the first epoch)", path, type(exc).__name__, exc)
+        return None
+    if state.get("fingerprint") != fingerprint:
+        log.warning("resume checkpoint %s was written with other settings (model, dataset or "
+                    "trainer changed); starting from epoch 1", path)
+        return None
+    if not 1 <= epoch < max_epochs:
+        log.warning("resume checkpoint %s is at epoch %d of %d; starting from epoch 1",
+                    path, epoch, max_epochs)
+        return None
+    return state
 
 
 def pick_device(name: str) -> torch.device:
@@ -156,6 +218,21 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     extra = dict(record or {})
     extra.update(max_epochs=max_epochs, data=series.provenance())
     tracker = BestModelTracker(run_dir, metric_name=objective, mode=mode, extra=extra)
+    resume = bool(tcfg.get("resume", True))
+    fingerprint = run_fingerprint(cfg)
+    resumed = load_resume(tracker.resume_path, fingerprint, max_epochs) if resume else None
+    first_epoch, stale = 1, 0
+    if resumed is not None:
+        model.load_state_dict(resumed["model_state"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        generator.set_state(resumed["generator"])
+        set_rng_state(resumed["rng"])
+        tracker.resume_from(resumed["tracker"], int(resumed["epoch"]))
+        first_epoch, stale = int(resumed["epoch"]) + 1, int(resumed.get("stale", 0))
+        log.info("resuming from epoch %d/%d: epochs 1-%d restored from %s", first_epoch, max_epochs,
+                 first_epoch - 1, tracker.resume_path)
+    extra["run_name"] = tracker.record["run_name"]
     run_name = str(extra.get("run_name", Path(run_dir).name))
     try:
         wandb_info = logger.start(config=extra.get("config", {}), run_name=run_name,
@@ -166,6 +243,8 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     if wandb_info:
         tracker.record["wandb"] = wandb_info
     reporter = current_trial()
+    for entry in tracker.record["history"] if resumed is not None else ():
+        reporter.report(entry[objective], int(entry["epoch"]))  # steps the trial has are skipped
     n_params = sum(p.numel() for p in model.parameters())
     log.info("%s on %s (%s, %d x %d), %d parameters, %d/%d/%d windows, device %s",
              cfg.model.name, series.name, series.source, *series.values.shape, n_params,
@@ -177,14 +256,20 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                     "lookback": splits.lookback, "horizon": splits.horizon,
                     "scaler": {"mean": splits.mean.tolist(), "std": splits.std.tolist()}}, path)
 
+    def save_resume(path: Path) -> None:
+        torch.save({"epoch": epoch, "fingerprint": fingerprint, "stale": stale,
+                    "model_state": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                    "rng": rng_state(), "tracker": tracker.resume_state()}, path)
+
     loss_fn = nn.MSELoss()
-    status, error, stale = "complete", None, 0
+    status, error = "complete", None
     batch_size, clip = int(tcfg.batch_size), tcfg.get("grad_clip")
     patience = tcfg.get("patience")
     progress_mode = resolve_mode(tcfg.get("progress", "auto"))
     every_s = float(tcfg.get("progress_every_s") or 30.0)
     try:
-        for epoch in range(1, max_epochs + 1):
+        for epoch in range(first_epoch, max_epochs + 1):
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]  # at the epoch's first step
             model.train()
@@ -215,6 +300,10 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 break
             improved = tracker.update(epoch, val_objective, save)
             tracker.log_epoch(entry)
+            stale = 0 if improved else stale + 1
+            if resume and epoch < max_epochs:
+                tracker.save_resume(save_resume)
+            fault_point(f"after_epoch_{epoch}")
             logger.log({k: v for k, v in entry.items() if k != "epoch"}, step=epoch)
             log.info("epoch %3d/%d  train_loss %.5f  val_loss %.5f  val_mae %.5f  %.1fs  %s windows/s%s", epoch,
                      max_epochs, train_loss, val["mse"], val["mae"], entry["time"], f"{windows_per_s:,.0f}",
@@ -226,7 +315,6 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 status = "pruned"
                 log.info("epoch %d: trial pruned by the sweeper; keeping the best checkpoint so far", epoch)
                 break
-            stale = 0 if improved else stale + 1
             if patience and stale >= int(patience):
                 log.info("early stopping: no improvement of %s for %d epochs", objective, stale)
                 break
@@ -236,7 +324,7 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
             model.load_state_dict(state["model_state"])
             test = evaluate(model, sampler, "test", batch_size * 4)
     except BaseException as exc:
-        tracker.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        tracker.finish("failed", error=f"{type(exc).__name__}: {exc}", keep_resume=True)
         logger.finish("failed", {"error": f"{type(exc).__name__}: {exc}"})
         raise
     tracker.finish(status, test=test, error=error)
