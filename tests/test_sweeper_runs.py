@@ -116,7 +116,8 @@ def test_resume_after_a_dead_sweep_continues_numbering_within_the_budget(tmp_pat
     assert states == [TrialState.COMPLETE] * 2 + [TrialState.FAIL] + [TrialState.COMPLETE] * 3
     assert study.trials[3].params == study.trials[2].params  # the re-queued trial
     assert study.trials[3].user_attrs["sweepkit_retry_of"] == 2
-    assert sorted(jobs(sweep)) == [0, 1, 3, 4, 5]
+    assert sorted(jobs(sweep)) == [0, 1, 2, 4, 5]  # the retry runs in its first attempt's dir
+    assert study.trials[3].user_attrs["sweepkit_job_subdir"] == "2"
     assert "Trial 2 was running when the sweep stopped" in out.stdout + out.stderr
 
     run_toy(sweep, *args, "hydra.sweeper.n_trials=5")  # budget spent: nothing more runs

@@ -60,6 +60,8 @@ MEMORY = "memory"  # hydra.sweeper.storage=memory: an in-memory study (the stock
 BUDGETS = ("total", "per_run")
 FAILURE_SCOPES = ("sweep", "batch")
 _MISSING = object()
+RETRY_OF_ATTR = "sweepkit_retry_of"  # a re-queued trial: the number of the trial it retries
+SUBDIR_ATTR = "sweepkit_job_subdir"  # set when a trial runs in another trial's job dir
 
 
 class SweepAborted(RuntimeError):
@@ -273,12 +275,27 @@ class SweepkitSweeperImpl(Sweeper):
 
     def _proposal(self, trial: Trial, applied: dict[str, Any]) -> Proposal:
         """The accepted trial's job: its overrides, and a GPU when the sweep spreads trials over GPUs."""
-        overrides = self._overrides(applied)
+        overrides = self._overrides(applied) + self._retry_overrides(trial)
         gpu = self.gpu_slots.acquire() if self.gpu_slots is not None else None
         if gpu is not None:
             overrides += self.gpu_slots.overrides(gpu)
             trial.set_user_attr("gpu", gpu)
         return Proposal(trial, overrides, gpu)
+
+    def _retry_overrides(self, trial: Trial) -> list[str]:
+        """A retried trial runs in its first attempt's job dir: it resumes from the resume
+        checkpoint there and the manifest keeps one run (with Hydra's default subdir only)."""
+        assert self.config is not None
+        retry_of = trial.user_attrs.get(RETRY_OF_ATTR)
+        raw = OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir")
+        if retry_of is None or raw != "${hydra.job.num}":
+            return []
+        first = trial.study.get_trials(deepcopy=False)[int(retry_of)]
+        if _report.NEVER_LAUNCHED_ATTR in first.user_attrs:  # no job dir to go back to
+            return []
+        subdir = job_subdir(first)
+        trial.set_user_attr(SUBDIR_ATTR, subdir)
+        return [f"hydra.sweep.subdir={_quote(subdir)}"]
 
     def _job_ended(self, study: optuna.Study, proposal: Proposal, job_return: JobReturn) -> None:
         if self.gpu_slots is not None:
@@ -383,14 +400,15 @@ class SweepkitSweeperImpl(Sweeper):
         marked FAIL, and re-queued with ``resume.retry_failed``.
         """
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if not (self.sweep_dir / str(frozen.number)).exists():  # asked, never launched
+            job_dir = self.sweep_dir / job_subdir(frozen)
+            if not job_dir.exists():  # asked, never launched
                 _trial_handle(study, frozen).set_user_attr(_report.NEVER_LAUNCHED_ATTR, True)
                 study.tell(frozen.number, state=TrialState.FAIL)
-                study.enqueue_trial(frozen.params, user_attrs={"sweepkit_retry_of": frozen.number})
+                study.enqueue_trial(frozen.params, user_attrs={RETRY_OF_ATTR: frozen.number})
                 log.warning(f"Trial {frozen.number} was proposed but never launched when the "
                             "sweep stopped: its parameters are queued again (not counted)")
                 continue
-            outcome = _report.job_outcome(self.sweep_dir / str(frozen.number))
+            outcome = _report.job_outcome(job_dir)
             if outcome is not None and len(self.directions) == 1:  # run.json has one value
                 state, value = outcome
                 study.tell(frozen.number, value, state=state)
@@ -403,9 +421,7 @@ class SweepkitSweeperImpl(Sweeper):
             action = "re-queued" if self.retry_failed else "not retried (resume.retry_failed=false)"
             log.warning(f"Trial {frozen.number} was running when the sweep stopped: failed, {action}")
             if self.retry_failed:
-                study.enqueue_trial(
-                    frozen.params, user_attrs={"sweepkit_retry_of": frozen.number}
-                )
+                study.enqueue_trial(frozen.params, user_attrs={RETRY_OF_ATTR: frozen.number})
 
     # ---------------------------------------------------------------- the loop
     def sweep(self, arguments: list[str]) -> None:
@@ -610,6 +626,11 @@ class SweepkitSweeperImpl(Sweeper):
                 f"{self.tally.last_error}. The study is saved: fix the cause and resume with "
                 f"hydra.sweep.dir={self.sweep_dir}"
             )
+
+
+def job_subdir(trial: FrozenTrial) -> str:
+    """A trial's job dir in the sweep: its number, or its first attempt's dir when it is a retry."""
+    return str(trial.user_attrs.get(SUBDIR_ATTR, trial.number))
 
 
 def _one_or_list(directions: Sequence[str]) -> Any:
