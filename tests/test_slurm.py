@@ -272,3 +272,45 @@ def test_killed_job_is_noticed_without_slurm_accounting(slurm, monkeypatch):
     slurm.wait_for_job(job_id)
     assert watcher.get_state(job_id, mode="force") == LEFT_QUEUE
     assert watcher.is_done(job_id, mode="cache")
+
+
+def test_a_requeued_slurm_job_resumes_from_its_last_epoch(slurm, tmp_path, monkeypatch):
+    """`scontrol requeue` mid-training: the job runs again in its dir and continues after its epoch."""
+    from conftest import TINY_DATA
+    from optuna.trial import TrialState
+    from test_sweeper_runs import load_study
+
+    sweep_env(monkeypatch)
+    sweep = tmp_path / "sweep"
+    args = slurm_launcher_overrides(slurm) + [
+        "dataset=Wind", *TINY_DATA, "dataset.max_rows=8000", "trainer.batch_size=32", "model=dmixer",
+        "model.d_model=64", "model.d_ff=128", "trainer.max_epochs=8", "trainer.patience=null",
+        "sweeper=random", "hydra/sweeper/pruner=median", "hydra.sweeper.n_trials=1",
+        f"hydra.sweep.dir={sweep}"]
+    command = [sys.executable, str(REPO_ROOT / "train.py"), "-m", *args]
+    run_json = sweep / "0" / "run.json"
+    with subprocess.Popen(command, env=slurm.env, cwd=tmp_path, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as sweeper:
+        try:
+            deadline = time.monotonic() + 120
+            while not (run_json.is_file() and json.loads(run_json.read_text())["epoch"] >= 2):
+                assert time.monotonic() < deadline and sweeper.poll() is None, "epoch 2 never ended"
+                time.sleep(0.1)
+            slurm.run("scontrol", "requeue", slurm_job_id(sweep / "0"))
+            output, _ = sweeper.communicate(timeout=240)
+        finally:
+            if sweeper.poll() is None:
+                sweeper.kill()
+    assert sweeper.returncode == 0, output[-4000:] + slurm.logs()
+    log = (sweep / "0" / "train.log").read_text()
+    resumed = [int(n) for n in __import__("re").findall(r"resuming from epoch (\d+)/8", log)]
+    assert len(resumed) == 1 and resumed[0] > 2, log[-3000:]
+    record = json.loads(run_json.read_text())
+    assert record["status"] == "complete" and [h["epoch"] for h in record["history"]] == list(range(1, 9))
+    assert record["resumed"][0]["after_epoch"] == resumed[0] - 1
+    (trial,) = load_study(sweep).trials
+    assert trial.state == TrialState.COMPLETE and sorted(trial.intermediate_values) == list(range(1, 9))
+    manifest = json.loads((sweep / "sweep_results.json").read_text())
+    assert manifest["n_runs"] == 1 and [r["run_id"] for r in manifest["runs"]] == ["0"]
+    assert manifest["runs"][0]["epochs_run"] == 8 and not (sweep / "0" / "last.pt").exists()
+    slurm.wait_for_empty_queue(timeout=30)
