@@ -545,3 +545,37 @@ def sweep_finished(doc: dict) -> str:
         text += (f"\n  best {doc['metric_name']}: {_fmt(best['metric_value'])} "
                  f"(run {best['run_name']}) -> {best['checkpoint']}")
     return text
+
+
+def install_topk(settings: Any, callbacks: Any, config: DictConfig) -> "TopKCallback | None":
+    """Add the top-k manifest to a multirun's Hydra callbacks (``hydra.sweeper.topk``).
+
+    The sweeper calls this in ``setup``, after Hydra built ``callbacks`` from
+    ``hydra.callbacks`` and ran their ``on_multirun_start``: a ``TopKCallback`` configured there
+    wins (and this does nothing); otherwise one is built from ``settings`` (a mapping of its
+    arguments; None or false: nothing is installed), started, and appended, so every job and
+    the end of the multirun reach it as if it were configured in ``hydra.callbacks``.
+    """
+    if settings is None or settings is False:
+        return None
+    if OmegaConf.is_config(settings):
+        settings = OmegaConf.to_container(settings, resolve=True)
+    if settings is True:
+        settings = {}
+    if not isinstance(settings, dict):
+        raise ValueError(f"hydra.sweeper.topk must be a mapping of the top-k callback's settings "
+                         f"(e.g. {{top_k: 3}}) or null to switch it off, got {settings!r}")
+    known = {"top_k", "metric_name", "mode", "checkpoint", "enabled", "verbose"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"hydra.sweeper.topk: unknown setting(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+    present = getattr(callbacks, "callbacks", None)
+    if present is None:
+        return None
+    if any(isinstance(c, TopKCallback) for c in present):
+        return None  # hydra.callbacks has its own (e.g. hydra/callbacks=sweepkit_topk)
+    callback = TopKCallback(**settings)
+    callback.on_multirun_start(config=config)
+    present.append(callback)
+    return callback

@@ -160,3 +160,88 @@ def test_no_metric_to_monitor_is_refused_with_the_fix(tmp_path):
     assert SweepkitCallback()._resolve(trainer, None) == ("val/acc", "max")
     with pytest.raises(ValueError, match="mode"):
         SweepkitCallback(mode="best")
+
+
+# lightning-hydra-template's configs/hparams_search/mnist_optuna.yaml as it ships (comments
+# shortened; the search space names this app's keys instead of the template's MNIST net).
+TEMPLATE_STOCK = """\
+# @package _global_
+defaults:
+  - override /hydra/sweeper: optuna
+
+optimized_metric: "val/acc_best"
+
+hydra:
+  mode: "MULTIRUN"
+  sweeper:
+    _target_: hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper
+    storage: null
+    study_name: null
+    n_jobs: 1
+    direction: maximize
+    n_trials: 20
+    sampler:
+      _target_: optuna.samplers.TPESampler
+      seed: 1234
+      n_startup_trials: 10
+    params:
+      model.lr: interval(0.0001, 0.1)
+      data.batch_size: choice(32, 64, 128, 256)
+      model.width: choice(8, 16, 32)
+"""
+
+
+def migrate(text: str, delete_target: bool) -> tuple[str, int]:
+    """The edits of docs/migrate-from-hydra-optuna-sweeper.md, applied; and how many."""
+    edits = 0
+    out = []
+    for line in text.splitlines():
+        if line == "  - override /hydra/sweeper: optuna":
+            line, edits = "  - override /hydra/sweeper: sweepkit_hyperband", edits + 1
+        elif delete_target and "OptunaSweeper" in line:
+            edits += 1
+            continue
+        out.append(line)
+        if line == "  - override /hydra/sweeper: sweepkit_hyperband":
+            continue
+        if line.startswith("optimized_metric"):
+            out += ["callbacks:", "  sweepkit:",
+                    "    _target_: sweepkit.integrations.lightning.SweepkitCallback"]
+            edits += 1
+    return "\n".join(out) + "\n", edits
+
+
+@pytest.mark.parametrize("delete_target", [True, False], ids=["target-deleted", "target-kept"])
+def test_the_template_hparams_search_needs_few_edits(tmp_path, delete_target):
+    text, edits = migrate(TEMPLATE_STOCK, delete_target)
+    assert edits == (3 if delete_target else 2)
+    extra = tmp_path / "extra" / "hparams_search"
+    extra.mkdir(parents=True)
+    (extra / "mnist_optuna.yaml").write_text(text)
+    sweep = tmp_path / "sweep"
+    # the app's checkpoint monitors val/loss (min): the sweep follows it, not the template's acc
+    proc = run_app(tmp_path, "--config-dir", str(tmp_path / "extra"),
+                   "hparams_search=mnist_optuna", "hydra.sweeper.n_trials=4",
+                   "hydra.sweeper.direction=minimize", "hydra.sweeper.sampler.n_startup_trials=2",
+                   "trainer.max_epochs=3", f"hydra.sweep.dir={sweep}", *FIXED)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    warned = "names the stock OptunaSweeper; running sweepkit's sweeper" in proc.stderr + proc.stdout
+    assert warned is not delete_target
+    cfg = (sweep / "multirun.yaml").read_text()
+    assert "hydra/sweeper: sweepkit_hyperband" in cfg
+    doc = json.loads((sweep / "sweep_results.json").read_text())
+    assert doc["metric_name"] == "val/loss" and doc["top_k"] == 3
+    assert sum(doc["counts"].values()) == 4 and "failed" not in doc["counts"]
+    kept = sorted(p.name for p in (sweep / "best_models").glob("*_best_model.*"))
+    assert len(kept) == 3 and kept[0].startswith("rank_01_")
+    assert not list(sweep.glob("*/checkpoints/epoch_*.ckpt"))  # the others were deleted
+
+
+def test_the_preset_topk_is_switchable_off(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_app(tmp_path, "hparams_search=spirals", "hydra.sweeper.n_trials=2",
+                   "trainer.max_epochs=2", "hydra.sweeper.topk=null",
+                   f"hydra.sweep.dir={sweep}", *FIXED)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert not (sweep / "sweep_results.json").exists()
+    assert len(list(sweep.glob("*/checkpoints/epoch_*.ckpt"))) == 2

@@ -8,11 +8,16 @@ After ``pip install sweepkit`` any Hydra app selects them by name, with no file 
 - ``hydra/callbacks``: ``sweepkit_topk`` (the global top-k manifest, ``sweepkit.hooks.TopKCallback``
   as ``hydra.callbacks.topk``).
 
-In a primary config or an ``hparams_search``-style file::
+In a primary config or an ``hparams_search``-style file, one line::
 
     defaults:
       - override /hydra/sweeper: sweepkit_hyperband
-      - override /hydra/callbacks: sweepkit_topk
+
+The Optuna presets (hyperband, bayes, random) also keep the sweep's global top-k manifest: the
+sweeper installs ``TopKCallback`` unless ``hydra.callbacks`` has one already
+(``hydra.sweeper.topk.top_k=5`` keeps 5, ``hydra.sweeper.topk=null`` switches it off).
+``sweepkit_grid`` runs Hydra's basic sweeper, so with it select the callback as well
+(``override /hydra/callbacks: sweepkit_topk``).
 
 No preset interpolates an app's keys: the direction defaults to ``minimize`` (set
 ``hydra.sweeper.direction=maximize``), Hyperband learns a full trial's length from the first
@@ -34,6 +39,9 @@ _COMMON: dict[str, Any] = {
     "n_trials": 20,
     "n_jobs": "${oc.select:hydra.launcher.n_jobs,1}",
     "max_failure_rate": 0.25,
+    # the top-k manifest, on by default (hydra.sweeper.topk=null switches it off); the same
+    # settings as the hydra/callbacks=sweepkit_topk config, which takes precedence when selected
+    "topk": {"top_k": 3, "metric_name": None, "mode": None, "checkpoint": "checkpoints/*.ckpt"},
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -67,6 +75,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (model.width=32,64 lr=1e-3,3e-3); a search space of intervals does not apply.
     "sweepkit_grid": {"defaults": ["basic", "_self_"], "params": None},
 }
+
+#: The presets that run sweepkit's own sweeper (and so install the top-k manifest).
+OPTUNA_PRESETS = ("sweepkit_hyperband", "sweepkit_bayes", "sweepkit_random")
 
 TOPK_CALLBACK: dict[str, Any] = {
     "topk": {

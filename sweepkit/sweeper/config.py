@@ -228,6 +228,10 @@ class SweepkitSweeperConf:
     gpu_overrides: List[str] = field(
         default_factory=lambda: ["++hydra.job.env_set.CUDA_VISIBLE_DEVICES={gpu}"]
     )
+    # the global top-k manifest (sweepkit.hooks.TopKCallback), installed by the sweeper when no
+    # hydra.callbacks entry provides one: null = off; the shipped presets set it on
+    # ({top_k: 3, ...}); hydra.sweeper.topk.top_k=5 keeps 5, hydra.sweeper.topk=null none
+    topk: Any = None
 
 
 SAMPLERS: Dict[str, type] = {
