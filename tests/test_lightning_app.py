@@ -101,6 +101,32 @@ def test_summarize_and_report_on_the_lightning_sweep(sweep):
     assert cli(cwd, "verify").returncode == 0
 
 
+def test_export_has_the_apps_groups_params_and_test_metrics(sweep):
+    import csv
+
+    path, _ = sweep
+    cwd = path.parents[3]
+    out = cli(cwd, "export", "-o", "runs.csv")
+    assert out.returncode == 0, out.stderr
+    with open(cwd / "runs.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns, rows = reader.fieldnames, list(reader)
+    assert {"model", "data", "test/loss", "test/acc", "params.model.lr"} <= set(columns)
+    assert not {"test_mse", "test_mae", "dataset"} & set(columns)  # no forecasting columns
+    assert len(rows) == 8 and {r["model"] for r in rows} == {"mlp"}
+    records = {d.name: json.loads((d / "run.json").read_text())
+               for d in path.iterdir() if (d / "run.json").is_file()}
+    for row in rows:
+        record = records[row["run_id"]]
+        assert float(row["params.model.lr"]) == record["params"]["model.lr"]
+        if record.get("test"):
+            assert float(row["test/acc"]) == pytest.approx(record["test"]["test/acc"])
+    assert sorted(int(r["rank"]) for r in rows if r["rank"]) == [1, 2, 3]
+    out = cli(cwd, "export", "-o", "runs.json")
+    data = json.loads((cwd / "runs.json").read_text())
+    assert out.returncode == 0 and [list(d) for d in data] == [columns] * 8
+
+
 def test_min_epochs_above_the_rung_warns_once_and_records_complete(tmp_path):
     sweep = tmp_path / "held"
     proc = run_app(tmp_path, "hparams_search=spirals", *FIXED, "hydra.sweeper.n_trials=5",

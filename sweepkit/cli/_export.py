@@ -1,4 +1,10 @@
-"""``export``: one row per run (params as ``params.<name>`` columns) to CSV, JSON or Parquet."""
+"""``export``: one row per run to CSV, JSON or Parquet, for any app.
+
+Columns: the run's identity, status, metric and rank; one column per config group the sweep
+chose (``model``, ``data``, ... from the runs' labels or the jobs' ``.hydra/hydra.yaml``); one
+``params.<name>`` column per parameter whose value differs between the exported runs; one column
+per test metric any run recorded (``test/acc`` as is, a bare ``mse`` as ``test_mse``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,13 @@ import sys
 from pathlib import Path
 
 from sweepkit.cli._render import write_file
+from sweepkit.cli._summary import test_metrics, varying_params
 from sweepkit.cli._sweeps import CliError, Sweep, find_sweeps
 
 FORMATS = (".csv", ".json", ".parquet")
-BASE_COLUMNS = ["sweep", "model", "dataset", "run_id", "run_name", "job_num", "status", "rank",
-                "metric_name", "metric_value", "epoch", "epochs_run", "max_epochs", "test_mse",
-                "test_mae", "started_at", "ended_at", "duration_s", "checkpoint", "config",
-                "run_dir", "error"]
+BASE_COLUMNS = ["sweep", "run_id", "run_name", "job_num", "status", "rank", "metric_name",
+                "metric_value", "epoch", "epochs_run", "max_epochs", "started_at", "ended_at",
+                "duration_s", "checkpoint", "config", "run_dir", "error"]
 
 
 def run(args) -> int:
@@ -41,6 +47,7 @@ def run(args) -> int:
     if suffix == ".csv":
         write_csv(output, columns, rows)
     elif suffix == ".json":
+        rows = [{c: row.get(c) for c in columns} for row in rows]  # every row, every column
         lines = ",\n".join(json.dumps(row, default=str) for row in rows)  # C encoder: fast
         write_file(output, f"[\n{lines}\n]\n".encode("utf-8"))
     else:
@@ -56,35 +63,58 @@ def run(args) -> int:
 def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict]]:
     """The column names and one flat dict per run of every sweep."""
     rows: list[dict] = []
+    label_keys: dict[str, None] = {}
+    all_runs = [run for sweep in sweeps for run in sweep.runs]
+    varying = set(varying_params(all_runs))
     param_keys: dict[str, None] = {}
+    test_keys = {name: test_column(name) for name in test_metrics(all_runs)}
     for sweep in sweeps:
-        name, model, dataset = sweep.name, sweep.model, sweep.dataset
+        name, labels = sweep.name, sweep.labels
         sweep_dir = str(sweep.path.absolute())
         for run in sweep.runs:
             test = run.get("test") if isinstance(run.get("test"), dict) else {}
             source = run.get("source_checkpoint")
             run_dir = (os.path.dirname(source) if source
                        else os.path.join(sweep_dir, str(run["run_id"])))
-            row = {
-                "sweep": name, "model": run.get("model") or model,
-                "dataset": run.get("dataset") or dataset, "run_id": run.get("run_id"),
-                "run_name": run.get("run_name"), "job_num": run.get("job_num"),
-                "status": run.get("status"), "rank": run.get("rank"),
+            row = {"sweep": name}
+            run_labels = run.get("labels") if isinstance(run.get("labels"), dict) else labels
+            for group, choice in run_labels.items():
+                column = label_column(str(group))
+                label_keys.setdefault(column)
+                row[column] = choice
+            row.update({
+                "run_id": run.get("run_id"), "run_name": run.get("run_name"),
+                "job_num": run.get("job_num"), "status": run.get("status"), "rank": run.get("rank"),
                 "metric_name": run.get("metric_name") or sweep.metric_name,
                 "metric_value": run.get("metric_value"), "epoch": run.get("epoch"),
                 "epochs_run": run.get("epochs_run"), "max_epochs": run.get("max_epochs"),
-                "test_mse": test.get("mse"), "test_mae": test.get("mae"),
                 "started_at": run.get("started_at"), "ended_at": run.get("ended_at"),
                 "duration_s": run.get("duration_s"), "checkpoint": run.get("checkpoint"),
                 "config": run.get("config") or run.get("source_config"), "run_dir": run_dir,
                 "error": run.get("error"),
-            }
+            })
+            for key, column in test_keys.items():
+                row[column] = test.get(key)
             for key, value in (run.get("params") or {}).items():
-                column = f"params.{key}"
-                param_keys.setdefault(column)
-                row[column] = value
+                if key in varying:
+                    column = f"params.{key}"
+                    param_keys.setdefault(column)
+                    row[column] = value
             rows.append(row)
-    return BASE_COLUMNS + list(param_keys), rows
+    columns = (["sweep"] + list(label_keys) + BASE_COLUMNS[1:] + list(test_keys.values())
+               + list(param_keys))
+    return columns, rows
+
+
+def label_column(group: str) -> str:
+    """A config group's column (``model``); ``group.<name>`` where that would shadow another."""
+    return f"group.{group}" if group in BASE_COLUMNS or group.startswith(("test", "params.")) \
+        else group
+
+
+def test_column(name: str) -> str:
+    """A test metric's column: ``test/acc`` as recorded, a bare ``mse`` as ``test_mse``."""
+    return name if name.startswith("test") else f"test_{name}"
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
