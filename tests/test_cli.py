@@ -113,6 +113,54 @@ def test_missing_path_and_no_sweep_exit_1(capsys, tmp_path):
     assert code == 1 and "no sweep found" in err
 
 
+def _moved(sweep: Path, dest: Path) -> Path:
+    """A copy of ``sweep`` at ``dest`` whose files name ``dest``, as a sweep run there would."""
+    shutil.copytree(sweep, dest, symlinks=True)
+    for path in dest.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".yaml", ".log"):
+            path.write_text(path.read_text().replace(str(sweep), str(dest)))
+    return dest
+
+
+def test_sweeps_are_found_by_what_hydra_wrote_in_any_layout(capsys, grid_sweep, tmp_path,
+                                                            monkeypatch):
+    # lightning-hydra-template's layout, next to an outputs/ that holds only a single run
+    (tmp_path / "outputs" / "2026-01-01" / "12-00-00" / ".hydra").mkdir(parents=True)
+    multiruns = tmp_path / "logs" / "train" / "multiruns"
+    marked = _moved(grid_sweep, multiruns / "2026-01-01_12-00-00")
+    bare = _moved(grid_sweep, multiruns / "2026-01-02_12-00-00")
+    for name in ("multirun.yaml", "sweep_results.json", "runs.jsonl", "sweep_summary.yaml",
+                 "sweep_manager.log"):
+        (bare / name).unlink(missing_ok=True)
+    shutil.rmtree(bare / ".sweepkit", ignore_errors=True)  # left: the jobs' .hydra/hydra.yaml
+    (tmp_path / ".venv" / "multirun.yaml").parent.mkdir()
+    (tmp_path / ".venv" / "multirun.yaml").write_text("{}\n")  # hidden: never searched
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SWEEPKIT_OUTPUTS", raising=False)
+    code, out, err = cli(capsys, "list", "--json")
+    assert code == 0, err
+    assert sorted(r["path"] for r in json.loads(out)) == [str(marked), str(bare)]
+    assert {r["runs"] for r in json.loads(out)} == {4}
+    # a job whose hydra.sweep.dir names another folder does not make its parent a sweep
+    other = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(bare, other, symlinks=True)  # its hydra.yaml files still name bare
+    code, _, err = cli(capsys, "list", "--json", other.parent)
+    assert code == 1 and "no sweep found" in err
+    shutil.rmtree(other.parent)
+    # $SWEEPKIT_OUTPUTS, and a path given, override the search
+    monkeypatch.setenv("SWEEPKIT_OUTPUTS", str(marked))
+    code, out, _ = cli(capsys, "list", "--json")
+    assert code == 0 and [r["path"] for r in json.loads(out)] == [str(marked)]
+    code, out, _ = cli(capsys, "list", "--json", bare)
+    assert code == 0 and [r["path"] for r in json.loads(out)] == [str(bare)]
+    monkeypatch.delenv("SWEEPKIT_OUTPUTS")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    code, _, err = cli(capsys, "summarize")
+    assert code == 1 and "no sweep found under . (searched 6 levels deep" in err
+    assert "SWEEPKIT_OUTPUTS" in err
+
+
 # ------------------------------------------------------------------ read-only commands
 def test_summarize_real_sweeps(capsys, base, grid_sweep, optuna_sweep):
     code, out, err = cli(capsys, "--json", "summarize", base / "outputs")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from sweepkit.cli import _stats
 from sweepkit.cli._render import Table, fmt_num, print_json, sparkline, style
@@ -11,7 +10,7 @@ from sweepkit.cli._sweeps import Sweep, latest_sweep
 
 
 def run(args) -> int:
-    sweep = latest_sweep(Path(args.path))
+    sweep = latest_sweep(args.path)
     info = analysis(sweep, args.top)
     if args.json:
         print_json(info)

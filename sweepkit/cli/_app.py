@@ -13,7 +13,7 @@ from sweepkit._version import __version__
 
 EXAMPLES = """\
 examples:
-  sweepkit summarize                          every sweep under outputs/, newest first
+  sweepkit summarize                          every sweep found here, newest first
   sweepkit summarize outputs/sweeps/s5/Solar  only the sweeps below that folder
   sweepkit analyze                            the newest sweep: metric spread, importance, curves
   sweepkit compare --model s5                 one row per sweep of model s5
@@ -28,6 +28,10 @@ examples:
   sweepkit leaderboard --dataset Wind         baselines, best checkpoints, anchors on test
 
 exit codes: 0 success, 1 no sweep found or a failure, 2 bad usage.
+With no PATH, sweeps are found by what Hydra and sweepkit wrote (multirun.yaml, the manifest,
+.sweepkit/, a job's .hydra/hydra.yaml naming its hydra.sweep.dir) anywhere up to 6 folders below
+the working directory (outputs/, logs/<task>/multiruns/, multirun/, an app's own hydra.sweep.dir);
+SWEEPKIT_OUTPUTS=DIR searches DIR instead.
 SWEEP_DEBUG=1 logs what the command does to stderr.
 """
 
@@ -82,14 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    def add(name: str, path_help: str, default: str = "outputs") -> argparse.ArgumentParser:
+    def add(name: str, path_help: str, default: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=COMMANDS[name][1],
                            description=COMMANDS[name][1], formatter_class=_Formatter)
         p.add_argument("path", nargs="?", default=default, metavar="PATH", help=path_help)
         return p
 
-    one = "a sweep directory, or a folder above sweeps (the newest is used; default outputs)"
-    many = "a sweep directory or a folder above sweeps (default outputs)"
+    found = "default: $SWEEPKIT_OUTPUTS, else the sweeps found below the working directory"
+    one = f"a sweep directory, or a folder above sweeps (the newest is used; {found})"
+    many = f"a sweep directory or a folder above sweeps ({found})"
     p = add("summarize", many)
     p.add_argument("--top", type=_positive_int, default=None, metavar="K",
                    help="rows of the top-k table (default: the sweep's top_k)")
@@ -122,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", metavar="DIR", help="also write each plot as a PNG image into DIR")
     p.add_argument("--top", type=_positive_int, default=None, metavar="K",
                    help="runs in the top-k table and learning curves (default: the sweep's top_k)")
-    import_module("sweepkit.cli._leaderboard").add_arguments(add("leaderboard", many))
+    import_module("sweepkit.cli._leaderboard").add_arguments(
+        add("leaderboard", "a folder above sweeps (default outputs)", default="outputs"))
     return parser
 
 

@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 from sweepkit.cli._render import Table, fmt_bytes, fmt_time, print_json, style
-from sweepkit.cli._sweeps import CliError, Sweep, dir_size, find_sweeps
+from sweepkit.cli._sweeps import (CliError, Sweep, dir_size, display_path, find_sweeps,
+                                 search_root)
 
 
 def run(args) -> int:
-    root = Path(args.path)
-    sweeps = find_sweeps(root)
+    root, _depth = search_root(args.path)
+    sweeps = find_sweeps(args.path)
     root_real = os.path.realpath(root)
     cutoff = time.time() - args.days * 86400
     chosen, running = [], []
@@ -53,7 +54,7 @@ def run(args) -> int:
         print_json({"live": args.live, "days": args.days, "sweeps": listed, "bytes": total,
                     "running": [s.name for s in running]})
     elif not listed:
-        print(f"nothing to delete: no finished sweep under {args.path} is older than "
+        print(f"nothing to delete: no finished sweep under {display_path(root)} is older than "
               f"{args.days:g} days")
     else:
         verb = "deleted" if args.live else "would delete"

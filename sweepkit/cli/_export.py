@@ -37,7 +37,7 @@ def run(args) -> int:
         except ImportError:
             raise CliError("writing .parquet needs pyarrow, which is not installed: "
                            "`pip install pyarrow`, or export to .csv or .json") from None
-    sweeps = find_sweeps(Path(args.path))
+    sweeps = find_sweeps(args.path)
     columns, rows = export_rows(sweeps)
     errors = [e for s in sweeps for e in dict.fromkeys(s.errors)]
     for error in errors:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from sweepkit.cli._render import (Table, fmt_num, print_json, progress_bar, sparkline, style,
                                   use_colour)
@@ -14,7 +13,7 @@ CLEAR = "\x1b[H\x1b[2J"
 
 
 def run(args) -> int:
-    path = latest_sweep(Path(args.path)).path
+    path = latest_sweep(args.path).path
     while True:
         sweep = Sweep(path)
         state = snapshot(sweep)

@@ -6,7 +6,6 @@ Opening a sweep never changes its ``top_k``; this command is the explicit way to
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from sweepkit.cli._render import print_json, style
 from sweepkit.cli._sweeps import CliError, latest_sweep
@@ -15,7 +14,7 @@ from sweepkit.cli._sweeps import CliError, latest_sweep
 def run(args) -> int:
     from sweepkit.manifest import ManifestError, SweepManager
 
-    sweep = latest_sweep(Path(args.path))
+    sweep = latest_sweep(args.path)
     if args.live and sweep.running:
         raise CliError(f"{sweep.name} is still running; change its top_k after it ends")
     manager = SweepManager(sweep.path, lock_timeout=30)

@@ -22,7 +22,7 @@ MAX_PARALLEL_PARAMS = 8
 
 
 def run(args) -> int:
-    sweep = latest_sweep(Path(args.path))
+    sweep = latest_sweep(args.path)
     output = Path(args.output)
     if not output.parent.is_dir():
         raise CliError(f"cannot write {output}: folder {output.parent} does not exist")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from sweepkit.cli._render import (STATUS_STYLE, Table, fmt_bytes, fmt_num, fmt_time, print_json,
@@ -15,7 +14,7 @@ MAX_TEST_COLUMNS = 4
 
 
 def run(args) -> int:
-    sweeps = find_sweeps(Path(args.path))
+    sweeps = find_sweeps(args.path)
     handler = {"summarize": summarize, "compare": compare, "list": list_sweeps}[args.command]
     return handler(sweeps, args)
 
@@ -204,7 +203,7 @@ def compare(sweeps: list[Sweep], args) -> int:
         return report_errors(sweeps)
     if not rows:
         print(f"no sweep matches model={args.model or '*'} dataset={args.dataset or '*'} "
-              f"({len(sweeps)} sweeps under {args.path})", file=sys.stderr)
+              f"({len(sweeps)} sweeps under {args.path or '.'})", file=sys.stderr)
         return 1
     table = Table(["sweep", "model", "dataset", "started", "status", "runs", "complete", "pruned",
                    "failed", "metric", "best", "best run"],

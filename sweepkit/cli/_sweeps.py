@@ -1,15 +1,17 @@
 """Finding sweep directories and reading what they hold (read-only: nothing on disk changes).
 
-A sweep directory is Hydra's ``hydra.sweep.dir``. It is recognised by any of its markers:
-``multirun.yaml`` (Hydra), ``sweep_results.json`` / ``runs.jsonl`` (the manifest). Runs come
-from the manifest's log (every registered run) plus the job directories' ``run.json`` records
-of jobs that have not registered yet (running, or killed before their hook ran). A sweep with
-neither (an app without the top-k callback) is read from its Optuna study.
+A sweep directory is Hydra's ``hydra.sweep.dir``, recognised by what Hydra and sweepkit wrote
+into it, whatever its name or depth: ``multirun.yaml`` (Hydra), ``sweep_results.json`` /
+``runs.jsonl`` (the manifest), ``.sweepkit/`` (sweepkit's own folder), or a job directory
+``<n>/.hydra/hydra.yaml`` whose ``hydra.sweep.dir`` is this directory. Runs come from the
+manifest's log (every registered run) plus the job directories' ``run.json`` records of jobs
+that have not registered yet (running, or killed before their hook ran). A sweep with neither
+(an app without the top-k callback) is read from its Optuna study.
 
-With no path (the default ``outputs``), the root is ``$SWEEPKIT_OUTPUTS``, else the first of
-``outputs/``, ``logs/`` (lightning-hydra-template) and ``multirun/`` (Hydra's default) that
-exists, else the top folder of a sweep found within four levels (an app's own
-``hydra.sweep.dir``).
+Where to look: the path given; else ``$SWEEPKIT_OUTPUTS``; else the working directory, down to
+``SEARCH_DEPTH`` levels (``outputs/sweeps/<model>/<dataset>/<time>/`` of this repository,
+``logs/<task>/multiruns/<time>/`` of lightning-hydra-template, ``multirun/<date>/<time>/`` of
+Hydra), skipping hidden folders and virtual environments, never descending into a sweep.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sweepkit.manifest import (LOG_NAME, RESULTS_NAME, SUMMARY_NAME, ManifestCor
 log = logging.getLogger("sweepkit.cli")
 
 MARKERS = ("multirun.yaml", RESULTS_NAME, LOG_NAME)
+INTERNAL_DIR = ".sweepkit"
 LOCK_NAME = ".sweep.lock"
 RUN_RECORD = "run.json"
 JOURNAL_NAME = "optuna_journal.log"
@@ -41,64 +44,77 @@ class CliError(Exception):
     """A failure the command reports in one message (exit code 1)."""
 
 
-def is_sweep_dir(path: Path) -> bool:
-    return any(os.path.isfile(path / name) for name in MARKERS)
+def is_sweep_dir(path: Path, subdirs: list[str] | None = None) -> bool:
+    """Whether Hydra or sweepkit made ``path`` a sweep directory (see the module's doc).
+    ``subdirs``: its sub-directory names, when the caller has listed them already."""
+    if any(os.path.isfile(path / name) for name in MARKERS) or os.path.isdir(path / INTERNAL_DIR):
+        return True
+    if subdirs is None:
+        try:
+            subdirs = [e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return False
+    job = next((d for d in sorted(subdirs) if d.isdigit()), None)
+    return job is not None and _job_sweep_dir(path / job) == os.path.realpath(path)
 
 
-DEFAULT_ROOT = "outputs"
-#: Where Hydra apps keep their runs: this repository, lightning-hydra-template, Hydra itself.
-ROOT_CANDIDATES = ("outputs", "logs", "multirun")
+def _job_sweep_dir(job: Path) -> str | None:
+    """The real path of the ``hydra.sweep.dir`` a job's ``.hydra/hydra.yaml`` names, or None."""
+    hydra = _read_yaml(job / ".hydra" / "hydra.yaml").get("hydra")
+    if not isinstance(hydra, dict):
+        return None
+    sweep_dir = _plain((hydra.get("sweep") or {}).get("dir"))
+    if not isinstance(sweep_dir, str) or not sweep_dir:
+        return None
+    cwd = _plain((hydra.get("runtime") or {}).get("cwd")) or "."
+    return os.path.realpath(os.path.join(str(cwd), sweep_dir))
 
 
-def outputs_root(root: Path | str) -> Path:
-    """``root``, or for the default (``outputs``, absent here) the outputs folder this app uses."""
-    if str(root) != DEFAULT_ROOT or os.path.lexists(root):
-        return Path(root)
+#: How deep below the working directory sweeps are looked for when no path is given.
+SEARCH_DEPTH = 6
+#: Folders never searched (besides hidden ones): environments and caches, not outputs.
+SKIP_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", "venv", "env"})
+
+
+def search_root(root: Path | str | None) -> tuple[Path, int | None]:
+    """Where to look for sweeps and how deep: ``root`` itself (any depth), else
+    ``$SWEEPKIT_OUTPUTS``, else the working directory down to ``SEARCH_DEPTH`` levels."""
+    if root is not None and str(root) != "":
+        return Path(root), None
     env = os.environ.get("SWEEPKIT_OUTPUTS")
     if env:
-        return Path(env)
-    for name in ROOT_CANDIDATES:
-        if os.path.isdir(name):
-            log.debug("no %s/ here; reading sweeps under %s/", DEFAULT_ROOT, name)
-            return Path(name)
-    found = _shallow_sweep(Path("."), depth=4)  # an app's own hydra.sweep.dir, e.g. runs/sweeps/
-    if found is not None:
-        log.debug("no %s/ here; reading sweeps under %s/", DEFAULT_ROOT, found)
-        return found
-    return Path(root)
+        log.debug("reading sweeps under $SWEEPKIT_OUTPUTS=%s", env)
+        return Path(env), None
+    return Path("."), SEARCH_DEPTH
 
 
-def _shallow_sweep(top: Path, depth: int) -> Path | None:
-    """The top-level folder of the first sweep directory within ``depth`` levels, or None."""
-    for path, dirs, _files in os.walk(top, followlinks=False):
-        rel = Path(path).relative_to(top)
-        if rel.parts and is_sweep_dir(Path(path)):
-            return top / rel.parts[0]
-        dirs[:] = [] if len(rel.parts) >= depth else sorted(
-            d for d in dirs if not d.startswith(".") and d not in ("node_modules", "site-packages"))
-    return None
-
-
-def find_sweeps(root: Path) -> list["Sweep"]:
-    """Every sweep at or below ``root``, newest first; links are never followed."""
-    root = outputs_root(root)
+def find_sweeps(root: Path | str | None) -> list["Sweep"]:
+    """Every sweep at or below ``root`` (None: see :func:`search_root`), newest first; links
+    are never followed."""
+    root, depth = search_root(root)
     if not os.path.lexists(root):
         raise CliError(f"{root}: no such file or directory (give a sweep directory or a folder "
-                       "above sweeps, e.g. outputs/ or logs/; or set SWEEPKIT_OUTPUTS)")
+                       "above sweeps, e.g. logs/; or set SWEEPKIT_OUTPUTS)")
     if not root.is_dir():
         raise CliError(f"{root} is not a directory (give a sweep directory or a folder above "
-                       "sweeps, e.g. outputs/)")
+                       "sweeps, e.g. logs/)")
     found: list[Sweep] = []
     for top, dirs, _files in os.walk(root, followlinks=False, onerror=_walk_error):
-        if is_sweep_dir(Path(top)):
+        if is_sweep_dir(Path(top), dirs):
             found.append(Sweep(Path(top)))
             dirs[:] = []  # job dirs live inside; never descend into a sweep
             continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        level = len(Path(top).relative_to(root).parts)
+        dirs[:] = [] if depth is not None and level >= depth else sorted(
+            d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS
+            and not os.path.isfile(os.path.join(top, d, "pyvenv.cfg")))
     log.debug("found %d sweep(s) under %s", len(found), root)
     if not found:
-        raise CliError(f"no sweep found under {root} (a sweep directory holds multirun.yaml or "
-                       f"{RESULTS_NAME}); start one with `python train.py -m ...`")
+        where = (f"{display_path(root)} (searched {depth} levels deep; give a path or set "
+                 "SWEEPKIT_OUTPUTS to look elsewhere)" if depth else str(root))
+        raise CliError(f"no sweep found under {where}: a sweep directory holds Hydra's "
+                       f"multirun.yaml or sweepkit's {RESULTS_NAME}; start one with "
+                       "`python train.py -m ...`")
     found.sort(key=lambda s: s.started, reverse=True)
     return found
 
@@ -107,7 +123,7 @@ def _walk_error(err: OSError) -> None:
     log.debug("skip unreadable %s: %s", err.filename, err)
 
 
-def latest_sweep(root: Path) -> "Sweep":
+def latest_sweep(root: Path | str | None) -> "Sweep":
     """The most recently started sweep at or below ``root``."""
     sweeps = find_sweeps(root)
     if len(sweeps) > 1:

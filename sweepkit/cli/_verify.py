@@ -17,7 +17,7 @@ CHECKPOINT = "best_model.pth"
 
 
 def run(args) -> int:
-    sweep = latest_sweep(Path(args.path))
+    sweep = latest_sweep(args.path)
     problems = check(sweep)
     actions: list[str] = []
     if problems and args.repair:
