@@ -81,6 +81,13 @@ def test_forecasting_app_keeps_the_front_of_val_loss_and_n_params(tmp_path, laun
     svg = html[html.index('data-plot="pareto_front"'):]
     svg = svg[:svg.index("</svg>")]
     assert svg.count('data-front="1"') == front and svg.count('data-kept="1"') == kept
+    export = sweepkit_cli(tmp_path, "export", str(sweep), "--output", str(tmp_path / "runs.json"))
+    assert export.returncode == 0, export.stderr
+    rows = {r["run_id"]: r for r in json.loads((tmp_path / "runs.json").read_text())}
+    for run in doc["runs"]:
+        row = rows[run["run_id"]]
+        assert [row["metric.val_loss"], row["metric.n_params"]] == run["metric_values"]
+        assert row["on_front"] == run["on_front"] and row["rank"] == run["rank"]
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)

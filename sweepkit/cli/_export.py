@@ -3,7 +3,9 @@
 Columns: the run's identity, status, metric and rank; one column per config group the sweep
 chose (``model``, ``data``, ... from the runs' labels or the jobs' ``.hydra/hydra.yaml``); one
 ``params.<name>`` column per parameter whose value differs between the exported runs; one column
-per test metric any run recorded (``test/acc`` as is, a bare ``mse`` as ``test_mse``).
+per test metric any run recorded (``test/acc`` as is, a bare ``mse`` as ``test_mse``). A sweep
+that ranks several metrics adds ``metric.<name>`` per metric and ``on_front`` (whether the run is
+on its Pareto front; ``rank`` is then its place among the kept runs).
 """
 
 from __future__ import annotations
@@ -67,10 +69,13 @@ def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict]]:
     all_runs = [run for sweep in sweeps for run in sweep.runs]
     varying = set(varying_params(all_runs))
     param_keys: dict[str, None] = {}
+    metric_keys: dict[str, None] = {}
     test_keys = {name: test_column(name) for name in test_metrics(all_runs)}
     for sweep in sweeps:
         name, labels = sweep.name, sweep.labels
         sweep_dir = str(sweep.path.absolute())
+        objectives = sweep.objectives
+        on_front = {r["run_id"] for r in sweep.front()} if objectives else set()
         for run in sweep.runs:
             test = run.get("test") if isinstance(run.get("test"), dict) else {}
             source = run.get("source_checkpoint")
@@ -93,6 +98,14 @@ def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict]]:
                 "config": run.get("config") or run.get("source_config"), "run_dir": run_dir,
                 "error": run.get("error"),
             })
+            if objectives:
+                values = run.get("metric_values") or [None] * len(objectives)
+                for objective, value in zip(objectives, values):
+                    column = f"metric.{objective['name']}"
+                    metric_keys.setdefault(column)
+                    row[column] = value
+                metric_keys.setdefault("on_front")
+                row["on_front"] = run.get("run_id") in on_front
             for key, column in test_keys.items():
                 row[column] = test.get(key)
             for key, value in (run.get("params") or {}).items():
@@ -101,8 +114,10 @@ def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict]]:
                     param_keys.setdefault(column)
                     row[column] = value
             rows.append(row)
-    columns = (["sweep"] + list(label_keys) + BASE_COLUMNS[1:] + list(test_keys.values())
-               + list(param_keys))
+    base = BASE_COLUMNS[1:]
+    at = base.index("metric_value") + 1
+    columns = (["sweep"] + list(label_keys) + base[:at] + list(metric_keys) + base[at:]
+               + list(test_keys.values()) + list(param_keys))
     return columns, rows
 
 
