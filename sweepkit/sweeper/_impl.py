@@ -1,21 +1,14 @@
-"""The sweep loop: ask Optuna for trials, launch them as Hydra jobs, tell Optuna the outcome.
+"""The sweeper: validate the settings, open the study, ask Optuna for trials and tell it outcomes.
 
-A trial's job number is its trial number, so a job finds its trial (see ``sweepkit.pruning``)
-from its own Hydra config. Two loops share :meth:`SweepkitSweeperImpl.propose` and
-:meth:`SweepkitSweeperImpl.finish`:
-
-- asynchronous (``async_trials=true`` with a parallel launcher): ``n_jobs`` trials stay in
-  flight, each launched alone in its own thread; a new trial is asked as soon as any ends
-  (see ``_async.py``);
-- batch-synchronous: ``n_jobs`` trials are proposed, launched together and told (the basic
-  launcher, unknown launchers, or ``async_trials=false``).
+The trials run through :class:`sweepkit.sweeper._loop.TrialRunner` (batches or asynchronous),
+which calls back :meth:`SweepkitSweeperImpl.propose`, :meth:`~SweepkitSweeperImpl.finish`,
+:meth:`~SweepkitSweeperImpl.remaining` and :meth:`~SweepkitSweeperImpl.progress`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -32,6 +25,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from sweepkit._io import atomic_write_text
 from sweepkit.sweeper import _report
 from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler
+from sweepkit.sweeper._loop import Outcome, Proposal, SweepAborted, TrialRunner, is_slurm_launcher
 from sweepkit.sweeper._objectives import BadReturn, directions_of, objective_values
 from sweepkit.sweeper._pruned import PRUNED_TRIALS, estimate_pruned
 from sweepkit.sweeper._search_space import (
@@ -64,33 +58,10 @@ RETRY_OF_ATTR = "sweepkit_retry_of"  # a re-queued trial: the number of the tria
 SUBDIR_ATTR = "sweepkit_job_subdir"  # set when a trial runs in another trial's job dir
 
 
-class SweepAborted(RuntimeError):
-    """Too many trials failed: the sweep stops (the study stays consistent and resumable)."""
+__all__ = ["Proposal", "SweepAborted", "SweepkitSweeperImpl"]
 
 
-@dataclass
-class Proposal:
-    """One asked trial and the overrides that run it as a job."""
-
-    trial: Trial
-    overrides: list[str]
-    gpu: Optional[str] = None
-
-    @property
-    def number(self) -> int:
-        return self.trial.number
-
-
-@dataclass
-class _Tally:
-    launched: int = 0
-    failed: int = 0
-    last_error: str = ""
-    bad_returns: list[str] = field(default_factory=list)
-    outcomes: list[bool] = field(default_factory=list)  # per finished trial: failed?
-
-
-def suggest(trial: Trial, name: str, distribution: Any) -> Any:
+def _suggest(trial: Trial, name: str, distribution: Any) -> Any:
     """Sample ``name`` from ``distribution`` through the public Trial API."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -151,7 +122,6 @@ class SweepkitSweeperImpl(Sweeper):
         self.nan_counts_as_failure = nan_counts_as_failure
         self.directions: list[str] = []
         self.grid_sampler: Any = None
-        self._batch_start: Optional[int] = None
         self.storage = storage
         self.study_name = study_name
         self.n_trials = n_trials
@@ -170,7 +140,7 @@ class SweepkitSweeperImpl(Sweeper):
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
         self.space = SearchSpace()
-        self.tally = _Tally()
+        self.runner: Optional[TrialRunner] = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -258,7 +228,6 @@ class SweepkitSweeperImpl(Sweeper):
     def _prepare_scale_out(self) -> None:
         """Warn about a password written into the storage URL; set up the GPU slots."""
         from sweepkit.sweeper._gpus import build_slots
-        from sweepkit.sweeper._slurm import is_slurm_launcher
 
         assert self.config is not None
         warn_if_password(OmegaConf.to_container(self.config.hydra.sweeper, resolve=False).get("storage"))
@@ -432,39 +401,20 @@ class SweepkitSweeperImpl(Sweeper):
 
     def _sweep(self, arguments: list[str]) -> None:
         study = self.prepare(arguments)
-        mode = self.loop_mode()
-        from sweepkit.sweeper._slurm import install_squeue_fallback, is_slurm_launcher
-
+        self.runner = runner = TrialRunner(self, self.launcher, self.n_jobs, self.max_failure_rate,
+                                           self.failure_rate_scope, self.sweep_dir)
+        mode = runner.mode(self.async_trials)
         if is_slurm_launcher(self.launcher):
+            from sweepkit.sweeper._slurm import install_squeue_fallback
+
             install_squeue_fallback()  # a job SLURM killed fails its trial instead of hanging
         log.info(f"Trials run {mode} ({type(self.launcher).__name__}, n_jobs={self.n_jobs})")
-        if mode == "asynchronously":
-            from sweepkit.sweeper._async import run_async
-
-            run_async(self, study)
-        else:
-            self.run_batches(study)
+        runner.run(study, mode)
         _report.write_results(study, self.sweep_dir, redact(self.storage_url))
 
-    def loop_mode(self) -> str:
-        """"asynchronously" with a thread-safe parallel launcher, else "in batches"."""
-        from sweepkit.sweeper._async import is_parallel_launcher
-
-        if self.async_trials and self.n_jobs > 1 and is_parallel_launcher(self.launcher):
-            return "asynchronously"
-        return "in batches"
-
-    def run_batches(self, study: optuna.Study) -> None:
-        """Batch-synchronous loop: propose n_jobs trials, launch them together, tell, repeat."""
-        while (batch_size := min(self.n_jobs, self.remaining(study))) > 0:
-            self._batch_start = len(self.tally.outcomes)
-            proposals = [self.propose(study) for _ in range(batch_size)]
-            returns = self.launch(proposals)
-            trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-            for proposal, job_return in zip(proposals, returns):
-                self.finish(study, proposal, job_return, trials[proposal.number])
-            _report.log_progress(study, self.sweep_dir, self.n_trials)
-            self.check_failures()
+    def progress(self, study: optuna.Study) -> None:
+        """Log the sweep's progress after trials ended."""
+        _report.log_progress(study, self.sweep_dir, self.n_trials)
 
     def used(self, study: optuna.Study) -> int:
         """Finished trials that count against the budget (not rejected, retried, never launched)."""
@@ -484,7 +434,7 @@ class SweepkitSweeperImpl(Sweeper):
         """Ask a trial that satisfies the ordered pairs; rejected proposals are told FAIL."""
         for _ in range(_MAX_REJECTIONS):
             trial = study.ask()
-            values = {name: suggest(trial, name, d) for name, d in self.space.distributions.items()}
+            values = {name: _suggest(trial, name, d) for name, d in self.space.distributions.items()}
             if self.extender is not None:
                 self.extender(self.config, trial)
                 values.update({k: v for k, v in trial.params.items() if k not in values})
@@ -537,28 +487,9 @@ class SweepkitSweeperImpl(Sweeper):
             overrides.append(f"hydra.sweeper.study_name={_quote(self.resolved_study_name)}")
         return overrides
 
-    def launch(self, proposals: Sequence[Proposal]) -> list[JobReturn]:
-        """Launch the proposals; job number = trial number (one launcher call per run of numbers)."""
-        returns: list[JobReturn] = []
-        group: list[Proposal] = []
-        for proposal in sorted(proposals, key=lambda p: p.number):
-            if group and proposal.number != group[-1].number + 1:
-                returns += self._launch_group(group)
-                group = []
-            group.append(proposal)
-        if group:
-            returns += self._launch_group(group)
-        order = {p.number: i for i, p in enumerate(sorted(proposals, key=lambda p: p.number))}
-        return [returns[order[p.number]] for p in proposals]
-
-    def _launch_group(self, group: list[Proposal]) -> list[JobReturn]:
-        self.tally.launched += len(group)
-        returns = self.launcher.launch([p.overrides for p in group], initial_job_idx=group[0].number)
-        return list(returns)
-
     def finish(
         self, study: optuna.Study, proposal: Proposal, job_return: JobReturn, stored: FrozenTrial
-    ) -> TrialState:
+    ) -> Outcome:
         """Tell Optuna how the trial's job ended: COMPLETE, PRUNED or FAIL."""
         self._job_ended(study, proposal, job_return)
         number = proposal.number
@@ -572,22 +503,19 @@ class SweepkitSweeperImpl(Sweeper):
                 job_return.return_value, len(self.directions), self.metric_names, number
             )
         except BadReturn as err:
-            message = f"the task function {err}"
-            if self.stop_on_bad_return:
-                self.tally.bad_returns.append(message)
-            return self._fail(study, proposal, message)
+            return self._fail(study, proposal, f"the task function {err}",
+                              stops_sweep=self.stop_on_bad_return)
         if names is not None and self.metric_names is None:
             self._set_metric_names(study, names)
         if _report.PRUNED_ATTR in stored.user_attrs:
             self._tell(study, proposal.trial, state=TrialState.PRUNED)
-            return TrialState.PRUNED
+            return Outcome(TrialState.PRUNED)
         if not all(math.isfinite(v) for v in values):
             shown = _named(values, self.metric_names)
             return self._fail(study, proposal, f"trial {number} returned {shown} (diverged)",
                               counted=self.nan_counts_as_failure)
         self._tell(study, proposal.trial, values=values)
-        self.tally.outcomes.append(False)
-        return TrialState.COMPLETE
+        return Outcome(TrialState.COMPLETE)
 
     def _tell(self, study: optuna.Study, trial: Trial, **kwargs: Any) -> None:
         """study.tell; a grid sampler's stop() on its last point is no error here."""
@@ -598,34 +526,12 @@ class SweepkitSweeperImpl(Sweeper):
                 raise
             log.info("The grid is exhausted: every point has a trial")
 
-    def _fail(
-        self, study: optuna.Study, proposal: Proposal, message: str, counted: bool = True
-    ) -> TrialState:
+    def _fail(self, study: optuna.Study, proposal: Proposal, message: str, counted: bool = True,
+              stops_sweep: bool = False) -> Outcome:
         """Tell FAIL; a counted failure weighs against max_failure_rate."""
         self._tell(study, proposal.trial, state=TrialState.FAIL)
-        self.tally.failed += counted
-        self.tally.outcomes.append(counted)
-        self.tally.last_error = message
         log.warning(message)
-        return TrialState.FAIL
-
-    def check_failures(self) -> None:
-        """Stop the sweep on a non-number return or when failures exceed max_failure_rate."""
-        if self.tally.bad_returns:
-            raise SweepConfigError(self.tally.bad_returns[0])
-        failed, launched = self.tally.failed, self.tally.launched
-        if self.failure_rate_scope == "batch":  # the stock rule: each batch on its own
-            start = self._batch_start
-            window = self.tally.outcomes[start:] if start is not None else self.tally.outcomes[-self.n_jobs:]
-            failed, launched = sum(window), len(window)
-        if failed and failed > self.max_failure_rate * launched:
-            where = " in a batch" if self.failure_rate_scope == "batch" else ""
-            raise SweepAborted(
-                f"{failed} of {launched} trials failed{where}, more than "
-                f"hydra.sweeper.max_failure_rate={self.max_failure_rate}; last: "
-                f"{self.tally.last_error}. The study is saved: fix the cause and resume with "
-                f"hydra.sweep.dir={self.sweep_dir}"
-            )
+        return Outcome(TrialState.FAIL, message, counted, stops_sweep)
 
 
 def job_subdir(trial: FrozenTrial) -> str:

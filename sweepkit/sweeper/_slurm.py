@@ -68,7 +68,3 @@ def install_squeue_fallback() -> Any:
         slurm.SlurmJob.watcher = cls(delay_s=current._delay_s)
     return slurm.SlurmJob.watcher
 
-
-def is_slurm_launcher(launcher: Any) -> bool:
-    return any(f"{c.__module__}.{c.__qualname__}".endswith("submitit_launcher.SlurmLauncher")
-               for c in type(launcher).__mro__)
