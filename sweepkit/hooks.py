@@ -20,7 +20,8 @@ checkpoint is the file matching ``checkpoint`` (Lightning's ``checkpoints/*.ckpt
 :func:`record_job_return`. A single run (no ``-m``) is a sweep of one: its run directory is
 its sweep directory. ``on_multirun_end`` (or, when a job raised, the launching process's exit)
 marks jobs that never reported as killed and writes the full ``sweep_results.json`` and
-``sweep_summary.yaml``.
+``sweep_summary.yaml``. The hook publishes each job's outcome as events
+(:mod:`sweepkit.events`) that loggers subscribe to.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from sweepkit import events
 from sweepkit._io import check_mode, safe_name
 from sweepkit.manifest._manager import job_run_id, read_run_json
 
@@ -64,6 +66,8 @@ class TopKCallback(Callback):
         enabled: set False to switch the manifest off (``hydra.callbacks.topk.enabled=false``).
         verbose: print the "Sweep update" after every job (default True).
     """
+
+    publishes_job_events = True  # see sweepkit.events.PUBLISHER_ATTR
 
     def __init__(self, top_k: int = 3, metric_name: str | None = None, mode: str | None = None,
                  checkpoint: str = DEFAULT_CHECKPOINT, enabled: bool = True,
@@ -133,10 +137,8 @@ class TopKCallback(Callback):
                   file=sys.stderr)
             traceback.print_exc()
             _note_unregistered(config, job_return, exc)
-        finally:  # end the job's W&B run even when registration failed (no-op once ended)
-            wandb_tracking = sys.modules.get("sweepkit.tracking.wandb")
-            if wandb_tracking is not None:
-                wandb_tracking.finish_job_run(None, None, "")
+        finally:  # loggers end the job's run even when registration failed
+            events.publish(events.JobEnded())
 
     def _register(self, config: DictConfig, job_return: JobReturn) -> None:
         hydra = (job_return.hydra_cfg or config).hydra
@@ -169,8 +171,8 @@ class TopKCallback(Callback):
                 **{k: v for k, v in extra.items() if v is not None})
             if self.verbose:
                 print(sweep_update(manager, job_dir, in_top))
-            if "sweepkit.tracking.wandb" in sys.modules:  # logger=wandb: the W&B run waits for us
-                finish_wandb_run(manager, sweep_dir, job_dir, in_top)
+            if events.subscribed(events.JobRegistered):  # e.g. logger=wandb: its run waits for us
+                events.publish(registered_event(manager, sweep_dir, job_dir, in_top))
 
     def _finished_job(self, sweep_dir: Path, job_dir: Path, hydra: Any, job_return: JobReturn,
                       record: dict) -> tuple[dict, str | None]:
@@ -478,20 +480,20 @@ def _warn(message: str) -> None:
     print(f"[sweepkit] WARNING: {message}", file=sys.stderr)
 
 
-def finish_wandb_run(manager, sweep_dir: Path, job_dir: Path, in_top: bool) -> None:
-    """End the job's W&B run, logging its checkpoint as a model artifact when it is in the top k."""
+def registered_event(manager: Any, sweep_dir: Path, job_dir: Path,
+                     in_top: bool) -> events.JobRegistered:
+    """The job's rank and checkpoint in ``best_models/`` (None outside the top k), as an event."""
     from sweepkit.manifest import job_run_id, read_run_json
-    from sweepkit.tracking.wandb import finish_job_run
 
     entry = None
     if in_top:
         run_id = job_run_id(sweep_dir, job_dir, read_run_json(job_dir))
         entry = next((e for e in manager.get_best_models() if e["run_id"] == run_id), None)
-    finish_job_run(rank=entry["rank"] if entry else None,
-                   checkpoint_path=entry["checkpoint"] if entry else None,
-                   sweep_name=sweep_dir.name,
-                   metadata={"metric_name": manager.metric_name,
-                             "metric_value": entry["metric_value"] if entry else None})
+    return events.JobRegistered(
+        sweep_name=sweep_dir.name, rank=entry["rank"] if entry else None,
+        checkpoint=entry["checkpoint"] if entry else None,
+        metadata={"metric_name": manager.metric_name,
+                  "metric_value": entry["metric_value"] if entry else None})
 
 
 def _fmt(value: Any) -> str:

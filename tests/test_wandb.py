@@ -95,7 +95,7 @@ def job_records(sweep_root: Path) -> dict[int, dict]:
 
 
 def hook_logs_models() -> bool:
-    return "finish_job_run" in (REPO / "sweepkit" / "hooks.py").read_text()
+    return "JobRegistered" in (REPO / "sweepkit" / "hooks.py").read_text()
 
 
 # ------------------------------------------------------------------------- real sweeps
@@ -154,7 +154,7 @@ def test_multirun_logs_one_finished_run_per_job(tmp_path, capsys):
     assert "wandb" in summary_text and manifest_ids[manifest["top"][0]["run_name"]] in summary_text
 
     if not hook_logs_models():
-        pytest.skip("sweepkit/hooks.py does not call sweepkit.tracking.wandb.finish_job_run yet")
+        pytest.skip("sweepkit/hooks.py does not publish JobRegistered yet")
     # top-k model artifacts: a job gets one exactly when it entered the top 1 at its end
     best_so_far = float("inf")
     for num in sorted(jobs):
@@ -239,7 +239,7 @@ def offline_wandb(tmp_path_factory):
 
 
 def _run_one(status: str, wait_for_hook: bool | None = None):
-    from sweepkit.tracking.wandb import WandbLogger
+    from sweepkit.loggers.wandb import WandbLogger
 
     logger = WandbLogger({"name": "wandb", "project": "unit"}, wait_for_hook=wait_for_hook)
     info = logger.start({"model": {"name": "m"}}, run_name=f"unit_{status}", group="g", tags=["t"])
@@ -263,7 +263,7 @@ def test_pruned_run_is_finished_with_its_status(offline_wandb):
 
 
 def test_finish_job_run_logs_top_k_model_and_ends_the_run(offline_wandb, tmp_path):
-    from sweepkit.tracking.wandb import finish_job_run
+    from sweepkit.loggers.wandb import finish_job_run
 
     checkpoint = tmp_path / "rank_01_x_best_model.pth"
     checkpoint.write_bytes(b"weights")
@@ -283,7 +283,7 @@ def test_finish_job_run_logs_top_k_model_and_ends_the_run(offline_wandb, tmp_pat
 
 
 def test_disabled_mode_logs_nothing(offline_wandb, monkeypatch):
-    from sweepkit.tracking.wandb import WandbLogger
+    from sweepkit.loggers.wandb import WandbLogger
 
     monkeypatch.setenv("WANDB_MODE", "disabled")
     wandb.teardown()
@@ -305,7 +305,7 @@ def test_a_waiting_run_is_finished_when_the_next_starts(offline_wandb):
 
 
 def test_mode_and_credentials(monkeypatch, tmp_path):
-    from sweepkit.tracking.wandb import WandbLogger, WandbSetupError, artifact_name, flatten, resolve_mode
+    from sweepkit.loggers.wandb import WandbLogger, WandbSetupError, artifact_name, flatten, resolve_mode
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     assert resolve_mode(None) == "offline" and resolve_mode("online") == "online"

@@ -21,7 +21,7 @@ from sweepkit.forecast.progress import EpochProgress, resolve_mode
 from sweepkit.manifest._store import fault_point
 from sweepkit.pruning import current_trial
 from sweepkit.tracker import BestModelTracker
-from sweepkit.tracking import make_logger
+from sweepkit.loggers import make_logger
 
 log = logging.getLogger("sweepkit.train")
 

@@ -29,7 +29,7 @@ def make_logger(cfg: Any):
     if name in (None, "none"):
         return NullLogger()
     if name == "wandb":
-        from sweepkit.tracking.wandb import WandbLogger  # imported only when asked for
+        from sweepkit.loggers.wandb import WandbLogger  # imported only when asked for
 
         return WandbLogger(cfg)
     raise ValueError(f"unknown logger {name!r}; choose logger=none or logger=wandb")

@@ -5,10 +5,11 @@ This module imports ``wandb`` and is imported only when a run asks for ``logger=
 A job's W&B run lives from :meth:`WandbLogger.start` to the end of the job. When the sweep's
 top-k hook (``sweepkit.hooks.TopKCallback``) is active and ``log_model`` is on, a run that ends
 ``complete`` or ``pruned`` stays open past the task function: the hook registers the job in the
-manifest, then calls :func:`finish_job_run` with the job's rank, which logs the checkpoint as
-a model artifact when the job is in the top k and finishes the run. A failed run, a run
-without the hook, a run the hook never finished (the next run's start in the same process) and
-the interpreter's exit all finish the run too, so jobs never merge into one W&B run.
+manifest and publishes :class:`sweepkit.events.JobRegistered`, on which :func:`finish_job_run`
+logs the checkpoint as a model artifact when the job is in the top k and finishes the run. A
+failed run, a run without the hook, a run the hook never registered (``JobEnded``), a run the
+hook never finished (the next run's start in the same process) and the interpreter's exit all
+finish the run too, so jobs never merge into one W&B run.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from typing import Any
 
 import wandb
 
+from sweepkit import events
+
 log = logging.getLogger("sweepkit.wandb")
 
 MODES = ("online", "offline", "disabled")
 _LEGACY_MODES = {"dryrun": "offline", "run": "online"}
-TOPK_HOOK = "sweepkit.hooks.TopKCallback"
 
 _open_run: "_OpenRun | None" = None  # the run kept open for the top-k hook (at most one)
 _atexit_registered = False
@@ -77,25 +79,22 @@ def artifact_name(sweep_name: str) -> str:
 
 
 def topk_hook_active() -> bool:
-    """Whether this Hydra job runs the top-k hook, which will call :func:`finish_job_run`."""
+    """Whether this Hydra job runs a hook that publishes job events (the top-k hook)."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
         return False
     callbacks = HydraConfig.get().get("callbacks") or {}
-    return any(cb.get("enabled", True) is not False and _is_topk_hook(str(cb.get("_target_", "")))
+    return any(cb.get("enabled", True) is not False and _publishes(str(cb.get("_target_", "")))
                for cb in callbacks.values())
 
 
-def _is_topk_hook(target: str) -> bool:
-    if target == TOPK_HOOK:
-        return True
-    try:  # a subclass of the hook counts too
+def _publishes(target: str) -> bool:
+    """Whether the callback class ``target`` publishes job events (the hook or a subclass)."""
+    try:
         from hydra.utils import get_class
 
-        from sweepkit.hooks import TopKCallback
-
-        return issubclass(get_class(target), TopKCallback)
+        return getattr(get_class(target), events.PUBLISHER_ATTR, False) is True
     except Exception:
         return False
 
@@ -126,7 +125,7 @@ def finish_job_run(rank: int | None, checkpoint_path: str | os.PathLike | None, 
                    metadata: dict[str, Any] | None = None) -> str | None:
     """End the job's W&B run, first logging its checkpoint when the job is in the top k.
 
-    Called by the top-k hook after it registered the job. ``rank`` is the job's rank in the
+    Called on the hook's :class:`~sweepkit.events.JobRegistered`. ``rank`` is the job's rank in the
     sweep (1 = best) or None when it is not in the top k; ``checkpoint_path`` is its checkpoint
     (the file in ``best_models/``). The artifact is ``<sweep>-model`` of type ``model`` with
     the aliases ``rank-<n>`` (and ``best`` for rank 1). Returns the artifact's name, or None
@@ -228,3 +227,15 @@ class WandbLogger:
         if not _atexit_registered:
             atexit.register(_finish_open_run)
             _atexit_registered = True
+
+
+def _on_registered(event: events.JobRegistered) -> None:
+    finish_job_run(event.rank, event.checkpoint, event.sweep_name, event.metadata)
+
+
+def _on_ended(event: events.JobEnded) -> None:
+    finish_job_run(None, None, "")  # no-op once the run ended
+
+
+events.subscribe(events.JobRegistered, _on_registered)
+events.subscribe(events.JobEnded, _on_ended)
