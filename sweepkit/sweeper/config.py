@@ -216,10 +216,9 @@ class SweepkitSweeperConf:
     # value before pruning plus the median later gain of complete trials; "below_complete" =
     # Optuna's rule (every pruned trial below every complete one)
     pruned_trials: str = "estimate"
-    # pairs [low, high] that must satisfy low < high (swapped when both sampled out of order)
-    ordered_params: List[List[str]] = field(
-        default_factory=lambda: [["model.dt_min", "model.dt_max"]]
-    )
+    # pairs [low, high] that must satisfy low < high (swapped when both sampled out of order);
+    # none by default: an app's search space names its own, e.g. [[model.dt_min, model.dt_max]]
+    ordered_params: List[List[str]] = field(default_factory=list)
     resume: ResumeConfig = field(default_factory=ResumeConfig)
     # GPUs the trials in flight are spread over: null (no assignment), auto (the GPUs this
     # machine or $CUDA_VISIBLE_DEVICES offers) or a list of ids, e.g. [0, 1]; see _gpus.py
