@@ -280,3 +280,36 @@ def test_hyperband_max_resource_auto_is_learned_from_the_first_complete_trial():
     bad.report(5.0, 1)
     bad.should_prune()
     assert pruner.hyperband._max_resource == 28 and pruner.hyperband._min_resource == 3
+
+
+def test_optunas_private_api_that_the_pruned_view_relies_on():
+    """``_pruned._EstimatedStudy`` stands in for an optuna Study inside TPE: an Optuna release
+    that renames or changes what it offers (``Study._get_trials`` above all) fails here."""
+    import inspect
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from sweepkit.sweeper._pruned import EstimatingSampler, _EstimatedStudy
+
+    params = inspect.signature(optuna.Study._get_trials).parameters
+    assert list(params) == ["self", "deepcopy", "states", "use_cache"]
+    assert (params["deepcopy"].default, params["states"].default, params["use_cache"].default) == (
+        True, None, False)
+    assert list(inspect.signature(optuna.Study._is_multi_objective).parameters) == ["self"]
+    study = optuna.create_study()
+    offered = [n for n in vars(_EstimatedStudy) if not n.startswith("__")]
+    assert {"_get_trials", "_study_id", "_storage", "directions"} <= set(offered)
+    for name in offered:
+        assert hasattr(study, name), f"optuna.Study has no {name!r} any more"
+    # TPE in every mode that reads the study (multivariate, group, constant liar) sees only the view
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = EstimatingSampler(optuna.samplers.TPESampler(
+        seed=0, n_startup_trials=2, multivariate=True, group=True, constant_liar=True))
+    study = optuna.create_study(sampler=sampler)
+    for i in range(8):
+        trial = study.ask()
+        x = trial.suggest_float("x", 0, 1)
+        trial.report(x, 1)
+        study.tell(trial, state=TrialState.PRUNED) if i % 2 else study.tell(trial, x)
+    assert len(study.trials) == 8

@@ -95,14 +95,39 @@ class EstimatingSampler(BaseSampler):
 
 
 class _EstimatedStudy:
-    """The study as the wrapped sampler sees it (pruned trials estimated); else the study itself."""
+    """The study as the wrapped TPE sampler sees it: its trials, pruned ones estimated.
+
+    Only what Optuna's TPE sampler and its search spaces read of a study is offered (Optuna's
+    private ``Study._get_trials`` among it; ``tests/test_sweeper.py`` checks its signature), so
+    an Optuna that needs more fails loudly here instead of reading the unestimated study.
+    """
 
     def __init__(self, study: "Study", sampler: EstimatingSampler) -> None:
         self._study = study
         self._sampler = sampler
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
+    @property
+    def _study_id(self) -> int:
+        return self._study._study_id
+
+    @property
+    def _storage(self) -> Any:
+        return self._study._storage
+
+    @property
+    def study_name(self) -> str:
+        return self._study.study_name
+
+    @property
+    def direction(self) -> StudyDirection:
+        return self._study.direction
+
+    @property
+    def directions(self) -> list[StudyDirection]:
+        return self._study.directions
+
+    def _is_multi_objective(self) -> bool:
+        return self._study._is_multi_objective()
 
     def _get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
