@@ -33,7 +33,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
@@ -69,40 +69,49 @@ class TopKCallback(Callback):
 
     publishes_job_events = True  # see sweepkit.events.PUBLISHER_ATTR
 
-    def __init__(self, top_k: int = 3, metric_name: str | None = None, mode: str | None = None,
-                 checkpoint: str = DEFAULT_CHECKPOINT, enabled: bool = True,
-                 verbose: bool = True) -> None:
+    def __init__(
+        self,
+        top_k: int = 3,
+        metric_name: str | None = None,
+        mode: str | None = None,
+        checkpoint: str = DEFAULT_CHECKPOINT,
+        enabled: bool = True,
+        verbose: bool = True,
+    ) -> None:
         from sweepkit.manifest import SweepManager
 
-        SweepManager  # imported here so a bad setting fails when Hydra builds the callback
+        del SweepManager  # imported here so a bad setting fails when Hydra builds the callback
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"sweepkit.top_k must be an integer >= 1, got {top_k!r}")
         metric_name, mode = _plain(metric_name), _plain(mode)
-        for one in (mode if isinstance(mode, list) else [mode]):
+        for one in mode if isinstance(mode, list) else [mode]:
             if one is not None:
                 check_mode(one, "sweepkit.mode")
         names = metric_name if isinstance(metric_name, list) else [metric_name]
-        if metric_name is not None and (not names or not all(isinstance(n, str) and n
-                                                             for n in names)):
-            raise ValueError(f"hydra.callbacks.topk.metric_name must be a non-empty string, a "
-                             f"list of them, or null (taken from the runs), got {metric_name!r}")
+        if metric_name is not None and (not names or not all(isinstance(n, str) and n for n in names)):
+            raise ValueError(
+                f"hydra.callbacks.topk.metric_name must be a non-empty string, a "
+                f"list of them, or null (taken from the runs), got {metric_name!r}"
+            )
         if isinstance(mode, list) and metric_name is not None and len(mode) != len(names):
-            raise ValueError(f"hydra.callbacks.topk.mode {mode!r} has {len(mode)} entries for "
-                             f"the {len(names)} metrics {names}: give one mode, or one per metric")
+            raise ValueError(
+                f"hydra.callbacks.topk.mode {mode!r} has {len(mode)} entries for "
+                f"the {len(names)} metrics {names}: give one mode, or one per metric"
+            )
         self.top_k, self.metric_name, self.mode = top_k, metric_name, mode
         self.checkpoint = checkpoint
         self.enabled, self.verbose = enabled, verbose
-        self._finalizer = None
+        self._finalizer: Callable[[], bool] | None = None
 
-    def _manager(self, sweep_dir: Path, record: dict | None = None, hydra_cfg: Any = None,
-                 value: Any = None):
+    def _manager(
+        self, sweep_dir: Path, record: dict[str, Any] | None = None, hydra_cfg: Any = None, value: Any = None
+    ) -> Any:
         from sweepkit.manifest import SweepManager
 
         metric_name, mode = self._settings(sweep_dir, record or {}, hydra_cfg, value)
         return SweepManager(sweep_dir, top_k=self.top_k, metric_name=metric_name, mode=mode)
 
-    def _settings(self, sweep_dir: Path, record: dict, hydra_cfg: Any,
-                  value: Any = None) -> tuple[Any, Any]:
+    def _settings(self, sweep_dir: Path, record: dict[str, Any], hydra_cfg: Any, value: Any = None) -> tuple[Any, Any]:
         """Metric(s) and mode(s): as set, else the sweep's stored settings, the sweeper, the
         run's record (a list of each for several metrics)."""
         from sweepkit.manifest import read_settings
@@ -113,12 +122,22 @@ class TopKCallback(Callback):
             doc = {}
         stored = doc.get("objectives")
         directions = _direction_modes(hydra_cfg)
-        metric_name = (self.metric_name or ([o["name"] for o in stored] if stored else None)
-                       or doc.get("metric_name") or _sweeper_names(hydra_cfg, directions, value)
-                       or record.get("metric_name") or DEFAULT_METRIC)
-        mode = (self.mode or ([o["mode"] for o in stored] if stored else None) or doc.get("mode")
-                or (directions if directions and len(directions) > 1 else None)
-                or (directions[0] if directions else None) or record.get("mode"))
+        metric_name = (
+            self.metric_name
+            or ([o["name"] for o in stored] if stored else None)
+            or doc.get("metric_name")
+            or _sweeper_names(hydra_cfg, directions, value)
+            or record.get("metric_name")
+            or DEFAULT_METRIC
+        )
+        mode = (
+            self.mode
+            or ([o["mode"] for o in stored] if stored else None)
+            or doc.get("mode")
+            or (directions if directions and len(directions) > 1 else None)
+            or (directions[0] if directions else None)
+            or record.get("mode")
+        )
         if isinstance(metric_name, list) and len(metric_name) == 1:
             metric_name = metric_name[0]
         if isinstance(mode, list):  # one per metric, or the first for a single metric
@@ -133,8 +152,7 @@ class TopKCallback(Callback):
         try:
             self._register(config, job_return)
         except Exception as exc:  # never turn a finished job into a failed one
-            print(f"[sweepkit] ERROR: could not register the job in the sweep manifest: {exc}",
-                  file=sys.stderr)
+            print(f"[sweepkit] ERROR: could not register the job in the sweep manifest: {exc}", file=sys.stderr)
             traceback.print_exc()
             _note_unregistered(config, job_return, exc)
         finally:  # loggers end the job's run even when registration failed
@@ -159,33 +177,37 @@ class TopKCallback(Callback):
         value = job_return.return_value if status is None else None
         if status is None:  # the job finished: it is never recorded as failed for want of a record
             record, status = self._finished_job(sweep_dir, job_dir, hydra, job_return, record)
-        extra = {"model": OmegaConf.select(config, "model.name"),
-                 "dataset": OmegaConf.select(config, "dataset.name"),
-                 "job_num": OmegaConf.select(config, "hydra.job.num"),
-                 "labels": record.get("labels") or hydra_job_fields(hydra)["labels"] or None}
+        extra = {
+            "model": OmegaConf.select(config, "model.name"),
+            "dataset": OmegaConf.select(config, "dataset.name"),
+            "job_num": OmegaConf.select(config, "hydra.job.num"),
+            "labels": record.get("labels") or hydra_job_fields(hydra)["labels"] or None,
+        }
         with self._manager(sweep_dir, record, hydra, value) as manager:
             if len(manager.metric_names) > 1:
                 extra["metric_values"] = job_values(manager.metric_names, record, value, job_dir)
             in_top = manager.register_job_dir(
-                job_dir, status=status, error=error,
-                **{k: v for k, v in extra.items() if v is not None})
+                job_dir, status=status, error=error, **{k: v for k, v in extra.items() if v is not None}
+            )
             if self.verbose:
                 print(sweep_update(manager, job_dir, in_top))
             if events.subscribed(events.JobRegistered):  # e.g. logger=wandb: its run waits for us
                 events.publish(registered_event(manager, sweep_dir, job_dir, in_top))
 
-    def _finished_job(self, sweep_dir: Path, job_dir: Path, hydra: Any, job_return: JobReturn,
-                      record: dict) -> tuple[dict, str | None]:
+    def _finished_job(
+        self, sweep_dir: Path, job_dir: Path, hydra: Any, job_return: JobReturn, record: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
         """The record and status of a job that returned: its ``run.json``, or one written from
         its return value (:func:`record_job_return`); a record left ``running`` is complete."""
         if not record:
             metric_name, mode = self._settings(sweep_dir, record, hydra, job_return.return_value)
-            return record_job_return(job_dir, hydra, job_return.return_value, metric_name, mode,
-                                     self.checkpoint), None
+            return record_job_return(job_dir, hydra, job_return.return_value, metric_name, mode, self.checkpoint), None
         if record.get("status") in (None, "running"):
-            _warn(f"job {job_dir.name} returned but its run.json says status "
-                  f"{record.get('status')!r}; recorded as complete (call "
-                  f"BestModelTracker.finish(status) at the end of training)")
+            _warn(
+                f"job {job_dir.name} returned but its run.json says status "
+                f"{record.get('status')!r}; recorded as complete (call "
+                f"BestModelTracker.finish(status) at the end of training)"
+            )
             return record, "complete"
         return record, None
 
@@ -225,38 +247,48 @@ class TopKCallback(Callback):
             if isinstance(self.mode, str):
                 mine["mode"] = [self.mode] * len(objectives)
         # a setting left null follows the sweep's own (see _settings)
-        wrong = {k: v for k, v in stored.items()
-                 if k in mine and mine[k] is not None and mine[k] != v}
+        wrong = {k: v for k, v in stored.items() if k in mine and mine[k] is not None and mine[k] != v}
         if wrong:
             said = ", ".join(f"{k}={v!r} (this launch: {mine[k]!r})" for k, v in wrong.items())
-            hint = (f" To keep another number of checkpoints, run `sweepkit prune --top-k "
-                    f"{self.top_k} {sweep_dir}` first." if "top_k" in wrong else "")
-            raise SystemExit(f"[sweepkit] ERROR: {sweep_dir} is a sweep with {said}; resume it "
-                             f"with the same settings.{hint}")
+            hint = (
+                f" To keep another number of checkpoints, run `sweepkit prune --top-k {self.top_k} {sweep_dir}` first."
+                if "top_k" in wrong
+                else ""
+            )
+            raise SystemExit(
+                f"[sweepkit] ERROR: {sweep_dir} is a sweep with {said}; resume it with the same settings.{hint}"
+            )
 
     def _finish(self, sweep_dir: Path, reconcile: bool = True) -> bool:
         """Finish the manifest; False (after saying why, loudly) when jobs stay unregistered."""
         from sweepkit.manifest import LOG_NAME, RESULTS_NAME, job_dirs_with_records
 
-        if not any((sweep_dir / name).exists() for name in (LOG_NAME, RESULTS_NAME)) \
-                and not (reconcile and job_dirs_with_records(sweep_dir)):
+        if not any((sweep_dir / name).exists() for name in (LOG_NAME, RESULTS_NAME)) and not (
+            reconcile and job_dirs_with_records(sweep_dir)
+        ):
             return True  # no job ran (the sweep stopped before any): nothing to finish
         try:
             with self._manager(sweep_dir, _any_run_record(sweep_dir)) as manager:
                 doc = manager.finalize(reconcile=reconcile)
                 missing = unregistered_jobs(manager)
         except Exception as exc:
-            print(f"[sweepkit] ERROR: could not finish the sweep manifest in {sweep_dir}: {exc}\n"
-                  f"  Checkpoints may be left in job directories; run `sweepkit verify "
-                  f"{sweep_dir}` to see what needs repair.", file=sys.stderr)
+            print(
+                f"[sweepkit] ERROR: could not finish the sweep manifest in {sweep_dir}: {exc}\n"
+                f"  Checkpoints may be left in job directories; run `sweepkit verify "
+                f"{sweep_dir}` to see what needs repair.",
+                file=sys.stderr,
+            )
             return False
         if self.verbose:
             print(sweep_finished(doc))
         if missing:
-            print(f"[sweepkit] ERROR: {len(missing)} job(s) could not register in the top-k "
-                  f"manifest of {sweep_dir}: {', '.join(missing)}. Their checkpoints are not "
-                  f"managed; run `sweepkit verify {sweep_dir}` and `--repair` once the cause "
-                  "is fixed.", file=sys.stderr)
+            print(
+                f"[sweepkit] ERROR: {len(missing)} job(s) could not register in the top-k "
+                f"manifest of {sweep_dir}: {', '.join(missing)}. Their checkpoints are not "
+                f"managed; run `sweepkit verify {sweep_dir}` and `--repair` once the cause "
+                "is fixed.",
+                file=sys.stderr,
+            )
             return False
         return True
 
@@ -276,7 +308,7 @@ def _note_unregistered(config: DictConfig, job_return: JobReturn, exc: Exception
         pass
 
 
-def unregistered_jobs(manager) -> list[str]:
+def unregistered_jobs(manager: Any) -> list[str]:
     """Jobs whose hook could not register them and that are still not registered (the notes
     of those registered since, e.g. by reconcile, are removed)."""
     notes = manager.sweep_dir / ".sweepkit" / "unregistered"
@@ -304,7 +336,7 @@ def _direction_modes(hydra_cfg: Any) -> list[str] | None:
         return None
     words = {"minimize": "min", "min": "min", "maximize": "max", "max": "max"}
     modes = [words.get(str(d)) for d in (direction if isinstance(direction, list) else [direction])]
-    return None if not modes or None in modes else modes
+    return None if not modes or None in modes else [m for m in modes if m is not None]
 
 
 def _sweeper_names(hydra_cfg: Any, directions: list[str] | None, value: Any) -> list[str] | None:
@@ -324,7 +356,7 @@ def _sweeper_names(hydra_cfg: Any, directions: list[str] | None, value: Any) -> 
     return [f"value{i}" for i in range(len(directions))]
 
 
-def job_values(names: list[str], record: dict, value: Any, job_dir: Path) -> list[Any]:
+def job_values(names: list[str], record: dict[str, Any], value: Any, job_dir: Path) -> list[Any]:
     """A job's value of each metric: ``run.json``'s ``best_values``, else what the job
     returned (a dict keyed by metric name, or a tuple/list in their order), else the record's
     ``best_value`` for its own metric. A metric with no value is said loudly; the run is
@@ -342,16 +374,22 @@ def job_values(names: list[str], record: dict, value: Any, job_dir: Path) -> lis
         found.setdefault(record["metric_name"], record["best_value"])
     missing = [n for n in names if n not in found]
     if missing:
-        what = (f"keys {', '.join(map(str, value))}" if isinstance(value, dict)
-                else f"{len(value)} values {_short(value)}" if isinstance(value, (list, tuple))
-                else _short(value))
-        _warn(f"job {job_dir.name} recorded no {', '.join(map(repr, missing))} (it returned "
-              f"{what}): recorded, never on the front. Return a dict keyed by the metric names "
-              f"{names}, or fix hydra.callbacks.topk.metric_name")
+        what = (
+            f"keys {', '.join(map(str, value))}"
+            if isinstance(value, dict)
+            else f"{len(value)} values {_short(value)}"
+            if isinstance(value, (list, tuple))
+            else _short(value)
+        )
+        _warn(
+            f"job {job_dir.name} recorded no {', '.join(map(repr, missing))} (it returned "
+            f"{what}): recorded, never on the front. Return a dict keyed by the metric names "
+            f"{names}, or fix hydra.callbacks.topk.metric_name"
+        )
     return [_as_number(found.get(n), n) if n in found else None for n in names]
 
 
-def _any_run_record(sweep_dir: Path) -> dict:
+def _any_run_record(sweep_dir: Path) -> dict[str, Any]:
     """The first job record of a sweep (its metric and mode name the manifest's), or {}."""
     from sweepkit.manifest import read_run_json
 
@@ -362,8 +400,9 @@ def _any_run_record(sweep_dir: Path) -> dict:
 
 
 # ------------------------------------------------------------- zero-glue: no run.json
-def record_job_return(job_dir: Path, hydra_cfg: Any, value: Any, metric_name: Any, mode: Any,
-                      pattern: str = DEFAULT_CHECKPOINT) -> dict:
+def record_job_return(
+    job_dir: Path, hydra_cfg: Any, value: Any, metric_name: Any, mode: Any, pattern: str = DEFAULT_CHECKPOINT
+) -> dict[str, Any]:
     """Write the ``run.json`` of a finished job that wrote none, from what it left behind.
 
     The metric is the job's return value (a number, or ``value[metric_name]`` of a dict); the
@@ -381,21 +420,27 @@ def record_job_return(job_dir: Path, hydra_cfg: Any, value: Any, metric_name: An
     metric_name, mode = names[0], mode[0] if isinstance(mode, list) else mode
     metric = values[0] if values else _as_number(value, metric_name)
     if metric is None:
-        _warn(f"{where} returned {_short(value)} ({type(value).__name__}), not a finite number: it "
-              f"is recorded complete with no {metric_name} and cannot rank. Return the metric "
-              f"from the task function (e.g. `return trainer.callback_metrics['val/loss'].item()`) "
-              f"or add sweepkit.integrations.lightning.SweepkitCallback to the Trainer")
+        _warn(
+            f"{where} returned {_short(value)} ({type(value).__name__}), not a finite number: it "
+            f"is recorded complete with no {metric_name} and cannot rank. Return the metric "
+            f"from the task function (e.g. `return trainer.callback_metrics['val/loss'].item()`) "
+            f"or add sweepkit.integrations.lightning.SweepkitCallback to the Trainer"
+        )
     checkpoint, how = find_checkpoint(job_dir, pattern)
     if checkpoint is None:
-        _warn(f"{where} left no checkpoint matching {pattern!r}: it is recorded without one "
-              f"and cannot rank. Save it there (ModelCheckpoint(dirpath=<job dir>/checkpoints)) "
-              f"or point hydra.callbacks.topk.checkpoint at it (a glob relative to the job dir)")
+        _warn(
+            f"{where} left no checkpoint matching {pattern!r}: it is recorded without one "
+            f"and cannot rank. Save it there (ModelCheckpoint(dirpath=<job dir>/checkpoints)) "
+            f"or point hydra.callbacks.topk.checkpoint at it (a glob relative to the job dir)"
+        )
     elif how != "the only match":
-        print(f"[sweepkit] {where}: several files match {pattern!r}; using "
-              f"{checkpoint.relative_to(job_dir)} ({how}), the others stay in the job dir "
-              f"(`sweepkit verify` lists them)", file=sys.stderr)
-    tracker = BestModelTracker(job_dir, metric_name=metric_name, mode=mode,
-                               extra={**fields, "source": "return_value"})
+        print(
+            f"[sweepkit] {where}: several files match {pattern!r}; using "
+            f"{checkpoint.relative_to(job_dir)} ({how}), the others stay in the job dir "
+            f"(`sweepkit verify` lists them)",
+            file=sys.stderr,
+        )
+    tracker = BestModelTracker(job_dir, metric_name=metric_name, mode=mode, extra={**fields, "source": "return_value"})
     tracker.record["started_at"] = _mtime(job_dir / ".hydra" / "config.yaml")
     if values:
         tracker.record["best_values"] = dict(zip(names, values))
@@ -415,8 +460,10 @@ def find_checkpoint(job_dir: Path, pattern: str = DEFAULT_CHECKPOINT) -> tuple[P
     ``best_model_path`` (read from the newest checkpoint's callback state), else the newest that
     is not a ``last*`` copy, else the newest.
     """
-    found = sorted((p for p in Path(job_dir).glob(pattern)
-                    if p.is_file() and not p.is_symlink()), key=lambda p: (_mtime(p), p.name))
+    found = sorted(
+        (p for p in Path(job_dir).glob(pattern) if p.is_file() and not p.is_symlink()),
+        key=lambda p: (_mtime(p), p.name),
+    )
     if len(found) <= 1:
         return (found[0], "the only match") if found else (None, "no match")
     best = _recorded_best(found)
@@ -450,9 +497,11 @@ def _as_number(value: Any, metric_name: str) -> float | None:
     """A finite float from a return value (a number, a 0-d tensor/array, or a dict's entry)."""
     if isinstance(value, dict):
         if metric_name not in value:
-            _warn(f"the job returned a dict without {metric_name!r} (keys: "
-                  f"{', '.join(map(str, value)) or 'none'}); set hydra.callbacks.topk.metric_name "
-                  f"to one of them")
+            _warn(
+                f"the job returned a dict without {metric_name!r} (keys: "
+                f"{', '.join(map(str, value)) or 'none'}); set hydra.callbacks.topk.metric_name "
+                f"to one of them"
+            )
             return None
         value = value[metric_name]
     if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
@@ -480,8 +529,7 @@ def _warn(message: str) -> None:
     print(f"[sweepkit] WARNING: {message}", file=sys.stderr)
 
 
-def registered_event(manager: Any, sweep_dir: Path, job_dir: Path,
-                     in_top: bool) -> events.JobRegistered:
+def registered_event(manager: Any, sweep_dir: Path, job_dir: Path, in_top: bool) -> events.JobRegistered:
     """The job's rank and checkpoint in ``best_models/`` (None outside the top k), as an event."""
     from sweepkit.manifest import job_run_id, read_run_json
 
@@ -490,51 +538,52 @@ def registered_event(manager: Any, sweep_dir: Path, job_dir: Path,
         run_id = job_run_id(sweep_dir, job_dir, read_run_json(job_dir))
         entry = next((e for e in manager.get_best_models() if e["run_id"] == run_id), None)
     return events.JobRegistered(
-        sweep_name=sweep_dir.name, rank=entry["rank"] if entry else None,
+        sweep_name=sweep_dir.name,
+        rank=entry["rank"] if entry else None,
         checkpoint=entry["checkpoint"] if entry else None,
-        metadata={"metric_name": manager.metric_name,
-                  "metric_value": entry["metric_value"] if entry else None})
+        metadata={"metric_name": manager.metric_name, "metric_value": entry["metric_value"] if entry else None},
+    )
 
 
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
 
-def _fmt_values(entry: dict) -> str:
+def _fmt_values(entry: dict[str, Any]) -> str:
     if "metric_values" in entry:
         return "(" + ", ".join(map(_fmt, entry["metric_values"])) + ")"
     return _fmt(entry["metric_value"])
 
 
-def sweep_update(manager, job_dir: Path, in_top: bool) -> str:
+def sweep_update(manager: Any, job_dir: Path, in_top: bool) -> str:
     """The short console report after one job."""
     doc = manager.state()  # counts as of the whole log, under the lock
     top = doc["top"]
     counts = ", ".join(f"{k} {v}" for k, v in sorted(doc.get("counts", {}).items()))
     if doc.get("objectives"):  # several metrics: the Pareto front
         names = ", ".join(o["name"] for o in doc["objectives"])
-        lines = [f"[sweepkit] Sweep update: job {job_dir.name} "
-                 f"{'keeps its checkpoint on' if in_top else 'is not kept on'} the Pareto front "
-                 f"| runs: {doc.get('n_runs')} ({counts})",
-                 f"  front ({names}): {len(doc['front'])} run(s), {len(top)} kept "
-                 f"(top_k {manager.top_k})"]
+        lines = [
+            f"[sweepkit] Sweep update: job {job_dir.name} "
+            f"{'keeps its checkpoint on' if in_top else 'is not kept on'} the Pareto front "
+            f"| runs: {doc.get('n_runs')} ({counts})",
+            f"  front ({names}): {len(doc['front'])} run(s), {len(top)} kept (top_k {manager.top_k})",
+        ]
         if top:
-            lines.append("  kept: " + ", ".join(
-                f"#{e['rank']} {e['run_name']} {_fmt_values(e)}" for e in top))
+            lines.append("  kept: " + ", ".join(f"#{e['rank']} {e['run_name']} {_fmt_values(e)}" for e in top))
         return "\n".join(lines)
-    lines = [f"[sweepkit] Sweep update: job {job_dir.name} "
-             f"{'is in the top ' + str(manager.top_k) if in_top else 'not in the top ' + str(manager.top_k)}"
-             f" | runs: {doc.get('n_runs')} ({counts})"]
+    lines = [
+        f"[sweepkit] Sweep update: job {job_dir.name} "
+        f"{'is in the top ' + str(manager.top_k) if in_top else 'not in the top ' + str(manager.top_k)}"
+        f" | runs: {doc.get('n_runs')} ({counts})"
+    ]
     if top:
         best = top[0]
-        lines.append(f"  best {manager.metric_name}: {_fmt(best['metric_value'])} "
-                     f"(run {best['run_name']})")
-        lines.append("  top: " + ", ".join(
-            f"#{e['rank']} {e['run_name']} {_fmt(e['metric_value'])}" for e in top))
+        lines.append(f"  best {manager.metric_name}: {_fmt(best['metric_value'])} (run {best['run_name']})")
+        lines.append("  top: " + ", ".join(f"#{e['rank']} {e['run_name']} {_fmt(e['metric_value'])}" for e in top))
     return "\n".join(lines)
 
 
-def sweep_finished(doc: dict) -> str:
+def sweep_finished(doc: dict[str, Any]) -> str:
     """The console report at the end of a sweep."""
     best = doc.get("best")
     text = f"[sweepkit] Sweep finished: {doc['n_runs']} runs, results in {doc['sweep_dir']}"
@@ -544,8 +593,10 @@ def sweep_finished(doc: dict) -> str:
         for entry in doc["top"]:
             text += f"\n    #{entry['rank']} {entry['run_name']} {_fmt_values(entry)} -> {entry['checkpoint']}"
     elif best:
-        text += (f"\n  best {doc['metric_name']}: {_fmt(best['metric_value'])} "
-                 f"(run {best['run_name']}) -> {best['checkpoint']}")
+        text += (
+            f"\n  best {doc['metric_name']}: {_fmt(best['metric_value'])} "
+            f"(run {best['run_name']}) -> {best['checkpoint']}"
+        )
     return text
 
 
@@ -565,13 +616,16 @@ def install_topk(settings: Any, callbacks: Any, config: DictConfig) -> "TopKCall
     if settings is True:
         settings = {}
     if not isinstance(settings, dict):
-        raise ValueError(f"hydra.sweeper.topk must be a mapping of the top-k callback's settings "
-                         f"(e.g. {{top_k: 3}}) or null to switch it off, got {settings!r}")
+        raise ValueError(
+            f"hydra.sweeper.topk must be a mapping of the top-k callback's settings "
+            f"(e.g. {{top_k: 3}}) or null to switch it off, got {settings!r}"
+        )
     known = {"top_k", "metric_name", "mode", "checkpoint", "enabled", "verbose"}
     unknown = sorted(set(settings) - known)
     if unknown:
-        raise ValueError(f"hydra.sweeper.topk: unknown setting(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(known))}")
+        raise ValueError(
+            f"hydra.sweeper.topk: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     present = getattr(callbacks, "callbacks", None)
     if present is None:
         return None

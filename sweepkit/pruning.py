@@ -55,8 +55,7 @@ class SweepTrial:
         # Optuna cannot prune a study with several objectives (the sweeper refuses a pruner)
         self._prunable = len(trial.study.directions) == 1
         # steps the trial holds already (read once): a requeued job reports each step once
-        self.reported_steps: set[int] = set(
-            trial.study._storage.get_trial(trial._trial_id).intermediate_values)
+        self.reported_steps: set[int] = set(trial.study._storage.get_trial(trial._trial_id).intermediate_values)
 
     def report(self, value: float, step: int) -> None:
         """Report ``value`` at ``step``, once: a step the trial already holds (a requeued job
@@ -121,7 +120,7 @@ def _sweep_settings() -> tuple[str, str, int, Any] | None:
 
     if not HydraConfig.initialized():
         return None
-    hydra_cfg = HydraConfig.get()
+    hydra_cfg: Any = HydraConfig.get()  # a DictConfig typed as HydraConf
     sweeper = hydra_cfg.get("sweeper")
     if hydra_cfg.get("mode") != RunMode.MULTIRUN or sweeper is None:
         return None

@@ -51,7 +51,7 @@ class BestModelTracker:
 
     def __init__(
         self,
-        run_dir: str | os.PathLike,
+        run_dir: str | os.PathLike[str],
         metric_name: str = "val_loss",
         mode: str = "min",
         extra: dict[str, Any] | None = None,
@@ -94,7 +94,7 @@ class BestModelTracker:
             return False
         if self.best_value is None:
             return True
-        return value < self.best_value if self.mode == "min" else value > self.best_value
+        return bool(value < self.best_value if self.mode == "min" else value > self.best_value)
 
     def update(self, epoch: int, value: Any, save: Callable[[Path], None] | None = None) -> bool:
         """Record ``value`` for ``epoch``; when it is the best so far, save a checkpoint.
@@ -116,7 +116,7 @@ class BestModelTracker:
             self.set_checkpoint(target)
         return True
 
-    def set_checkpoint(self, path: str | os.PathLike | None) -> None:
+    def set_checkpoint(self, path: str | os.PathLike[str] | None) -> None:
         """Name the run's best checkpoint (a file the caller wrote; it is not copied)."""
         self.checkpoint_path = Path(path).absolute() if path else None
         self.record["checkpoint"] = str(self.checkpoint_path) if path else None
@@ -133,7 +133,7 @@ class BestModelTracker:
         self._write()
 
     def finish(self, status: str, test: dict[str, float] | None = None, error: str | None = None,
-               keep_resume: bool = False) -> dict:
+               keep_resume: bool = False) -> dict[str, Any]:
         """Close the record with a final status (complete, pruned or failed).
 
         ``test=None`` keeps test metrics recorded before (:meth:`set_test`). The resume

@@ -29,9 +29,7 @@ class SweepkitSweeper(Sweeper):
         self.topk = topk
         self.sweeper = SweepkitSweeperImpl(**settings)
 
-    def setup(
-        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
-    ) -> None:
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from sweepkit.hooks import install_topk
 
         install_topk(self.topk, hydra_context.callbacks, config)
@@ -50,9 +48,13 @@ def use_chosen_preset(config: DictConfig) -> None:
     target = OmegaConf.select(config, "hydra.sweeper._target_", default=None)
     if target != STOCK_TARGET or chosen not in OPTUNA_PRESETS + ("sweepkit",):
         return
-    log.warning("hydra/sweeper=%s is sweepkit's, but hydra.sweeper._target_ names the stock "
-                "OptunaSweeper; running sweepkit's sweeper. Delete the line `_target_: %s` "
-                "to silence this.", chosen, STOCK_TARGET)
+    log.warning(
+        "hydra/sweeper=%s is sweepkit's, but hydra.sweeper._target_ names the stock "
+        "OptunaSweeper; running sweepkit's sweeper. Delete the line `_target_: %s` "
+        "to silence this.",
+        chosen,
+        STOCK_TARGET,
+    )
     with read_write(config.hydra.sweeper), open_dict(config.hydra.sweeper):
         config.hydra.sweeper._target_ = SWEEPER_TARGET
 
@@ -62,11 +64,11 @@ def _patch_sweeper_choice() -> None:
     if getattr(original, "_sweepkit", False):
         return
 
-    def instantiate_sweeper(self: Plugins, *, hydra_context: HydraContext,
-                            task_function: TaskFunction, config: DictConfig) -> Sweeper:
+    def instantiate_sweeper(
+        self: Plugins, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> Sweeper:
         use_chosen_preset(config)
-        return original(self, hydra_context=hydra_context, task_function=task_function,
-                        config=config)
+        return original(self, hydra_context=hydra_context, task_function=task_function, config=config)
 
     instantiate_sweeper._sweepkit = True  # type: ignore[attr-defined]
     Plugins.instantiate_sweeper = instantiate_sweeper  # type: ignore[method-assign]

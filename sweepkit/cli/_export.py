@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from sweepkit.cli._render import write_file
 from sweepkit.cli._summary import test_metrics, varying_params
@@ -81,7 +82,7 @@ def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict]]:
             source = run.get("source_checkpoint")
             run_dir = (os.path.dirname(source) if source
                        else os.path.join(sweep_dir, str(run["run_id"])))
-            row = {"sweep": name}
+            row: dict[str, Any] = {"sweep": name}
             run_labels = run.get("labels") if isinstance(run.get("labels"), dict) else labels
             for group, choice in run_labels.items():
                 column = label_column(str(group))

@@ -69,7 +69,7 @@ def run_fingerprint(cfg: Any) -> str:
 def rng_state() -> dict[str, Any]:
     """Python, numpy and torch (CPU and CUDA) random states, as plain values and tensors."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
+    state = {"python": random.getstate(), "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),  # type: ignore[attr-defined]
              "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()

@@ -58,8 +58,8 @@ class SweepkitCallback(Callback):
         if mode is not None:
             check_mode(mode, "SweepkitCallback(mode=...)")
         self.monitor, self.mode = monitor, mode
-        self.tracker = None  # a BestModelTracker while a sweep job trains; None otherwise
-        self.reporter = None
+        self.tracker: Any = None  # a BestModelTracker while a sweep job trains; None otherwise
+        self.reporter: Any = None
         self._pruned_at: int | None = None
         self._validations = 0
         self._last_epoch = 0

@@ -12,8 +12,9 @@ from typing import Any
 class NullLogger:
     """Logs nothing (``logger=none``)."""
 
-    def start(self, config: dict, run_name: str, group: str | None = None,
-              tags: list[str] | None = None) -> dict | None:
+    def start(
+        self, config: dict, run_name: str, group: str | None = None, tags: list[str] | None = None
+    ) -> dict | None:
         return None
 
     def log(self, metrics: dict[str, float], step: int) -> None:

@@ -56,8 +56,11 @@ def has_credentials() -> bool:
     from wandb.sdk.lib import wbauth
 
     settings = wandb_setup.singleton().settings
-    return bool(settings.api_key or wbauth.session_credentials(host=settings.base_url)
-                or wbauth.read_netrc_auth(host=settings.base_url))
+    return bool(
+        settings.api_key
+        or wbauth.session_credentials(host=settings.base_url)
+        or wbauth.read_netrc_auth(host=settings.base_url)
+    )
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -84,9 +87,11 @@ def topk_hook_active() -> bool:
 
     if not HydraConfig.initialized():
         return False
-    callbacks = HydraConfig.get().get("callbacks") or {}
-    return any(cb.get("enabled", True) is not False and _publishes(str(cb.get("_target_", "")))
-               for cb in callbacks.values())
+    hydra_cfg: Any = HydraConfig.get()  # a DictConfig typed as HydraConf
+    callbacks = hydra_cfg.get("callbacks") or {}
+    return any(
+        cb.get("enabled", True) is not False and _publishes(str(cb.get("_target_", ""))) for cb in callbacks.values()
+    )
 
 
 def _publishes(target: str) -> bool:
@@ -121,8 +126,9 @@ def _finish_open_run() -> None:
         _finish(pending.run, pending.exit_code)
 
 
-def finish_job_run(rank: int | None, checkpoint_path: str | os.PathLike | None, sweep_name: str,
-                   metadata: dict[str, Any] | None = None) -> str | None:
+def finish_job_run(
+    rank: int | None, checkpoint_path: str | os.PathLike | None, sweep_name: str, metadata: dict[str, Any] | None = None
+) -> str | None:
     """End the job's W&B run, first logging its checkpoint when the job is in the top k.
 
     Called on the hook's :class:`~sweepkit.events.JobRegistered`. ``rank`` is the job's rank in the
@@ -146,8 +152,7 @@ def finish_job_run(rank: int | None, checkpoint_path: str | os.PathLike | None, 
     return name
 
 
-def _log_model(run: Any, rank: int, checkpoint: Path, sweep_name: str,
-               metadata: dict[str, Any] | None) -> str | None:
+def _log_model(run: Any, rank: int, checkpoint: Path, sweep_name: str, metadata: dict[str, Any] | None) -> str | None:
     if not checkpoint.is_file():  # re-ranked away by another job in the meantime
         log.warning("checkpoint %s is gone; no model artifact logged", checkpoint)
         return None
@@ -186,25 +191,39 @@ class WandbLogger:
                 "logger=wandb with mode online needs a W&B API key, and none was found "
                 "(WANDB_API_KEY is unset and the netrc file has no entry for the W&B host). "
                 "Run `wandb login` once, or export WANDB_API_KEY, or log offline "
-                "(logger.mode=offline) and upload later with `wandb sync`.")
+                "(logger.mode=offline) and upload later with `wandb sync`."
+            )
         self.wait_for_hook = wait_for_hook
         self.run: Any = None
 
-    def start(self, config: dict, run_name: str, group: str | None = None,
-              tags: list[str] | None = None) -> dict | None:
+    def start(
+        self, config: dict, run_name: str, group: str | None = None, tags: list[str] | None = None
+    ) -> dict | None:
         _finish_open_run()  # a previous job's run the hook never finished
         if self.dir:
             Path(self.dir).mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
-            project=self.project, entity=self.entity, group=group, job_type=self.job_type,
-            name=run_name, config=flatten(config or {}), mode=self.mode, dir=self.dir,
-            tags=list(dict.fromkeys([*(tags or []), *self.extra_tags])), reinit="create_new")
+            project=self.project,
+            entity=self.entity,
+            group=group,
+            job_type=self.job_type,
+            name=run_name,
+            config=flatten(config or {}),
+            mode=self.mode,  # type: ignore[arg-type]  # resolve_mode
+            dir=self.dir,
+            tags=list(dict.fromkeys([*(tags or []), *self.extra_tags])),
+            reinit="create_new",
+        )
         if self.mode == "disabled":
             return None
         self.run.define_metric("epoch")
         self.run.define_metric("*", step_metric="epoch")
-        return {"id": self.run.id, "url": self.run.url if self.mode == "online" else None,
-                "project": self.project, "mode": self.mode}
+        return {
+            "id": self.run.id,
+            "url": self.run.url if self.mode == "online" else None,
+            "project": self.project,
+            "mode": self.mode,
+        }
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         if self.run is not None:

@@ -20,7 +20,7 @@ _EXTRAS = {
 }
 
 
-def as_dict(node: Any) -> dict | None:
+def as_dict(node: Any) -> dict[str, Any] | None:
     """A plain resolved dict from a config node, or None."""
     if node is None:
         return None
@@ -39,7 +39,8 @@ def _locate(kind: str, target: Any, module: str, known: Mapping[str, type]) -> t
         raise SweepConfigError(f"the {kind} config needs a _target_ (one of {names})")
     module_name, _, cls_name = target.rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name or module), cls_name)
+        cls: type = getattr(importlib.import_module(module_name or module), cls_name)
+        return cls
     except (ImportError, AttributeError):
         raise SweepConfigError(
             f"unknown {kind} {target!r}: pick hydra/sweeper/{kind}=<name> with one of {names}, "
@@ -55,7 +56,7 @@ def motpe_removed(**_: Any) -> None:
     )
 
 
-def sampler_kwargs(kwargs: dict) -> dict:
+def sampler_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Stock-style sampler arguments made ready for the class.
 
     A null value means Optuna's default (the stock configs use null for that); a config with a
@@ -72,9 +73,7 @@ def sampler_kwargs(kwargs: dict) -> dict:
             try:
                 value = instantiate(value, _convert_="all")
             except Exception as err:
-                raise SweepConfigError(
-                    f"cannot instantiate the sampler's {key} {value!r}: {err}"
-                ) from None
+                raise SweepConfigError(f"cannot instantiate the sampler's {key} {value!r}: {err}") from None
         elif key.endswith("_func") and isinstance(value, str):
             try:
                 value = get_method(value)
@@ -93,10 +92,9 @@ def build_sampler(config: Any, space: SearchSpace) -> "BaseSampler":
     kwargs.pop("_partial_", None)  # the grid's search space comes from the sweep's params
     kwargs = sampler_kwargs(kwargs)
     if cls is GridSampler:
-        kwargs["search_space"] = {
-            name: space.grid_values(name) for name in space.distributions
-        }
-    return _call("sampler", cls, kwargs)
+        kwargs["search_space"] = {name: space.grid_values(name) for name in space.distributions}
+    sampler: BaseSampler = _call("sampler", cls, kwargs)
+    return sampler
 
 
 def build_pruner(config: Any) -> "BasePruner":
@@ -115,10 +113,11 @@ def build_pruner(config: Any) -> "BasePruner":
             cls = SharedHistoryHyperband
         else:
             kwargs = resolve_min_resource(kwargs)
-    return _call("pruner", cls, kwargs)
+    pruner: BasePruner = _call("pruner", cls, kwargs)
+    return pruner
 
 
-def _call(kind: str, cls: type, kwargs: dict) -> Any:
+def _call(kind: str, cls: type, kwargs: dict[str, Any]) -> Any:
     try:
         return cls(**kwargs)
     except SweepConfigError:
@@ -126,8 +125,7 @@ def _call(kind: str, cls: type, kwargs: dict) -> Any:
     except ImportError as err:
         extra = _EXTRAS.get(cls.__name__, "its optional dependencies")
         raise SweepConfigError(
-            f"the {kind} {cls.__name__} needs {extra} installed ({err}); install it or pick "
-            f"another {kind}"
+            f"the {kind} {cls.__name__} needs {extra} installed ({err}); install it or pick another {kind}"
         ) from None
     except (TypeError, ValueError) as err:
         raise SweepConfigError(f"invalid {kind} settings for {cls.__name__} {kwargs}: {err}") from None

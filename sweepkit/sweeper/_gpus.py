@@ -37,8 +37,7 @@ def detect_gpus() -> list[str]:
     if out.returncode != 0:
         return []
     # "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-...)"; MIG devices are indented lines
-    return [line.split(":", 1)[0].split()[1] for line in out.stdout.splitlines()
-            if line.startswith("GPU ")]
+    return [line.split(":", 1)[0].split()[1] for line in out.stdout.splitlines() if line.startswith("GPU ")]
 
 
 def _uuids() -> list[str]:
@@ -49,8 +48,11 @@ def _uuids() -> list[str]:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return []
-    return [line.rsplit("UUID: ", 1)[1].rstrip(")") for line in out.stdout.splitlines()
-            if line.startswith("GPU ") and "UUID: " in line]
+    return [
+        line.rsplit("UUID: ", 1)[1].rstrip(")")
+        for line in out.stdout.splitlines()
+        if line.startswith("GPU ") and "UUID: " in line
+    ]
 
 
 def resolve_gpus(setting: Any) -> Optional[list[str]]:
@@ -59,8 +61,7 @@ def resolve_gpus(setting: Any) -> Optional[list[str]]:
         return None
     if str(setting).lower() == "auto":
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # set but empty: no GPU may be used
-        gpus = [g.strip() for g in visible.split(",") if g.strip()] if visible is not None \
-            else detect_gpus()
+        gpus = [g.strip() for g in visible.split(",") if g.strip()] if visible is not None else detect_gpus()
         if not gpus:
             log.info("hydra.sweeper.gpus=auto: no GPU found; trials get no GPU assignment")
             return None
@@ -95,9 +96,7 @@ class GpuSlots:
         self._lock = threading.Lock()
         for template in self.templates:
             if "{gpu}" not in template:
-                raise SweepConfigError(
-                    f"hydra.sweeper.gpu_overrides entry {template!r} has no {{gpu}} placeholder"
-                )
+                raise SweepConfigError(f"hydra.sweeper.gpu_overrides entry {template!r} has no {{gpu}} placeholder")
 
     def acquire(self) -> str:
         with self._lock:
@@ -118,8 +117,10 @@ class GpuSlots:
 def build_slots(setting: Any, templates: Any, slurm: bool) -> Optional[GpuSlots]:
     """The sweep's GPU slots, or None (no GPUs asked for, none found, or SLURM assigns them)."""
     if slurm and setting is not None:
-        log.info("hydra.sweeper.gpus: on SLURM each trial's job gets its GPUs from the scheduler "
-                 "(hydra.launcher.gpus_per_node); the sweeper assigns none")
+        log.info(
+            "hydra.sweeper.gpus: on SLURM each trial's job gets its GPUs from the scheduler "
+            "(hydra.launcher.gpus_per_node); the sweeper assigns none"
+        )
         return None
     gpus = resolve_gpus(setting)
     if gpus is None:

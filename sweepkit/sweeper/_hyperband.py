@@ -41,16 +41,18 @@ class SharedHistoryHyperband(BasePruner):
 
     def prune(self, study: "Study", trial: "FrozenTrial") -> bool:
         if self.hyperband is None:
-            steps = [t.last_step for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                     if t.last_step is not None]
+            steps = [
+                t.last_step
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.last_step is not None
+            ]
             if not steps:
                 return False  # learn the budget from the first complete trial
-            self.hyperband = HyperbandPruner(
-                **resolve_min_resource({**self.kwargs, "max_resource": max(steps) + 1}))
+            self.hyperband = HyperbandPruner(**resolve_min_resource({**self.kwargs, "max_resource": max(steps) + 1}))
         return self.hyperband.prune(study, trial)
 
 
-def resolve_min_resource(kwargs: dict) -> dict:
+def resolve_min_resource(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Replace ``min_resource: auto`` by ``max(1, max_resource // 9)``.
 
     The first rung then comes after about a ninth of a full trial rather than always after

@@ -34,17 +34,17 @@ from sweepkit.sweeper._search_space import (
     check_keys,
     parse_search_space,
 )
-from sweepkit.sweeper._sweep_dir import (
-    check_callback_mode,
-    hold_driver_lock,
-    release_driver_lock,
-    resolve_study_name,
-)
 from sweepkit.sweeper._storage import (
     default_storage_url,
     open_storage,
     redact,
     warn_if_password,
+)
+from sweepkit.sweeper._sweep_dir import (
+    check_callback_mode,
+    hold_driver_lock,
+    release_driver_lock,
+    resolve_study_name,
 )
 
 log = logging.getLogger("sweepkit.sweeper")
@@ -110,12 +110,9 @@ class SweepkitSweeperImpl(Sweeper):
         self.sampler_config = as_dict(sampler)
         self.pruner_config = as_dict(pruner)
         self.direction = (
-            OmegaConf.to_container(direction, resolve=True)
-            if OmegaConf.is_config(direction) else direction
+            OmegaConf.to_container(direction, resolve=True) if OmegaConf.is_config(direction) else direction
         )
-        self.metric_names = (
-            [str(m) for m in metric_names] if metric_names is not None else None
-        )
+        self.metric_names = [str(m) for m in metric_names] if metric_names is not None else None
         self.budget = budget
         self.failure_rate_scope = failure_rate_scope
         self.stop_on_bad_return = stop_on_bad_return
@@ -142,9 +139,7 @@ class SweepkitSweeperImpl(Sweeper):
         self.space = SearchSpace()
         self.runner: Optional[TrialRunner] = None
 
-    def setup(
-        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
-    ) -> None:
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -165,9 +160,7 @@ class SweepkitSweeperImpl(Sweeper):
             try:
                 self.extender = get_method(self.custom_search_space)
             except Exception as err:
-                raise SweepConfigError(
-                    f"cannot load custom_search_space {self.custom_search_space!r}: {err}"
-                ) from None
+                raise SweepConfigError(f"cannot load custom_search_space {self.custom_search_space!r}: {err}") from None
         pruner = build_pruner(self.pruner_config)
         self._check_pruner(pruner, multi)
         sampler = build_sampler(self.sampler_config, self.space)
@@ -230,7 +223,7 @@ class SweepkitSweeperImpl(Sweeper):
         from sweepkit.sweeper._gpus import build_slots
 
         assert self.config is not None
-        warn_if_password(OmegaConf.to_container(self.config.hydra.sweeper, resolve=False).get("storage"))
+        warn_if_password(OmegaConf.select(self.config, "hydra.sweeper.storage", default=None))
         self.gpu_slots = build_slots(self.gpus, self.gpu_overrides, is_slurm_launcher(self.launcher))
 
     def _feed_optuna_tools(self, study: optuna.Study) -> None:
@@ -256,7 +249,7 @@ class SweepkitSweeperImpl(Sweeper):
         checkpoint there and the manifest keeps one run (with Hydra's default subdir only)."""
         assert self.config is not None
         retry_of = trial.user_attrs.get(RETRY_OF_ATTR)
-        raw = OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir")
+        raw = self.config.hydra.sweep._get_node("subdir")._value()  # unresolved
         if retry_of is None or raw != "${hydra.job.num}":
             return []
         first = trial.study.get_trials(deepcopy=False)[int(retry_of)]
@@ -270,8 +263,7 @@ class SweepkitSweeperImpl(Sweeper):
         if self.gpu_slots is not None:
             self.gpu_slots.release(proposal.gpu)
         if self.trial_attrs is not None:
-            self.trial_attrs.job_ended(study, proposal.trial, job_return,
-                                       failed=job_return.status == JobStatus.FAILED)
+            self.trial_attrs.job_ended(study, proposal.trial, job_return, failed=job_return.status == JobStatus.FAILED)
 
     def _open_study(self, storage: Any, sampler: Any, pruner: Any, directions: list[str]) -> optuna.Study:
         """Load the study if it exists (after checking its directions), else create it."""
@@ -280,8 +272,11 @@ class SweepkitSweeperImpl(Sweeper):
             study_id = storage.get_study_id_from_name(name)
         except KeyError:
             return optuna.create_study(
-                storage=storage, sampler=sampler, pruner=pruner, study_name=name,
-                directions=directions,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                study_name=name,
+                directions=directions,  # type: ignore[arg-type]  # minimize/maximize, checked
             )
         stored = [d.name.lower() for d in storage.get_study_directions(study_id)]
         if stored != directions:
@@ -311,18 +306,16 @@ class SweepkitSweeperImpl(Sweeper):
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
             raise SweepConfigError(
                 f"hydra.sweeper.n_trials={self.n_trials!r}: use an integer >= 1 (the sweep's "
-                "total number of trials; a resumed sweep runs what is left of it)")
+                "total number of trials; a resumed sweep runs what is left of it)"
+            )
         if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise SweepConfigError(f"hydra.sweeper.n_jobs={self.n_jobs!r}: use an integer >= 1")
         if self.pruned_trials not in PRUNED_TRIALS:
             raise SweepConfigError(
-                f"hydra.sweeper.pruned_trials={self.pruned_trials!r}: use one of "
-                + ", ".join(PRUNED_TRIALS)
+                f"hydra.sweeper.pruned_trials={self.pruned_trials!r}: use one of " + ", ".join(PRUNED_TRIALS)
             )
         if not 0.0 <= float(self.max_failure_rate) <= 1.0:
-            raise SweepConfigError(
-                f"hydra.sweeper.max_failure_rate={self.max_failure_rate!r}: use a value in [0, 1]"
-            )
+            raise SweepConfigError(f"hydra.sweeper.max_failure_rate={self.max_failure_rate!r}: use a value in [0, 1]")
         return directions
 
     def _check_pruner(self, pruner: Any, multi: bool) -> None:
@@ -374,8 +367,10 @@ class SweepkitSweeperImpl(Sweeper):
                 _trial_handle(study, frozen).set_user_attr(_report.NEVER_LAUNCHED_ATTR, True)
                 study.tell(frozen.number, state=TrialState.FAIL)
                 study.enqueue_trial(frozen.params, user_attrs={RETRY_OF_ATTR: frozen.number})
-                log.warning(f"Trial {frozen.number} was proposed but never launched when the "
-                            "sweep stopped: its parameters are queued again (not counted)")
+                log.warning(
+                    f"Trial {frozen.number} was proposed but never launched when the "
+                    "sweep stopped: its parameters are queued again (not counted)"
+                )
                 continue
             outcome = _report.job_outcome(job_dir)
             if outcome is not None and len(self.directions) == 1:  # run.json has one value
@@ -401,8 +396,9 @@ class SweepkitSweeperImpl(Sweeper):
 
     def _sweep(self, arguments: list[str]) -> None:
         study = self.prepare(arguments)
-        self.runner = runner = TrialRunner(self, self.launcher, self.n_jobs, self.max_failure_rate,
-                                           self.failure_rate_scope, self.sweep_dir)
+        self.runner = runner = TrialRunner(
+            self, self.launcher, self.n_jobs, self.max_failure_rate, self.failure_rate_scope, self.sweep_dir
+        )
         mode = runner.mode(self.async_trials)
         if is_slurm_launcher(self.launcher):
             from sweepkit.sweeper._slurm import install_squeue_fallback
@@ -419,9 +415,9 @@ class SweepkitSweeperImpl(Sweeper):
     def used(self, study: optuna.Study) -> int:
         """Finished trials that count against the budget (not rejected, retried, never launched)."""
         return sum(
-            1 for trial in study.get_trials(deepcopy=False)
-            if trial.state.is_finished()
-            and not any(attr in trial.user_attrs for attr in _report.UNCOUNTED_ATTRS)
+            1
+            for trial in study.get_trials(deepcopy=False)
+            if trial.state.is_finished() and not any(attr in trial.user_attrs for attr in _report.UNCOUNTED_ATTRS)
         )
 
     def remaining(self, study: optuna.Study) -> int:
@@ -436,14 +432,13 @@ class SweepkitSweeperImpl(Sweeper):
             trial = study.ask()
             values = {name: _suggest(trial, name, d) for name, d in self.space.distributions.items()}
             if self.extender is not None:
+                assert self.config is not None
                 self.extender(self.config, trial)
                 values.update({k: v for k, v in trial.params.items() if k not in values})
             applied, reason = self._order_pairs(values)
             if reason is None:
                 if applied != values:
-                    trial.set_user_attr(
-                        _report.APPLIED_ATTR, {k: v for k, v in applied.items() if values[k] != v}
-                    )
+                    trial.set_user_attr(_report.APPLIED_ATTR, {k: v for k, v in applied.items() if values[k] != v})
                 return self._proposal(trial, applied)
             trial.set_user_attr(_report.REJECTED_ATTR, reason)
             study.tell(trial, state=TrialState.FAIL)
@@ -487,24 +482,19 @@ class SweepkitSweeperImpl(Sweeper):
             overrides.append(f"hydra.sweeper.study_name={_quote(self.resolved_study_name)}")
         return overrides
 
-    def finish(
-        self, study: optuna.Study, proposal: Proposal, job_return: JobReturn, stored: FrozenTrial
-    ) -> Outcome:
+    def finish(self, study: optuna.Study, proposal: Proposal, job_return: JobReturn, stored: FrozenTrial) -> Outcome:
         """Tell Optuna how the trial's job ended: COMPLETE, PRUNED or FAIL."""
         self._job_ended(study, proposal, job_return)
         number = proposal.number
         if job_return.status == JobStatus.FAILED:
             try:
-                job_return.return_value
+                _ = job_return.return_value
             except BaseException as err:  # the job's exception, re-raised by JobReturn
                 return self._fail(study, proposal, f"trial {number} failed: {type(err).__name__}: {err}")
         try:
-            values, names = objective_values(
-                job_return.return_value, len(self.directions), self.metric_names, number
-            )
+            values, names = objective_values(job_return.return_value, len(self.directions), self.metric_names, number)
         except BadReturn as err:
-            return self._fail(study, proposal, f"the task function {err}",
-                              stops_sweep=self.stop_on_bad_return)
+            return self._fail(study, proposal, f"the task function {err}", stops_sweep=self.stop_on_bad_return)
         if names is not None and self.metric_names is None:
             self._set_metric_names(study, names)
         if _report.PRUNED_ATTR in stored.user_attrs:
@@ -512,8 +502,9 @@ class SweepkitSweeperImpl(Sweeper):
             return Outcome(TrialState.PRUNED)
         if not all(math.isfinite(v) for v in values):
             shown = _named(values, self.metric_names)
-            return self._fail(study, proposal, f"trial {number} returned {shown} (diverged)",
-                              counted=self.nan_counts_as_failure)
+            return self._fail(
+                study, proposal, f"trial {number} returned {shown} (diverged)", counted=self.nan_counts_as_failure
+            )
         self._tell(study, proposal.trial, values=values)
         return Outcome(TrialState.COMPLETE)
 
@@ -526,8 +517,9 @@ class SweepkitSweeperImpl(Sweeper):
                 raise
             log.info("The grid is exhausted: every point has a trial")
 
-    def _fail(self, study: optuna.Study, proposal: Proposal, message: str, counted: bool = True,
-              stops_sweep: bool = False) -> Outcome:
+    def _fail(
+        self, study: optuna.Study, proposal: Proposal, message: str, counted: bool = True, stops_sweep: bool = False
+    ) -> Outcome:
         """Tell FAIL; a counted failure weighs against max_failure_rate."""
         self._tell(study, proposal.trial, state=TrialState.FAIL)
         log.warning(message)

@@ -35,11 +35,13 @@ log = logging.getLogger("sweepkit.sweeper")
 
 ASYNC, BATCHES = "asynchronously", "in batches"
 # Launchers whose launch() may run concurrently from several threads of one process.
-THREAD_SAFE_LAUNCHERS = frozenset({
-    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
-    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
-    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
-})
+THREAD_SAFE_LAUNCHERS = frozenset(
+    {
+        "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+        "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+        "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+    }
+)
 _SLURM_LAUNCHER = "submitit_launcher.SlurmLauncher"
 
 
@@ -122,8 +124,15 @@ class Trials(Protocol):
 class TrialRunner:
     """Runs the sweep's trials through the launcher and stops it when too many fail."""
 
-    def __init__(self, trials: Trials, launcher: Any, n_jobs: int, max_failure_rate: float,
-                 failure_rate_scope: str, sweep_dir: Path) -> None:
+    def __init__(
+        self,
+        trials: Trials,
+        launcher: Any,
+        n_jobs: int,
+        max_failure_rate: float,
+        failure_rate_scope: str,
+        sweep_dir: Path,
+    ) -> None:
         self.trials, self.launcher, self.n_jobs = trials, launcher, n_jobs
         self.max_failure_rate, self.failure_rate_scope = max_failure_rate, failure_rate_scope
         self.sweep_dir = sweep_dir
@@ -142,8 +151,9 @@ class TrialRunner:
         else:
             self.run_batches(study)
 
-    def _finish(self, study: optuna.Study, proposal: Proposal, job_return: JobReturn,
-                stored: FrozenTrial) -> TrialState:
+    def _finish(
+        self, study: optuna.Study, proposal: Proposal, job_return: JobReturn, stored: FrozenTrial
+    ) -> TrialState:
         outcome = self.trials.finish(study, proposal, job_return, stored)
         self.tally.record(outcome)
         return outcome.state
@@ -205,9 +215,7 @@ class TrialRunner:
         stop: Optional[Exception] = None
         with ThreadPoolExecutor(max_workers=self.n_jobs, thread_name_prefix="sweepkit-trial") as pool:
             while True:
-                while stop is None and len(running) < self.n_jobs and (
-                    self.trials.remaining(study) - len(running) > 0
-                ):
+                while stop is None and len(running) < self.n_jobs and (self.trials.remaining(study) - len(running) > 0):
                     proposal = self.trials.propose(study)
                     self.tally.launched += 1
                     running[pool.submit(self.launch_one, proposal)] = proposal
@@ -240,7 +248,7 @@ class TrialRunner:
         if self.failure_rate_scope == "batch":  # the stock rule: each batch on its own
             start = self._batch_start
             outcomes = self.tally.outcomes
-            window = outcomes[start:] if start is not None else outcomes[-self.n_jobs:]
+            window = outcomes[start:] if start is not None else outcomes[-self.n_jobs :]
             failed, launched = sum(window), len(window)
         if failed and failed > self.max_failure_rate * launched:
             where = " in a batch" if self.failure_rate_scope == "batch" else ""

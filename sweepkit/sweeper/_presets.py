@@ -47,8 +47,7 @@ _COMMON: dict[str, Any] = {
 PRESETS: dict[str, dict[str, Any]] = {
     # TPE with Hyperband early stopping (the default of the demo app's `-m`).
     "sweepkit_hyperband": {
-        "defaults": ["sweepkit", "_self_", {"override sampler": "tpe"},
-                     {"override pruner": "hyperband"}],
+        "defaults": ["sweepkit", "_self_", {"override sampler": "tpe"}, {"override pruner": "hyperband"}],
         **_COMMON,
         "pruned_trials": "estimate",  # TPE ranks a pruned trial by its estimated final value
         "sampler": {"n_startup_trials": 5},
@@ -67,8 +66,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # Random search without early stopping.
     "sweepkit_random": {
-        "defaults": ["sweepkit", "_self_", {"override sampler": "random"},
-                     {"override pruner": "none"}],
+        "defaults": ["sweepkit", "_self_", {"override sampler": "random"}, {"override pruner": "none"}],
         **_COMMON,
     },
     # Hydra's basic sweeper: the full grid of the command line's comma lists
@@ -99,5 +97,10 @@ def register_presets() -> None:
     store = ConfigStore.instance()
     for name, node in PRESETS.items():
         store.store(group="hydra/sweeper", name=name, node=node, provider="sweepkit")
-    store.store(group="hydra/callbacks", name="sweepkit_topk", node=TOPK_CALLBACK,
-                package="hydra.callbacks", provider="sweepkit")
+    store.store(
+        group="hydra/callbacks",
+        name="sweepkit_topk",
+        node=TOPK_CALLBACK,
+        package="hydra.callbacks",
+        provider="sweepkit",
+    )

@@ -6,7 +6,7 @@ import bisect
 import copy
 import math
 import statistics
-from typing import TYPE_CHECKING, Any, Container, Sequence
+from typing import TYPE_CHECKING, Any, Container, Sequence, cast
 
 from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import StudyDirection
@@ -40,10 +40,12 @@ class EstimatingSampler(BaseSampler):
         self._gains: dict[int, float | None] = {}
         self._shown: dict[int, FrozenTrial] = {}
 
-    def infer_relative_search_space(self, study: "Study", trial: FrozenTrial) -> dict:
+    def infer_relative_search_space(self, study: "Study", trial: FrozenTrial) -> dict[str, "BaseDistribution"]:
         return self.base.infer_relative_search_space(self._view(study), trial)
 
-    def sample_relative(self, study: "Study", trial: FrozenTrial, search_space: dict) -> dict:
+    def sample_relative(
+        self, study: "Study", trial: FrozenTrial, search_space: dict[str, "BaseDistribution"]
+    ) -> dict[str, Any]:
         return self.base.sample_relative(self._view(study), trial, search_space)
 
     def sample_independent(
@@ -62,8 +64,8 @@ class EstimatingSampler(BaseSampler):
     def reseed_rng(self) -> None:
         self.base.reseed_rng()
 
-    def _view(self, study: "Study") -> "_EstimatedStudy":
-        return _EstimatedStudy(study, self)
+    def _view(self, study: "Study") -> "Study":
+        return cast("Study", _EstimatedStudy(study, self))  # a stand-in for what TPE reads
 
     def estimated(self, study: "Study", trials: list[FrozenTrial]) -> list[FrozenTrial]:
         """``trials`` with every pruned trial that can be estimated shown as complete."""
@@ -136,9 +138,7 @@ class _EstimatedStudy:
         shown = self._sampler.estimated(self._study, trials)
         return [t for t in shown if states is None or t.state in states]
 
-    def get_trials(
-        self, deepcopy: bool = True, states: Container[TrialState] | None = None
-    ) -> list[FrozenTrial]:
+    def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         return self._get_trials(deepcopy=deepcopy, states=states)
 
     @property
@@ -164,7 +164,7 @@ def _median_gain(
     gains = []
     for trial, (steps, bests) in zip(complete, curves):
         i = bisect.bisect_right(steps, step) - 1
-        if i >= 0:
+        if i >= 0 and trial.value is not None:
             gains.append(trial.value - sign * bests[i])
     return statistics.median(gains) if gains else None
 

@@ -94,12 +94,16 @@ def job_outcome(job_dir: Path) -> "tuple[optuna.trial.TrialState, float | None] 
 
 
 def _describe_entry(entry: dict[str, Any]) -> str:
-    value = next((entry[k] for k in ("metric_values", "metric_value", "value") if k in entry),
-                 None)
+    value = next((entry[k] for k in ("metric_values", "metric_value", "value") if k in entry), None)
     name = next((entry[k] for k in ("run_name", "run_id", "job_num") if k in entry), "?")
     rank = f"#{entry['rank']} " if entry.get("rank") is not None else ""
-    shown = (f"{value:.6g}" if isinstance(value, (int, float)) else
-             "(" + ", ".join(f"{v:.6g}" for v in value) + ")" if isinstance(value, list) else value)
+    shown = (
+        f"{value:.6g}"
+        if isinstance(value, (int, float))
+        else "(" + ", ".join(f"{v:.6g}" for v in value) + ")"
+        if isinstance(value, list)
+        else value
+    )
     return f"{rank}{name} {shown}"
 
 
@@ -139,14 +143,17 @@ def write_results(study: "optuna.Study", sweep_dir: Path, storage: str) -> Path:
     result: dict[str, Any] = {"name": "optuna"}
     if multi:
         result["solutions"] = [
-            {"params": _plain_params(t), "values": [_plain(v) for v in t.values], "trial": t.number}
-            for t in front
+            {"params": _plain_params(t), "values": [_plain(v) for v in t.values], "trial": t.number} for t in front
         ]
     else:
         result["best_params"] = _plain_params(best) if best else {}
         result["best_value"] = _plain(best.value) if best else None
-    result.update(sweeper="sweepkit", study_name=study.study_name, storage=storage,
-                  direction=directions if multi else directions[0])
+    result.update(
+        sweeper="sweepkit",
+        study_name=study.study_name,
+        storage=storage,
+        direction=directions if multi else directions[0],
+    )
     if study.metric_names is not None:
         result["metric_names"] = list(study.metric_names)
     if not multi:

@@ -46,22 +46,20 @@ class SearchSpace:
     fixed: dict[str, str] = field(default_factory=dict)  # key -> "key=value" override
     prefixes: dict[str, str] = field(default_factory=dict)  # key -> "", "+" or "++"
     sources: dict[str, str] = field(default_factory=dict)  # key -> text it came from
-    ranges: dict[str, list] = field(default_factory=dict)  # key -> Hydra's values of a range
+    ranges: dict[str, list[Any]] = field(default_factory=dict)  # key -> Hydra's values of a range
 
     def override(self, key: str, value: Any) -> str:
         """The command-line override that sets ``key`` to a sampled ``value`` in a job."""
         return f"{self.prefixes.get(key, '')}{key}={format_value(value)}"
 
-    def grid_values(self, key: str) -> list:
+    def grid_values(self, key: str) -> list[Any]:
         """The values a grid sampler enumerates for ``key``."""
         if key in self.ranges:
             return list(self.ranges[key])
         return grid_values(key, self.distributions[key])
 
 
-def parse_search_space(
-    params: Mapping[str, Any] | None, arguments: Sequence[str] = ()
-) -> SearchSpace:
+def parse_search_space(params: Mapping[str, Any] | None, arguments: Sequence[str] = ()) -> SearchSpace:
     """Parse the config's ``params`` then the command-line ``arguments`` (later ones win)."""
     entries = [(f"{key}={value}", "hydra.sweeper.params") for key, value in (params or {}).items()]
     entries += [(arg, "the command line") for arg in arguments]
@@ -110,9 +108,11 @@ def to_distribution(override: Override, text: str) -> "BaseDistribution":
     try:
         if isinstance(value, IntervalSweep):
             log = "log" in value.tags
-            if isinstance(value.start, int) and isinstance(value.end, int):
-                return IntDistribution(value.start, value.end, log=log)
-            return FloatDistribution(float(value.start), float(value.end), log=log)
+            start: Any = value.start  # both set: Hydra's parser requires them
+            end: Any = value.end
+            if isinstance(start, int) and isinstance(end, int):
+                return IntDistribution(start, end, log=log)
+            return FloatDistribution(float(start), float(end), log=log)
         if isinstance(value, RangeSweep) and not value.shuffle:
             return _range_distribution(value)
         if isinstance(value, (ChoiceSweep, RangeSweep)):
@@ -122,7 +122,7 @@ def to_distribution(override: Override, text: str) -> "BaseDistribution":
                 raise ValueError(f"choices must be str, int, float or bool, got {bad[0]!r}")
             if not choices:
                 raise ValueError("no choices")
-            return CategoricalDistribution(choices)
+            return CategoricalDistribution(choices)  # type: ignore[arg-type]  # primitives, checked above
     except (ValueError, TypeError) as err:
         raise SweepConfigError(f"invalid search-space entry {text!r}: {err}") from None
     raise SweepConfigError(f"the search-space entry {text!r} is not a supported sweep")
@@ -132,7 +132,9 @@ def _range_distribution(value: RangeSweep) -> "BaseDistribution":
     """The stock mapping: ``range(a, b, step)`` -> a distribution from a to b (b included)."""
     from optuna.distributions import FloatDistribution, IntDistribution
 
-    start, stop, step = value.start, value.stop, value.step if value.step is not None else 1
+    start: Any = value.start
+    stop: Any = value.stop
+    step: Any = value.step if value.step is not None else 1
     if not step:
         raise ValueError("the step is 0")
     low, high = (start, stop) if step > 0 else (stop, start)
@@ -187,7 +189,7 @@ def check_keys(space: SearchSpace, config: DictConfig) -> None:
         )
 
 
-def grid_values(name: str, distribution: "BaseDistribution") -> list:
+def grid_values(name: str, distribution: "BaseDistribution") -> list[Any]:
     """The values a grid sampler enumerates for one parameter (discrete distributions only)."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 

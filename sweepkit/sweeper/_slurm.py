@@ -42,16 +42,20 @@ def _watcher_class() -> type:
         def squeue_states(self) -> dict[str, dict[str, str]]:
             """{job id: {"State": squeue's state or LEFT_QUEUE}} of the watched jobs."""
             try:
-                out = subprocess.check_output(["squeue", "-h", "-o", "%i|%T"], text=True,
-                                              stderr=subprocess.DEVNULL, timeout=60)
+                out = subprocess.check_output(
+                    ["squeue", "-h", "-o", "%i|%T"], text=True, stderr=subprocess.DEVNULL, timeout=60
+                )
             except Exception:
                 return {}
             listed = [line.split("|", 1) for line in out.splitlines() if "|" in line]
             states = {}
             for job_id in self._registered - self._finished:
                 main = job_id.split("_")[0]
-                found = [state for listed_id, state in listed if listed_id in (job_id, main)
-                         or listed_id.startswith(f"{main}_[")]
+                found = [
+                    state
+                    for listed_id, state in listed
+                    if listed_id in (job_id, main) or listed_id.startswith(f"{main}_[")
+                ]
                 states[job_id] = {"State": found[0] if found else LEFT_QUEUE}
             return states
 
@@ -67,4 +71,3 @@ def install_squeue_fallback() -> Any:
     if type(current).__name__ != cls.__name__:
         slurm.SlurmJob.watcher = cls(delay_s=current._delay_s)
     return slurm.SlurmJob.watcher
-

@@ -9,7 +9,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sweepkit._io import safe_name
 from sweepkit.sweeper._search_space import SweepConfigError
@@ -81,13 +81,13 @@ def warn_if_password(raw: object) -> None:
 def journal_path(url: str) -> Path | None:
     """The journal file of a ``journal://`` URL or a plain path; None for other URLs."""
     if url.startswith(_JOURNAL_SCHEME):
-        return Path(url[len(_JOURNAL_SCHEME):])
+        return Path(url[len(_JOURNAL_SCHEME) :])
     if "://" not in url:
         return Path(url)
     return None
 
 
-def journal_lock(path: Path):
+def journal_lock(path: Path) -> Any:
     """The journal file's lock, chosen by ``$SWEEPKIT_JOURNAL_LOCK`` and ``..._GRACE`` (seconds)."""
     from optuna.storages.journal import JournalFileOpenLock, JournalFileSymlinkLock
 
@@ -120,10 +120,10 @@ def check_driver(url: str) -> None:
         )
 
 
-def rdb_engine_kwargs(url: str) -> dict:
+def rdb_engine_kwargs(url: str) -> dict[str, Any]:
     """SQLAlchemy engine options: a connect timeout (no hang on an unreachable server) and a
     liveness check of pooled connections (a restarted server costs one reconnect, not an error)."""
-    kwargs: dict = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
     scheme = url.split("://", 1)[0].lower()
     if scheme.startswith(("postgresql", "mysql")) and "connect_timeout=" not in url:
         raw = os.environ.get(CONNECT_TIMEOUT_ENV, str(DEFAULT_CONNECT_TIMEOUT_S))
@@ -132,9 +132,7 @@ def rdb_engine_kwargs(url: str) -> dict:
             if timeout < 1:
                 raise ValueError
         except ValueError:
-            raise SweepConfigError(
-                f"{CONNECT_TIMEOUT_ENV}={raw!r}: use a whole number of seconds >= 1"
-            ) from None
+            raise SweepConfigError(f"{CONNECT_TIMEOUT_ENV}={raw!r}: use a whole number of seconds >= 1") from None
         kwargs["connect_args"] = {"connect_timeout": timeout}
     return kwargs
 
@@ -175,7 +173,8 @@ def _open_rdb(url: str) -> "BaseStorage":
 
     for attempt in range(4):
         try:
-            return _retrying_rdb_class()(url, engine_kwargs=rdb_engine_kwargs(url))
+            storage: BaseStorage = _retrying_rdb_class()(url, engine_kwargs=rdb_engine_kwargs(url))
+            return storage
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             if attempt == 3:
                 raise
@@ -183,7 +182,7 @@ def _open_rdb(url: str) -> "BaseStorage":
     raise AssertionError("unreachable")
 
 
-def _connection_lost(err: BaseException) -> "BaseException | None":
+def _connection_lost(err: "BaseException | None") -> "BaseException | None":
     """The error in ``err``'s chain that says the database is unreachable; None for a bad request."""
     import sqlalchemy.exc
 
@@ -199,13 +198,30 @@ def _connection_lost(err: BaseException) -> "BaseException | None":
 
 # What Optuna's cached storage calls on its RDB backend (public and private).
 _RETRIED = (
-    "create_new_study", "delete_study", "get_all_studies", "get_study_directions",
-    "get_study_id_from_name", "get_study_name_from_id", "get_study_system_attrs",
-    "get_study_user_attrs", "set_study_system_attr", "set_study_user_attr", "get_trial",
-    "get_trial_id_from_study_id_trial_number", "set_trial_intermediate_value",
-    "set_trial_state_values", "set_trial_system_attr", "set_trial_user_attr", "record_heartbeat",
-    "_create_new_trial", "_get_best_trial_id", "_get_stale_trial_ids", "_get_trials",
-    "_set_trial_param", "get_all_trials", "get_n_trials",
+    "create_new_study",
+    "delete_study",
+    "get_all_studies",
+    "get_study_directions",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_system_attrs",
+    "get_study_user_attrs",
+    "set_study_system_attr",
+    "set_study_user_attr",
+    "get_trial",
+    "get_trial_id_from_study_id_trial_number",
+    "set_trial_intermediate_value",
+    "set_trial_state_values",
+    "set_trial_system_attr",
+    "set_trial_user_attr",
+    "record_heartbeat",
+    "_create_new_trial",
+    "_get_best_trial_id",
+    "_get_stale_trial_ids",
+    "_get_trials",
+    "_set_trial_param",
+    "get_all_trials",
+    "get_n_trials",
 )
 
 
@@ -220,11 +236,11 @@ def _retrying_rdb_class() -> type:
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
 
-    def retried(name: str):
+    def retried(name: str) -> Any:
         method = getattr(optuna.storages.RDBStorage, name)
 
         @functools.wraps(method)
-        def wrapper(self, *args, **kwargs):
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             deadline, pause, attempt = None, 0.5, 0
             while True:
                 try:
@@ -242,8 +258,10 @@ def _retrying_rdb_class() -> type:
                     if now >= deadline:
                         raise
                     if attempt == 0:
-                        log.warning(f"study storage unreachable ({type(lost).__name__}); retrying "
-                                    f"for up to {_retry_seconds():g} s ({RETRY_ENV})")
+                        log.warning(
+                            f"study storage unreachable ({type(lost).__name__}); retrying "
+                            f"for up to {_retry_seconds():g} s ({RETRY_ENV})"
+                        )
                     time.sleep(pause)
                     pause, attempt = min(pause * 2, 4.0), attempt + 1
 

@@ -24,7 +24,7 @@ from sweepkit.sweeper._storage import default_study_name
 try:
     import fcntl
 except ImportError:  # not POSIX: no driver lock
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,18 @@ def hold_driver_lock(sweep_dir: Path) -> int | None:
             f"a sweep is already running in {sweep_dir} (pid {holder.get('pid', '?')} on host "
             f"{holder.get('host', '?')}, since {holder.get('started', '?')}). Wait for it to "
             "end, or choose another hydra.sweep.dir; the lock goes with the process that holds "
-            "it, so a sweep whose driver died can be resumed at once.") from None
+            "it, so a sweep whose driver died can be resumed at once."
+        ) from None
     except BaseException:
         os.close(fd)
         raise
     os.ftruncate(fd, 0)
-    os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+    os.write(
+        fd,
+        json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        ).encode(),
+    )
     return fd
 
 
@@ -89,8 +94,9 @@ def resolve_study_name(sweep_dir: Path, configured: str | None) -> str:
     except (OSError, ValueError, AttributeError):
         stored = None
     if configured and stored and configured != stored:
-        log.warning(f"{sweep_dir} ran study {stored!r}; hydra.sweeper.study_name={configured!r} "
-                    "switches it to another study")
+        log.warning(
+            f"{sweep_dir} ran study {stored!r}; hydra.sweeper.study_name={configured!r} switches it to another study"
+        )
     name = configured or stored or default_study_name(sweep_dir)
     if name != stored:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,4 +120,5 @@ def check_callback_mode(config: Any, direction: str) -> None:
                 f"hydra.sweeper.direction={direction} but the top-k manifest "
                 f"(hydra.callbacks.{name}.mode) keeps the runs with the "
                 f"{'lowest' if mode == 'min' else 'highest'} value (mode={mode!r}); set "
-                f"mode={expected!r} (sweepkit.mode) or the other direction")
+                f"mode={expected!r} (sweepkit.mode) or the other direction"
+            )

@@ -45,8 +45,7 @@ def metric_names(config: DictConfig) -> list[str]:
 
 def set_metric_names(study: "optuna.Study", names: list[str]) -> None:
     if len(names) != len(study.directions):
-        names = [f"objective_{i}" for i in range(len(study.directions))] if len(study.directions) > 1 \
-            else names[:1]
+        names = [f"objective_{i}" for i in range(len(study.directions))] if len(study.directions) > 1 else names[:1]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ExperimentalWarning: the API is stable since 3.2
@@ -86,12 +85,21 @@ class TrialAttrs:
         except Exception:
             return []
         entries = doc.get("top") if isinstance(doc, dict) else None
-        return [{"rank": e.get("rank"), "trial": e.get("job_num"), "run_name": e.get("run_name"),
-                 "value": e.get("metric_value"), "checkpoint": e.get("checkpoint")}
-                for e in entries or [] if isinstance(e, dict)]
+        return [
+            {
+                "rank": e.get("rank"),
+                "trial": e.get("job_num"),
+                "run_name": e.get("run_name"),
+                "value": e.get("metric_value"),
+                "checkpoint": e.get("checkpoint"),
+            }
+            for e in entries or []
+            if isinstance(e, dict)
+        ]
 
-    def job_ended(self, study: "optuna.Study", trial: "optuna.trial.Trial",
-                  job_return: "Optional[JobReturn]", failed: bool) -> None:
+    def job_ended(
+        self, study: "optuna.Study", trial: "optuna.trial.Trial", job_return: "Optional[JobReturn]", failed: bool
+    ) -> None:
         """Before the trial is told: its run name, job directory, status, and rank if it has one."""
         job_dir = job_dir_of(self.sweep_dir, trial.number, job_return)
         record = _read_json(job_dir / "run.json")
@@ -99,8 +107,11 @@ class TrialAttrs:
         status = record.get("status")
         if status in (None, "running"):
             status = "failed" if failed else "complete"
-        attrs: dict[str, Any] = {"run_name": record.get("run_name") or str(trial.number),
-                                 "job_dir": str(job_dir), "status": status}
+        attrs: dict[str, Any] = {
+            "run_name": record.get("run_name") or str(trial.number),
+            "job_dir": str(job_dir),
+            "status": status,
+        }
         top = self.top()
         mine = next((e for e in top if e["trial"] == trial.number), None)
         if mine is not None:
@@ -125,12 +136,14 @@ class TrialAttrs:
 
 def trial_ranks(study: "optuna.Study") -> dict[int, tuple[int, Optional[str]]]:
     """The current ranking of a sweep's study: {trial number: (rank, checkpoint)}."""
-    return {e["trial"]: (e["rank"], e.get("checkpoint"))
-            for e in study.user_attrs.get(TOP_K_ATTR) or [] if isinstance(e, dict)}
+    return {
+        e["trial"]: (e["rank"], e.get("checkpoint"))
+        for e in study.user_attrs.get(TOP_K_ATTR) or []
+        if isinstance(e, dict)
+    }
 
 
-def set_trial_ranks(storage_url: str, study_name: str,
-                    ranks: Mapping[int, tuple[int, Optional[str]]]) -> None:
+def set_trial_ranks(storage_url: str, study_name: str, ranks: Mapping[int, tuple[int, Optional[str]]]) -> None:
     """Record a ranking computed elsewhere ({trial number: (rank, checkpoint)}) on the study.
 
     Finished trials cannot be changed in Optuna, so the ranking goes to the study's ``top_k``
@@ -142,9 +155,15 @@ def set_trial_ranks(storage_url: str, study_name: str,
 
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
     names = {t.number: t.user_attrs.get("run_name") for t in study.get_trials(deepcopy=False)}
-    values = {t.number: t.value if len(study.directions) == 1 else t.values
-              for t in study.get_trials(deepcopy=False)}
-    top = [{"rank": rank, "trial": number, "run_name": names.get(number),
-            "value": values.get(number), "checkpoint": checkpoint}
-           for number, (rank, checkpoint) in sorted(ranks.items(), key=lambda item: item[1][0])]
+    values = {t.number: t.value if len(study.directions) == 1 else t.values for t in study.get_trials(deepcopy=False)}
+    top = [
+        {
+            "rank": rank,
+            "trial": number,
+            "run_name": names.get(number),
+            "value": values.get(number),
+            "checkpoint": checkpoint,
+        }
+        for number, (rank, checkpoint) in sorted(ranks.items(), key=lambda item: item[1][0])
+    ]
     study.set_user_attr(TOP_K_ATTR, top)

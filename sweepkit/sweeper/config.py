@@ -173,9 +173,7 @@ class SweepkitSweeperConf:
     _target_: str = SWEEPER_TARGET
     # the sweeper builds the sampler and pruner itself (clear errors, grid search space)
     _recursive_: bool = False
-    defaults: List[Any] = field(
-        default_factory=lambda: ["_self_", {"sampler": "tpe"}, {"pruner": "none"}]
-    )
+    defaults: List[Any] = field(default_factory=lambda: ["_self_", {"sampler": "tpe"}, {"pruner": "none"}])
 
     sampler: Any = None
     pruner: Any = None
@@ -224,9 +222,7 @@ class SweepkitSweeperConf:
     # machine or $CUDA_VISIBLE_DEVICES offers) or a list of ids, e.g. [0, 1]; see _gpus.py
     gpus: Any = None
     # what a trial's job receives for its GPU ({gpu} = the id), e.g. ["trainer.device=cuda:{gpu}"]
-    gpu_overrides: List[str] = field(
-        default_factory=lambda: ["++hydra.job.env_set.CUDA_VISIBLE_DEVICES={gpu}"]
-    )
+    gpu_overrides: List[str] = field(default_factory=lambda: ["++hydra.job.env_set.CUDA_VISIBLE_DEVICES={gpu}"])
     # the global top-k manifest (sweepkit.hooks.TopKCallback), installed by the sweeper when no
     # hydra.callbacks entry provides one: null = off; the shipped presets set it on
     # ({top_k: 3, ...}); hydra.sweeper.topk.top_k=5 keeps 5, hydra.sweeper.topk=null none
