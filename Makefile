@@ -1,4 +1,5 @@
-# Two set-up commands: `make demo` (install, run a short sweep, summarise) and `make test`.
+# Two set-up commands: `make demo` (install, run a short sweep, summarise) and `make test`;
+# `make lint` runs ruff (lint and format), mypy and the import check (CI runs it before the tests).
 # Both create and reuse a virtual environment in .venv. Override the torch build with
 # TORCH_SPEC, e.g. `make test TORCH_SPEC="torch>=2.1"` on a machine with a CUDA wheel index.
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench clean-venv
+.PHONY: install demo lint test bench clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,12 @@ demo: install
 	$(BIN)/python train.py -m model=dmixer dataset=Wind experiment=quick hydra.sweeper.n_trials=8 \
 		hydra.sweep.dir=$(DEMO_DIR)
 	$(BIN)/sweepkit summarize $(DEMO_DIR)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python scripts/check_imports.py
 
 test: install
 	$(BIN)/python -m pytest -q
