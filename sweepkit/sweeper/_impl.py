@@ -223,7 +223,8 @@ class SweepkitSweeperImpl(Sweeper):
         from sweepkit.sweeper._gpus import build_slots
 
         assert self.config is not None
-        warn_if_password(OmegaConf.select(self.config, "hydra.sweeper.storage", default=None))
+        sweeper = OmegaConf.to_container(self.config.hydra.sweeper, resolve=False)  # as written
+        warn_if_password(sweeper.get("storage") if isinstance(sweeper, dict) else None)
         self.gpu_slots = build_slots(self.gpus, self.gpu_overrides, is_slurm_launcher(self.launcher))
 
     def _feed_optuna_tools(self, study: optuna.Study) -> None:
@@ -249,7 +250,8 @@ class SweepkitSweeperImpl(Sweeper):
         checkpoint there and the manifest keeps one run (with Hydra's default subdir only)."""
         assert self.config is not None
         retry_of = trial.user_attrs.get(RETRY_OF_ATTR)
-        raw = self.config.hydra.sweep._get_node("subdir")._value()  # unresolved
+        sweep = OmegaConf.to_container(self.config.hydra.sweep, resolve=False)  # unresolved
+        raw = sweep.get("subdir") if isinstance(sweep, dict) else None
         if retry_of is None or raw != "${hydra.job.num}":
             return []
         first = trial.study.get_trials(deepcopy=False)[int(retry_of)]
