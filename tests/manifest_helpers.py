@@ -57,3 +57,16 @@ def assert_invariants(sweep: Path, expected_ids: list[str] | None = None) -> dic
 def read_log_ids(sweep: Path) -> list[str]:
     """Run ids in the log, skipping a torn last line as every reader does."""
     return [r["run_id"] for r in latest_records(sweep / "runs.jsonl")]
+
+
+def run_in_processes(target, sweep: Path, n_procs: int, timeout: float = 120) -> None:
+    """Run ``target(str(sweep), proc)`` in ``n_procs`` forked processes; each must exit 0."""
+    import multiprocessing as mp
+
+    procs = [mp.get_context("fork").Process(target=target, args=(str(sweep), p))
+             for p in range(n_procs)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout)
+        assert proc.exitcode == 0

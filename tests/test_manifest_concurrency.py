@@ -8,7 +8,7 @@ import random
 import shutil
 import time
 
-from manifest_helpers import assert_invariants, register
+from manifest_helpers import run_in_processes, assert_invariants, register
 from sweepkit import SweepManager
 from sweepkit.manifest import FAULT_ENV
 
@@ -27,13 +27,7 @@ def _worker(sweep_dir: str, proc: int) -> None:
 
 def test_16_processes_x_50_registrations(tmp_path):  # invariants 1, 2 and 3
     sweep = tmp_path / "sweep"
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(str(sweep), p)) for p in range(N_PROCS)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(120)
-        assert proc.exitcode == 0
+    run_in_processes(_worker, sweep, N_PROCS)
     manager = SweepManager(sweep, top_k=TOP_K)
     runs = manager.load_runs()
     expected = {f"p{p:02d}-{i:02d}": _value(p, i) for p in range(N_PROCS) for i in range(PER_PROC)}

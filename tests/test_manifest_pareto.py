@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from manifest_helpers import all_checkpoints, assert_invariants, read_log_ids, register
+from manifest_helpers import run_in_processes, all_checkpoints, assert_invariants, read_log_ids, register
 from sweepkit import SweepManager
 from sweepkit.manifest import FAULT_ENV, ManifestError, read_manifest
 
@@ -227,13 +227,7 @@ def _worker(sweep_dir: str, proc: int) -> None:
 
 def test_16_processes_register_into_one_front(tmp_path):
     sweep = tmp_path / "sweep"
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(str(sweep), p)) for p in range(N_PROCS)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(120)
-        assert proc.exitcode == 0
+    run_in_processes(_worker, sweep, N_PROCS)
     manager = SweepManager(sweep)
     values = {f"p{p:02d}-{i:02d}": _value(p, i) for p in range(N_PROCS) for i in range(PER_PROC)}
     assert {r["run_id"] for r in manager.load_runs()} == set(values)

@@ -144,7 +144,9 @@ class SweepManager:
                 ranked = next((e for e in doc["top"] if e["run_id"] == run_id), None)
                 if ranked is not None:
                     record["source_checkpoint"] = ranked["source_checkpoint"]
-            in_top = any(e["run_id"] == run_id for e in self._rule().rank(doc, record)[0])
+            rule = self._rule()
+            in_top = not rule.stays_out(doc, record) and any(  # the common case: no ranking
+                e["run_id"] == run_id for e in rule.rank(doc, record)[0])
             if not in_top and owned:
                 record["reclaimed_bytes"] = own_size  # _apply deletes it
             fault_point("before_log_append")
