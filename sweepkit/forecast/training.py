@@ -266,6 +266,11 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     status, error = "complete", None
     batch_size, clip = int(tcfg.batch_size), tcfg.get("grad_clip")
     patience = tcfg.get("patience")
+    max_time = tcfg.get("max_time")
+    if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
+        raise ValueError(f"trainer.max_time={max_time!r}: use seconds > 0, or null for no limit")
+    deadline = time.monotonic() + float(max_time) if max_time else math.inf
+    out_of_time = False
     progress_mode = resolve_mode(tcfg.get("progress", "auto"))
     every_s = float(tcfg.get("progress_every_s") or 30.0)
     try:
@@ -286,6 +291,9 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 total += loss.detach()
                 n_batches += 1
                 progress.update(len(x))
+                if time.monotonic() >= deadline:  # this epoch ends here, is validated, and is the last
+                    out_of_time = True
+                    break
             progress.close()
             train_loss = total.item() / max(n_batches, 1)
             windows_per_s = progress.rate()
@@ -317,6 +325,10 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 break
             if patience and stale >= int(patience):
                 log.info("early stopping: no improvement of %s for %d epochs", objective, stale)
+                break
+            if out_of_time and epoch < max_epochs:
+                tracker.record["time_limit"] = {"max_time": float(max_time), "epoch": epoch}
+                log.info("trainer.max_time=%gs reached in epoch %d: training ends here", float(max_time), epoch)
                 break
         test = None
         if tracker.checkpoint_path is not None:

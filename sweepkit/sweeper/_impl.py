@@ -106,6 +106,7 @@ class SweepkitSweeperImpl(Sweeper):
         nan_counts_as_failure: bool = True,
         gpus: Any = None,
         gpu_overrides: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
     ) -> None:
         self.sampler_config = as_dict(sampler)
         self.pruner_config = as_dict(pruner)
@@ -122,6 +123,7 @@ class SweepkitSweeperImpl(Sweeper):
         self.storage = storage
         self.study_name = study_name
         self.n_trials = n_trials
+        self.timeout = timeout
         self.n_jobs = n_jobs
         self.max_failure_rate = max_failure_rate
         self.params = as_dict(params) or {}
@@ -310,6 +312,13 @@ class SweepkitSweeperImpl(Sweeper):
                 f"hydra.sweeper.n_trials={self.n_trials!r}: use an integer >= 1 (the sweep's "
                 "total number of trials; a resumed sweep runs what is left of it)"
             )
+        if self.timeout is not None and (
+            isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not self.timeout > 0
+        ):
+            raise SweepConfigError(
+                f"hydra.sweeper.timeout={self.timeout!r}: use seconds > 0 (no new trial starts after "
+                "them), or null for no time limit"
+            )
         if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise SweepConfigError(f"hydra.sweeper.n_jobs={self.n_jobs!r}: use an integer >= 1")
         if self.pruned_trials not in PRUNED_TRIALS:
@@ -398,6 +407,7 @@ class SweepkitSweeperImpl(Sweeper):
 
     def _sweep(self, arguments: list[str]) -> None:
         study = self.prepare(arguments)
+        self.clock = _report.SweepClock(self.used(study), self.timeout)
         self.runner = runner = TrialRunner(
             self, self.launcher, self.n_jobs, self.max_failure_rate, self.failure_rate_scope, self.sweep_dir
         )
@@ -412,7 +422,7 @@ class SweepkitSweeperImpl(Sweeper):
 
     def progress(self, study: optuna.Study) -> None:
         """Log the sweep's progress after trials ended."""
-        _report.log_progress(study, self.sweep_dir, self.n_trials)
+        _report.log_progress(study, self.sweep_dir, self.n_trials, self.clock, self.used(study))
 
     def used(self, study: optuna.Study) -> int:
         """Finished trials that count against the budget (not rejected, retried, never launched)."""
@@ -425,6 +435,9 @@ class SweepkitSweeperImpl(Sweeper):
     def remaining(self, study: optuna.Study) -> int:
         """Trials left in the budget; none once a grid sampler has run every point."""
         if self.grid_sampler is not None and self.grid_sampler.is_exhausted(study):
+            return 0
+        clock = getattr(self, "clock", None)
+        if clock is not None and clock.out_of_time():
             return 0
         return max(0, self.n_trials - self.used(study))
 

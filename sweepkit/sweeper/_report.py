@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,13 +108,76 @@ def _describe_entry(entry: dict[str, Any]) -> str:
     return f"{rank}{name} {shown}"
 
 
-def log_progress(study: "optuna.Study", sweep_dir: Path, n_trials: int) -> None:
-    """Log trials done / pruned / failed, the best so far and the manifest's top k."""
+class SweepClock:
+    """This run's elapsed time, its time limit, and an ETA for the trial budget.
+
+    The ETA divides the trials left by this run's rate of finished trials, so trials pruned
+    early count at what they cost; with a time limit it is at most the time left (trials
+    running then still finish).
+    """
+
+    def __init__(self, used_at_start: int, timeout: float | None = None) -> None:
+        self.started = time.monotonic()
+        self.used_at_start = used_at_start
+        self.timeout = timeout
+        self._warned = False
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def out_of_time(self) -> bool:
+        """Whether the time limit has passed (logged once)."""
+        if self.timeout is None or self.elapsed() < self.timeout:
+            return False
+        if not self._warned:
+            self._warned = True
+            log.info(f"Time limit hydra.sweeper.timeout={self.timeout:g}s reached: no new trial starts")
+        return True
+
+    def eta(self, used_now: int, remaining: int) -> float | None:
+        """Seconds until the budget is spent, or None before a trial of this run finished."""
+        done = used_now - self.used_at_start
+        if remaining <= 0:
+            return 0.0
+        if done <= 0:
+            return None
+        eta = remaining * self.elapsed() / done
+        if self.timeout is not None:
+            eta = min(eta, max(0.0, self.timeout - self.elapsed()))
+        return eta
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``7m05s``, ``1h02m``."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def log_progress(
+    study: "optuna.Study",
+    sweep_dir: Path,
+    n_trials: int,
+    clock: SweepClock | None = None,
+    used: int | None = None,
+) -> None:
+    """Log trials done / pruned / failed, elapsed time and ETA, the best so far and the top k."""
     counts = state_counts(study)
     finished = counts["complete"] + counts["pruned"] + counts["fail"]
+    timing = ""
+    if clock is not None:
+        timing = f"; elapsed {format_duration(clock.elapsed())}"
+        remaining = max(0, n_trials - used) if used is not None else 0
+        eta = clock.eta(used, remaining) if used is not None else None
+        if eta is not None and remaining:
+            limited = clock.timeout is not None and eta >= clock.timeout - clock.elapsed() - 1e-9
+            timing += f", ETA {format_duration(eta)}" + (" (time limit)" if limited else "")
     log.info(
         f"Sweep update: {finished}/{n_trials} trials finished "
-        f"({counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed)"
+        f"({counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed){timing}"
     )
     if len(study.directions) > 1:
         front = pareto_front(study)

@@ -192,6 +192,9 @@ class SweepkitSweeperConf:
     # with budget=per_run (the stock plugin's rule), n_trials more each time the sweep runs
     n_trials: int = 20
     budget: str = "total"
+    # seconds of this run after which no new trial starts (running ones finish and are told),
+    # as Optuna's study.optimize(timeout=...); null = no time limit
+    timeout: Optional[float] = None
     # trials running at once (with joblib / submitit launchers; the basic launcher runs one at a time)
     n_jobs: int = 1
     # true: start a new trial as soon as any running one ends; false: batches of n_jobs trials
