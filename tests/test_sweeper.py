@@ -313,3 +313,22 @@ def test_optunas_private_api_that_the_pruned_view_relies_on():
         trial.report(x, 1)
         study.tell(trial, state=TrialState.PRUNED) if i % 2 else study.tell(trial, x)
     assert len(study.trials) == 8
+
+
+def test_sweep_clock_eta_counts_this_runs_trials_and_respects_the_time_limit(monkeypatch):
+    from sweepkit.sweeper import _report
+
+    now = [1000.0]
+    monkeypatch.setattr(_report.time, "monotonic", lambda: now[0])
+    clock = _report.SweepClock(used_at_start=2)  # a resumed study: 2 trials ran before this run
+    assert clock.eta(used_now=2, remaining=8) is None  # no trial of this run finished yet
+    now[0] += 100.0
+    assert clock.eta(used_now=6, remaining=8) == pytest.approx(200.0)  # 4 trials in 100 s, 8 left
+    assert clock.eta(used_now=6, remaining=0) == 0.0
+    limited = _report.SweepClock(used_at_start=0, timeout=150.0)
+    now[0] += 100.0
+    assert limited.eta(used_now=1, remaining=10) == pytest.approx(50.0)  # the limit comes first
+    assert not limited.out_of_time()
+    now[0] += 50.0
+    assert limited.out_of_time()
+    assert [_report.format_duration(s) for s in (42, 425, 3720)] == ["42s", "7m05s", "1h02m"]

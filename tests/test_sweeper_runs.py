@@ -254,3 +254,20 @@ def test_train_py_sweep_end_to_end(tmp_path, data_dir):
     assert TrialState.PRUNED in [t.state for t in study.trials]
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["best_value"] == pytest.approx(study.best_value)
+
+
+def test_timeout_stops_new_trials_and_updates_carry_an_eta(tmp_path):
+    """hydra.sweeper.timeout: no trial starts after it; the trials run before it are told."""
+    sweep = tmp_path / "sweep"
+    proc = run_toy(sweep, *FAST, "epoch_seconds=0.4", "hydra.sweeper.n_trials=30", "hydra.sweeper.timeout=2")
+    log = proc.stdout + proc.stderr
+    study = load_study(sweep)
+    assert 1 <= len(study.trials) < 30
+    assert all(t.state.is_finished() for t in study.trials)
+    assert "Time limit hydra.sweeper.timeout=2s reached: no new trial starts" in log
+    assert f"Sweep update: {len(study.trials)}/30 trials finished" in log
+    assert "elapsed " in log and ", ETA " in log
+    assert yaml.safe_load((sweep / "optimization_results.yaml").read_text())["best_value"] == pytest.approx(
+        study.best_value)
+    bad = run_toy(tmp_path / "bad", "hydra.sweeper.timeout=0", ok=False)
+    assert bad.returncode != 0 and "hydra.sweeper.timeout=0.0: use seconds > 0" in bad.stdout + bad.stderr

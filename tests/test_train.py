@@ -144,3 +144,30 @@ def test_progress_lines_when_piped_and_a_bar_on_a_terminal(caplog):
         bar.update(8)
     bar.close()
     assert bar.bar.n == 3
+
+
+def test_max_time_ends_training_after_the_epoch_it_passes_in(tmp_path):
+    """trainer.max_time cuts a run short: the epoch running then is validated, kept and the last."""
+    out = run_train(["dataset=Wind", *TINY, "dataset.max_rows=6000", "trainer.batch_size=16", "trainer.max_epochs=50",
+                     "trainer.patience=null", "trainer.max_time=0.5", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "complete" and 1 <= len(record["history"]) < 50
+    assert record["time_limit"] == {"max_time": 0.5, "epoch": len(record["history"])}
+    assert "trainer.max_time=0.5s reached" in out.stdout + out.stderr
+    assert math.isfinite(record["test"]["mse"])  # the best epoch so far is evaluated as usual
+    out = run_train(["dataset=Wind", *TINY, "trainer.max_time=-1", f"hydra.run.dir={tmp_path}/bad"], tmp_path)
+    assert out.returncode != 0 and "trainer.max_time=-1" in out.stderr
+
+
+def test_a_sweep_limits_its_trials_time_and_a_single_run_does_not(tmp_path):
+    """The default Hyperband preset gives each trial of a sweep 600 s (in_sweep); a run, none."""
+    out = run_train(["--cfg", "job", "model=linear"], tmp_path)
+    assert out.returncode == 0 and "max_time: ${in_sweep:${hydra:mode},600}" in out.stdout
+    sweep = tmp_path / "sweep"
+    out = run_train(["-m", "dataset=Wind", *TINY, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads((sweep / "0" / "run.json").read_text())["config"]["trainer"]["max_time"] == 600
+    out = run_train(["dataset=Wind", *TINY, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["trainer"]["max_time"] is None
