@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -88,3 +92,125 @@ def test_cli_imports_no_torch():
             "import sweepkit.forecast.leaderboard; assert 'torch' not in sys.modules, 'torch imported'")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+# ------------------------------------------------------------------ the leaderboard in the report
+NO_WORKLOAD = ("import sys; from sweepkit.cli import main; code = main(sys.argv[1:]); "
+               "heavy = [m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('sweepkit.forecast')]; "
+               "assert not heavy, heavy; sys.exit(code)")
+
+
+def _report(*args):
+    """``sweepkit report ARGS`` in a fresh interpreter, which must import neither torch nor the workload."""
+    return subprocess.run([sys.executable, "-c", NO_WORKLOAD, "report", *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO)
+
+
+def _leaderboard_rows(page):
+    """(row class, cells) of the page's leaderboard table; None when the page has no such section."""
+    if 'id="leaderboard"' not in page:
+        return None
+    section = page[page.index('id="leaderboard"'):]
+    section = section[:section.index("</table>")]
+    return [(css or None, [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", cells)])
+            for css, cells in re.findall(r"<tr(?: class=(\w+))?>(.*?)</tr>", section) if "<td" in cells]
+
+
+def _copy(sweep, dest):
+    """The sweep without the leaderboard that an earlier test may have left in it."""
+    return shutil.copytree(sweep, dest, ignore=shutil.ignore_patterns("leaderboard.json"))
+
+
+def test_the_report_shows_the_leaderboard_the_command_saved(sweep, capsys, tmp_path):
+    from sweepkit.cli._render import fmt_num
+
+    before = {name: (sweep / name).read_bytes() for name in ("sweep_results.json", "runs.jsonl")}
+    top_level, mtime = sorted(os.listdir(sweep)), os.stat(sweep).st_mtime_ns
+    kept = sorted(os.listdir(sweep / "best_models"))
+    assert main(["leaderboard", str(sweep.parent), "--dataset", "Wind", "--json", "--html", str(tmp_path / "lb.html")]) == 0
+    out, err = capsys.readouterr()
+    board = json.loads(out)
+    saved = sweep / ".sweepkit" / "leaderboard.json"
+    assert json.loads(saved.read_text()) == board
+    assert "saved in" in err and "leaderboard.json" in err
+    # the manifest, the checkpoints and the sweep's top level (its last-write time) are untouched
+    assert {name: (sweep / name).read_bytes() for name in before} == before
+    assert sorted(os.listdir(sweep / "best_models")) == kept
+    assert sorted(os.listdir(sweep)) == top_level and os.stat(sweep).st_mtime_ns == mtime
+    assert not [p for p in (sweep / ".sweepkit").iterdir() if p.name.endswith(".tmp")]
+
+    result = _report(sweep, "-o", tmp_path / "report.html")
+    assert result.returncode == 0, result.stderr
+    assert "the leaderboard of" in result.stderr
+    page = (tmp_path / "report.html").read_text()
+    rows = _leaderboard_rows(page)
+    expected = sorted(board["rows"], key=lambda r: r["test"]["mse"])
+    assert [cells[1] for _, cells in rows] == [r["name"] for r in expected]
+    assert [cells[5] for _, cells in rows] == [fmt_num(r["test"]["mse"]) for r in expected]
+    assert [cells[6] for _, cells in rows] == [fmt_num(r["test"]["mae"]) for r in expected]
+    (mine,) = [cells for css, cells in rows if css == "this"]
+    (scored,) = [r for r in board["rows"] if r["kind"] == "sweep"]
+    assert mine[1:3] == ["linear", "this sweep"] and mine[5] == fmt_num(scored["test"]["mse"])
+    best = json.loads((sweep / "sweep_results.json").read_text())["best"]
+    assert scored["run_name"] == best["run_name"] and "<b>Note</b>" not in page
+    payload = json.loads(page[page.index('id="sweep-data">') + 16:page.index("</script>")])
+    assert payload["leaderboard"]["board"]["rows"][0]["name"] == expected[0]["name"]
+    # --html: the same table on a page of its own
+    assert _leaderboard_rows((tmp_path / "lb.html").read_text()) == [
+        (None if css == "this" else css, [c.replace("this sweep", "sweep") if i == 2 else c
+                                          for i, c in enumerate(cells)]) for css, cells in rows]
+
+
+def test_a_report_without_a_leaderboard_has_no_such_section(sweep, tmp_path):
+    copy = _copy(sweep, tmp_path / "plain")
+    result = _report(copy, "-o", tmp_path / "report.html")
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert _leaderboard_rows(page) is None and "Leaderboard" not in page and "leaderboard" not in result.stderr
+    assert "<td>linear_Wind_00" in page  # the rest of the report is there
+
+
+@pytest.mark.parametrize("text, reason", [("{\"rows\": [", "not valid JSON"),
+                                          ('{"rows": "ridge"}', "not a leaderboard"),
+                                          ('[1, 2]', "not a leaderboard")])
+def test_a_corrupt_leaderboard_is_named_and_the_report_still_renders(sweep, tmp_path, text, reason):
+    copy = _copy(sweep, tmp_path / "corrupt")
+    (copy / ".sweepkit" / "leaderboard.json").write_text(text)
+    result = _report(copy, "-o", tmp_path / "report.html")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: leaderboard {copy / '.sweepkit' / 'leaderboard.json'}: {reason}" in result.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert _leaderboard_rows(page) is None and "<td>linear_Wind_00" in page
+
+
+def test_a_leaderboard_file_ranks_marks_published_and_shows_seed_spread(sweep, tmp_path):
+    """--leaderboard FILE: rows ranked by test MSE whatever their order in the file; published
+    anchors marked; the seeds row shows mean ± sd; a board that scored another run says so."""
+    copy = _copy(sweep, tmp_path / "other")
+    score = lambda mse, mae: {"mse": mse, "mae": mae}  # noqa: E731
+    board = {"dataset": "Wind", "horizon": 96, "generated": 1.7e9, "rows": [
+        {"name": "ridge", "kind": "baseline", "lookback": 96, "val": score(1.08, 0.7), "test": score(0.8817, 0.6346)},
+        {"name": "Aurora (zero-shot, published)", "kind": "published", "lookback": None, "val": None,
+         "test": score(0.951, None)},
+        {"name": "linear x3 seeds", "kind": "seeds", "lookback": 96, "val": score(0.98, None),
+         "test": score(0.851, 0.6098), "test_mse_sd": 0.0032, "test_mae_sd": 0.0023, "sweep": str(copy)},
+        {"name": "linear", "kind": "sweep", "lookback": 96, "val": score(0.99, 0.6), "test": score(0.8511, 0.6094),
+         "sweep": str(copy), "run_name": "some_other_run"},
+        {"name": "broken", "kind": "baseline", "lookback": 96, "val": None, "test": None}]}
+    path = tmp_path / "lb.json"
+    path.write_text(json.dumps(board))
+    result = _report(copy, "-o", tmp_path / "report.html", "--leaderboard", path)
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "report.html").read_text()
+    rows = _leaderboard_rows(page)
+    assert [(css, cells[1], cells[2], cells[5], cells[6]) for css, cells in rows] == [
+        ("this", "linear x3 seeds", "seeds (this sweep)", "0.851 ± 0.0032", "0.6098 ± 0.0023"),
+        ("this", "linear", "this sweep", "0.8511", "0.6094"),
+        (None, "ridge", "baseline", "0.8817", "0.6346"),
+        ("published", "Aurora (zero-shot, published)", "published", "0.951", "-"),
+        (None, "broken", "baseline", "-", "-")]
+    assert "the leaderboard scored run some_other_run; the sweep&#x27;s best run is now linear_Wind_00" in page
+
+    missing = _report(copy, "-o", tmp_path / "missing.html", "--leaderboard", tmp_path / "nope.json")
+    assert missing.returncode == 1 and "--leaderboard" in missing.stderr and "no such file" in missing.stderr
+    assert not (tmp_path / "missing.html").exists()

@@ -26,6 +26,7 @@ examples:
   sweepkit prune --top-k 2 SWEEP              what keeping only the best 2 would delete
   sweepkit report SWEEP --output report.html  a self-contained HTML page with plots
   sweepkit leaderboard --dataset Wind         baselines, best checkpoints, anchors on test
+                                              (the next `sweepkit report` of a scored sweep shows it)
 
 exit codes: 0 success, 1 no sweep found or a failure, 2 bad usage.
 With no PATH, sweeps are found by what Hydra and sweepkit wrote (multirun.yaml, the manifest,
@@ -127,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", metavar="DIR", help="also write each plot as a PNG image into DIR")
     p.add_argument("--top", type=_positive_int, default=None, metavar="K",
                    help="runs in the top-k table and learning curves (default: the sweep's top_k)")
+    p.add_argument("--leaderboard", metavar="FILE",
+                   help="add this leaderboard (the JSON of `sweepkit leaderboard --json`) to the page "
+                        "(default: the one `sweepkit leaderboard` left in the sweep, if any)")
     import_module("sweepkit.cli._leaderboard").add_arguments(
         add("leaderboard", "a folder above sweeps (default outputs)", default="outputs"))
     return parser

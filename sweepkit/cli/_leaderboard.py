@@ -1,7 +1,8 @@
 """``sweepkit leaderboard``: baselines, each finished sweep's best checkpoint and published anchors.
 
 The work is in :mod:`sweepkit.forecast.leaderboard`; it (and torch) is imported only when the
-command runs, so ``sweepkit --help`` stays fast.
+command runs, so ``sweepkit --help`` stays fast. The result, as JSON, is left in every sweep that
+has a row (:func:`sweepkit.cli._report.leaderboard_path`), where ``sweepkit report`` shows it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds-dir", metavar="DIR",
                    help="where the seed runs go (default outputs/leaderboard/<dataset>_<time>)")
     p.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)")
+    p.add_argument("--html", metavar="FILE", help="also write the table as a self-contained HTML page")
 
 
 def _load_dataset_cfg(path: str):
@@ -42,6 +45,8 @@ def _load_dataset_cfg(path: str):
 def run(args: argparse.Namespace) -> int:
     from sweepkit.forecast.leaderboard import build_board, format_board, retrain_seeds
 
+    if args.html and not Path(args.html).absolute().parent.is_dir():
+        raise CliError(f"cannot write {args.html}: folder {Path(args.html).absolute().parent} does not exist")
     dcfg = None
     if args.dataset_config:
         if not Path(args.dataset_config).is_file():
@@ -70,10 +75,35 @@ def run(args: argparse.Namespace) -> int:
         log(f"retraining {top.name} from {display_path(Path(top.extra['config']))} with {args.seeds} seed(s) "
             f"into {display_path(out)}")
         row = retrain_seeds(top.extra["config"], list(range(args.seeds)), out, args.threads, log=log)
+        row.extra["sweep"] = top.extra["sweep"]
         board.rows.append(row)
         board.rows.sort(key=lambda r: r.test.mse if r.test else float("inf"))
+    result = board.as_dict()
     if args.json:
-        print(json.dumps(board.as_dict(), indent=2))
+        print(json.dumps(result, indent=2))
     else:
         print(format_board(board, args.per_channel))
+    save(result, args.html)
     return 0
+
+
+def save(board: dict, html: str | None) -> None:
+    """Leave ``board`` in each sweep it has a row of (for ``sweepkit report``; a sweep that cannot
+    take it, read-only say, gets a warning) and, with ``html``, write it as a page."""
+    from sweepkit._io import atomic_write_json
+    from sweepkit.cli._render import write_file
+    from sweepkit.cli._report import leaderboard_page, leaderboard_path
+
+    for sweep in dict.fromkeys(r["sweep"] for r in board["rows"] if r["kind"] == "sweep"):
+        path = leaderboard_path(Path(sweep))
+        try:
+            path.parent.mkdir(exist_ok=True)
+            atomic_write_json(path, board)
+        except OSError as exc:
+            print(f"sweepkit leaderboard: warning: cannot save it in {display_path(Path(sweep))}: {exc}",
+                  file=sys.stderr)
+        else:
+            print(f"saved in {display_path(path)} (`sweepkit report` shows it)", file=sys.stderr)
+    if html:
+        write_file(html, leaderboard_page(board).encode("utf-8"))
+        print(f"wrote {html}", file=sys.stderr)

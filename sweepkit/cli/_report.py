@@ -1,6 +1,11 @@
 """``report``: one self-contained HTML page (inline SVG, no scripts or links to fetch) with the
 optimization history, parallel coordinates, parameter importance, learning curves of the top k,
-pruned-trial curves and the top-k table; ``--png DIR`` writes the plots as PNG images too."""
+pruned-trial curves and the top-k table; ``--png DIR`` writes the plots as PNG images too.
+
+When the sweep holds a leaderboard (the JSON that ``sweepkit leaderboard`` leaves in every sweep
+it scores, see :func:`leaderboard_path`) or ``--leaderboard FILE`` names one, the page also has a
+"Leaderboard" table. The file is read as plain JSON: nothing of the workload that made it is
+imported here."""
 
 from __future__ import annotations
 
@@ -10,11 +15,12 @@ import time
 from html import escape
 from pathlib import Path
 
+from sweepkit._io import finite, jsonable
 from sweepkit._version import __version__
 from sweepkit.cli import _plots, _stats
 from sweepkit.cli._render import fmt_num, fmt_time, write_file
 from sweepkit.cli._summary import report_errors, test_metrics, varying_params
-from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
+from sweepkit.cli._sweeps import INTERNAL_DIR, CliError, Sweep, latest_sweep
 
 MAX_PARALLEL_RUNS = 500
 MAX_PRUNED_CURVES = 200
@@ -26,10 +32,23 @@ def run(args) -> int:
     output = Path(args.output)
     if not output.parent.is_dir():
         raise CliError(f"cannot write {output}: folder {output.parent} does not exist")
+    board_path = Path(args.leaderboard) if args.leaderboard else leaderboard_path(sweep.path)
+    if args.leaderboard and not board_path.is_file():
+        raise CliError(f"--leaderboard {board_path}: no such file")
+    board = None
+    if board_path.is_file():
+        try:
+            board = load_leaderboard(board_path)
+        except ValueError as exc:
+            print(f"sweepkit report: warning: leaderboard {board_path}: {exc}; the report has no "
+                  "leaderboard section (rerun `sweepkit leaderboard` to write it again)", file=sys.stderr)
     data = report_data(sweep, args.top)
+    if board is not None:
+        data["leaderboard"] = leaderboard_data(board, board_path, sweep)
     figures = build_figures(data)
     write_file(output, render_html(data, figures).encode("utf-8"))
-    print(f"wrote {output} ({len(figures)} plots, {len(data['top'])} top runs) for {sweep.name}",
+    with_board = f", the leaderboard of {board_path}" if board is not None else ""
+    print(f"wrote {output} ({len(figures)} plots, {len(data['top'])} top runs{with_board}) for {sweep.name}",
           file=sys.stderr)
     if args.png:
         from sweepkit.cli._png import write_pngs
@@ -124,7 +143,17 @@ table{border-collapse:collapse;font-size:.9em}
 td,th{padding:.25em .8em;border-bottom:1px solid #ddd}
 th{text-align:left;background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1em 0} .meta{color:#555}
+tr.this td{background:#fff3c4;font-weight:bold} tr.published td{font-style:italic;color:#555}
 """
+
+
+def html_table(head: list[str], rows: list[tuple[list[tuple[object, bool]], str | None]]) -> list[str]:
+    """An HTML table: ``rows`` are (cells, class of the row or None), a cell is (value, is a number)."""
+    lines = ["<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"]
+    for cells, css in rows:
+        lines.append(f'<tr{f" class={css}" if css else ""}>' + "".join(
+            f'<td{" class=num" if num else ""}>{escape(fmt_num(v))}</td>' for v, num in cells) + "</tr>")
+    return [*lines, "</table>"]
 
 
 def render_html(data: dict, figures: list[_plots.Figure]) -> str:
@@ -137,7 +166,7 @@ def render_html(data: dict, figures: list[_plots.Figure]) -> str:
     names = pareto["names"] if pareto else [data["metric"]]
     head = ["rank", "run", *names, "epoch", "status",
             *(t if t.startswith("test") else f"test {t}" for t in tests), *keys]
-    rows = []
+    rows: list[tuple[list[tuple[object, bool]], str | None]] = []
     for entry in data["top"]:
         values = (entry.get("metric_values") or [None] * len(names)) if pareto \
             else [entry["metric_value"]]
@@ -145,9 +174,7 @@ def render_html(data: dict, figures: list[_plots.Figure]) -> str:
                  *((v, True) for v in values), (entry["epoch"], True), (entry["status"], False),
                  *((entry["test"].get(t), True) for t in tests),
                  *((entry["params"].get(k), True) for k in keys)]
-        rows.append("<tr>" + "".join(
-            f'<td{" class=num" if num else ""}>{escape(fmt_num(v) if v is not None else "-")}</td>'
-            for v, num in cells) + "</tr>")
+        rows.append((cells, None))
     payload = json.dumps(data, default=str, allow_nan=False).replace("</", "<\\/")
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -160,8 +187,8 @@ def render_html(data: dict, figures: list[_plots.Figure]) -> str:
         (f"<h2>Kept on the Pareto front: {len(data['top'])} of "
          f"{sum(r['on_front'] for r in pareto['runs'])}</h2>" if pareto
          else f"<h2>Top {len(data['top'])}</h2>"),
-        "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>",
-        *rows, "</table>",
+        *html_table(head, rows),
+        *(leaderboard_html(data["leaderboard"]) if data.get("leaderboard") else []),
     ]
     for fig in figures:
         parts += [f'<h2 id="{fig.name}">{escape(fig.title)}</h2>', "<figure>", fig.to_svg(),
@@ -170,3 +197,112 @@ def render_html(data: dict, figures: list[_plots.Figure]) -> str:
               f'<script type="application/json" id="sweep-data">{payload}</script>',
               "</body></html>"]
     return "\n".join(parts) + "\n"
+
+
+# ------------------------------------------------------------------ the leaderboard section
+LEADERBOARD_NAME = "leaderboard.json"
+
+
+def leaderboard_path(sweep_dir: Path) -> Path:
+    """Where ``sweepkit leaderboard`` leaves its result in each sweep it scores: in sweepkit's own
+    folder, so the sweep's top level, and with it the last-write time that tells a running sweep
+    and cleanup's age, stays as the sweep left it."""
+    return Path(sweep_dir) / INTERNAL_DIR / LEADERBOARD_NAME
+
+
+def load_leaderboard(path: Path) -> dict:
+    """A leaderboard file (the JSON of ``sweepkit leaderboard``); ValueError says what is wrong."""
+    try:
+        board = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read it ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    rows = board.get("rows") if isinstance(board, dict) else None
+    if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("name"), str)
+            and all(isinstance(r.get(s), (dict, type(None))) for s in ("val", "test")) for r in rows):
+        raise ValueError("not a leaderboard (it needs a list of rows, each with a name and val/test scores)")
+    return board
+
+
+def _test_mse(row: dict) -> float:
+    mse = finite((row.get("test") or {}).get("mse"))
+    return float("inf") if mse is None else mse
+
+
+def leaderboard_data(board: dict, path: Path | None = None, sweep: Sweep | None = None) -> dict:
+    """The board (read from ``path``) with its rows ranked by test MSE, ``this`` marking those of
+    ``sweep`` (its best run and the seeds retraining it), and a note when the board no longer
+    matches the sweep."""
+    board = jsonable(board)  # NaN as None: the page embeds its data as standard JSON
+    here = sweep.path.resolve() if sweep is not None else None
+    rows = []
+    for row in sorted(board["rows"], key=_test_mse):
+        mine = here is not None and isinstance(row.get("sweep"), str) and Path(row["sweep"]).resolve() == here
+        rows.append(dict(row, this=mine))
+    note = None
+    if sweep is not None:
+        scored = [r for r in rows if r["this"] and r.get("kind") == "sweep"]
+        ranked = sweep.ranked()
+        best = ranked[0].get("run_name") if ranked else None
+        if not scored:
+            note = f"this sweep has no row in {path}"
+        elif best is not None and scored[0].get("run_name") != best:
+            note = (f"the leaderboard scored run {scored[0].get('run_name')}; the sweep's best run is now "
+                    f"{best}: rerun `sweepkit leaderboard` to score it")
+    return {"file": None if path is None else str(path), "board": dict(board, rows=rows), "note": note}
+
+
+def _with_spread(row: dict, metric: str) -> str:
+    value = fmt_num((row.get("test") or {}).get(metric))
+    spread = row.get(f"test_{metric}_sd")
+    return f"{value} ± {fmt_num(spread, 2)}" if finite(spread) is not None else value
+
+
+def leaderboard_html(data: dict) -> list[str]:
+    """The "Leaderboard" section: one row per entry, best test MSE first; the sweep's own rows
+    highlighted, published figures in italics; seeds rows show mean ± standard deviation."""
+    board = data["board"]
+    series = board.get("series") if isinstance(board.get("series"), dict) else {}
+    source = series.get("source")
+    if source == "file" and series.get("path"):
+        source = f"file {Path(str(series['path'])).name}"
+    facts = [str(source) if source else None,
+             f"{series['rows']} x {series['channels']}" if series.get("rows") and series.get("channels") else None,
+             f"horizon {board['horizon']}" if board.get("horizon") is not None else None,
+             f"{board['test_windows']} test windows" if board.get("test_windows") is not None else None]
+    head = ["#", "model", "source", "lookback", "val MSE", "test MSE", "test MAE", "detail"]
+    rows: list[tuple[list[tuple[object, bool]], str | None]] = []
+    for i, row in enumerate(data["board"]["rows"], 1):
+        kind = str(row.get("kind") or "-")
+        cells: list[tuple[object, bool]] = [
+            (i, True), (row["name"], False), (("this sweep" if kind == "sweep" else f"{kind} (this sweep)") if row["this"] else kind, False),
+            (row.get("lookback"), True), ((row.get("val") or {}).get("mse"), True),
+            (_with_spread(row, "mse"), True), (_with_spread(row, "mae"), True), (row.get("detail") or "", False)]
+        rows.append((cells, "this" if row["this"] else "published" if kind == "published" else None))
+    parts = [f'<h2 id="leaderboard">Leaderboard{" " + escape(str(board["dataset"])) if board.get("dataset") else ""}'
+             "</h2>",
+             f'<p class="meta">{escape(", ".join(f for f in facts if f))}{"; " if any(facts) else ""}'
+             "ranked by test MSE; a sweep's row is its best run, chosen on val; "
+             f'{"from " + escape(data["file"]) + ", " if data.get("file") else ""}'
+             f'made {fmt_time(board.get("generated"))} by <code>sweepkit leaderboard</code></p>']
+    if data.get("note"):
+        parts.append(f'<p><b>Note</b>: {escape(data["note"])}</p>')
+    parts += html_table(head, rows)
+    skipped = [s for s in board.get("skipped") or [] if isinstance(s, str)]
+    if skipped:
+        parts.append('<p class="meta">left out: ' + "; ".join(escape(s) for s in skipped) + "</p>")
+    return parts
+
+
+def leaderboard_page(board: dict) -> str:
+    """A page of its own with the leaderboard section (``sweepkit leaderboard --html FILE``)."""
+    data = leaderboard_data(board)
+    payload = json.dumps(data, default=str, allow_nan=False).replace("</", "<\\/")
+    title = f"sweepkit leaderboard: {board.get('dataset') or ''}".strip()
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{escape(title)}</title>",
+        f"<style>{CSS}</style>", "</head><body>", *leaderboard_html(data),
+        f'<p class="meta">sweepkit {__version__}</p>',
+        f'<script type="application/json" id="leaderboard-data">{payload}</script>', "</body></html>"]) + "\n"

@@ -77,11 +77,12 @@ class Board:
     test_windows: int
     rows: list[Row]
     skipped: list[str]
+    generated: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "horizon": self.horizon, "lookbacks": self.lookbacks,
                 "series": self.series, "columns": self.columns, "test_windows": self.test_windows,
-                "rows": [r.as_dict() for r in self.rows], "skipped": self.skipped}
+                "generated": self.generated, "rows": [r.as_dict() for r in self.rows], "skipped": self.skipped}
 
 
 def _data_key(dcfg: Any) -> dict[str, Any]:
@@ -201,7 +202,7 @@ def build_board(root: str | Path, dataset: str, lookbacks: Sequence[int] = (96,)
         rows.append(Row(str(cfg.model.name), "sweep", int(state["lookback"]), val, test,
                         f"{sweep.name} #1 {best.get('run_name')} epoch {best.get('epoch')} "
                         f"({sum(counts.values())} trials)",
-                        {"sweep": str(sweep.path), "run_name": best.get("run_name"), "config": best["config"],
+                        {"sweep": str(sweep.path.absolute()), "run_name": best.get("run_name"), "config": best["config"],
                          "checkpoint": best["checkpoint"]}))
     for label, mse, mae in ANCHORS.get((dataset, int(dcfg.horizon)), []):
         rows.append(Row(label, "published", None, None, Score(mse, mae if mae is not None else math.nan)))
