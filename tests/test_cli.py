@@ -409,8 +409,10 @@ def test_monitor_list_and_cleanup_on_a_running_sweep(capsys, base):
         assert code == 0 and frame["running"] and frame["n_trials"] == 2
         assert [j["run_id"] for j in frame["jobs"]] == ["0"]
         assert frame["jobs"][0]["epoch"] >= 2 and frame["jobs"][0]["max_epochs"] == 200
+        assert frame["elapsed_s"] > 0 and frame["eta_s"] is None  # no trial has finished yet
         code, out, _ = cli(capsys, "monitor", sweep, "--once")
         assert "running jobs" in out and "/200" in out and "0/2" in out
+        assert "elapsed " in out and "ETA" not in out
         code, out, _ = cli(capsys, "--json", "list", sweep)
         assert json.loads(out)[0]["running"] is True
         code, out, err = cli(capsys, "cleanup", sweep, "--days", "0", "--live")
@@ -418,6 +420,20 @@ def test_monitor_list_and_cleanup_on_a_running_sweep(capsys, base):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_monitor_eta_follows_the_finished_trials_and_the_time_limit():
+    from sweepkit.cli._monitor import render
+
+    state = {"sweep": "s", "model": None, "dataset": None, "running": True, "n_trials": 10, "done": 4,
+             "counts": {"complete": 3, "pruned": 1, "failed": 0, "killed": 0, "running": 1},
+             "jobs": [], "top": [], "time": 0.0, "metric": "val_loss",
+             "elapsed_s": 100.0, "eta_s": 150.0, "timeout_s": None}
+    assert "4/10 (40%)  elapsed 1m40s, ETA 2m30s\n" in render(state)
+    state.update(eta_s=20.0, timeout_s=120.0)
+    assert "elapsed 1m40s, ETA 20s (time limit)" in render(state)
+    state.update(running=False, eta_s=None)
+    assert "elapsed 1m40s\n" in render(state) and "ETA" not in render(state)
 
 
 def test_debug_logging_goes_to_stderr(grid_sweep):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from sweepkit._eta import eta_seconds, format_duration
 from sweepkit.cli._render import (Table, fmt_num, print_json, progress_bar, sparkline, style,
                                   use_colour)
 from sweepkit.cli._sweeps import FINISHED, Sweep, latest_sweep
@@ -51,10 +52,27 @@ def snapshot(sweep: Sweep) -> dict:
     top = [{"rank": i, "run_name": r.get("run_name"), "metric_value": r.get("metric_value"),
             "epoch": r.get("epoch"), "status": r.get("status")}
            for i, r in enumerate(sweep.ranked(), 1)]
+    now, done = time.time(), sum(counts.get(s, 0) for s in FINISHED)
+    running = sweep.running
+    elapsed = max(0.0, (now if running else sweep.updated) - sweep.started)
+    eta = None
+    if running and sweep.n_trials:
+        eta = eta_seconds(done, sweep.n_trials - done, elapsed, sweep.timeout)
     return {"sweep": sweep.name, "model": sweep.model, "dataset": sweep.dataset,
-            "metric": sweep.metric_name, "running": sweep.running, "n_trials": sweep.n_trials,
-            "done": sum(counts.get(s, 0) for s in FINISHED), "counts": counts, "jobs": jobs,
-            "top": top, "time": time.time()}
+            "metric": sweep.metric_name, "running": running, "n_trials": sweep.n_trials,
+            "done": done, "counts": counts, "jobs": jobs, "top": top, "time": now,
+            "elapsed_s": elapsed, "eta_s": eta, "timeout_s": sweep.timeout}
+
+
+def _timing(state: dict) -> str:
+    """``  elapsed 12m03s, ETA 30m10s`` (ETA while running; "(time limit)" when it decides)."""
+    text = f"  elapsed {format_duration(state['elapsed_s'])}"
+    eta, limit = state.get("eta_s"), state.get("timeout_s")
+    if eta is not None and state["running"]:
+        text += f", ETA {format_duration(eta)}"
+        if limit is not None and eta >= limit - state["elapsed_s"] - 1e-9:
+            text += " (time limit)"
+    return text
 
 
 def render(state: dict) -> str:
@@ -63,7 +81,7 @@ def render(state: dict) -> str:
     counts = state["counts"]
     lines = [style(f"Sweep {state['sweep']}", "bold") + f"  {what}  {status}  "
              + time.strftime("%H:%M:%S", time.localtime(state["time"])),
-             "  " + progress_bar(state["done"], state["n_trials"]),
+             "  " + progress_bar(state["done"], state["n_trials"]) + _timing(state),
              f"  complete {counts['complete']}  pruned {counts['pruned']}  "
              f"failed {counts['failed'] + counts['killed']}  running {counts['running']}", ""]
     metric = state["metric"]

@@ -416,6 +416,12 @@ class Sweep:
                 total *= len(value.split(","))
         return total
 
+    @property
+    def timeout(self) -> float | None:
+        """The sweeper's time limit in seconds (``hydra.sweeper.timeout``), if any."""
+        value = self._cfg("hydra", "sweeper", "timeout")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
     @cached_property
     def started(self) -> float:
         """When the sweep began (epoch seconds)."""

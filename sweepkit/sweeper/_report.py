@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sweepkit._eta import eta_seconds, format_duration
 from sweepkit._io import atomic_write_text
 
 if TYPE_CHECKING:
@@ -109,12 +110,7 @@ def _describe_entry(entry: dict[str, Any]) -> str:
 
 
 class SweepClock:
-    """This run's elapsed time, its time limit, and an ETA for the trial budget.
-
-    The ETA divides the trials left by this run's rate of finished trials, so trials pruned
-    early count at what they cost; with a time limit it is at most the time left (trials
-    running then still finish).
-    """
+    """This run's elapsed time, its time limit, and an ETA for the trial budget (see _eta)."""
 
     def __init__(self, used_at_start: int, timeout: float | None = None) -> None:
         self.started = time.monotonic()
@@ -136,25 +132,7 @@ class SweepClock:
 
     def eta(self, used_now: int, remaining: int) -> float | None:
         """Seconds until the budget is spent, or None before a trial of this run finished."""
-        done = used_now - self.used_at_start
-        if remaining <= 0:
-            return 0.0
-        if done <= 0:
-            return None
-        eta = remaining * self.elapsed() / done
-        if self.timeout is not None:
-            eta = min(eta, max(0.0, self.timeout - self.elapsed()))
-        return eta
-
-
-def format_duration(seconds: float) -> str:
-    """``42s``, ``7m05s``, ``1h02m``."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        return eta_seconds(used_now - self.used_at_start, remaining, self.elapsed(), self.timeout)
 
 
 def log_progress(
