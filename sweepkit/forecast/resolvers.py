@@ -4,7 +4,7 @@
 
     hydra.sweeper.direction: ${objective_directions:${objective},${sweepkit.mode}}
     hydra.sweeper.pruner._target_: ${objective_pruner:${objective},optuna.pruners.HyperbandPruner}
-    trainer.max_time: ${in_sweep:${hydra:mode},600}   # a limit for a sweep's trials only
+    trainer.max_time: ${in_sweep:${hydra:mode},300}   # a limit for a sweep's trials only
 
 With ``objective=[val_loss,n_params]`` the sweep has two objectives (both minimised in the
 sweepkit.mode) and no pruner: Optuna cannot prune a multi-objective study, so the app turns
@@ -38,7 +38,7 @@ def objective_pruner(objective: Any, target: str) -> str:
 
 
 def in_sweep(mode: Any, value: Any) -> Any:
-    """``value`` in a sweep's job (``${in_sweep:${hydra:mode},600}``), None in a single run."""
+    """``value`` in a sweep's job (``${in_sweep:${hydra:mode},300}``), None in a single run."""
     return value if str(mode).endswith("MULTIRUN") else None
 
 
