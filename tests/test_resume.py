@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import optuna
+import pytest
 
 from conftest import TINY, run_train
 
@@ -81,3 +82,57 @@ def test_a_sweep_killed_mid_trial_resumes_it_with_retry_failed(tmp_path):
     assert sorted(runs) == ["0", "2"]  # the killed attempt and its retry are one run
     assert runs["0"]["status"] == "complete" and runs["0"]["run_name"] == "dmixer_Wind_000"
     assert runs["0"]["epochs_run"] == 4
+
+
+@pytest.mark.parametrize("launcher", [
+    ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"],
+], ids=["joblib", "submitit_local"])
+def test_jobs_killed_under_a_parallel_launcher_resume_with_retry_failed(tmp_path, launcher):
+    """The sweeper outlives its killed jobs: their trials fail as lost, and a resume with
+    retry_failed runs each again in its own job dir, from its last epoch."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", *TINY, *EPOCHS, "dataset=Wind", "sweeper=random", "hydra.sweeper.n_jobs=2",
+            "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}", "hydra.sweeper.sampler.seed=3",
+            "hydra.sweeper.max_failure_rate=1.0", *launcher]
+    killed = run_train(args, tmp_path, env=KILL_AFTER_2)  # every job dies once epoch 2 is saved
+    said = killed.stdout + killed.stderr
+    assert "job was lost" in said and "retry_failed=true" in said, said[-3000:]
+    study = load(sweep)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    assert all("sweepkit_job_lost" in t.user_attrs for t in study.trials)
+    # the job that hit the fault point saved epoch 2; a worker killed with it (loky stops a
+    # broken pool's other workers) saved what it had reached
+    saved = {n: len(history(sweep / str(n))) if (sweep / str(n) / "last.pt").is_file() else 0 for n in (0, 1)}
+    assert 2 in saved.values(), saved
+
+    again = run_train(args, tmp_path)  # a resume without retry_failed leaves them failed
+    assert again.returncode == 0 and len(load(sweep).trials) == 2
+
+    resumed = run_train([*args, "hydra.sweeper.resume.retry_failed=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    study = load(sweep)
+    first, retries = study.trials[:2], study.trials[2:]
+    assert sorted(t.user_attrs["sweepkit_retry_of"] for t in retries) == [0, 1]
+    for retry in retries:
+        original = study.trials[retry.user_attrs["sweepkit_retry_of"]]
+        job = sweep / str(original.number)
+        record = json.loads((job / "run.json").read_text())
+        assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == original.params
+        expected = [saved[original.number]] if saved[original.number] else []
+        assert [r["after_epoch"] for r in record.get("resumed", [])] == expected  # not trained again
+        assert retry.intermediate_values == {h["epoch"]: h["val_loss"] for h in record["history"]}
+        assert sorted(retry.intermediate_values) == [1, 2, 3, 4]  # each step reported once
+        assert not (job / "last.pt").exists()
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1"]
+    runs = json.loads((sweep / "sweep_results.json").read_text())["runs"]
+    assert sorted((r["run_id"], r["status"], r["epochs_run"]) for r in runs) == [
+        ("0", "complete", 4), ("1", "complete", 4)]
+    third = run_train([*args, "hydra.sweeper.resume.retry_failed=true"], tmp_path)
+    assert third.returncode == 0 and len(load(sweep).trials) == 4  # nothing left to retry
+    assert [t for t in first if t.state != optuna.trial.TrialState.FAIL] == []
+
+
+def load(sweep: Path) -> optuna.Study:
+    return optuna.load_study(study_name=None, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(sweep / "optuna_journal.log"))))

@@ -56,6 +56,7 @@ FAILURE_SCOPES = ("sweep", "batch")
 _MISSING = object()
 RETRY_OF_ATTR = "sweepkit_retry_of"  # a re-queued trial: the number of the trial it retries
 SUBDIR_ATTR = "sweepkit_job_subdir"  # set when a trial runs in another trial's job dir
+JOB_LOST_ATTR = "sweepkit_job_lost"  # the launcher lost the trial's job (killed, preempted): why
 
 
 __all__ = ["Proposal", "SweepAborted", "SweepkitSweeperImpl"]
@@ -366,12 +367,15 @@ class SweepkitSweeperImpl(Sweeper):
         self.metric_names = list(names)
 
     def _recover_interrupted(self, study: optuna.Study) -> None:
-        """Trials left RUNNING by a sweep that died.
+        """Trials left RUNNING by a sweep that died, and trials whose job the launcher lost.
 
         A job that finished after the sweeper stopped (it ran on, e.g. on a cluster) left its
         outcome in ``<sweep dir>/<trial>/run.json``: the trial is told that. The others are
-        marked FAIL, and re-queued with ``resume.retry_failed``.
+        marked FAIL, and re-queued with ``resume.retry_failed``, as are FAIL trials whose job
+        was lost while the sweeper lived (a killed joblib worker or submitit job).
         """
+        if self.retry_failed:
+            self._retry_lost_jobs(study)
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             job_dir = self.sweep_dir / job_subdir(frozen)
             if not job_dir.exists():  # asked, never launched
@@ -397,6 +401,20 @@ class SweepkitSweeperImpl(Sweeper):
             log.warning(f"Trial {frozen.number} was running when the sweep stopped: failed, {action}")
             if self.retry_failed:
                 study.enqueue_trial(frozen.params, user_attrs={RETRY_OF_ATTR: frozen.number})
+
+    def _retry_lost_jobs(self, study: optuna.Study) -> None:
+        """Queue again each FAIL trial whose job was lost and that no trial retries yet.
+
+        A finished trial cannot take new attributes, so the retry's ``sweepkit_retry_of``
+        marks it as retried (and :meth:`used` stops counting it).
+        """
+        trials = study.get_trials(deepcopy=False)
+        retried = _retried(trials)
+        for frozen in trials:
+            if frozen.state != TrialState.FAIL or JOB_LOST_ATTR not in frozen.user_attrs or frozen.number in retried:
+                continue
+            study.enqueue_trial(frozen.params, user_attrs={RETRY_OF_ATTR: frozen.number})
+            log.warning(f"Trial {frozen.number}'s job was lost ({frozen.user_attrs[JOB_LOST_ATTR]}): re-queued")
 
     # ---------------------------------------------------------------- the loop
     def sweep(self, arguments: list[str]) -> None:
@@ -426,10 +444,14 @@ class SweepkitSweeperImpl(Sweeper):
 
     def used(self, study: optuna.Study) -> int:
         """Finished trials that count against the budget (not rejected, retried, never launched)."""
+        trials = study.get_trials(deepcopy=False)
+        retried = _retried(trials)
         return sum(
             1
-            for trial in study.get_trials(deepcopy=False)
-            if trial.state.is_finished() and not any(attr in trial.user_attrs for attr in _report.UNCOUNTED_ATTRS)
+            for trial in trials
+            if trial.state.is_finished()
+            and trial.number not in retried
+            and not any(attr in trial.user_attrs for attr in _report.UNCOUNTED_ATTRS)
         )
 
     def remaining(self, study: optuna.Study) -> int:
@@ -502,6 +524,14 @@ class SweepkitSweeperImpl(Sweeper):
         self._job_ended(study, proposal, job_return)
         number = proposal.number
         if job_return.status == JobStatus.FAILED:
+            if proposal.job_lost is not None:
+                proposal.trial.set_user_attr(JOB_LOST_ATTR, proposal.job_lost)
+                return self._fail(
+                    study,
+                    proposal,
+                    f"trial {number}'s job was lost ({proposal.job_lost}); resume the sweep with "
+                    "hydra.sweeper.resume.retry_failed=true to run it again",
+                )
             try:
                 _ = job_return.return_value
             except BaseException as err:  # the job's exception, re-raised by JobReturn
@@ -539,6 +569,11 @@ class SweepkitSweeperImpl(Sweeper):
         self._tell(study, proposal.trial, state=TrialState.FAIL)
         log.warning(message)
         return Outcome(TrialState.FAIL, message, counted, stops_sweep)
+
+
+def _retried(trials: Sequence[FrozenTrial]) -> set[int]:
+    """Numbers of the trials that another trial retries (``sweepkit_retry_of``)."""
+    return {int(t.user_attrs[RETRY_OF_ATTR]) for t in trials if RETRY_OF_ATTR in t.user_attrs}
 
 
 def job_subdir(trial: FrozenTrial) -> str:

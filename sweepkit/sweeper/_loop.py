@@ -70,6 +70,7 @@ class Proposal:
     trial: Trial
     overrides: list[str]
     gpu: Optional[str] = None
+    job_lost: Optional[str] = None  # the launcher lost the job (killed, preempted): why
 
     @property
     def number(self) -> int:
@@ -195,12 +196,14 @@ class TrialRunner:
         """Run one trial's job; an error of the launcher becomes a FAILED return.
 
         submitit raises when the cluster killed a job before it wrote its result (time limit,
-        preemption without requeue, node failure): that trial fails, the others go on.
+        preemption without requeue, node failure), joblib when a worker died: that trial fails
+        as lost (``resume.retry_failed`` queues it again), the others go on.
         """
         try:
             (job_return,) = self.launcher.launch([proposal.overrides], initial_job_idx=proposal.number)
             return job_return  # type: ignore[no-any-return]
         except Exception as err:
+            proposal.job_lost = f"{type(err).__name__}: {err}"
             failed = JobReturn(overrides=proposal.overrides, status=JobStatus.FAILED)
             failed.return_value = err
             return failed
