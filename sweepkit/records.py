@@ -39,6 +39,7 @@ INTERNAL_DIR = ".sweepkit"
 MARKER_DIR = "registered"  # in INTERNAL_DIR
 SETTINGS_NAME = "settings.json"  # in INTERNAL_DIR
 UNREGISTERED_DIR = "unregistered"  # in INTERNAL_DIR
+LEADERBOARD_NAME = "leaderboard.json"  # in INTERNAL_DIR: ``sweepkit leaderboard``'s result
 
 # ---------------------------------------------------------------- statuses
 #: Statuses a run may be registered with and rank.
