@@ -42,7 +42,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweepkit import events
 from sweepkit._io import check_mode, safe_name
-from sweepkit.manifest._manager import job_run_id, read_run_json
+from sweepkit.records import (
+    HYDRA_DIR,
+    INTERNAL_DIR,
+    JOB_CONFIG,
+    RUN_RECORD,
+    UNREGISTERED_DIR,
+    has_run_record,
+    job_run_id,
+    read_run_record,
+)
 
 #: Where a job without ``run.json`` is expected to leave its checkpoint (Lightning's layout).
 DEFAULT_CHECKPOINT = "checkpoints/*.ckpt"
@@ -170,10 +179,9 @@ class TopKCallback(Callback):
         if job_return.status == JobStatus.FAILED:  # return_value would re-raise: check first
             exc = job_return._return_value
             status, error = "failed", f"{type(exc).__name__}: {exc}"
-        from sweepkit.manifest import read_run_json
         from sweepkit.tracker import hydra_job_fields
 
-        record = read_run_json(job_dir)
+        record: dict[str, Any] = dict(read_run_record(job_dir) or {})
         value = job_return.return_value if status is None else None
         if status is None:  # the job finished: it is never recorded as failed for want of a record
             record, status = self._finished_job(sweep_dir, job_dir, hydra, job_return, record)
@@ -301,7 +309,7 @@ def _note_unregistered(config: DictConfig, job_return: JobReturn, exc: Exception
             return
         job_dir = Path(hydra.runtime.output_dir).absolute()
         depth = len(Path(str(hydra.sweep.subdir)).parts)
-        notes = job_dir.parents[depth - 1] / ".sweepkit" / "unregistered"
+        notes = job_dir.parents[depth - 1] / INTERNAL_DIR / UNREGISTERED_DIR
         notes.mkdir(parents=True, exist_ok=True)
         (notes / safe_name(job_dir.name)).write_text(f"{job_dir}\n{type(exc).__name__}: {exc}\n")
     except Exception:  # noqa: BLE001 - the error itself was already printed
@@ -311,11 +319,11 @@ def _note_unregistered(config: DictConfig, job_return: JobReturn, exc: Exception
 def unregistered_jobs(manager: Any) -> list[str]:
     """Jobs whose hook could not register them and that are still not registered (the notes
     of those registered since, e.g. by reconcile, are removed)."""
-    notes = manager.sweep_dir / ".sweepkit" / "unregistered"
+    notes = manager.sweep_dir / INTERNAL_DIR / UNREGISTERED_DIR
     missing = []
     for note in sorted(notes.glob("*")) if notes.is_dir() else []:
         job_dir = Path(note.read_text().splitlines()[0])
-        run_id = job_run_id(manager.sweep_dir, job_dir, read_run_json(job_dir))
+        run_id = job_run_id(manager.sweep_dir, job_dir, read_run_record(job_dir))
         if manager.is_registered(run_id):
             note.unlink()
         else:
@@ -391,11 +399,9 @@ def job_values(names: list[str], record: dict[str, Any], value: Any, job_dir: Pa
 
 def _any_run_record(sweep_dir: Path) -> dict[str, Any]:
     """The first job record of a sweep (its metric and mode name the manifest's), or {}."""
-    from sweepkit.manifest import read_run_json
-
-    for path in [sweep_dir / "run.json", *sorted(sweep_dir.glob("*/run.json"))[:1]]:
-        if path.is_file():
-            return read_run_json(path.parent)
+    for path in [sweep_dir / RUN_RECORD, *sorted(sweep_dir.glob(f"*/{RUN_RECORD}"))[:1]]:
+        if has_run_record(path.parent):
+            return dict(read_run_record(path.parent) or {})
     return {}
 
 
@@ -441,7 +447,7 @@ def record_job_return(
             file=sys.stderr,
         )
     tracker = BestModelTracker(job_dir, metric_name=metric_name, mode=mode, extra={**fields, "source": "return_value"})
-    tracker.record["started_at"] = _mtime(job_dir / ".hydra" / "config.yaml")
+    tracker.record["started_at"] = _mtime(job_dir / HYDRA_DIR / JOB_CONFIG)
     if values:
         tracker.record["best_values"] = dict(zip(names, values))
     if metric is not None:
@@ -531,11 +537,9 @@ def _warn(message: str) -> None:
 
 def registered_event(manager: Any, sweep_dir: Path, job_dir: Path, in_top: bool) -> events.JobRegistered:
     """The job's rank and checkpoint in ``best_models/`` (None outside the top k), as an event."""
-    from sweepkit.manifest import job_run_id, read_run_json
-
     entry = None
     if in_top:
-        run_id = job_run_id(sweep_dir, job_dir, read_run_json(job_dir))
+        run_id = job_run_id(sweep_dir, job_dir, read_run_record(job_dir))
         entry = next((e for e in manager.get_best_models() if e["run_id"] == run_id), None)
     return events.JobRegistered(
         sweep_name=sweep_dir.name,

@@ -13,7 +13,8 @@ after every epoch (:meth:`save_resume`); a job that starts again in the same dir
 requeue, a retried trial) continues from it (:meth:`resume_from`). It is not a top-k file:
 :meth:`finish` deletes it.
 
-This module owns the run record; its schema is in ``docs/run-record.md`` (``format`` 1).
+The record's fields, file names and statuses are :mod:`sweepkit.records`'s; its schema is in
+``docs/run-record.md`` (``format`` 1).
 :func:`hydra_job_fields` gives the fields every Hydra job fills in the same way.
 """
 
@@ -27,12 +28,8 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from sweepkit._io import atomic_write_json, check_mode, finite
+from sweepkit.records import CHECKPOINT, RESUME_CHECKPOINT, RUN_RECORD, RUN_RECORD_FORMAT, RUN_STATUSES
 
-RUN_RECORD = "run.json"
-RUN_RECORD_FORMAT = 1
-CHECKPOINT = "best_model.pth"
-RESUME_CHECKPOINT = "last.pt"
-STATUSES = ("running", "complete", "pruned", "failed")
 #: Config groups that say how a job ran rather than what it trained; never used as labels.
 NON_LABEL_GROUPS = frozenset({"paths", "trainer", "logger", "callbacks", "extras", "hydra", "debug",
                               "local", "experiment", "hparams_search", "sweeper", "search_space",
@@ -138,8 +135,8 @@ class BestModelTracker:
 
         ``test=None`` keeps test metrics recorded before (:meth:`set_test`). The resume
         checkpoint is deleted unless ``keep_resume`` (a run that raised: a retry resumes it)."""
-        if status not in STATUSES[1:]:
-            raise ValueError(f"final status must be one of {STATUSES[1:]}, got {status!r}")
+        if status not in RUN_STATUSES[1:]:
+            raise ValueError(f"final status must be one of {RUN_STATUSES[1:]}, got {status!r}")
         if test is not None:
             self.record["test"] = test
         self.record.update(status=status, error=error, ended_at=time.time())

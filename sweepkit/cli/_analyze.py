@@ -7,6 +7,7 @@ from sweepkit.cli import _stats
 from sweepkit.cli._render import Table, fmt_num, print_json, sparkline, style
 from sweepkit.cli._summary import front_heading, report_errors, varying_params
 from sweepkit.cli._sweeps import Sweep, latest_sweep
+from sweepkit.records import RANKED_STATUSES
 
 
 def run(args) -> int:
@@ -28,7 +29,7 @@ def analysis(sweep: Sweep, top_n: int | None = None) -> dict:
     method, scores = _stats.importance(sweep, keys)
     by_status = {s: _stats.metric_stats([r.get("metric_value") for r in sweep.runs
                                          if r.get("status") == s])
-                 for s in ("complete", "pruned")}
+                 for s in RANKED_STATUSES}
     curves = []
     for rank, run in enumerate(ranked, 1):
         history = _stats.curve(sweep, run)
@@ -38,7 +39,7 @@ def analysis(sweep: Sweep, top_n: int | None = None) -> dict:
         "sweep": sweep.name, "model": sweep.model, "dataset": sweep.dataset, "metric": metric,
         "mode": sweep.mode, "counts": sweep.counts(),
         "distribution": _stats.metric_stats([r.get("metric_value") for r in sweep.runs
-                                             if r.get("status") in ("complete", "pruned")]),
+                                             if r.get("status") in RANKED_STATUSES]),
         "distribution_by_status": by_status,
         "best": None if best is None else {
             "run_name": best.get("run_name"), "run_id": best.get("run_id"),

@@ -15,6 +15,7 @@ from pathlib import Path
 from sweepkit.cli._render import Table, fmt_bytes, fmt_time, print_json, style
 from sweepkit.cli._sweeps import (CliError, Sweep, dir_size, display_path, find_sweeps,
                                  search_root)
+from sweepkit.records import is_inside
 
 
 def run(args) -> int:
@@ -26,7 +27,7 @@ def run(args) -> int:
     for sweep in sweeps:
         if sweep.updated > cutoff:
             continue
-        if not _inside(sweep.path, root_real):
+        if not is_inside(sweep.path, root_real):
             continue  # cannot happen with find_sweeps; a guard for the invariant
         (running if sweep.running else chosen).append(sweep)
     entries = [{"sweep": s.name, "path": str(s.path.absolute()), "updated": s.updated,
@@ -68,16 +69,11 @@ def run(args) -> int:
     return 1 if running or failures else 0
 
 
-def _inside(path: Path, root_real: str) -> bool:
-    """Whether ``path`` is the root or lies below it (after resolving links in its name)."""
-    return os.path.commonpath([os.path.realpath(path), root_real]) == root_real
-
-
 def remove_tree(path: Path, root_real: str) -> None:
     """Delete ``path`` and everything below it; links are unlinked, never followed."""
     if stat.S_ISLNK(os.lstat(path).st_mode):
         raise CliError(f"{path} is a link; refusing to delete through it")
-    if not _inside(path, root_real):
+    if not is_inside(path, root_real):
         raise CliError(f"{path} is outside {root_real}; refusing to delete it")
     for top, dirs, files in os.walk(path, topdown=False, followlinks=False):
         for name in files:

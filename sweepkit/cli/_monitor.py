@@ -8,7 +8,8 @@ import time
 from sweepkit._eta import eta_seconds, format_duration
 from sweepkit.cli._render import (Table, fmt_num, print_json, progress_bar, sparkline, style,
                                   use_colour)
-from sweepkit.cli._sweeps import FINISHED, Sweep, latest_sweep
+from sweepkit.cli._sweeps import Sweep, latest_sweep
+from sweepkit.records import FINISHED_STATUSES
 
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -52,7 +53,7 @@ def snapshot(sweep: Sweep) -> dict:
     top = [{"rank": i, "run_name": r.get("run_name"), "metric_value": r.get("metric_value"),
             "epoch": r.get("epoch"), "status": r.get("status")}
            for i, r in enumerate(sweep.ranked(), 1)]
-    now, done = time.time(), sum(counts.get(s, 0) for s in FINISHED)
+    now, done = time.time(), sum(counts.get(s, 0) for s in FINISHED_STATUSES)
     running = sweep.running
     elapsed = max(0.0, (now if running else sweep.updated) - sweep.started)
     eta = None

@@ -20,7 +20,8 @@ from sweepkit._version import __version__
 from sweepkit.cli import _plots, _stats
 from sweepkit.cli._render import fmt_num, fmt_time, write_file
 from sweepkit.cli._summary import report_errors, test_metrics, varying_params
-from sweepkit.cli._sweeps import INTERNAL_DIR, CliError, Sweep, latest_sweep
+from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
+from sweepkit.records import INTERNAL_DIR, LEADERBOARD_NAME, RANKED_STATUSES
 
 MAX_PARALLEL_RUNS = 500
 MAX_PRUNED_CURVES = 200
@@ -69,7 +70,7 @@ def report_data(sweep: Sweep, top_n: int | None = None) -> dict:
     metric, runs = sweep.metric_name, sweep.runs
     keys = varying_params(runs)
     method, scores = _stats.importance(sweep, keys)
-    finished = [r for r in runs if r.get("status") in ("complete", "pruned")
+    finished = [r for r in runs if r.get("status") in RANKED_STATUSES
                 and _stats.finite(r.get("metric_value"))]
     history = [{"x": r["job_num"] if isinstance(r.get("job_num"), int) else i,
                 "value": r["metric_value"], "status": r["status"], "run_id": r["run_id"]}
@@ -104,7 +105,7 @@ def report_data(sweep: Sweep, top_n: int | None = None) -> dict:
                   "runs": [{"run_id": r["run_id"], "run_name": r.get("run_name"),
                             "values": r.get("metric_values"), "on_front": r["run_id"] in on_front,
                             "kept": on_front.get(r["run_id"])}
-                           for r in runs if r.get("status") in ("complete", "pruned")]}
+                           for r in runs if r.get("status") in RANKED_STATUSES]}
         for entry, r in zip(top, ranked):
             entry["metric_values"] = r.get("metric_values")
     return {"sweep": sweep.name, "path": str(sweep.path.absolute()), "model": sweep.model,
@@ -200,9 +201,6 @@ def render_html(data: dict, figures: list[_plots.Figure]) -> str:
 
 
 # ------------------------------------------------------------------ the leaderboard section
-LEADERBOARD_NAME = "leaderboard.json"
-
-
 def leaderboard_path(sweep_dir: Path) -> Path:
     """Where ``sweepkit leaderboard`` leaves its result in each sweep it scores: in sweepkit's own
     folder, so the sweep's top level, and with it the last-write time that tells a running sweep

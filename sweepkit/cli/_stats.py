@@ -6,7 +6,8 @@ import logging
 import math
 from typing import Any
 
-from sweepkit.cli._sweeps import JOURNAL_NAME, Sweep
+from sweepkit.cli._sweeps import Sweep
+from sweepkit.records import JOURNAL_NAME, RANKED_STATUSES
 
 log = logging.getLogger("sweepkit.cli")
 
@@ -45,7 +46,7 @@ def scored_runs(sweep: Sweep) -> list[dict]:
     if len(complete) >= 3:
         return complete
     return [r for r in sweep.runs
-            if r.get("status") in ("complete", "pruned") and finite(r.get("metric_value"))]
+            if r.get("status") in RANKED_STATUSES and finite(r.get("metric_value"))]
 
 
 def _ranks(values: list[float]) -> list[float]:

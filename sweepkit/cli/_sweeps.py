@@ -16,7 +16,6 @@ Hydra), skipping hidden folders and virtual environments, never descending into 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import stat
@@ -25,19 +24,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sweepkit.manifest import (LOG_NAME, RESULTS_NAME, SUMMARY_NAME, ManifestCorruptError,
-                               ManifestError, latest_records, read_manifest)
+from sweepkit.manifest import ManifestCorruptError, ManifestError, latest_records, read_manifest
+from sweepkit.records import (HYDRA_DIR, INTERNAL_DIR, JOURNAL_NAME, LOCK_NAME, LOG_NAME,
+                              MULTIRUN_CONFIG, RANKED_STATUSES, RESULTS_NAME, RUN_RECORD,
+                              SUMMARY_NAME, has_run_record, is_inside, manifest_record,
+                              read_run_record, with_ranks)
 
 log = logging.getLogger("sweepkit.cli")
 
-MARKERS = ("multirun.yaml", RESULTS_NAME, LOG_NAME)
-INTERNAL_DIR = ".sweepkit"
-LOCK_NAME = ".sweep.lock"
-RUN_RECORD = "run.json"
-JOURNAL_NAME = "optuna_journal.log"
+MARKERS = (MULTIRUN_CONFIG, RESULTS_NAME, LOG_NAME)
 #: A job or sweep that wrote within this many seconds counts as alive.
 RECENT_S = 600.0
-FINISHED = ("complete", "pruned", "failed", "killed")
+#: What an unregistered job's run shows of its ``run.json`` (besides its name and status).
+_UNREGISTERED_FIELDS = ("metric_name", "metric_value", "epoch", "epochs_run", "max_epochs", "params",
+                        "test", "started_at", "ended_at", "error")
 
 
 class CliError(Exception):
@@ -60,7 +60,7 @@ def is_sweep_dir(path: Path, subdirs: list[str] | None = None) -> bool:
 
 def _job_sweep_dir(job: Path) -> str | None:
     """The real path of the ``hydra.sweep.dir`` a job's ``.hydra/hydra.yaml`` names, or None."""
-    hydra = _read_yaml(job / ".hydra" / "hydra.yaml").get("hydra")
+    hydra = _read_yaml(job / HYDRA_DIR / "hydra.yaml").get("hydra")
     if not isinstance(hydra, dict):
         return None
     sweep_dir = _plain((hydra.get("sweep") or {}).get("dir"))
@@ -167,7 +167,7 @@ class Sweep:
     @cached_property
     def config(self) -> dict:
         """Hydra's composed ``multirun.yaml`` (unresolved); {} when absent or unreadable."""
-        path = self.path / "multirun.yaml"
+        path = self.path / MULTIRUN_CONFIG
         if not path.is_file():
             return {}
         import yaml
@@ -209,43 +209,30 @@ class Sweep:
         An unregistered job whose record says ``running`` but has not been written for
         ``RECENT_S`` seconds is shown as ``killed``.
         """
-        top = {e["run_id"]: e for e in self.top}
-        runs = []
-        seen = set()
-        for record in self.registered:
-            entry = top.get(record["run_id"])
-            run = dict(record, rank=entry["rank"] if entry else None,
-                       checkpoint=entry["checkpoint"] if entry else None)
-            if entry and entry.get("config"):
-                run["config"] = entry["config"]
-            runs.append(run)
-            seen.add(record["run_id"])
+        runs: list[dict[str, Any]] = [dict(r) for r in with_ranks(self.registered, self.top)]
+        seen = {run["run_id"] for run in runs}
         if not runs and self.manifest and self.manifest.get("runs"):
             runs = [dict(r) for r in self.manifest["runs"]]  # log missing: the manifest's copy
             seen = {r.get("run_id") for r in runs}
-        if not runs and not self.manifest and not any(
-                (job / RUN_RECORD).is_file() for job in self.job_dirs):
+        if not runs and not self.manifest and not any(map(has_run_record, self.job_dirs)):
             return self.study_runs  # no manifest, no records: what the Optuna study knows
         now = time.time()
         for job in self.job_dirs:
             if job.name in seen:
                 continue
-            record, mtime = read_run_record(job)
+            record = read_run_record(job)
             if record is None:
                 continue
-            status = record.get("status") or "running"
-            if status == "running" and now - mtime > RECENT_S:
+            run: dict[str, Any] = dict(manifest_record(self.path, job, record))
+            status = run["status"] or "running"
+            if status == "running" and now - (_mtime(job / RUN_RECORD) or 0.0) > RECENT_S:
                 status = "killed"
             runs.append({
-                "run_id": job.name, "run_name": record.get("run_name") or job.name,
+                "run_id": job.name, "run_name": run["run_name"],
                 "job_num": record.get("job_num", int(job.name)), "status": status,
-                "metric_name": record.get("metric_name"), "metric_value": record.get("best_value"),
-                "epoch": record.get("best_epoch"), "epochs_run": record.get("epoch"),
-                "max_epochs": record.get("max_epochs"), "params": record.get("params") or {},
-                "test": record.get("test"), "started_at": record.get("started_at"),
-                "ended_at": record.get("ended_at"), "error": record.get("error"),
+                **{k: run[k] for k in _UNREGISTERED_FIELDS},
                 "rank": None, "checkpoint": None, "registered": False,
-                "source_checkpoint": record.get("checkpoint"),
+                "source_checkpoint": run["source_checkpoint"],
             })
         base = self.path.absolute()
         for run in runs:
@@ -335,7 +322,7 @@ class Sweep:
             by_id = {r["run_id"]: r for r in self.runs}
             return [by_id.get(e["run_id"], e) for e in self.top]
         sign = -1 if self.mode == "max" else 1
-        done = [r for r in self.runs if r.get("status") in ("complete", "pruned")
+        done = [r for r in self.runs if r.get("status") in RANKED_STATUSES
                 and isinstance(r.get("metric_value"), (int, float))]
         return sorted(done, key=lambda r: sign * r["metric_value"])[: self.top_k]
 
@@ -364,7 +351,7 @@ class Sweep:
             if isinstance(run.get("labels"), dict) and run["labels"]:
                 return {str(k): str(v) for k, v in run["labels"].items()}
         for job in self.job_dirs[:1]:
-            choices = _read_yaml(job / ".hydra" / "hydra.yaml").get("hydra", {})
+            choices = _read_yaml(job / HYDRA_DIR / "hydra.yaml").get("hydra", {})
             choices = (choices.get("runtime") or {}).get("choices") or {}
             from sweepkit.tracker import NON_LABEL_GROUPS
 
@@ -426,7 +413,7 @@ class Sweep:
     def started(self) -> float:
         """When the sweep began (epoch seconds)."""
         created = (self.manifest or {}).get("created_at")
-        times = [_mtime(self.path / "multirun.yaml")]
+        times = [_mtime(self.path / MULTIRUN_CONFIG)]
         if isinstance(created, (int, float)):
             times.append(created)
         times = [t for t in times if t]
@@ -516,26 +503,13 @@ class Sweep:
         if run.get("source_checkpoint"):
             candidates.append(Path(run["source_checkpoint"]).parent)
         for job in candidates:
-            if _inside(job, self.path):
-                record, _ = read_run_record(job)
+            if is_inside(job, self.path):
+                record = read_run_record(job)
                 if record is not None:
                     return record
         if run.get("source") == "optuna":  # no record: the study's intermediate values
             return {"history": run.get("history") or []}
         return None
-
-
-def read_run_record(job_dir: Path) -> tuple[dict | None, float]:
-    """A job's ``run.json`` and its mtime; (None, 0) when missing or unreadable."""
-    path = Path(job_dir) / RUN_RECORD
-    try:
-        st = os.stat(path, follow_symlinks=False)
-        if not stat.S_ISREG(st.st_mode):
-            return None, 0.0
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None, 0.0
-    return (record, st.st_mtime) if isinstance(record, dict) else (None, 0.0)
 
 
 def dir_size(path: Path) -> int:
@@ -559,11 +533,6 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-def _inside(path: Path, root: Path) -> bool:
-    root_real = os.path.realpath(root)
-    return os.path.commonpath([os.path.realpath(path), root_real]) == root_real
-
-
 def _read_yaml(path: Path) -> dict:
     import yaml
 
@@ -577,8 +546,8 @@ def _read_yaml(path: Path) -> dict:
 def _record_field(job_dirs: list[Path], field: str) -> Any:
     """``field`` of the first job record that has it (e.g. the metric a callback monitored)."""
     for job in job_dirs[:5]:
-        record, _ = read_run_record(job)
-        if record and record.get(field):
+        record: dict[str, Any] = dict(read_run_record(job) or {})
+        if record.get(field):
             return record[field]
     return None
 

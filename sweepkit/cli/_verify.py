@@ -10,10 +10,8 @@ from pathlib import Path
 from sweepkit.manifest._files import is_the_recorded_file
 from sweepkit.cli._render import print_json, style
 from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
-from sweepkit.manifest import (BEST_DIR, KEPT_DIR, LOG_NAME, RESULTS_NAME, WRITE_EVERY,
-                               ManifestError, read_log)
-
-CHECKPOINT = "best_model.pth"
+from sweepkit.manifest import WRITE_EVERY, ManifestError, read_log
+from sweepkit.records import BEST_DIR, CHECKPOINT, KEPT_DIR, LOG_NAME, RESULTS_NAME, is_inside
 
 
 def run(args) -> int:
@@ -115,7 +113,7 @@ def check(sweep: Sweep) -> list[str]:
             continue
         for source in (str(sweep.path / str(run["run_id"]) / CHECKPOINT),
                        run.get("source_checkpoint")):
-            if source and os.path.lexists(source) and _inside(source, sweep.path):
+            if source and os.path.lexists(source) and is_inside(source, sweep.path):
                 where = os.path.relpath(source, sweep.path)
                 if not is_the_recorded_file(source, run):
                     problems.append(f"run {run['run_id']} is not in the top {sweep.top_k}; {where} "
@@ -172,11 +170,6 @@ def repair(sweep: Sweep, problems: list[str]) -> list[str]:
             actions += manager.reconcile()
             manager.finalize(reconcile=False)
     return actions
-
-
-def _inside(path: str, root: Path) -> bool:
-    real_root = os.path.realpath(root)
-    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
 
 
 def _lag_is_deferred(log_path: Path, known: int, log_size: int) -> bool:

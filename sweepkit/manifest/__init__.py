@@ -1,31 +1,34 @@
 """The global top-k manifest of a sweep: :class:`SweepManager` and its file formats.
 
-See ``docs/manifest.md`` for the files a sweep directory holds and their fields.
+See ``docs/manifest.md`` for the files a sweep directory holds and their fields. The file names
+and statuses are :mod:`sweepkit.records`' (the common ones re-exported here).
 """
 
 from sweepkit.manifest._manager import (
     WRITE_EVERY,
-    RANKED_STATUSES,
-    STATUSES,
     SweepManager,
     job_dirs_with_records,
-    job_run_id,
     read_run_json,
     read_settings,
     summary_dict,
 )
-from sweepkit.manifest._files import KEPT_DIR
 from sweepkit.manifest._store import (
-    BEST_DIR,
     FAULT_ENV,
-    LOG_NAME,
-    RESULTS_NAME,
-    SUMMARY_NAME,
     ManifestCorruptError,
     ManifestError,
     latest_records,
     read_log,
     read_manifest,
+)
+from sweepkit.records import (
+    BEST_DIR,
+    FINISHED_STATUSES as STATUSES,
+    KEPT_DIR,
+    LOG_NAME,
+    RANKED_STATUSES,
+    RESULTS_NAME,
+    SUMMARY_NAME,
+    job_run_id,
 )
 
 __all__ = [

@@ -14,19 +14,20 @@ from typing import Callable, Iterable
 
 from sweepkit._io import atomic_write_bytes, fsync_dir, safe_name
 from sweepkit.manifest._store import fault_point
+from sweepkit.records import CHECKPOINT as CKPT
+from sweepkit.records import JOB_CONFIG as CONFIG
+from sweepkit.records import KEPT_DIR, is_inside
 
-CKPT = "best_model.pth"
-CONFIG = "config.yaml"
 KINDS = (CKPT, CONFIG)
+_KIND = f"(?:{re.escape(CKPT)}|{re.escape(CONFIG)})"
 # Names sweepkit itself creates in best_models/: only these are ever deleted there.
 OUR_NAMES = re.compile(
-    r"^((rank|front)_\d{2,}_.+_(best_model\.pth|config\.yaml)"
-    r"|\.{1,2}(tmp|incoming)_[0-9a-f]{16}_(best_model\.pth|config\.yaml)(\..+\.tmp)?)$"
+    rf"^((rank|front)_\d{{2,}}_.+_{_KIND}"
+    rf"|\.{{1,2}}(tmp|incoming)_[0-9a-f]{{16}}_{_KIND}(\..+\.tmp)?)$"
 )
-_RANK_LABEL = re.compile(r"^(?:rank|front)_\d{2,}_(.+)_(?:best_model\.pth|config\.yaml)$")
+_RANK_LABEL = re.compile(rf"^(?:rank|front)_\d{{2,}}_(.+)_{_KIND}$")
 _STAGED_KEY = re.compile(r"^\.{1,2}(?:tmp|incoming)_([0-9a-f]{16})_")
-#: Where files sweepkit will not delete, but cannot leave in ``best_models/``, are moved.
-KEPT_DIR = "kept_by_sweepkit"
+#: ``KEPT_DIR``: where files sweepkit will not delete, but cannot leave in ``best_models/``, go.
 
 
 def run_key(run_id: str) -> str:
@@ -129,13 +130,6 @@ def move_aside(best_dir: Path, name: str, log: logging.Logger) -> Path:
     return dest
 
 
-def is_inside(path: Path, root: Path) -> bool:
-    """Whether ``path``'s real parent directory lies inside ``root`` (links in the name not followed)."""
-    parent = os.path.realpath(Path(path).parent)
-    root = os.path.realpath(root)
-    return os.path.commonpath([parent, root]) == root
-
-
 def is_owned(path: str | Path | None, sweep_dir: Path) -> bool:
     """A checkpoint sweepkit may move or delete: a regular file (not a link) inside the sweep."""
     if not path:
@@ -144,7 +138,7 @@ def is_owned(path: str | Path | None, sweep_dir: Path) -> bool:
         st = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISREG(st.st_mode) and is_inside(Path(path), sweep_dir)
+    return stat.S_ISREG(st.st_mode) and is_inside(Path(path).parent, sweep_dir)
 
 
 def safe_unlink(path: Path, log: logging.Logger) -> int:

@@ -15,9 +15,12 @@ from sweepkit._io import atomic_write_text, check_mode, finite, jsonable
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _lock
 from sweepkit.manifest import _store as store
-from sweepkit.manifest._ranking import (RANKED_STATUSES, STATUSES, Rule, count, rule_of,
-                                        well_formed)
+from sweepkit.manifest._ranking import Rule, count, rule_of, well_formed
 from sweepkit.manifest._store import ManifestError, fault_point
+from sweepkit.records import (FINISHED_STATUSES, HYDRA_DIR, JOB_CONFIG, RANKED_STATUSES,
+                              has_run_record, is_inside, job_run_id, manifest_record,
+                              read_run_record, with_ranks)
+
 _KNOWN_FIELDS = ("job_num", "params", "test", "data", "wandb", "error", "started_at", "ended_at")
 #: A registration that leaves the top k alone rewrites ``sweep_results.json`` only when the file
 #: lags the log by this many records, or was last written this many seconds ago.
@@ -121,8 +124,8 @@ class SweepManager:
         if not run_id or not isinstance(run_id, str):
             raise ValueError(f"run_id must be a non-empty string, got {run_id!r}")
         status = extra.pop("status", "complete")
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if status not in FINISHED_STATUSES:
+            raise ValueError(f"status must be one of {FINISHED_STATUSES}, got {status!r}")
         values = self._values(run_id, metric_value)
         rankable = status in RANKED_STATUSES and None not in values and model_path is not None
         model_path = _checked_checkpoint(run_id, model_path, rankable)
@@ -196,7 +199,7 @@ class SweepManager:
         """Every registered run's latest record, in registration order, with ``rank``,
         ``checkpoint`` and ``config`` filled in from the current ranking. Takes no lock."""
         doc = store.read_manifest(self.results_path, move_corrupt=False) or {"top": []}
-        return annotate(store.latest_records(self.log_path), doc["top"], doc.get("front"))
+        return with_ranks(store.latest_records(self.log_path), doc["top"], doc.get("front"))
 
     def is_registered(self, run_id: str) -> bool:
         """Whether ``run_id`` has been registered (a stat; the log is read only for a marked id)."""
@@ -245,7 +248,7 @@ class SweepManager:
         actions = []
         registered = None  # every logged run id, read once when a job needs it
         for job_dir in map(Path, job_dirs):
-            record = read_run_json(job_dir)
+            record = read_run_record(job_dir)
             run_id = job_run_id(self.sweep_dir, job_dir.absolute(), record)
             if not record:
                 continue
@@ -730,7 +733,7 @@ class SweepManager:
             (self.sweep_dir / e["checkpoint"]).stat().st_size for e in top
             if (self.sweep_dir / e["checkpoint"]).exists())
         if full:  # every run, indented: the file a person opens after the sweep
-            doc["runs"] = annotate(store.latest_records(self.log_path), top, doc.get("front"))
+            doc["runs"] = with_ranks(store.latest_records(self.log_path), top, doc.get("front"))
             doc["runs_complete"] = True
         else:  # top k and counts only: the cost does not grow with the sweep
             doc.pop("runs", None)
@@ -808,7 +811,7 @@ class SweepManager:
         if files.is_owned(source, self.sweep_dir):
             return source
         job = Path(record["run_id"])
-        if not source or files.is_inside(Path(source), self.sweep_dir) or job.is_absolute() \
+        if not source or is_inside(Path(source).parent, self.sweep_dir) or job.is_absolute() \
                 or ".." in job.parts:
             return None
         local = self.sweep_dir / job / files.CKPT
@@ -914,23 +917,6 @@ def _brief(entry: dict) -> dict:
     return brief
 
 
-def annotate(records: list[dict], top: list[dict],
-             front: list[dict] | None = None) -> list[dict]:
-    """Records with ``rank``/``checkpoint``/``config`` from the ranking (None when unranked),
-    and, for several metrics, ``on_front``."""
-    ranked = {e["run_id"]: e for e in top}
-    on_front = None if front is None else {e["run_id"] for e in front}
-    out = []
-    for record in records:
-        entry = ranked.get(record["run_id"])
-        out.append(dict(record, rank=entry["rank"] if entry else None,
-                        checkpoint=entry["checkpoint"] if entry else None,
-                        config=entry["config"] if entry else record.get("source_config")))
-        if on_front is not None:
-            out[-1]["on_front"] = record["run_id"] in on_front
-    return out
-
-
 def summary_dict(doc: dict) -> dict:
     """The content of ``sweep_summary.yaml``."""
     disk = doc["disk"]
@@ -951,22 +937,9 @@ def summary_dict(doc: dict) -> dict:
 
 
 def read_run_json(job_dir: Path) -> dict:
-    """A job's ``run.json`` as a dict ({} when absent or unreadable)."""
-    try:
-        record = json.loads((Path(job_dir) / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def job_run_id(sweep_dir: Path, job_dir: Path, record: dict) -> str:
-    """A job's run id: its directory relative to the sweep (the run name for a single run)."""
-    if job_dir == sweep_dir:
-        return str(record.get("run_name") or job_dir.name)
-    try:
-        return job_dir.relative_to(sweep_dir).as_posix()
-    except ValueError:
-        return job_dir.as_posix()
+    """A job's ``run.json`` as a dict ({} when absent or unreadable); the old name of
+    :func:`sweepkit.records.read_run_record`, kept for callers of the public API."""
+    return dict(read_run_record(job_dir) or {})
 
 
 def read_settings(sweep_dir: str | os.PathLike) -> dict:
@@ -977,13 +950,12 @@ def read_settings(sweep_dir: str | os.PathLike) -> dict:
 
 
 def job_dirs_with_records(sweep_dir: Path) -> list[Path]:
-    """The sweep's direct sub-directories (not links) that hold a ``run.json``."""
+    """The sweep's direct sub-directories (not links) that hold a ``run.json`` (not a link)."""
     try:
         children = sorted(sweep_dir.iterdir())
     except FileNotFoundError:
         return []
-    return [p for p in children
-            if p.is_dir() and not p.is_symlink() and (p / "run.json").is_file()]
+    return [p for p in children if p.is_dir() and not p.is_symlink() and has_run_record(p)]
 
 
 def job_record(sweep_dir: Path, job_dir: Path, status: str | None = None,
@@ -992,27 +964,25 @@ def job_record(sweep_dir: Path, job_dir: Path, status: str | None = None,
 
     ``keep_missing`` keeps a recorded checkpoint that is no longer there (repair: it may have
     been promoted already, and is looked for in ``best_models/``)."""
-    record = read_run_json(job_dir)
-    status = status or record.get("status") or "failed"
-    if status not in STATUSES:
+    run: dict[str, Any] = dict(manifest_record(sweep_dir, job_dir, read_run_record(job_dir) or {}))
+    status = status or run["status"] or "failed"
+    if status not in FINISHED_STATUSES:
         status = "killed" if status == "running" else "failed"
         error = error or "job ended without finishing (killed, out of memory or timed out)"
-    checkpoint = record.get("checkpoint")
-    fields = {k: record.get(k) for k in _KNOWN_FIELDS if record.get(k) is not None}
-    fields.update(max_epochs=record.get("max_epochs"), epochs_run=record.get("epoch"))
-    if isinstance(record.get("best_values"), dict):
-        fields["metric_values"] = record["best_values"]
+    checkpoint = run["source_checkpoint"]
+    fields = {k: run[k] for k in _KNOWN_FIELDS if run[k] is not None}
+    fields.update(max_epochs=run["max_epochs"], epochs_run=run["epochs_run"])
+    if "metric_values" in run:
+        fields["metric_values"] = run["metric_values"]
     if checkpoint and not files.is_checkpoint_file(checkpoint):
         what = ("missing" if not os.path.lexists(checkpoint) else
                 "a directory" if os.path.isdir(checkpoint) else "empty or not a regular file")
         fields["checkpoint_note"] = f"checkpoint {checkpoint} is {what}; not ranked"
         if not (keep_missing and what == "missing"):
             checkpoint = None
-    if error or record.get("error"):
-        fields["error"] = error or record.get("error")
-    config = job_dir / ".hydra" / "config.yaml"
-    return dict(run_id=job_run_id(sweep_dir, job_dir, record),
-                run_name=str(record.get("run_name") or job_dir.name),
-                metric_value=record.get("best_value"), model_path=checkpoint,
-                config_path=config if config.is_file() else None,
-                epoch=record.get("best_epoch"), status=status, **fields)
+    if error or run["error"]:
+        fields["error"] = error or run["error"]
+    config = job_dir / HYDRA_DIR / JOB_CONFIG
+    return dict(run_id=run["run_id"], run_name=run["run_name"], metric_value=run["metric_value"],
+                model_path=checkpoint, config_path=config if config.is_file() else None,
+                epoch=run["epoch"], status=status, **fields)

@@ -22,9 +22,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable, Sequence
 
-#: Statuses a run may be registered with; only the first two can rank.
-RANKED_STATUSES = ("complete", "pruned")
-STATUSES = RANKED_STATUSES + ("failed", "killed")
+from sweepkit.records import FINISHED_STATUSES, RANKED_STATUSES
+
 #: The prefix of the file names in ``best_models/``: ``rank_01_...`` or ``front_01_...``.
 RANK_PREFIX, FRONT_PREFIX = "rank", "front"
 #: Fields a front entry keeps (it names a run and its values; no files).
@@ -162,7 +161,7 @@ def rule_of(doc: dict) -> Rule:
 
 def well_formed(record: dict) -> bool:
     """A record the manager can fold: a run id, a known status and an integer seq."""
-    return (isinstance(record.get("run_id"), str) and record.get("status") in STATUSES
+    return (isinstance(record.get("run_id"), str) and record.get("status") in FINISHED_STATUSES
             and isinstance(record.get("seq"), int) and not isinstance(record["seq"], bool))
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
 from sweepkit.manifest._ranking import well_formed
+from sweepkit.records import RUN_RECORD
 
 if TYPE_CHECKING:
     from sweepkit.manifest._manager import SweepManager
@@ -92,10 +93,10 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                 values = [None] * len(m.metric_names)
             record = m._make_record(args[0], args[1], raw, values, args[3], args[4],
                                     args[5], args[6], fields)
-            record["registered_at"] = (job_dir / "run.json").stat().st_mtime  # as old as it is
+            record["registered_at"] = (job_dir / RUN_RECORD).stat().st_mtime  # as old as it is
             record["source_id"] = files.fingerprint(record["source_checkpoint"])  # None: no file
             jobs[record["run_id"]] = record
-        sources["run.json"] = jobs
+        sources[RUN_RECORD] = jobs
 
     # A whole log decides; the others fill in runs it lacks. Otherwise the newest registered
     # record of each run wins (a cut log may hold an older record of a run than the manifest
@@ -105,7 +106,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     origin: dict[str, str] = {}
     for name, records in sources.items():
         for rid, record in records.items():
-            newer = not whole and rid in merged and name != "run.json" and \
+            newer = not whole and rid in merged and name != RUN_RECORD and \
                 (record.get("registered_at") or 0) > (merged[rid].get("registered_at") or 0)
             if rid not in merged or newer:
                 merged[rid], origin[rid] = dict(record), name
@@ -122,7 +123,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         seqs.add(record["seq"])
         store.append_record(m.log_path, record, fsync=False)
         restored[origin[rid]] = restored.get(origin[rid], 0) + 1
-        if origin[rid] == "run.json":
+        if origin[rid] == RUN_RECORD:
             actions.append(f"registered unreported job {rid} ({record['status']}) from its "
                            "run.json")
     if restored:

@@ -19,16 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from sweepkit._io import atomic_write_text
+from sweepkit.records import (BEST_DIR, INTERNAL_DIR, LOCK_NAME, LOG_NAME, MANAGER_LOG_NAME,
+                              MARKER_DIR, RESULTS_NAME, SETTINGS_NAME, SUMMARY_NAME)
 
-LOG_NAME = "runs.jsonl"
-RESULTS_NAME = "sweep_results.json"
-SUMMARY_NAME = "sweep_summary.yaml"
-MANAGER_LOG_NAME = "sweep_manager.log"
-LOCK_NAME = ".sweep.lock"
-BEST_DIR = "best_models"
-INTERNAL_DIR = ".sweepkit"
-MARKER_DIR = "registered"  # inside INTERNAL_DIR
-SETTINGS_NAME = "settings.json"  # inside INTERNAL_DIR
 SETTINGS_FIELDS = ("format", "metric_name", "mode", "top_k", "objectives", "created_at")
 _ANCHOR = ".anchor"
 FORMAT_VERSION = 1

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from sweepkit._io import atomic_write_text
+from sweepkit.records import MULTIRUN_CONFIG
 from sweepkit.sweeper import _report
 from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler
 from sweepkit.sweeper._loop import Outcome, Proposal, SweepAborted, TrialRunner, is_slurm_launcher
@@ -209,7 +210,7 @@ class SweepkitSweeperImpl(Sweeper):
             self.n_trials += self.used(study)
         self._feed_optuna_tools(study)
         # as composed, with any password in a URL masked (``${oc.env:...}`` stays as written)
-        atomic_write_text(self.sweep_dir / "multirun.yaml", redact(OmegaConf.to_yaml(self.config)))
+        atomic_write_text(self.sweep_dir / MULTIRUN_CONFIG, redact(OmegaConf.to_yaml(self.config)))
         log.info(
             f"Study {study.study_name!r} in {redact(self.storage_url)}: "
             f"sampler={sampler_name} pruner={type(pruner).__name__} "

@@ -13,14 +13,13 @@ import yaml
 
 from sweepkit._eta import eta_seconds, format_duration
 from sweepkit._io import atomic_write_text
+from sweepkit.records import OPTIMIZATION_RESULTS, RESULTS_NAME, read_run_record
 
 if TYPE_CHECKING:
     import optuna
 
 log = logging.getLogger("sweepkit.sweeper")
 
-RESULTS_FILE = "optimization_results.yaml"
-MANIFEST_FILE = "sweep_results.json"
 # user attributes the sweeper and the job's reporter write on trials
 PRUNED_ATTR = "sweepkit_pruned_at"
 APPLIED_ATTR = "sweepkit_applied"
@@ -66,28 +65,23 @@ def _values(study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> str:
 def read_top_k(sweep_dir: Path, limit: int = 5) -> list[dict[str, Any]]:
     """Entries of the manifest's ranking, or [] while it is missing or mid-write."""
     try:
-        data = json.loads((sweep_dir / MANIFEST_FILE).read_text())
+        data = json.loads((sweep_dir / RESULTS_NAME).read_text())
     except (OSError, ValueError):
         return []
-    if isinstance(data, dict):
-        for key in ("top", "ranking", "entries"):
-            if isinstance(data.get(key), list):
-                data = data[key]
-                break
-    if not isinstance(data, list):
+    top = data.get("top") if isinstance(data, dict) else None
+    if not isinstance(top, list):
         return []
-    return [entry for entry in data if isinstance(entry, dict)][:limit]
+    return [entry for entry in top if isinstance(entry, dict)][:limit]
 
 
 def job_outcome(job_dir: Path) -> "tuple[optuna.trial.TrialState, float | None] | None":
     """(COMPLETE, value) or (PRUNED, None) from a finished job's run.json; None otherwise."""
     from optuna.trial import TrialState
 
-    try:
-        record = json.loads((job_dir / "run.json").read_text())
-    except (OSError, ValueError):
+    record = read_run_record(job_dir)
+    if record is None:
         return None
-    value = record.get("best_value") if isinstance(record, dict) else None
+    value = record.get("best_value")
     if record.get("status") == "pruned":
         return TrialState.PRUNED, None
     if record.get("status") == "complete" and isinstance(value, (int, float)) and math.isfinite(value):
@@ -202,7 +196,7 @@ def write_results(study: "optuna.Study", sweep_dir: Path, storage: str) -> Path:
         result["best_trial"] = best.number if best else None
     counts = state_counts(study)
     result["trials"] = {k: counts[k] for k in ("complete", "pruned", "fail")}
-    path = sweep_dir / RESULTS_FILE
+    path = sweep_dir / OPTIMIZATION_RESULTS
     atomic_write_text(path, yaml.safe_dump(result, sort_keys=False))
     if multi:
         log.info(f"Pareto front: {len(front)} solution(s)")

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepkit._io import safe_name
+from sweepkit.records import JOURNAL_NAME
 from sweepkit.sweeper._search_space import SweepConfigError
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
-JOURNAL_FILE = "optuna_journal.log"
 # The journal's lock: "symlink" (default) or "open" (O_EXCL file); both work over NFS and are
 # broken by a waiter once unchanged for the grace period (a holder that died with its host).
 LOCK_ENV = "SWEEPKIT_JOURNAL_LOCK"
@@ -45,7 +45,7 @@ log = logging.getLogger("sweepkit.sweeper")
 
 def default_storage_url(sweep_dir: str | Path) -> str:
     """``journal:///abs/<sweep dir>/optuna_journal.log``."""
-    return _JOURNAL_SCHEME + str(Path(sweep_dir).resolve() / JOURNAL_FILE)
+    return _JOURNAL_SCHEME + str(Path(sweep_dir).resolve() / JOURNAL_NAME)
 
 
 def default_study_name(sweep_dir: str | Path) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepkit._io import atomic_write_json
+from sweepkit.records import INTERNAL_DIR
 from sweepkit.sweeper._search_space import SweepConfigError
 from sweepkit.sweeper._storage import default_study_name
 
@@ -28,7 +29,6 @@ except ImportError:  # not POSIX: no driver lock
 
 log = logging.getLogger(__name__)
 
-INTERNAL_DIR = ".sweepkit"
 DRIVER_LOCK = "driver.lock"
 STUDY_FILE = "study.json"
 

@@ -14,13 +14,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
+
+from sweepkit.records import RESULTS_NAME, read_run_record
 
 if TYPE_CHECKING:
     import optuna
@@ -62,13 +63,6 @@ def job_dir_of(sweep_dir: Path, number: int, job_return: "Optional[JobReturn]") 
         return sweep_dir / str(number)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 class TrialAttrs:
     """Sets the trial attributes and keeps the study's ``top_k`` attribute in step with the manifest."""
 
@@ -81,7 +75,7 @@ class TrialAttrs:
         from sweepkit.manifest import read_manifest
 
         try:
-            doc = read_manifest(self.sweep_dir / "sweep_results.json", move_corrupt=False)
+            doc = read_manifest(self.sweep_dir / RESULTS_NAME, move_corrupt=False)
         except Exception:
             return []
         entries = doc.get("top") if isinstance(doc, dict) else None
@@ -102,8 +96,7 @@ class TrialAttrs:
     ) -> None:
         """Before the trial is told: its run name, job directory, status, and rank if it has one."""
         job_dir = job_dir_of(self.sweep_dir, trial.number, job_return)
-        record = _read_json(job_dir / "run.json")
-        record = record if isinstance(record, dict) else {}
+        record = read_run_record(job_dir) or {}
         status = record.get("status")
         if status in (None, "running"):
             status = "failed" if failed else "complete"
