@@ -31,9 +31,9 @@ CORE = (
     "sweepkit.cli",
 )
 NOT_IN_CORE = ("torch", "wandb", "lightning", "sweepkit.forecast")
-# Circles known and being taken apart elsewhere (issue 15: repair in its own module); reported,
-# not failed. Remove an entry once its circle is gone.
-KNOWN_CIRCLES = [{"sweepkit.manifest._manager", "sweepkit.manifest._repair"}]
+# Circles known and being taken apart elsewhere; reported, not failed. Remove an entry once
+# its circle is gone.
+KNOWN_CIRCLES: list[set[str]] = []
 
 
 def module_name(path: Path) -> str:
@@ -42,12 +42,17 @@ def module_name(path: Path) -> str:
 
 
 def imports(path: Path, modules: set[str]) -> set[str]:
-    """The sweepkit modules ``path`` imports (anywhere in the file)."""
+    """The sweepkit modules ``path`` imports (anywhere in the file, except under
+    ``if TYPE_CHECKING:``, which names a type and loads nothing)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

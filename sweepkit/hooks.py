@@ -269,7 +269,8 @@ class TopKCallback(Callback):
 
     def _finish(self, sweep_dir: Path, reconcile: bool = True) -> bool:
         """Finish the manifest; False (after saying why, loudly) when jobs stay unregistered."""
-        from sweepkit.manifest import LOG_NAME, RESULTS_NAME, job_dirs_with_records
+        from sweepkit.manifest._jobs import job_dirs_with_records
+        from sweepkit.records import LOG_NAME, RESULTS_NAME
 
         if not any((sweep_dir / name).exists() for name in (LOG_NAME, RESULTS_NAME)) and not (
             reconcile and job_dirs_with_records(sweep_dir)

@@ -10,7 +10,7 @@ import time
 
 from manifest_helpers import run_in_processes, assert_invariants, register
 from sweepkit import SweepManager
-from sweepkit.manifest import FAULT_ENV
+from sweepkit.manifest._store import FAULT_ENV
 
 N_PROCS, PER_PROC, TOP_K = 16, 50, 3
 

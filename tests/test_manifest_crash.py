@@ -14,7 +14,8 @@ import pytest
 
 from manifest_helpers import assert_invariants, read_log_ids, register
 from sweepkit import SweepManager
-from sweepkit.manifest import FAULT_ENV, read_manifest
+from sweepkit.manifest import read_manifest
+from sweepkit.manifest._store import FAULT_ENV
 
 # Steps of a registration, in order (see sweepkit.manifest._store.fault_point).
 FAULT_POINTS = ["before_log_append", "mid_log_append", "after_log_append", "after_stage",

@@ -18,7 +18,8 @@ import pytest
 
 from manifest_helpers import run_in_processes, all_checkpoints, assert_invariants, read_log_ids, register
 from sweepkit import SweepManager
-from sweepkit.manifest import FAULT_ENV, ManifestError, read_manifest
+from sweepkit.manifest import ManifestError, read_manifest
+from sweepkit.manifest._store import FAULT_ENV
 
 NAMES = ["loss", "size"]
 

@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from sweepkit.manifest import FAULT_ENV, SweepManager, latest_records
+from sweepkit.manifest import SweepManager, latest_records
+from sweepkit.manifest._store import FAULT_ENV
 from sweepkit.manifest._ranking import Rule
 from test_manifest_search import FAULTS, RANDOM, STEPS, tree
 from test_manifest_pareto import brute_front

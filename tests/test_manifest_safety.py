@@ -20,7 +20,8 @@ import pytest
 
 from manifest_helpers import all_checkpoints, assert_invariants, make_job, register
 from sweepkit.cli import main as cli_main
-from sweepkit.manifest import FAULT_ENV, ManifestError, SweepManager, read_manifest
+from sweepkit.manifest import ManifestError, SweepManager, read_manifest
+from sweepkit.manifest._store import FAULT_ENV
 from test_sweeper_runs import jobs, load_study, run_toy, toy_command, toy_env
 
 TOPK = ["++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback"]

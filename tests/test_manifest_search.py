@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from sweepkit.manifest import FAULT_ENV, ManifestError, SweepManager
+from sweepkit.manifest import ManifestError, SweepManager
+from sweepkit.manifest._store import FAULT_ENV
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork in a test process
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from sweepkit.manifest._files import is_the_recorded_file
 from sweepkit.cli._render import print_json, style
 from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
-from sweepkit.manifest import WRITE_EVERY, ManifestError, read_log
+from sweepkit.manifest import ManifestError, read_log
+from sweepkit.manifest._manager import WRITE_EVERY
 from sweepkit.records import BEST_DIR, CHECKPOINT, KEPT_DIR, LOG_NAME, RESULTS_NAME, is_inside
 
 

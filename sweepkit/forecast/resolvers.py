@@ -4,7 +4,6 @@
 
     hydra.sweeper.direction: ${objective_directions:${objective},${sweepkit.mode}}
     hydra.sweeper.pruner._target_: ${objective_pruner:${objective},optuna.pruners.HyperbandPruner}
-    trainer.max_time: ${in_sweep:${hydra:mode},300}   # a limit for a sweep's trials only
 
 With ``objective=[val_loss,n_params]`` the sweep has two objectives (both minimised in the
 sweepkit.mode) and no pruner: Optuna cannot prune a multi-objective study, so the app turns
@@ -37,14 +36,9 @@ def objective_pruner(objective: Any, target: str) -> str:
     return "optuna.pruners.NopPruner" if _several(objective) else target
 
 
-def in_sweep(mode: Any, value: Any) -> Any:
-    """``value`` in a sweep's job (``${in_sweep:${hydra:mode},300}``), None in a single run."""
-    return value if str(mode).endswith("MULTIRUN") else None
-
-
 def register() -> None:
     """Register the resolvers (idempotent)."""
     for name, fn in (("objective_directions", objective_directions),
-                     ("objective_pruner", objective_pruner), ("in_sweep", in_sweep)):
+                     ("objective_pruner", objective_pruner)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
+from sweepkit.manifest._jobs import job_dirs_with_records, job_record
 from sweepkit.manifest._ranking import well_formed
 from sweepkit.records import RUN_RECORD
 
@@ -33,8 +34,6 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     ``scan_jobs`` adds the jobs' ``run.json`` records as a source (an explicit repair, when no
     job runs); recovery inside a registration leaves them to the jobs' own hooks.
     """
-    from sweepkit.manifest._manager import job_dirs_with_records, job_record
-
     m = manager
     old = None
     try:
