@@ -28,3 +28,13 @@ def format_duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def describe(elapsed: float, eta: float | None, timeout: float | None = None) -> str:
+    """``elapsed 12m03s, ETA 30m10s``; ``(time limit)`` when the limit, not the budget, decides."""
+    text = f"elapsed {format_duration(elapsed)}"
+    if eta is not None:
+        text += f", ETA {format_duration(eta)}"
+        if timeout is not None and eta >= timeout - elapsed - 1e-9:
+            text += " (time limit)"
+    return text

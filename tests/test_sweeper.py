@@ -331,4 +331,6 @@ def test_sweep_clock_eta_counts_this_runs_trials_and_respects_the_time_limit(mon
     assert not limited.out_of_time()
     now[0] += 50.0
     assert limited.out_of_time()
-    assert [_report.format_duration(s) for s in (42, 425, 3720)] == ["42s", "7m05s", "1h02m"]
+    from sweepkit._eta import format_duration
+
+    assert [format_duration(s) for s in (42, 425, 3720)] == ["42s", "7m05s", "1h02m"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from sweepkit._eta import eta_seconds, format_duration
+from sweepkit._eta import describe, eta_seconds
 from sweepkit.cli._render import (Table, fmt_num, print_json, progress_bar, sparkline, style,
                                   use_colour)
 from sweepkit.cli._sweeps import Sweep, latest_sweep
@@ -66,14 +66,9 @@ def snapshot(sweep: Sweep) -> dict:
 
 
 def _timing(state: dict) -> str:
-    """``  elapsed 12m03s, ETA 30m10s`` (ETA while running; "(time limit)" when it decides)."""
-    text = f"  elapsed {format_duration(state['elapsed_s'])}"
-    eta, limit = state.get("eta_s"), state.get("timeout_s")
-    if eta is not None and state["running"]:
-        text += f", ETA {format_duration(eta)}"
-        if limit is not None and eta >= limit - state["elapsed_s"] - 1e-9:
-            text += " (time limit)"
-    return text
+    """``  elapsed 12m03s, ETA 30m10s`` (the ETA while running)."""
+    eta = state.get("eta_s") if state["running"] else None
+    return "  " + describe(state["elapsed_s"], eta, state.get("timeout_s"))
 
 
 def render(state: dict) -> str:

@@ -142,6 +142,7 @@ class SweepkitSweeperImpl(Sweeper):
         self.launcher: Any = None
         self.space = SearchSpace()
         self.runner: Optional[TrialRunner] = None
+        self.clock: Optional[_report.SweepClock] = None  # set when the trials start
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -459,8 +460,7 @@ class SweepkitSweeperImpl(Sweeper):
         """Trials left in the budget; none once a grid sampler has run every point."""
         if self.grid_sampler is not None and self.grid_sampler.is_exhausted(study):
             return 0
-        clock = getattr(self, "clock", None)
-        if clock is not None and clock.out_of_time():
+        if self.clock is not None and self.clock.out_of_time():
             return 0
         return max(0, self.n_trials - self.used(study))
 

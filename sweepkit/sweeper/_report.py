@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from sweepkit._eta import eta_seconds, format_duration
+from sweepkit._eta import describe, eta_seconds
 from sweepkit._io import atomic_write_text
 from sweepkit.records import OPTIMIZATION_RESULTS, RESULTS_NAME, read_run_record
 
@@ -141,12 +141,9 @@ def log_progress(
     finished = counts["complete"] + counts["pruned"] + counts["fail"]
     timing = ""
     if clock is not None:
-        timing = f"; elapsed {format_duration(clock.elapsed())}"
         remaining = max(0, n_trials - used) if used is not None else 0
-        eta = clock.eta(used, remaining) if used is not None else None
-        if eta is not None and remaining:
-            limited = clock.timeout is not None and eta >= clock.timeout - clock.elapsed() - 1e-9
-            timing += f", ETA {format_duration(eta)}" + (" (time limit)" if limited else "")
+        eta = clock.eta(used, remaining) if used is not None and remaining else None
+        timing = "; " + describe(clock.elapsed(), eta, clock.timeout)
     log.info(
         f"Sweep update: {finished}/{n_trials} trials finished "
         f"({counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed){timing}"
