@@ -447,34 +447,9 @@ class Sweep:
     # ------------------------------------------------------------ liveness
     def lock_held(self) -> bool:
         """Whether another process holds the manifest's lock now (a non-blocking try)."""
-        path = self.path / LOCK_NAME
-        if not path.exists():
-            return False
-        if os.environ.get("SWEEPKIT_LOCK", "flock") == "soft":
-            return True  # a soft lock (filelock.SoftFileLock) is held while its file exists
-        try:
-            import fcntl  # what filelock.FileLock uses on POSIX
-        except ImportError:
-            import filelock
+        from sweepkit.manifest._lock import is_held
 
-            lock = filelock.FileLock(str(path), timeout=0)
-            try:
-                lock.acquire(timeout=0)
-            except filelock.Timeout:
-                return True
-            lock.release()
-            return False
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        finally:
-            os.close(fd)  # closing releases our lock, if we got it
-        return False
+        return is_held(self.path / LOCK_NAME)
 
     @cached_property
     def running(self) -> bool:

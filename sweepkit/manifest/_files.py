@@ -10,7 +10,7 @@ import re
 import shutil
 import stat
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from sweepkit._io import atomic_write_bytes, fsync_dir, safe_name
 from sweepkit.manifest._store import fault_point
@@ -48,7 +48,7 @@ def incoming_name(key: str, kind: str) -> str:
     return f".incoming_{key}_{kind}"
 
 
-def labels(entries: Iterable[dict]) -> dict[str, str]:
+def labels(entries: Iterable[dict[str, Any]]) -> dict[str, str]:
     """File-name labels of ranked runs: the safe run name, plus the key when names collide."""
     entries = list(entries)
     base = {e["key"]: safe_name(e["run_name"], 60) for e in entries}
@@ -58,7 +58,7 @@ def labels(entries: Iterable[dict]) -> dict[str, str]:
     return {k: (lab if seen[lab] == 1 else f"{lab}-{k[:8]}") for k, lab in base.items()}
 
 
-def guess_names(existing: set[str], entry: dict, kind: str) -> list[str]:
+def guess_names(existing: set[str], entry: dict[str, Any], kind: str) -> list[str]:
     """Rank- or front-named files that carry this run's label (the manifest was lost)."""
     label = re.escape(safe_name(entry["run_name"], 60))
     pattern = re.compile(rf"^(?:rank|front)_\d{{2,}}_{label}(-{entry['key'][:8]})?_{re.escape(kind)}$")
@@ -75,7 +75,7 @@ def owner_of(name: str) -> tuple[str, str] | None:
     return ("key", match.group(1)) if match else None
 
 
-def run_marks(entries: Iterable[dict]) -> set[tuple[str, str]]:
+def run_marks(entries: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
     """Every owner mark (:func:`owner_of`) the files of these runs can carry."""
     marks = set()
     for entry in entries:
@@ -104,13 +104,13 @@ def fingerprint(path: str | Path | None) -> str | None:
     return None if st is None else f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def is_the_recorded_file(path: str | Path | None, record: dict) -> bool:
+def is_the_recorded_file(path: str | Path | None, record: dict[str, Any]) -> bool:
     """Whether ``path`` is still the file ``record`` was registered with (True for records
     older than the fingerprint)."""
     return "source_id" not in record or fingerprint(path) == record["source_id"]
 
 
-def is_checkpoint_file(path: str | Path | None) -> bool:
+def is_checkpoint_file(path: str | os.PathLike[str] | None) -> bool:
     """Whether ``path`` is a non-empty regular file (links followed): something to rank."""
     try:
         st = os.stat(path) if path else None
@@ -203,7 +203,7 @@ def _same_file(a: Path, b: str | Path) -> bool:
 def sync_best_models(
     best_dir: Path,
     sweep_dir: Path,
-    entries: list[dict],
+    entries: list[dict[str, Any]],
     fresh: set[str],
     log: logging.Logger,
     actions: list[str],
@@ -239,12 +239,12 @@ def sync_best_models(
             candidates = [tmp_name(key, kind), incoming_name(key, kind),
                           entry.get("file_ckpt" if kind == CKPT else "file_config"), final,
                           *guess_names(existing, entry, kind)]
-            candidates = [c for c in candidates if c and c in existing and c not in used]
+            usable: list[str] = [c for c in candidates if c and c in existing and c not in used]
             name = None
             if key in fresh and source and (is_checkpoint_file(source) if kind == CKPT
                                             else os.path.isfile(source)):
                 if kind == CKPT and not is_owned(source, sweep_dir):
-                    name = next((c for c in candidates if _same_file(best_dir / c, source)), None)
+                    name = next((c for c in usable if _same_file(best_dir / c, source)), None)
                 if name is None:
                     name = incoming_name(key, kind)
                     if kind == CKPT:
@@ -255,8 +255,8 @@ def sync_best_models(
                     else:
                         atomic_write_bytes(best_dir / name, Path(source).read_bytes())
                         log.debug("write %s", best_dir / name)
-            if name is None and candidates:
-                name = candidates[0]
+            if name is None and usable:
+                name = usable[0]
             if name is None and kind == CONFIG and source and os.path.exists(source):
                 name = incoming_name(key, kind)
                 atomic_write_bytes(best_dir / name, Path(source).read_bytes())

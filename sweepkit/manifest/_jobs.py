@@ -23,7 +23,7 @@ def job_dirs_with_records(sweep_dir: Path) -> list[Path]:
 
 
 def job_record(sweep_dir: Path, job_dir: Path, status: str | None = None,
-               error: str | None = None, keep_missing: bool = False) -> dict:
+               error: str | None = None, keep_missing: bool = False) -> dict[str, Any]:
     """The :meth:`SweepManager.register_model` arguments of a job, from its ``run.json``.
 
     ``keep_missing`` keeps a recorded checkpoint that is no longer there (repair: it may have

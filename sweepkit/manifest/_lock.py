@@ -1,14 +1,89 @@
-"""The sweep lock: an exclusive ``flock`` on ``<sweep>/.sweep.lock``, waited for in the kernel."""
+"""The sweep lock: an exclusive ``flock`` on ``<sweep>/.sweep.lock``, waited for in the kernel.
+
+:func:`make_lock` builds the lock a manager takes; :func:`is_held` asks, without waiting,
+whether another process holds it now.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from pathlib import Path
+from typing import Any, Protocol
 
-try:
+#: ``flock(2)`` exists here; elsewhere the sweep lock is ``filelock.FileLock``.
+HAVE_FLOCK = sys.platform != "win32"
+if HAVE_FLOCK:
     import fcntl
-except ImportError:  # not POSIX: the caller falls back to filelock.FileLock
-    fcntl = None
+
+LOCK_KINDS = ("flock", "soft")
+
+
+class SweepLock(Protocol):
+    """What a manager needs of its lock (FlockLock and filelock's locks have it)."""
+
+    @property
+    def lock_file(self) -> str: ...
+
+    @property
+    def timeout(self) -> float | None: ...
+
+    def acquire(self) -> Any: ...
+
+    def release(self) -> Any: ...
+
+
+def lock_kind(kind: str | None = None) -> str:
+    """``kind``, else ``$SWEEPKIT_LOCK``, else ``"flock"``; a clear error for anything else."""
+    kind = kind or os.environ.get("SWEEPKIT_LOCK", "flock")
+    if kind not in LOCK_KINDS:
+        raise ValueError(f"lock must be 'flock' or 'soft' (argument or $SWEEPKIT_LOCK), got {kind!r}")
+    return kind
+
+
+def make_lock(path: Path, kind: str | None, timeout: float) -> SweepLock:
+    """The lock on ``path``: ``flock`` (default) or ``soft`` (``filelock.SoftFileLock``)."""
+    import filelock
+
+    kind = lock_kind(kind)
+    if kind == "soft":
+        return filelock.SoftFileLock(path, timeout=timeout, poll_interval=0.002)
+    if not HAVE_FLOCK:
+        return filelock.FileLock(path, timeout=timeout, poll_interval=0.001)
+    return FlockLock(path, timeout)
+
+
+def is_held(path: Path) -> bool:
+    """Whether another process holds the lock on ``path`` now (a non-blocking try).
+
+    A soft lock (``$SWEEPKIT_LOCK=soft``) is held while its file exists.
+    """
+    if not path.exists():
+        return False
+    if lock_kind() == "soft":
+        return True
+    if not HAVE_FLOCK:
+        import filelock
+
+        lock = filelock.FileLock(str(path), timeout=0)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return True
+        lock.release()
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases our lock, if we got it
+    return False
 
 
 class FlockLock:
@@ -20,7 +95,7 @@ class FlockLock:
     a forked child never shares its parent's lock.
     """
 
-    def __init__(self, path: str | os.PathLike, timeout: float | None) -> None:
+    def __init__(self, path: str | os.PathLike[str], timeout: float | None) -> None:
         self.lock_file = str(path)
         self.timeout = timeout
         self._fd: int | None = None
@@ -47,7 +122,7 @@ class FlockLock:
     def _wait(self, fd: int) -> int:
         guard = threading.Lock()
         done = threading.Event()
-        state = {"error": None, "abandoned": False}
+        state: dict[str, Any] = {"error": None, "abandoned": False}
 
         def block() -> None:
             try:

@@ -9,7 +9,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import AbstractSet, Any, Iterator, Sequence, cast
 
 from sweepkit._io import atomic_write_text, check_mode, finite, jsonable
 from sweepkit.manifest import _files as files
@@ -18,7 +18,10 @@ from sweepkit.manifest import _store as store
 from sweepkit.manifest._jobs import job_dirs_with_records, job_record
 from sweepkit.manifest._ranking import Rule, count, rule_of, well_formed
 from sweepkit.manifest._store import ManifestError, fault_point
-from sweepkit.records import (FINISHED_STATUSES, HYDRA_DIR, JOB_CONFIG, RANKED_STATUSES,
+from sweepkit.records import (BEST_DIR, CHECKPOINT, FINISHED_STATUSES, HYDRA_DIR, INTERNAL_DIR,
+                              JOB_CONFIG, LOCK_NAME, LOG_NAME, MANAGER_LOG_NAME, MARKER_DIR,
+                              RANKED_STATUSES, RESULTS_NAME, SETTINGS_NAME, SUMMARY_NAME,
+                              ManifestRecord,
                               has_run_record, is_inside, job_run_id, manifest_record,
                               read_run_record, with_ranks)
 
@@ -61,7 +64,7 @@ class SweepManager:
 
     def __init__(
         self,
-        sweep_dir: str | os.PathLike,
+        sweep_dir: str | os.PathLike[str],
         top_k: int | None = None,
         metric_name: str | None = None,
         mode: str | None = None,
@@ -75,26 +78,24 @@ class SweepManager:
             raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
         names, modes = _objectives(metric_name, mode)
         self.sweep_dir = Path(sweep_dir).absolute()
-        self.log_path = self.sweep_dir / store.LOG_NAME
-        self.results_path = self.sweep_dir / store.RESULTS_NAME
-        self.summary_path = self.sweep_dir / store.SUMMARY_NAME
-        self.best_dir = self.sweep_dir / store.BEST_DIR
-        self.marker_dir = self.sweep_dir / store.INTERNAL_DIR / store.MARKER_DIR
-        self.settings_path = self.sweep_dir / store.INTERNAL_DIR / store.SETTINGS_NAME
-        self._requested = {"top_k": top_k, "names": names, "modes": modes}
+        self.log_path = self.sweep_dir / LOG_NAME
+        self.results_path = self.sweep_dir / RESULTS_NAME
+        self.summary_path = self.sweep_dir / SUMMARY_NAME
+        self.best_dir = self.sweep_dir / BEST_DIR
+        self.marker_dir = self.sweep_dir / INTERNAL_DIR / MARKER_DIR
+        self.settings_path = self.sweep_dir / INTERNAL_DIR / SETTINGS_NAME
+        self._requested: dict[str, Any] = {"top_k": top_k, "names": names, "modes": modes}
         stored = store.read_settings(self.settings_path, self.results_path)
         self.top_k = top_k or stored.get("top_k") or DEFAULT_TOP_K
         names = names or _stored_names(stored) or ["val_loss"]
         same = names == _stored_names(stored)  # the stored modes belong to these metrics
         self._set_objectives(names, modes or (_stored_modes(stored) if same else None) or ["min"])
         self.fsync = fsync
-        self._lock = self._make_lock(lock or os.environ.get("SWEEPKIT_LOCK", "flock"), lock_timeout)
+        self._lock = _lock.make_lock(self.sweep_dir / LOCK_NAME, lock, lock_timeout)
         self._log = self._make_logger()
         self._unflushed = False  # the log may hold records not yet fsync'd
         self._behind = 0  # log records the loaded sweep_results.json does not reflect
         self._settings_saved = False
-        self._actions: list[str] = []  # what the current operation did (one log line each)
-        self._report: list[str] = []  # what repair() returns
 
     # ------------------------------------------------------------------ public API
     def register_model(
@@ -102,8 +103,8 @@ class SweepManager:
         run_id: str,
         run_name: str,
         metric_value: float | None,
-        model_path: str | os.PathLike | None,
-        config_path: str | os.PathLike | None = None,
+        model_path: str | os.PathLike[str] | None,
+        config_path: str | os.PathLike[str] | None = None,
         epoch: int | None = None,
         **extra: Any,
     ) -> bool:
@@ -173,7 +174,7 @@ class SweepManager:
         self._flush_log()  # outside the lock: concurrent flushes share one disk commit
         return rank is not None
 
-    def get_best_models(self, k: int | None = None) -> list[dict]:
+    def get_best_models(self, k: int | None = None) -> list[dict[str, Any]]:
         """The ranked runs, best first: at most the sweep's ``top_k`` (and ``k``, and the
         ``top_k`` this manager was opened with, when given). Takes no lock, changes nothing.
 
@@ -186,7 +187,7 @@ class SweepManager:
         limit = min(n for n in (k, self._requested["top_k"], len(top)) if n is not None)
         return top[:limit]
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """The manifest as of the whole log: counts, ``n_runs``, ``top``, ``disk``, ...
 
         ``sweep_results.json`` may lag the log by a few registrations that left the top k
@@ -195,11 +196,12 @@ class SweepManager:
         """
         return self._snapshot()
 
-    def load_runs(self) -> list[dict]:
+    def load_runs(self) -> list[ManifestRecord]:
         """Every registered run's latest record, in registration order, with ``rank``,
         ``checkpoint`` and ``config`` filled in from the current ranking. Takes no lock."""
         doc = store.read_manifest(self.results_path, move_corrupt=False) or {"top": []}
-        return with_ranks(store.latest_records(self.log_path), doc["top"], doc.get("front"))
+        return with_ranks(cast("list[ManifestRecord]", store.latest_records(self.log_path)),
+                          doc["top"], doc.get("front"))
 
     def is_registered(self, run_id: str) -> bool:
         """Whether ``run_id`` has been registered (a stat; the log is read only for a marked id)."""
@@ -207,7 +209,7 @@ class SweepManager:
             return False
         return store.find_record(self.log_path, run_id) is not None
 
-    def register_job_dir(self, job_dir: str | os.PathLike, status: str | None = None,
+    def register_job_dir(self, job_dir: str | os.PathLike[str], status: str | None = None,
                          error: str | None = None, **extra: Any) -> bool:
         """Register a job from its ``run.json`` (written by :class:`BestModelTracker`).
 
@@ -224,7 +226,7 @@ class SweepManager:
         self._pick_values(fields)
         return self.register_model(**fields)
 
-    def _pick_values(self, fields: dict) -> None:
+    def _pick_values(self, fields: dict[str, Any]) -> None:
         """Set a job's ``metric_value`` for this sweep's metrics from its recorded values."""
         values = fields.pop("metric_values", None)
         if len(self.metric_names) == 1:
@@ -236,18 +238,18 @@ class SweepManager:
             return
         fields["metric_value"] = values
 
-    def reconcile(self, job_dirs: list[str | os.PathLike] | None = None) -> list[str]:
+    def reconcile(self, job_dirs: list[str | os.PathLike[str]] | None = None) -> list[str]:
         """Register jobs that wrote ``run.json`` but never registered (their hook never ran).
 
         ``job_dirs`` defaults to the sweep's direct sub-directories that hold a ``run.json``.
         Call it only when none of those jobs still runs (the hook calls it at multirun end):
         a record still ``running`` is registered as ``killed``. Returns the actions taken.
         """
-        if job_dirs is None:
-            job_dirs = job_dirs_with_records(self.sweep_dir)
+        dirs: Sequence[str | os.PathLike[str]] = (
+            job_dirs_with_records(self.sweep_dir) if job_dirs is None else job_dirs)
         actions = []
         registered = None  # every logged run id, read once when a job needs it
-        for job_dir in map(Path, job_dirs):
+        for job_dir in map(Path, dirs):
             record = read_run_record(job_dir)
             run_id = job_run_id(self.sweep_dir, job_dir.absolute(), record)
             if not record:
@@ -276,8 +278,7 @@ class SweepManager:
         """
         from sweepkit.manifest import _repair
 
-        self._actions, self._report = [], []
-        actions = self._report
+        actions: list[str] = []
         with self._lock_only():
             self._check_settings(store.read_settings(self.settings_path, self.results_path))
             doc = _repair.rebuild(self, actions, scan_jobs=True)
@@ -314,7 +315,7 @@ class SweepManager:
         self._log.info("top_k -> %d: %s", top_k, "; ".join(plan))
         return plan
 
-    def finalize(self, reconcile: bool = True) -> dict:
+    def finalize(self, reconcile: bool = True) -> dict[str, Any]:
         """End-of-sweep work: reconcile unreported jobs, write the full ``sweep_results.json``
         (every run, indented for people) and ``sweep_summary.yaml``. Returns the manifest."""
         if reconcile:
@@ -337,25 +338,13 @@ class SweepManager:
 
     # ------------------------------------------------------------------ internals
     # ------------------------------------------------------------------ internals
-    def _make_lock(self, kind: str, timeout: float):
-        import filelock
-
-        if kind not in ("flock", "soft"):
-            raise ValueError(f"lock must be 'flock' or 'soft', got {kind!r}")
-        path = self.sweep_dir / store.LOCK_NAME
-        if kind == "soft":
-            return filelock.SoftFileLock(path, timeout=timeout, poll_interval=0.002)
-        if _lock.fcntl is None:  # no flock on this platform
-            return filelock.FileLock(path, timeout=timeout, poll_interval=0.001)
-        return _lock.FlockLock(path, timeout)
-
     def _make_logger(self) -> logging.Logger:
         # A private Logger (not registered with logging.getLogger): no global side effects.
         # The file is opened by the first line written, and only write operations write.
         logger = logging.Logger(f"sweepkit.manifest[{self.sweep_dir}]")
         debug = os.environ.get("SWEEP_DEBUG", "") not in ("", "0", "false", "False")
         logger.setLevel(logging.DEBUG if debug else logging.INFO)
-        handler = logging.FileHandler(self.sweep_dir / store.MANAGER_LOG_NAME, delay=True)
+        handler = logging.FileHandler(self.sweep_dir / MANAGER_LOG_NAME, delay=True)
         handler.setFormatter(logging.Formatter(
             "%(asctime)s pid=%(process)d %(levelname)s %(message)s"))
         logger.addHandler(handler)
@@ -378,13 +367,12 @@ class SweepManager:
             self._log.debug("lock release %s", self._lock.lock_file)
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict]:
+    def _locked(self) -> Iterator[dict[str, Any]]:
         """Hold the lock; yield the manifest with any half-done registration finished."""
-        self._actions = []
         with self._lock_only():
             yield self._load()
 
-    def _check_settings(self, stored: dict) -> None:
+    def _check_settings(self, stored: dict[str, Any]) -> None:
         """Refuse to write with other metrics, modes or top_k than the sweep's own."""
         names = _stored_names(stored)
         theirs_all = {"top_k": stored.get("top_k"), "names": names,
@@ -451,7 +439,7 @@ class SweepManager:
                              f"names, got {metric_value!r}")
         return [finite(v) for v in metric_value]
 
-    def _load(self) -> dict:
+    def _load(self) -> dict[str, Any]:
         """The manifest, caught up with the log, with every file where it belongs.
 
         A missing, corrupt or outdated manifest (its log shorter than it says) is rebuilt from
@@ -463,19 +451,19 @@ class SweepManager:
         except store.ManifestCorruptError as exc:
             self._check_settings(store.read_settings(self.settings_path, None))
             return self._recover(f"{exc.path.name} was corrupt (kept aside as "
-                                 f"{exc.moved_to.name})")
+                                 f"{exc.kept_as})")
         self._check_settings(doc or store.read_settings(self.settings_path, None))
         log_size = self._log_size()
         if doc is None:
             if log_size or files.has_our_files(self.best_dir):
-                return self._recover(f"{store.RESULTS_NAME} was missing")
+                return self._recover(f"{RESULTS_NAME} was missing")
             self._behind = WRITE_EVERY  # no file yet: the first registration writes it
             return self._new_doc()
         self._behind = 0
         known = doc["log"]["size"]
         if log_size < known:
-            return self._recover(f"{store.LOG_NAME} is shorter ({log_size} bytes) than "
-                                 f"{store.RESULTS_NAME} expected ({known})")
+            return self._recover(f"{LOG_NAME} is shorter ({log_size} bytes) than "
+                                 f"{RESULTS_NAME} expected ({known})")
         if log_size > known:  # registrations not written to the file (or left half done)
             records, end = store.read_log(self.log_path, known)
             changed = end < log_size
@@ -502,7 +490,7 @@ class SweepManager:
             self._save(doc)
         return doc
 
-    def _recover(self, reason: str) -> dict:
+    def _recover(self, reason: str) -> dict[str, Any]:
         from sweepkit.manifest import _repair
 
         actions: list[str] = []
@@ -519,14 +507,14 @@ class SweepManager:
         except FileNotFoundError:
             return 0
 
-    def _logged_before(self, doc: dict, record: dict, offset: int) -> dict | None:
+    def _logged_before(self, doc: dict[str, Any], record: dict[str, Any], offset: int) -> dict[str, Any] | None:
         """The run's record before log byte ``offset``; None for a new run id (no read)."""
         seq = record.get("seq")
         if isinstance(seq, int) and seq >= doc["next_seq"]:  # seq of a new run id
             return None
         return store.find_record(self.log_path, record["run_id"], offset)
 
-    def _snapshot(self) -> dict:
+    def _snapshot(self) -> dict[str, Any]:
         """The manifest as of the whole log, computed in memory: no lock, no file touched."""
         doc = store.read_manifest(self.results_path, move_corrupt=False)
         log_size = self._log_size()
@@ -561,7 +549,7 @@ class SweepManager:
             doc["log"]["size"] = end
         return doc
 
-    def _pending_top(self, doc: dict, top: list[dict], prefix: str) -> list[dict]:
+    def _pending_top(self, doc: dict[str, Any], top: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
         """A ranking not yet applied to the files (a registration in progress or killed):
         each entry names where its checkpoint is now."""
         names = files.labels(dict(e, key=files.run_key(e["run_id"])) for e in top)
@@ -569,9 +557,9 @@ class SweepManager:
         for rank, entry in enumerate(top, 1):
             key = files.run_key(entry["run_id"])
             where = [entry.get("checkpoint") if entry.get("rank") else None,
-                     f"{store.BEST_DIR}/{files.final_name(rank, names[key], files.CKPT, prefix)}",
-                     f"{store.BEST_DIR}/{files.tmp_name(key, files.CKPT)}",
-                     f"{store.BEST_DIR}/{files.incoming_name(key, files.CKPT)}",
+                     f"{BEST_DIR}/{files.final_name(rank, names[key], CHECKPOINT, prefix)}",
+                     f"{BEST_DIR}/{files.tmp_name(key, CHECKPOINT)}",
+                     f"{BEST_DIR}/{files.incoming_name(key, CHECKPOINT)}",
                      entry.get("source_checkpoint")]
             found = next((w for w in where if w and os.path.lexists(self.sweep_dir / w)), None)
             if found is None:
@@ -580,15 +568,15 @@ class SweepManager:
                             config=entry.get("config") or entry.get("source_config")))
         return out
 
-    def _new_doc(self) -> dict:
+    def _new_doc(self) -> dict[str, Any]:
         now = time.time()
-        doc = {
+        doc: dict[str, Any] = {
             "format": store.FORMAT_VERSION, "sweep_dir": str(self.sweep_dir),
             "metric_name": self.metric_name, "mode": self.mode, "top_k": self.top_k,
             "created_at": now, "updated_at": now, "model": None, "dataset": None,
             "n_runs": 0, "next_seq": 0, "counts": {}, "best": None, "top": [],
             "disk": {"best_models_bytes": 0, "reclaimed_bytes": 0, "deleted_checkpoints": 0},
-            "log": {"path": store.LOG_NAME, "size": 0}, "runs_complete": False,
+            "log": {"path": LOG_NAME, "size": 0}, "runs_complete": False,
         }
         if len(self.metric_names) > 1:  # a Pareto front: every non-dominated run's values
             doc["objectives"] = [{"name": n, "mode": m}
@@ -596,8 +584,10 @@ class SweepManager:
             doc["front"] = []
         return doc
 
-    def _make_record(self, run_id, run_name, raw_metric, values, model_path, config_path,
-                     epoch, status, extra) -> dict:
+    def _make_record(self, run_id: str, run_name: str, raw_metric: Any, values: list[float | None],
+                     model_path: str | os.PathLike[str] | None,
+                     config_path: str | os.PathLike[str] | None, epoch: int | None, status: str,
+                     extra: dict[str, Any]) -> dict[str, Any]:
         started, ended = extra.pop("started_at", None), extra.pop("ended_at", None)
         record = {
             "run_id": run_id, "run_name": str(run_name), "job_num": extra.pop("job_num", None),
@@ -617,9 +607,9 @@ class SweepManager:
                 isinstance(v, (str, bytes)) for v in _as_list(raw_metric)) else "not finite"
             record["metric_note"] = f"{kind}: {raw_metric!r}"
         record.update(extra)
-        record = jsonable(record)
-        store.dumps(record)  # fail early on a non-serialisable extra
-        return record
+        checked: dict[str, Any] = jsonable(record)
+        store.dumps(checked)  # fail early on a non-serialisable extra
+        return checked
 
     def _flush_log(self) -> None:
         """fsync the log if this process appended to it (or replayed it) since the last flush."""
@@ -628,7 +618,7 @@ class SweepManager:
             self._log.debug("fsync %s", self.log_path.name)
         self._unflushed = False
 
-    def _previous(self, run_id: str, end: int) -> dict | None:
+    def _previous(self, run_id: str, end: int) -> dict[str, Any] | None:
         """The run's latest record before log byte ``end``; None for a run id never registered.
 
         Marks the run id first: an unmarked id needs no log read (the common case).
@@ -637,7 +627,7 @@ class SweepManager:
             return None
         return store.find_record(self.log_path, run_id, end)
 
-    def _apply(self, doc: dict, record: dict, previous: dict | None,
+    def _apply(self, doc: dict[str, Any], record: dict[str, Any], previous: dict[str, Any] | None,
                owned: bool | None = None) -> bool:
         """Fold one logged record into ``doc``: counts, ranking and files. ``previous`` is the
         run's earlier record (:meth:`_previous`), None for a new run; ``owned`` whether its
@@ -645,7 +635,7 @@ class SweepManager:
         k or the sweep's model/dataset changed (then ``sweep_results.json`` must be written)."""
         run_id = record["run_id"]
         changed = count(doc, record, previous)
-        source = record.get("source_checkpoint")
+        source: str | None = record.get("source_checkpoint")
         # A replayed record whose file was replaced since (its job ran again) must neither
         # promote nor delete the newer file: that one is the next registration's.
         stale = owned is None and not files.is_the_recorded_file(source, record)
@@ -663,22 +653,24 @@ class SweepManager:
             self._sync(doc, top, fresh, also=[record])
             changed = True
         if not in_top and "reclaimed_bytes" in record:  # counted once, whether or not replayed
-            if os.path.lexists(source) and not stale \
+            if source is not None and os.path.lexists(source) and not stale \
                     and (owned or files.is_owned(source, self.sweep_dir)):
                 files.safe_unlink(Path(source), self._log)
                 self._log.debug("delete checkpoint %s (not %s)", source, self._kept_by())
             doc["disk"]["reclaimed_bytes"] += record["reclaimed_bytes"]
             doc["disk"]["deleted_checkpoints"] += 1
-        elif not in_top and owned is None and not stale \
+        elif not in_top and owned is None and not stale and source is not None \
                 and files.is_owned(source, self.sweep_dir):
             # a replayed record without the field (written before it existed)
             self._delete_checkpoint(doc, Path(source))
         fault_point("after_apply")
         return changed
 
-    def _sync(self, doc: dict, top: list[dict], fresh: set[str], also: list[dict] = (),
-              keep: set[tuple[str, str]] = frozenset(), why_kept: str | None = None) -> None:
+    def _sync(self, doc: dict[str, Any], top: list[dict[str, Any]], fresh: set[str],
+              also: Sequence[dict[str, Any]] = (), keep: AbstractSet[tuple[str, str]] = frozenset(),
+              why_kept: str | None = None) -> list[str]:
         """Make ``best_models/`` hold ``top``; the ranking is what survives (files found).
+        Returns what it did, one line each (also written to the manager's log).
 
         A file no ranked run uses is deleted only when it belongs to a run this call knows
         of (the old top, the new top, ``also``) and carries none of the ``keep`` marks
@@ -696,8 +688,9 @@ class SweepManager:
             owner = files.owner_of(name)
             return owner in known and owner not in keep
 
+        actions: list[str] = []
         located, freed, deleted = files.sync_best_models(
-            self.best_dir, self.sweep_dir, entries, fresh, self._log, self._actions,
+            self.best_dir, self.sweep_dir, entries, fresh, self._log, actions,
             deletable, why_kept or "no run this sweep knows of uses it", self._rule().prefix)
         doc["disk"]["reclaimed_bytes"] += freed
         doc["disk"]["deleted_checkpoints"] += deleted
@@ -706,26 +699,25 @@ class SweepManager:
             names = located[entry.pop("key")]
             for field in ("file_ckpt", "file_config"):
                 entry.pop(field)
-            if names[files.CKPT] is None:
+            if names[CHECKPOINT] is None:
                 continue  # lost (reported in the actions); it cannot stay ranked
-            entry["checkpoint"] = f"{store.BEST_DIR}/{names[files.CKPT]}"
-            entry["config"] = f"{store.BEST_DIR}/{names[files.CONFIG]}" if names[files.CONFIG] else None
+            entry["checkpoint"] = f"{BEST_DIR}/{names[CHECKPOINT]}"
+            entry["config"] = f"{BEST_DIR}/{names[JOB_CONFIG]}" if names[JOB_CONFIG] else None
             new_top.append(entry)
         for rank, entry in enumerate(new_top, 1):
             entry["rank"] = rank
         doc["top"] = new_top
-        for action in self._actions:
+        for action in actions:
             self._log.info(action)
-        self._report.extend(self._actions)
-        self._actions.clear()
+        return actions
 
-    def _delete_checkpoint(self, doc: dict, path: Path) -> None:
+    def _delete_checkpoint(self, doc: dict[str, Any], path: Path) -> None:
         freed = files.safe_unlink(path, self._log)
         doc["disk"]["reclaimed_bytes"] += freed
         doc["disk"]["deleted_checkpoints"] += 1
         self._log.info("delete checkpoint %s (%d bytes; not %s)", path, freed, self._kept_by())
 
-    def _save(self, doc: dict, full: bool = False) -> None:
+    def _save(self, doc: dict[str, Any], full: bool = False) -> None:
         doc["updated_at"] = time.time()
         top = doc["top"]
         doc["best"] = _brief(top[0]) if top else None
@@ -733,7 +725,8 @@ class SweepManager:
             (self.sweep_dir / e["checkpoint"]).stat().st_size for e in top
             if (self.sweep_dir / e["checkpoint"]).exists())
         if full:  # every run, indented: the file a person opens after the sweep
-            doc["runs"] = with_ranks(store.latest_records(self.log_path), top, doc.get("front"))
+            doc["runs"] = with_ranks(cast("list[ManifestRecord]", store.latest_records(self.log_path)),
+                                     top, doc.get("front"))
             doc["runs_complete"] = True
         else:  # top k and counts only: the cost does not grow with the sweep
             doc.pop("runs", None)
@@ -747,21 +740,21 @@ class SweepManager:
                 self._write_settings(doc)
             self._settings_saved = True
 
-    def _write_settings(self, doc: dict) -> None:
+    def _write_settings(self, doc: dict[str, Any]) -> None:
         """``.sweepkit/settings.json``: the sweep's metric, mode and top_k, which outlive the
         manifest (a repair after the manifest was lost keeps them)."""
         self.settings_path.parent.mkdir(parents=True, exist_ok=True)
         settings = {k: doc[k] for k in store.SETTINGS_FIELDS if k in doc}
         store.write_json(self.settings_path, settings, durable=self.fsync)
 
-    def _write_summary(self, doc: dict) -> None:
+    def _write_summary(self, doc: dict[str, Any]) -> None:
         import yaml
 
         summary = summary_dict(doc)
         atomic_write_text(self.summary_path, yaml.safe_dump(summary, sort_keys=False))
         self._log.info("write %s", self.summary_path.name)
 
-    def _readable_log(self, actions: list[str]) -> list[dict]:
+    def _readable_log(self, actions: list[str]) -> list[dict[str, Any]]:
         """Every good record of the log; a corrupt log is kept aside and its bad lines dropped."""
         try:
             records, end = store.read_log(self.log_path)
@@ -789,10 +782,11 @@ class SweepManager:
             actions.append(f"truncated torn last line of {self.log_path.name}")
         return [r for _, r in records if well_formed(r)]
 
-    def _moved_config(self, record: dict, job_dir: Path) -> str | None:
+    def _moved_config(self, record: dict[str, Any], job_dir: Path) -> str | None:
         """The run's config at the same place under its job dir's new location, if it is there."""
-        config, ckpt = record.get("source_config"), record.get("source_checkpoint")
-        if not config or os.path.exists(config):
+        config: str | None = record.get("source_config")
+        ckpt: str | None = record.get("source_checkpoint")
+        if not config or not ckpt or os.path.exists(config):
             return config
         try:
             moved = job_dir / Path(config).relative_to(Path(ckpt).parent)
@@ -800,7 +794,7 @@ class SweepManager:
             return config
         return str(moved) if moved.is_file() else config
 
-    def _own_checkpoint(self, record: dict) -> str | None:
+    def _own_checkpoint(self, record: dict[str, Any]) -> str | None:
         """The run's checkpoint that sweepkit may move or delete (repair), or None.
 
         The recorded path when it lies in the sweep. When it lies outside (the sweep directory
@@ -814,12 +808,12 @@ class SweepManager:
         if not source or is_inside(Path(source).parent, self.sweep_dir) or job.is_absolute() \
                 or ".." in job.parts:
             return None
-        local = self.sweep_dir / job / files.CKPT
+        local = self.sweep_dir / job / CHECKPOINT
         no_links = os.path.realpath(local.parent) == os.path.join(
             os.path.realpath(self.sweep_dir), *job.parts)
         return str(local) if no_links and files.is_owned(local, self.sweep_dir) else None
 
-    def _absolute(self, entry: dict) -> dict:
+    def _absolute(self, entry: dict[str, Any]) -> dict[str, Any]:
         out = dict(entry)
         for field in ("checkpoint", "config"):
             if out.get(field):
@@ -851,13 +845,13 @@ def _objectives(metric_name: Any, mode: Any) -> tuple[list[str] | None, list[str
     return names, modes
 
 
-def _stored_names(stored: dict) -> list[str] | None:
+def _stored_names(stored: dict[str, Any]) -> list[str] | None:
     if stored.get("objectives"):
         return [o["name"] for o in stored["objectives"]]
     return [stored["metric_name"]] if stored.get("metric_name") else None
 
 
-def _stored_modes(stored: dict) -> list[str] | None:
+def _stored_modes(stored: dict[str, Any]) -> list[str] | None:
     if stored.get("objectives"):
         return [o["mode"] for o in stored["objectives"]]
     return [stored["mode"]] if stored.get("mode") else None
@@ -873,7 +867,8 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _checked_checkpoint(run_id: str, model_path, rankable: bool):
+def _checked_checkpoint(run_id: str, model_path: str | os.PathLike[str] | None,
+                        rankable: bool) -> str | os.PathLike[str] | None:
     """``model_path`` if it can be ranked (None for a missing file of a run that cannot rank);
     a clear error for a directory, an empty file or a missing file that should rank."""
     if model_path is None:
@@ -893,7 +888,7 @@ def _checked_checkpoint(run_id: str, model_path, rankable: bool):
     return model_path
 
 
-def _top_k_plan(doc: dict, top_k: int) -> list[str]:
+def _top_k_plan(doc: dict[str, Any], top_k: int) -> list[str]:
     old = doc["top_k"]
     if top_k >= old:
         return [f"top_k {old} -> {top_k}: nothing is deleted (checkpoints deleted earlier "
@@ -909,7 +904,7 @@ def _top_k_plan(doc: dict, top_k: int) -> list[str]:
     return plan
 
 
-def _brief(entry: dict) -> dict:
+def _brief(entry: dict[str, Any]) -> dict[str, Any]:
     brief = {k: entry.get(k) for k in ("rank", "run_id", "run_name", "metric_value", "epoch",
                                        "checkpoint", "config")}
     if "metric_values" in entry:
@@ -917,7 +912,7 @@ def _brief(entry: dict) -> dict:
     return brief
 
 
-def summary_dict(doc: dict) -> dict:
+def summary_dict(doc: dict[str, Any]) -> dict[str, Any]:
     """The content of ``sweep_summary.yaml``."""
     disk = doc["disk"]
     return {
@@ -936,14 +931,14 @@ def summary_dict(doc: dict) -> dict:
     }
 
 
-def read_run_json(job_dir: Path) -> dict:
+def read_run_json(job_dir: Path) -> dict[str, Any]:
     """A job's ``run.json`` as a dict ({} when absent or unreadable); the old name of
     :func:`sweepkit.records.read_run_record`, kept for callers of the public API."""
     return dict(read_run_record(job_dir) or {})
 
 
-def read_settings(sweep_dir: str | os.PathLike) -> dict:
+def read_settings(sweep_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """A sweep's own ``top_k``, ``metric_name`` and ``mode`` ({} for a new sweep). Read-only."""
     sweep_dir = Path(sweep_dir)
-    return store.read_settings(sweep_dir / store.INTERNAL_DIR / store.SETTINGS_NAME,
-                               sweep_dir / store.RESULTS_NAME)
+    return store.read_settings(sweep_dir / INTERNAL_DIR / SETTINGS_NAME,
+                               sweep_dir / RESULTS_NAME)

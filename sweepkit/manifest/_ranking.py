@@ -20,7 +20,7 @@ at once, as a run outside the top k is for one metric.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from sweepkit.records import FINISHED_STATUSES, RANKED_STATUSES
 
@@ -30,7 +30,7 @@ RANK_PREFIX, FRONT_PREFIX = "rank", "front"
 _FRONT_FIELDS = ("run_id", "run_name", "seq", "metric_values")
 
 
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
 
@@ -45,7 +45,7 @@ class Rule:
         self.prefix = FRONT_PREFIX if self.pareto else RANK_PREFIX
 
     # ---------------------------------------------------------------- one record
-    def rankable(self, record: dict) -> bool:
+    def rankable(self, record: dict[str, Any]) -> bool:
         """A ranked status, a checkpoint and a finite value for every metric."""
         if record["status"] not in RANKED_STATUSES or record.get("source_checkpoint") is None:
             return False
@@ -55,22 +55,22 @@ class Rule:
         return (isinstance(values, list) and len(values) == len(self.names)
                 and all(map(_is_number, values)))
 
-    def key(self, entry: dict) -> tuple:
+    def key(self, entry: dict[str, Any]) -> tuple[Any, ...]:
         """Best first (the first metric, then the next), ties by registration order."""
         if not self.pareto:
             return (self.signs[0] * entry["metric_value"], entry["seq"])
         return (*self._point(entry), entry["seq"])
 
-    def _point(self, entry: dict) -> tuple[float, ...]:
+    def _point(self, entry: dict[str, Any]) -> tuple[float, ...]:
         return tuple(s * v for s, v in zip(self.signs, entry["metric_values"]))
 
-    def dominates(self, a: dict, b: dict) -> bool:
+    def dominates(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
         """Whether run ``a`` is no worse than ``b`` in every metric and better in one."""
         pa, pb = self._point(a), self._point(b)
         return all(x <= y for x, y in zip(pa, pb)) and pa != pb
 
     # ---------------------------------------------------------------- the manifest
-    def stays_out(self, doc: dict, record: dict) -> bool:
+    def stays_out(self, doc: dict[str, Any], record: dict[str, Any]) -> bool:
         """Whether ``record`` leaves ``doc``'s ranking as it is (the common, cheap case)."""
         run_id, top = record["run_id"], doc["top"]
         if any(e["run_id"] == run_id for e in top):
@@ -84,7 +84,7 @@ class Rule:
             return False
         return any(self.dominates(e, record) for e in front)
 
-    def rank(self, doc: dict, record: dict) -> tuple[list[dict], list[dict] | None]:
+    def rank(self, doc: dict[str, Any], record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
         """``(top, front)`` once ``record`` replaces its run's earlier entry (``front`` None
         for one metric)."""
         run_id = record["run_id"]
@@ -103,21 +103,21 @@ class Rule:
             top.append(dict(record))
         return self.truncate(top, self.top_k), front
 
-    def select(self, records: Iterable[dict], has_file: Callable[[dict], bool]
-               ) -> tuple[list[dict], list[dict] | None]:
+    def select(self, records: Iterable[dict[str, Any]], has_file: Callable[[dict[str, Any]], bool]
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
         """``(top, front)`` of a set of records computed afresh (repair): the ranking of the
         rankable ones whose checkpoint ``has_file``."""
         ranked = sorted((r for r in records if self.rankable(r)), key=self.key)
         if not self.pareto:
             return [r for r in ranked if has_file(r)][:self.top_k], None
-        front: list[dict] = []
+        front: list[dict[str, Any]] = []
         for record in ranked:  # sorted: no later record dominates an earlier one
             if not any(self.dominates(e, record) for e in front):
                 front.append(record)
         top = self.truncate([r for r in front if has_file(r)], self.top_k)
         return top, [front_entry(r) for r in front]
 
-    def truncate(self, top: list[dict], k: int) -> list[dict]:
+    def truncate(self, top: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
         """At most ``k`` entries, in the stable order: the best k for one metric, the most
         crowded dropped first for several (see the module docstring)."""
         top = sorted(top, key=self.key)
@@ -129,7 +129,7 @@ class Rule:
             del top[drop]
         return top
 
-    def crowding(self, entries: list[dict]) -> list[float]:
+    def crowding(self, entries: list[dict[str, Any]]) -> list[float]:
         """NSGA-II crowding distance of each entry within ``entries``."""
         n = len(entries)
         distance = [0.0] * n
@@ -145,12 +145,12 @@ class Rule:
         return distance
 
 
-def front_entry(record: dict) -> dict:
+def front_entry(record: dict[str, Any]) -> dict[str, Any]:
     """What the manifest's ``front`` keeps of a run."""
     return {k: record.get(k) for k in _FRONT_FIELDS}
 
 
-def rule_of(doc: dict) -> Rule:
+def rule_of(doc: dict[str, Any]) -> Rule:
     """The ranking rule of a manifest (or of a manager's settings)."""
     objectives = doc.get("objectives")
     if objectives:
@@ -159,13 +159,13 @@ def rule_of(doc: dict) -> Rule:
     return Rule([doc["metric_name"]], [doc["mode"]], doc["top_k"])
 
 
-def well_formed(record: dict) -> bool:
+def well_formed(record: dict[str, Any]) -> bool:
     """A record the manager can fold: a run id, a known status and an integer seq."""
     return (isinstance(record.get("run_id"), str) and record.get("status") in FINISHED_STATUSES
             and isinstance(record.get("seq"), int) and not isinstance(record["seq"], bool))
 
 
-def count(doc: dict, record: dict, previous: dict | None) -> bool:
+def count(doc: dict[str, Any], record: dict[str, Any], previous: dict[str, Any] | None) -> bool:
     """Fold a record into the counts; returns whether the sweep's model/dataset changed."""
     status, counts = record["status"], doc["counts"]
     if previous is None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
 from sweepkit.manifest._jobs import job_dirs_with_records, job_record
 from sweepkit.manifest._ranking import well_formed
-from sweepkit.records import RUN_RECORD
+from sweepkit.records import BEST_DIR, CHECKPOINT, LOG_NAME, RESULTS_NAME, RUN_RECORD
 
 if TYPE_CHECKING:
     from sweepkit.manifest._manager import SweepManager
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 _RANK_FIELDS = ("rank", "checkpoint", "config")
 
 
-def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> dict:
+def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> dict[str, Any]:
     """Rebuild and save ``sweep_results.json`` (full) under the caller's lock; return it.
 
     ``scan_jobs`` adds the jobs' ``run.json`` records as a source (an explicit repair, when no
@@ -39,7 +39,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     try:
         old = store.read_manifest(m.results_path)
     except store.ManifestCorruptError as exc:
-        actions.append(f"kept corrupt {exc.path.name} aside as {exc.moved_to.name}")
+        actions.append(f"kept corrupt {exc.path.name} aside as {exc.kept_as}")
     n_actions = len(actions)
     logged = m._readable_log(actions)
     dropped = len(actions) > n_actions and any("dropped" in a for a in actions[n_actions:])
@@ -50,35 +50,35 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     expected = ((old or {}).get("log") or {}).get("size", 0)
     existing = _listdir(m.best_dir)
     ranked_files = sorted(n for n in existing  # rank-named or staged (being promoted)
-                          if files.owner_of(n) and n.endswith(files.CKPT))
+                          if files.owner_of(n) and n.endswith(CHECKPOINT))
     # Whole: the manifest parsed and the log is at least as long as it says, with no bad line.
     # Without a manifest a cut log cannot be told from a whole one, so every source votes.
     whole = old is not None and not dropped and log_size >= expected \
         and (log_size > 0 or not old.get("n_runs"))
     if not whole:
-        actions.append(f"{store.LOG_NAME} is not whole ({log_size} of {expected} bytes"
+        actions.append(f"{LOG_NAME} is not whole ({log_size} of {expected} bytes"
                        f"{', bad lines dropped' if dropped else ''}): every source votes on "
                        "what to keep")
-    n_ranked = sum(files.owner_of(n)[0] == "label" for n in ranked_files)
+    n_ranked = sum((files.owner_of(n) or ("",))[0] == "label" for n in ranked_files)
     if old is None and not m.settings_path.exists() and m._requested["top_k"] is None \
             and n_ranked > m.top_k:
         m.top_k = n_ranked
         actions.append(f"top_k unknown: kept {m.top_k}, the number of ranked files in "
-                       f"{store.BEST_DIR}/")
+                       f"{BEST_DIR}/")
     top_k, rule = m.top_k, m._rule()
 
     # ---- every source's records, latest per run id
-    sources: dict[str, dict[str, dict]] = {store.LOG_NAME: {}}
+    sources: dict[str, dict[str, dict[str, Any]]] = {LOG_NAME: {}}
     for record in logged:
-        sources[store.LOG_NAME][record["run_id"]] = record
-    listed: dict[str, dict] = {}
+        sources[LOG_NAME][record["run_id"]] = record
+    listed: dict[str, dict[str, Any]] = {}
     for entry in [*((old or {}).get("runs") or []), *((old or {}).get("top") or [])]:
         record = {k: v for k, v in entry.items() if k not in _RANK_FIELDS}
         if well_formed(record):
             listed[record["run_id"]] = record
-    sources[store.RESULTS_NAME] = listed
+    sources[RESULTS_NAME] = listed
     if scan_jobs:
-        jobs: dict[str, dict] = {}
+        jobs: dict[str, dict[str, Any]] = {}
         for job_dir in job_dirs_with_records(m.sweep_dir):
             fields = job_record(m.sweep_dir, job_dir.absolute(), keep_missing=True)
             args = [fields.pop(k) for k in ("run_id", "run_name", "metric_value", "model_path",
@@ -101,7 +101,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     # record of each run wins (a cut log may hold an older record of a run than the manifest
     # does). A job's run.json only fills in runs no registration recorded: a newer one of a
     # registered run is a rerun that never registered, and its file is left alone.
-    merged: dict[str, dict] = {}
+    merged: dict[str, dict[str, Any]] = {}
     origin: dict[str, str] = {}
     for name, records in sources.items():
         for rid, record in records.items():
@@ -111,11 +111,11 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                 merged[rid], origin[rid] = dict(record), name
 
     # ---- records the log lacks go back into it
-    seqs = {r["seq"] for r in merged.values() if origin[r["run_id"]] == store.LOG_NAME}
+    seqs = {r["seq"] for r in merged.values() if origin[r["run_id"]] == LOG_NAME}
     next_seq = max([*(r["seq"] for r in merged.values() if isinstance(r.get("seq"), int)), -1]) + 1
     restored: dict[str, int] = {}
     for rid, record in merged.items():
-        if origin[rid] == store.LOG_NAME:
+        if origin[rid] == LOG_NAME:
             continue
         if not isinstance(record.get("seq"), int) or record["seq"] in seqs:
             record["seq"], next_seq = next_seq, next_seq + 1
@@ -127,21 +127,21 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                            "run.json")
     if restored:
         store.flush_file(m.log_path)
-        if restored.get(store.RESULTS_NAME):
-            actions.append(f"restored {restored[store.RESULTS_NAME]} run record(s) to "
-                           f"{store.LOG_NAME} from {store.RESULTS_NAME}")
+        if restored.get(RESULTS_NAME):
+            actions.append(f"restored {restored[RESULTS_NAME]} run record(s) to "
+                           f"{LOG_NAME} from {RESULTS_NAME}")
 
     # ---- where each run's checkpoint is now
     old_top = {e["run_id"]: e for e in (old or {}).get("top") or []}
 
     newer_file: dict[str, str] = {}  # runs whose file in best_models/ is not their record's
 
-    def locate(record: dict) -> tuple[str, str] | None:
+    def locate(record: dict[str, Any]) -> tuple[str, str] | None:
         rid, run_key = record["run_id"], files.run_key(record["run_id"])
         names = [Path(old_top[rid]["checkpoint"]).name] if old_top.get(rid, {}).get("checkpoint") else []
-        names += [files.tmp_name(run_key, files.CKPT), files.incoming_name(run_key, files.CKPT),
+        names += [files.tmp_name(run_key, CHECKPOINT), files.incoming_name(run_key, CHECKPOINT),
                   *files.guess_names(existing, {"run_name": record["run_name"], "key": run_key},
-                                     files.CKPT)]
+                                     CHECKPOINT)]
         for name in names:
             if name in existing and files.is_checkpoint_file(m.best_dir / name):
                 if not whole and not files.is_the_recorded_file(m.best_dir / name, record):
@@ -153,11 +153,11 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             return ("own", own)
         return None
 
-    where = {rid: locate(r) for rid, r in merged.items() if rule.rankable(r)}
+    where = {rid: spot for rid, r in merged.items() if rule.rankable(r) and (spot := locate(r))}
 
-    def top_of(records: dict[str, dict]) -> list[str]:
+    def top_of(records: dict[str, dict[str, Any]]) -> list[str]:
         top, _ = rule.select((merged[rid] for rid in records),
-                             lambda record: bool(where.get(record["run_id"])))
+                             lambda record: record["run_id"] in where)
         return [r["run_id"] for r in top]
 
     chosen = top_of(merged)
@@ -169,9 +169,9 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         for name in ranked_files:
             for rid, record in merged.items():
                 if files.owner_of(name) in files.run_marks([record]):
-                    votes.setdefault(rid, []).append(f"{store.BEST_DIR}/{name}")
+                    votes.setdefault(rid, []).append(f"{BEST_DIR}/{name}")
     for rid, name in newer_file.items():
-        votes.setdefault(rid, []).append(f"{store.BEST_DIR}/{name}, newer than its record")
+        votes.setdefault(rid, []).append(f"{BEST_DIR}/{name}, newer than its record")
     undecided = {rid: why for rid, why in votes.items() if rid not in chosen}
     for rid, why in undecided.items():
         actions.append(f"could not decide on {rid} ({merged[rid]['run_name']}): ranked by "
@@ -193,7 +193,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                 doc[field] = record[field]
     doc["n_runs"] = len(merged)
     if "front" in doc:
-        doc["front"] = rule.select(merged.values(), lambda record: True)[1]
+        doc["front"] = rule.select(merged.values(), lambda record: True)[1] or []
     doc["log"]["size"] = m._log_size()
     top, fresh = [], set()
     for rid in chosen:
@@ -202,7 +202,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         if rid in old_top:
             entry.update({k: old_top[rid].get(k) for k in ("checkpoint", "config")})
         if kind == "best":
-            entry["checkpoint"] = f"{store.BEST_DIR}/{found}"
+            entry["checkpoint"] = f"{BEST_DIR}/{found}"
         else:
             fresh.add(files.run_key(rid))
             if found != record["source_checkpoint"]:  # the sweep moved: its job dir's files
@@ -210,9 +210,8 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             entry["source_checkpoint"] = found
         top.append(entry)
     keep = files.run_marks([merged[rid] for rid in undecided])
-    m._report = actions
-    m._sync(doc, top, fresh, also=list(merged.values()), keep=keep,
-            why_kept="a surviving record ranks its run, or no known run uses it")
+    actions += m._sync(doc, top, fresh, also=list(merged.values()), keep=keep,
+                       why_kept="a surviving record ranks its run, or no known run uses it")
     ranked = {e["run_id"] for e in doc["top"]}
     for rid, record in merged.items():
         source = m._own_checkpoint(record)
@@ -221,7 +220,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             continue  # ranked, undecided, or a newer file of the same job: not this record's
         m._delete_checkpoint(doc, Path(source))
         actions.append(f"delete checkpoint {source} (not {m._kept_by()})")
-    actions.append(f"rebuilt {store.RESULTS_NAME} ({doc['n_runs']} runs, top {len(doc['top'])})")
+    actions.append(f"rebuilt {RESULTS_NAME} ({doc['n_runs']} runs, top {len(doc['top'])})")
     m._save(doc, full=True)
     return doc
 

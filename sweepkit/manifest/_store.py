@@ -45,6 +45,11 @@ class ManifestCorruptError(ManifestError):
         self.moved_to = moved_to
         self.reason = reason  # what is wrong with the file, in a few words
 
+    @property
+    def kept_as(self) -> str:
+        """The name the file is kept under now (its own when it was not moved)."""
+        return (self.moved_to or self.path).name
+
 
 def fault_point(name: str) -> None:
     """Kill this process with SIGKILL when ``$SWEEPKIT_FAULT_POINT`` equals ``name``."""
@@ -57,7 +62,7 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, allow_nan=False, separators=(",", ":"))
 
 
-def append_record(path: Path, record: dict, fsync: bool = True) -> tuple[int, int]:
+def append_record(path: Path, record: dict[str, Any], fsync: bool = True) -> tuple[int, int]:
     """Append ``record`` as one line; return (offset of the line, new log length).
 
     ``fsync=False`` leaves the flush to a later :func:`flush_file` (the manager's group commit).
@@ -88,7 +93,7 @@ def flush_file(path: Path) -> None:
         os.close(fd)
 
 
-def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict]], int]:
+def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict[str, Any]]], int]:
     """Read complete lines of the log from byte ``start``.
 
     Returns ``([(offset, record), ...], end)`` where ``end`` is the byte just after the last
@@ -104,7 +109,7 @@ def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict]], int]:
     fast = _parse_all(data, start)
     if fast is not None:
         return fast
-    records: list[tuple[int, dict]] = []
+    records: list[tuple[int, dict[str, Any]]] = []
     pos = 0
     while True:
         newline = data.find(b"\n", pos)
@@ -129,7 +134,7 @@ def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict]], int]:
     return records, start + pos
 
 
-def _parse_all(data: bytes, start: int) -> tuple[list[tuple[int, dict]], int] | None:
+def _parse_all(data: bytes, start: int) -> tuple[list[tuple[int, dict[str, Any]]], int] | None:
     """The common case of :func:`read_log`, every line a good record: one parse for all of
     them. None when any line is blank or bad (the caller then finds which, line by line)."""
     end = data.rfind(b"\n") + 1
@@ -149,15 +154,15 @@ def _parse_all(data: bytes, start: int) -> tuple[list[tuple[int, dict]], int] | 
     return records, start + end
 
 
-def latest_records(path: Path) -> list[dict]:
+def latest_records(path: Path) -> list[dict[str, Any]]:
     """Every run's latest record from the log, in first-registration order."""
-    latest: dict[str, dict] = {}
+    latest: dict[str, dict[str, Any]] = {}
     for _, record in read_log(path)[0]:
         latest[record["run_id"]] = record
     return sorted(latest.values(), key=lambda r: r.get("seq", 0))
 
 
-def find_record(path: Path, run_id: str, end: int | None = None) -> dict | None:
+def find_record(path: Path, run_id: str, end: int | None = None) -> dict[str, Any] | None:
     """The latest record of ``run_id`` in the log's first ``end`` bytes (None: not there).
 
     Searches the bytes for the run id and parses only the lines that hold it, from the end;
@@ -227,7 +232,7 @@ def move_aside(path: Path) -> Path:
     return dest
 
 
-def read_manifest(path: Path, move_corrupt: bool = True) -> dict | None:
+def read_manifest(path: Path, move_corrupt: bool = True) -> dict[str, Any] | None:
     """Parse ``sweep_results.json``; None when absent.
 
     A file that does not parse raises :class:`ManifestCorruptError` naming it. With
@@ -257,7 +262,7 @@ def read_manifest(path: Path, move_corrupt: bool = True) -> dict | None:
     return doc
 
 
-def write_json(path: Path, doc: dict, durable: bool = False, indent: int | None = None) -> None:
+def write_json(path: Path, doc: dict[str, Any], durable: bool = False, indent: int | None = None) -> None:
     """Replace ``path`` atomically: readers see the old or the new file, never a torn one.
 
     The text goes to a temporary file in the same directory, which is renamed over ``path``.
@@ -277,7 +282,7 @@ def write_json(path: Path, doc: dict, durable: bool = False, indent: int | None 
     os.replace(tmp, path)
 
 
-def read_settings(settings_path: Path, results_path: Path | None) -> dict:
+def read_settings(settings_path: Path, results_path: Path | None) -> dict[str, Any]:
     """The sweep's metric_name, mode, top_k and (several metrics) objectives: from
     ``.sweepkit/settings.json``, else from ``sweep_results.json`` (when ``results_path`` is
     given); {} when neither says."""
