@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import Any
 
 from sweepkit.cli import _stats
 from sweepkit.cli._render import Table, fmt_num, print_json, sparkline, style
@@ -10,7 +12,7 @@ from sweepkit.cli._sweeps import Sweep, latest_sweep
 from sweepkit.records import RANKED_STATUSES
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     sweep = latest_sweep(args.path)
     info = analysis(sweep, args.top)
     if args.json:
@@ -20,7 +22,7 @@ def run(args) -> int:
     return report_errors([sweep])
 
 
-def analysis(sweep: Sweep, top_n: int | None = None) -> dict:
+def analysis(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
     """What ``analyze`` shows, as plain data (also its --json output)."""
     metric = sweep.metric_name
     keys = varying_params(sweep.runs)
@@ -56,7 +58,7 @@ def analysis(sweep: Sweep, top_n: int | None = None) -> dict:
     }
 
 
-def print_analysis(info: dict) -> None:
+def print_analysis(info: dict[str, Any]) -> None:
     metric = info["metric"]
     what = " on ".join(x for x in (info["model"], info["dataset"]) if x)
     print(style(f"Sweep {info['sweep']}", "bold") + f"  {what}  ({metric}, {info['mode']})")
@@ -105,7 +107,7 @@ def print_analysis(info: dict) -> None:
               f"{span}")
 
 
-def _print_front(info: dict) -> None:
+def _print_front(info: dict[str, Any]) -> None:
     front = info["front"]
     kept = sum(e["rank"] is not None for e in front)
     print("\n" + style(front_heading(info["objectives"], len(front), kept), "bold"))

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from importlib import import_module
+from typing import Callable, TypeVar
 
 from sweepkit._version import __version__
 
@@ -56,9 +57,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
 
 
-def _number(parse, minimum: float, inclusive: bool, not_a_number: str, too_small: str):
+_N = TypeVar("_N", int, float)
+
+
+def _number(parse: Callable[[str], _N], minimum: float, inclusive: bool, not_a_number: str,
+            too_small: str) -> Callable[[str], _N]:
     """An argparse type: ``parse(text)``, finite and above (or, if inclusive, at) ``minimum``."""
-    def convert(text: str):
+    def convert(text: str) -> _N:
         try:
             value = parse(text)
         except ValueError:
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     from sweepkit.cli._sweeps import CliError
 
     try:
-        code = module.run(args)
+        code: int = module.run(args)
     except CliError as exc:
         print(f"sweepkit {args.command}: error: {exc}", file=sys.stderr)
         code = 1

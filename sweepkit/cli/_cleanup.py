@@ -6,11 +6,13 @@ links are removed as links, never followed (``os.walk(followlinks=False)`` + ``o
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from sweepkit.cli._render import Table, fmt_bytes, fmt_time, print_json, style
 from sweepkit.cli._sweeps import (CliError, Sweep, dir_size, display_path, find_sweeps,
@@ -18,20 +20,30 @@ from sweepkit.cli._sweeps import (CliError, Sweep, dir_size, display_path, find_
 from sweepkit.records import is_inside
 
 
-def run(args) -> int:
+class _Entry(TypedDict):
+    """A sweep cleanup deletes (or would), as listed and in the --json output."""
+
+    sweep: str
+    path: str
+    updated: float
+    bytes: int
+
+
+def run(args: argparse.Namespace) -> int:
     root, _depth = search_root(args.path)
     sweeps = find_sweeps(args.path)
     root_real = os.path.realpath(root)
     cutoff = time.time() - args.days * 86400
-    chosen, running = [], []
+    chosen: list[Sweep] = []
+    running: list[Sweep] = []
     for sweep in sweeps:
         if sweep.updated > cutoff:
             continue
         if not is_inside(sweep.path, root_real):
             continue  # cannot happen with find_sweeps; a guard for the invariant
         (running if sweep.running else chosen).append(sweep)
-    entries = [{"sweep": s.name, "path": str(s.path.absolute()), "updated": s.updated,
-                "bytes": dir_size(s.path)} for s in chosen]
+    entries: list[_Entry] = [{"sweep": s.name, "path": str(s.path.absolute()), "updated": s.updated,
+                              "bytes": dir_size(s.path)} for s in chosen]
     deleted, failures = [], []
     if args.live:
         for sweep, entry in zip(chosen, entries):

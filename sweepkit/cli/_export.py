@@ -10,6 +10,7 @@ on its Pareto front; ``rank`` is then its place among the kept runs).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -27,7 +28,7 @@ BASE_COLUMNS = ["sweep", "run_id", "run_name", "job_num", "status", "rank", "met
                 "duration_s", "checkpoint", "config", "run_dir", "error"]
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     suffix = output.suffix.lower()
     if suffix not in FORMATS:
@@ -63,9 +64,9 @@ def run(args) -> int:
     return 1 if errors else 0
 
 
-def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict]]:
+def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict[str, Any]]]:
     """The column names and one flat dict per run of every sweep."""
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     label_keys: dict[str, None] = {}
     all_runs = [run for sweep in sweeps for run in sweep.runs]
     varying = set(varying_params(all_runs))
@@ -78,12 +79,12 @@ def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict]]:
         objectives = sweep.objectives
         on_front = {r["run_id"] for r in sweep.front()} if objectives else set()
         for run in sweep.runs:
-            test = run.get("test") if isinstance(run.get("test"), dict) else {}
+            test = run["test"] if isinstance(run.get("test"), dict) else {}
             source = run.get("source_checkpoint")
             run_dir = (os.path.dirname(source) if source
                        else os.path.join(sweep_dir, str(run["run_id"])))
             row: dict[str, Any] = {"sweep": name}
-            run_labels = run.get("labels") if isinstance(run.get("labels"), dict) else labels
+            run_labels = run["labels"] if isinstance(run.get("labels"), dict) else labels
             for group, choice in run_labels.items():
                 column = label_column(str(group))
                 label_keys.setdefault(column)
@@ -133,7 +134,7 @@ def test_column(name: str) -> str:
     return name if name.startswith("test") else f"test_{name}"
 
 
-def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from sweepkit.cli._sweeps import CliError, display_path
 
@@ -34,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", metavar="FILE", help="also write the table as a self-contained HTML page")
 
 
-def _load_dataset_cfg(path: str):
+def _load_dataset_cfg(path: str) -> Any:
     """A conf/dataset/*.yaml with ``${paths.data_dir}`` resolved as train.py would."""
     from omegaconf import OmegaConf
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         sweeps = [r for r in board.rows if r.kind == "sweep"]
         if not sweeps:
             raise CliError(f"--seeds: no sweep of {args.dataset} to take a configuration from")
-        top = min(sweeps, key=lambda r: r.val.mse)  # chosen on val, never on test
+        top = min(sweeps, key=lambda r: r.val.mse if r.val else float("inf"))  # chosen on val, never on test
         out = Path(args.seeds_dir or Path("outputs") / "leaderboard" /
                    f"{args.dataset}_{time.strftime('%Y-%m-%d_%H-%M-%S')}")
         log = (lambda *a: None) if args.json else print
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def save(board: dict, html: str | None) -> None:
+def save(board: dict[str, Any], html: str | None) -> None:
     """Leave ``board`` in each sweep it has a row of (for ``sweepkit report``; a sweep that cannot
     take it, read-only say, gets a warning) and, with ``html``, write it as a page."""
     from sweepkit._io import atomic_write_json

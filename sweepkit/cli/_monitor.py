@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from typing import Any
 
 from sweepkit._eta import describe, eta_seconds
 from sweepkit.cli._render import (Table, fmt_num, print_json, progress_bar, sparkline, style,
@@ -14,7 +16,7 @@ from sweepkit.records import FINISHED_STATUSES
 CLEAR = "\x1b[H\x1b[2J"
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     path = latest_sweep(args.path).path
     while True:
         sweep = Sweep(path)
@@ -35,7 +37,7 @@ def run(args) -> int:
         time.sleep(args.interval)
 
 
-def snapshot(sweep: Sweep) -> dict:
+def snapshot(sweep: Sweep) -> dict[str, Any]:
     """Everything one frame shows, as plain data (the --json output)."""
     counts = sweep.counts()
     jobs = []
@@ -65,13 +67,13 @@ def snapshot(sweep: Sweep) -> dict:
             "elapsed_s": elapsed, "eta_s": eta, "timeout_s": sweep.timeout}
 
 
-def _timing(state: dict) -> str:
+def _timing(state: dict[str, Any]) -> str:
     """``  elapsed 12m03s, ETA 30m10s`` (the ETA while running)."""
     eta = state.get("eta_s") if state["running"] else None
     return "  " + describe(state["elapsed_s"], eta, state.get("timeout_s"))
 
 
-def render(state: dict) -> str:
+def render(state: dict[str, Any]) -> str:
     what = " on ".join(x for x in (state["model"], state["dataset"]) if x)
     status = style("running", "cyan") if state["running"] else style("finished", "green")
     counts = state["counts"]

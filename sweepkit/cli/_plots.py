@@ -25,7 +25,7 @@ class Figure:
     title: str
     width: int = WIDTH
     height: int = HEIGHT
-    items: list[tuple[str, dict]] = field(default_factory=list)
+    items: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def line(self, points: Sequence[tuple[float, float]], colour: str, width: float = 1.5,
              opacity: float = 1.0, **data: Any) -> None:
@@ -133,7 +133,7 @@ def empty(name: str, title: str, why: str) -> Figure:
     return fig
 
 
-def history_plot(points: list[dict], metric: str, mode: str) -> Figure:
+def history_plot(points: list[dict[str, Any]], metric: str, mode: str) -> Figure:
     """Each run's metric by job number (colour = status) and the best-so-far line."""
     title = f"Optimization history ({metric})"
     points = [p for p in points if p["value"] is not None]
@@ -172,7 +172,7 @@ def _gradient(t: float) -> str:
     return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b))
 
 
-def parallel_plot(rows: list[dict], keys: list[str], metric: str, mode: str,
+def parallel_plot(rows: list[dict[str, Any]], keys: list[str], metric: str, mode: str,
                   name: str = "parallel_coordinates",
                   title: str = "Parallel coordinates (colour: metric, dark = best)") -> Figure:
     """One polyline per run across one axis per parameter and a last axis for the metric."""
@@ -201,9 +201,9 @@ def parallel_plot(rows: list[dict], keys: list[str], metric: str, mode: str,
         t = t if mode == "min" else 1 - t
         pts = []
         for i, key in enumerate(keys + [metric]):
-            frac = mappers[i](r["params"].get(key) if i < len(keys) else r["value"])
-            if frac is not None:
-                pts.append((axes_x[i], y0 - frac * (y0 - y1)))
+            at = mappers[i](r["params"].get(key) if i < len(keys) else r["value"])
+            if at is not None:
+                pts.append((axes_x[i], y0 - at * (y0 - y1)))
         fig.line(pts, _gradient(t), 1.2, 0.7, run=r["run_id"], value=r["value"])
     return fig
 
@@ -211,7 +211,7 @@ def parallel_plot(rows: list[dict], keys: list[str], metric: str, mode: str,
 FRONT, KEPT, OTHER = "#d62728", "#08306b", "#bbbbbb"
 
 
-def front_plot(runs: list[dict], names: list[str], modes: list[str]) -> Figure:
+def front_plot(runs: list[dict[str, Any]], names: list[str], modes: list[str]) -> Figure:
     """The Pareto front of a multi-metric sweep. Two metrics: every finished run as a dot, the
     front's runs in red joined in order of the first metric, the kept ones circled dark. More:
     parallel coordinates over the metrics, one line per front run (colour: the first metric)."""
@@ -242,7 +242,7 @@ def front_plot(runs: list[dict], names: list[str], modes: list[str]) -> Figure:
     return fig
 
 
-def _axis_mapper(values: list[Any]) -> tuple[Callable[[Any], float | None], list]:
+def _axis_mapper(values: list[Any]) -> tuple[Callable[[Any], float | None], list[tuple[float, str]]]:
     """value -> [0, 1] and the axis labels; numeric (log when wide) or categorical."""
     numeric = values and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                              and math.isfinite(v) for v in values)
@@ -278,8 +278,8 @@ def importance_plot(scores: dict[str, float], method: str) -> Figure:
     return fig
 
 
-def curves_plot(name: str, title: str, curves: list[dict], metric: str,
-                background: list[dict] = ()) -> Figure:
+def curves_plot(name: str, title: str, curves: list[dict[str, Any]], metric: str,
+                background: Sequence[dict[str, Any]] = ()) -> Figure:
     """Per-epoch curves: ``curves`` in colour with a legend, ``background`` ones faint grey."""
     every = [c for c in list(curves) + list(background) if c["points"]]
     if not every:
@@ -291,7 +291,7 @@ def curves_plot(name: str, title: str, curves: list[dict], metric: str,
     for c in background:
         _curve(fig, [(sx(x), sy(y)) for x, y in c["points"]], c.get("colour", "#999999"), 1.2,
                0.6, run=c["run_id"], status=c.get("status", ""))
-    legend = []
+    legend: list[tuple[str, str]] = []
     for i, c in enumerate(curves):
         colour = PALETTE[i % len(PALETTE)]
         _curve(fig, [(sx(x), sy(y)) for x, y in c["points"]], colour, 2, 1.0, run=c["run_id"])

@@ -14,7 +14,10 @@ from sweepkit.cli._plots import Figure
 from sweepkit.cli._render import write_file
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
+RGB = tuple[int, int, int]
+
+
+def _rgb(colour: str) -> RGB:
     colour = colour.lstrip("#")
     return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
 
@@ -24,18 +27,18 @@ class Canvas:
         self.width, self.height = width, height
         self.pixels = bytearray(b"\xff" * (width * height * 3))
 
-    def plot(self, x: int, y: int, rgb: tuple[int, int, int], alpha: float = 1.0) -> None:
+    def plot(self, x: int, y: int, rgb: RGB, alpha: float = 1.0) -> None:
         if 0 <= x < self.width and 0 <= y < self.height:
             i = (y * self.width + x) * 3
             for c in range(3):
                 self.pixels[i + c] = round(self.pixels[i + c] * (1 - alpha) + rgb[c] * alpha)
 
-    def fill(self, x0: float, y0: float, x1: float, y1: float, rgb, alpha: float = 1.0) -> None:
+    def fill(self, x0: float, y0: float, x1: float, y1: float, rgb: RGB, alpha: float = 1.0) -> None:
         for y in range(max(0, round(y0)), min(self.height, round(y1))):
             for x in range(max(0, round(x0)), min(self.width, round(x1))):
                 self.plot(x, y, rgb, alpha)
 
-    def segment(self, a: tuple[float, float], b: tuple[float, float], rgb, width: float,
+    def segment(self, a: tuple[float, float], b: tuple[float, float], rgb: RGB, width: float,
                 alpha: float) -> None:
         (x0, y0), (x1, y1) = a, b
         steps = max(1, round(max(abs(x1 - x0), abs(y1 - y0))))
@@ -49,7 +52,7 @@ class Canvas:
                         seen.add((px, py))
                         self.plot(px, py, rgb, alpha)
 
-    def disc(self, cx: float, cy: float, r: float, rgb) -> None:
+    def disc(self, cx: float, cy: float, r: float, rgb: RGB) -> None:
         for y in range(round(cy - r), round(cy + r) + 1):
             for x in range(round(cx - r), round(cx + r) + 1):
                 if (x - cx) ** 2 + (y - cy) ** 2 <= r * r:

@@ -6,12 +6,13 @@ Opening a sweep never changes its ``top_k``; this command is the explicit way to
 
 from __future__ import annotations
 
+import argparse
 
 from sweepkit.cli._render import print_json, style
 from sweepkit.cli._sweeps import CliError, latest_sweep
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sweepkit.manifest import ManifestError, SweepManager
 
     sweep = latest_sweep(args.path)

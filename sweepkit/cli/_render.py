@@ -143,7 +143,7 @@ class Table:
         print(self.render_plain(indent), file=out)
 
 
-def write_file(path: "os.PathLike | str", data: bytes) -> None:
+def write_file(path: "os.PathLike[str] | str", data: bytes) -> None:
     """Write a user-facing output file whole (temp file + rename), with the usual permissions."""
     path = os.fspath(path)
     tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.tmp")

@@ -9,11 +9,13 @@ imported here."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 from html import escape
 from pathlib import Path
+from typing import Any, cast
 
 from sweepkit._io import finite, jsonable
 from sweepkit._version import __version__
@@ -28,7 +30,7 @@ MAX_PRUNED_CURVES = 200
 MAX_PARALLEL_PARAMS = 8
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     sweep = latest_sweep(args.path)
     output = Path(args.output)
     if not output.parent.is_dir():
@@ -60,12 +62,12 @@ def run(args) -> int:
     return report_errors([sweep])
 
 
-def _points(history: list[dict], metric: str) -> list[list[float]]:
+def _points(history: list[dict[str, Any]], metric: str) -> list[list[float]]:
     return [[h["epoch"], h[metric]] for h in history
             if _stats.finite(h.get("epoch")) and _stats.finite(h.get(metric))]
 
 
-def report_data(sweep: Sweep, top_n: int | None = None) -> dict:
+def report_data(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
     """Everything the page plots, as plain data (embedded in the page as JSON)."""
     metric, runs = sweep.metric_name, sweep.runs
     keys = varying_params(runs)
@@ -90,7 +92,7 @@ def report_data(sweep: Sweep, top_n: int | None = None) -> dict:
     top = []
     tests = test_metrics(ranked)
     for i, r in enumerate(ranked, 1):
-        test = r.get("test") if isinstance(r.get("test"), dict) else {}
+        test = r["test"] if isinstance(r.get("test"), dict) else {}
         top.append({"rank": i, "run_id": r["run_id"], "run_name": r.get("run_name"),
                     "metric_value": r.get("metric_value"), "epoch": r.get("epoch"),
                     "status": r.get("status"), "test": {t: test.get(t) for t in tests},
@@ -119,7 +121,7 @@ def report_data(sweep: Sweep, top_n: int | None = None) -> dict:
             "pruned_curves": pruned_curves, "top": top, "generated": time.time()}
 
 
-def build_figures(data: dict) -> list[_plots.Figure]:
+def build_figures(data: dict[str, Any]) -> list[_plots.Figure]:
     metric = data["metric"]
     pareto = data.get("pareto")
     front = [_plots.front_plot(pareto["runs"], pareto["names"], pareto["modes"])] if pareto else []
@@ -157,7 +159,7 @@ def html_table(head: list[str], rows: list[tuple[list[tuple[object, bool]], str 
     return [*lines, "</table>"]
 
 
-def render_html(data: dict, figures: list[_plots.Figure]) -> str:
+def render_html(data: dict[str, Any], figures: list[_plots.Figure]) -> str:
     counts = data["counts"]
     what = data["what"] or "sweep"
     summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
@@ -208,7 +210,7 @@ def leaderboard_path(sweep_dir: Path) -> Path:
     return Path(sweep_dir) / INTERNAL_DIR / LEADERBOARD_NAME
 
 
-def load_leaderboard(path: Path) -> dict:
+def load_leaderboard(path: Path) -> dict[str, Any]:
     """A leaderboard file (the JSON of ``sweepkit leaderboard``); ValueError says what is wrong."""
     try:
         board = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -221,15 +223,16 @@ def load_leaderboard(path: Path) -> dict:
             isinstance(r, dict) and isinstance(r.get("name"), str)
             and all(isinstance(r.get(s), (dict, type(None))) for s in ("val", "test")) for r in rows):
         raise ValueError("not a leaderboard (it needs a list of rows, each with a name and val/test scores)")
-    return board
+    return cast("dict[str, Any]", board)  # a JSON object, checked above
 
 
-def _test_mse(row: dict) -> float:
+def _test_mse(row: dict[str, Any]) -> float:
     mse = finite((row.get("test") or {}).get("mse"))
     return float("inf") if mse is None else mse
 
 
-def leaderboard_data(board: dict, path: Path | None = None, sweep: Sweep | None = None) -> dict:
+def leaderboard_data(board: dict[str, Any], path: Path | None = None,
+                     sweep: Sweep | None = None) -> dict[str, Any]:
     """The board (read from ``path``) with its rows ranked by test MSE, ``this`` marking those of
     ``sweep`` (its best run and the seeds retraining it), and a note when the board no longer
     matches the sweep."""
@@ -252,13 +255,13 @@ def leaderboard_data(board: dict, path: Path | None = None, sweep: Sweep | None 
     return {"file": None if path is None else str(path), "board": dict(board, rows=rows), "note": note}
 
 
-def _with_spread(row: dict, metric: str) -> str:
+def _with_spread(row: dict[str, Any], metric: str) -> str:
     value = fmt_num((row.get("test") or {}).get(metric))
     spread = row.get(f"test_{metric}_sd")
     return f"{value} ± {fmt_num(spread, 2)}" if finite(spread) is not None else value
 
 
-def leaderboard_html(data: dict) -> list[str]:
+def leaderboard_html(data: dict[str, Any]) -> list[str]:
     """The "Leaderboard" section: one row per entry, best test MSE first; the sweep's own rows
     highlighted, published figures in italics; seeds rows show mean ± standard deviation."""
     board = data["board"]
@@ -294,7 +297,7 @@ def leaderboard_html(data: dict) -> list[str]:
     return parts
 
 
-def leaderboard_page(board: dict) -> str:
+def leaderboard_page(board: dict[str, Any]) -> str:
     """A page of its own with the leaderboard section (``sweepkit leaderboard --html FILE``)."""
     data = leaderboard_data(board)
     payload = json.dumps(data, default=str, allow_nan=False).replace("</", "<\\/")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Iterable, TypeGuard
 
-from sweepkit.cli._sweeps import Sweep
+from sweepkit.cli._sweeps import Run, Sweep
 from sweepkit.records import JOURNAL_NAME, RANKED_STATUSES
 
 log = logging.getLogger("sweepkit.cli")
 
 
-def finite(value: Any) -> bool:
+def finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -22,8 +22,9 @@ def quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def metric_stats(values: list[float]) -> dict[str, Any] | None:
-    """n, min, quartiles, max, mean, std and a 10-bin histogram of finite ``values``."""
+def metric_stats(values: Iterable[Any]) -> dict[str, Any] | None:
+    """n, min, quartiles, max, mean, std and a 10-bin histogram of finite ``values`` (others are
+    left out)."""
     values = sorted(v for v in values if finite(v))
     if not values:
         return None
@@ -39,7 +40,7 @@ def metric_stats(values: list[float]) -> dict[str, Any] | None:
             "histogram": {"lo": lo, "hi": hi, "counts": bins}}
 
 
-def scored_runs(sweep: Sweep) -> list[dict]:
+def scored_runs(sweep: Sweep) -> list[Run]:
     """Runs with a finite metric to learn from: complete ones (with pruned if fewer than 3)."""
     complete = [r for r in sweep.runs
                 if r.get("status") == "complete" and finite(r.get("metric_value"))]
@@ -73,7 +74,7 @@ def _pearson(x: list[float], y: list[float]) -> float:
     return sxy / math.sqrt(sxx * syy) if sxx and syy else 0.0
 
 
-def rank_importance(runs: list[dict], keys: list[str]) -> dict[str, float]:
+def rank_importance(runs: list[Run], keys: list[str]) -> dict[str, float]:
     """|Spearman rho| of each numeric param with the metric; for a categorical param the
     correlation ratio (eta) of the metric's ranks across its values. Sorted, largest first."""
     out: dict[str, float] = {}
@@ -130,7 +131,7 @@ def importance(sweep: Sweep, keys: list[str]) -> tuple[str, dict[str, float]]:
         scored_runs(sweep), keys)
 
 
-def curve(sweep: Sweep, run: dict) -> list[dict]:
+def curve(sweep: Sweep, run: Run) -> list[dict[str, Any]]:
     """A run's per-epoch history from its job's ``run.json`` ([] when gone)."""
     record = sweep.job_record(run) or {}
     history = record.get("history")

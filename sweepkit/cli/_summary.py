@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
 from sweepkit.cli._render import (STATUS_STYLE, Table, fmt_bytes, fmt_num, fmt_time, print_json,
                                   style)
-from sweepkit.cli._sweeps import Sweep, dir_size, find_sweeps
+from sweepkit.cli._sweeps import Objective, Run, Sweep, dir_size, find_sweeps
 
 MAX_PARAM_COLUMNS = 6
 MAX_TEST_COLUMNS = 4
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     sweeps = find_sweeps(args.path)
     handler = {"summarize": summarize, "compare": compare, "list": list_sweeps}[args.command]
     return handler(sweeps, args)
 
 
-def varying_params(runs: list[dict]) -> list[str]:
+def varying_params(runs: list[Run]) -> list[str]:
     """Parameter names whose value is not the same in every one of ``runs``."""
-    values: dict[str, set] = {}
+    values: dict[str, set[str]] = {}
     missing: set[str] = set()
     for run in runs:
         params = run.get("params") or {}
@@ -63,7 +64,7 @@ def sweep_summary(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
     }
 
 
-def _brief(run: dict, keys: list[str]) -> dict:
+def _brief(run: Run, keys: list[str]) -> dict[str, Any]:
     params = run.get("params") or {}
     return {"run_id": run.get("run_id"), "run_name": run.get("run_name"),
             "job_num": run.get("job_num"), "status": run.get("status"),
@@ -74,7 +75,7 @@ def _brief(run: dict, keys: list[str]) -> dict:
             "params": {k: params.get(k) for k in keys}}
 
 
-def test_metrics(runs: list[dict]) -> list[str]:
+def test_metrics(runs: list[Run]) -> list[str]:
     """The test metric names any of ``runs`` recorded (``mse``, ``test/acc``, ...), in order."""
     names: dict[str, None] = {}
     for run in runs:
@@ -83,14 +84,14 @@ def test_metrics(runs: list[dict]) -> list[str]:
     return list(names)
 
 
-def _wandb_ref(info: dict | None) -> str:
+def _wandb_ref(info: dict[str, Any] | None) -> str:
     """A W&B run's URL when online, else its id."""
     if not info:
         return "-"
     return str(info.get("url") or info.get("id") or "-")
 
 
-def summarize(sweeps: list[Sweep], args) -> int:
+def summarize(sweeps: list[Sweep], args: argparse.Namespace) -> int:
     summaries = [sweep_summary(s, args.top) for s in sweeps]
     if args.json:
         print_json(summaries)
@@ -127,13 +128,13 @@ def summarize(sweeps: list[Sweep], args) -> int:
     return report_errors(sweeps)
 
 
-def front_heading(objectives: list[dict], n_front: int, n_kept: int) -> str:
+def front_heading(objectives: list[Objective], n_front: int, n_kept: int) -> str:
     """``Pareto front (val_loss min, n_params min): 5 runs, 3 kept``."""
     names = ", ".join(f"{o['name']} {o['mode']}" for o in objectives)
     return f"Pareto front ({names}): {n_front} run(s), {n_kept} kept"
 
 
-def _print_front(info: dict) -> None:
+def _print_front(info: dict[str, Any]) -> None:
     """The front of a multi-metric sweep: every non-dominated run, kept ones numbered."""
     front = info["front"]
     print("  " + front_heading(info["objectives"], len(front),
@@ -160,7 +161,7 @@ def _test_head(name: str) -> str:
     return name if name.startswith("test") else f"test {name}"
 
 
-def _summary_text_header(info: dict) -> str:
+def _summary_text_header(info: dict[str, Any]) -> str:
     what = info["what"] or "unknown model"
     if info["source"] == "optuna":
         what += "; no manifest, from the Optuna study"
@@ -185,11 +186,11 @@ def _summary_text_header(info: dict) -> str:
     return "\n".join(lines)
 
 
-def compare(sweeps: list[Sweep], args) -> int:
+def compare(sweeps: list[Sweep], args: argparse.Namespace) -> int:
     selected = [s for s in sweeps
                 if (not args.model or s.model == args.model)
                 and (not args.dataset or s.dataset == args.dataset)]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for sweep in selected:
         counts = sweep.counts()
         ranked = sweep.ranked()
@@ -217,10 +218,11 @@ def compare(sweeps: list[Sweep], args) -> int:
     return report_errors(sweeps)
 
 
-def list_sweeps(sweeps: list[Sweep], args) -> int:
-    rows = [{"sweep": s.name, "path": str(s.path.absolute()), "started": s.started,
-             "updated": s.updated, "size_bytes": dir_size(s.path), "runs": len(s.runs),
-             "running": s.running} for s in sweeps]
+def list_sweeps(sweeps: list[Sweep], args: argparse.Namespace) -> int:
+    rows: list[dict[str, Any]] = [
+        {"sweep": s.name, "path": str(s.path.absolute()), "started": s.started,
+         "updated": s.updated, "size_bytes": dir_size(s.path), "runs": len(s.runs),
+         "running": s.running} for s in sweeps]
     if args.json:
         print_json(rows)
         return report_errors(sweeps)

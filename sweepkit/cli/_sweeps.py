@@ -22,13 +22,13 @@ import stat
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sweepkit.manifest import ManifestCorruptError, ManifestError, latest_records, read_manifest
 from sweepkit.records import (HYDRA_DIR, INTERNAL_DIR, JOURNAL_NAME, LOCK_NAME, LOG_NAME,
                               MULTIRUN_CONFIG, RANKED_STATUSES, RESULTS_NAME, RUN_RECORD,
-                              SUMMARY_NAME, has_run_record, is_inside, manifest_record,
-                              read_run_record, with_ranks)
+                              SUMMARY_NAME, ManifestRecord, RunRecord, has_run_record, is_inside,
+                              manifest_record, read_run_record, with_ranks)
 
 log = logging.getLogger("sweepkit.cli")
 
@@ -38,6 +38,19 @@ RECENT_S = 600.0
 #: What an unregistered job's run shows of its ``run.json`` (besides its name and status).
 _UNREGISTERED_FIELDS = ("metric_name", "metric_value", "epoch", "epochs_run", "max_epochs", "params",
                         "test", "started_at", "ended_at", "error")
+
+
+#: A run as the commands see it: a manifest record's fields (``docs/manifest.md``) plus the CLI's
+#: ``registered``, and for a sweep read from its Optuna study ``source`` and ``history``. Plain
+#: JSON-like data from three sources (the manifest, a job's ``run.json``, the study).
+Run = dict[str, Any]
+
+
+class Objective(TypedDict):
+    """One metric a multi-metric sweep ranks (the manifest's ``objectives``)."""
+
+    name: str
+    mode: str
 
 
 class CliError(Exception):
@@ -153,7 +166,7 @@ class Sweep:
 
     # ------------------------------------------------------------ files
     @cached_property
-    def manifest(self) -> dict | None:
+    def manifest(self) -> dict[str, Any] | None:
         """``sweep_results.json`` as a dict; None when absent or corrupt (see :attr:`errors`)."""
         path = self.path / RESULTS_NAME
         try:
@@ -165,7 +178,7 @@ class Sweep:
             return None
 
     @cached_property
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """Hydra's composed ``multirun.yaml`` (unresolved); {} when absent or unreadable."""
         path = self.path / MULTIRUN_CONFIG
         if not path.is_file():
@@ -181,10 +194,10 @@ class Sweep:
         return doc if isinstance(doc, dict) else {}
 
     @cached_property
-    def registered(self) -> list[dict]:
+    def registered(self) -> list[ManifestRecord]:
         """Every registered run's latest record (the manifest's log), in registration order."""
         try:
-            return latest_records(self.path / LOG_NAME)
+            return cast("list[ManifestRecord]", latest_records(self.path / LOG_NAME))
         except (ManifestError, OSError, ValueError) as exc:
             self.errors.append(str(exc))
             return []
@@ -201,7 +214,7 @@ class Sweep:
         return sorted(jobs, key=lambda p: int(p.name))
 
     @cached_property
-    def runs(self) -> list[dict]:
+    def runs(self) -> list[Run]:
         """Registered runs, ranked ones annotated with ``rank``, plus unregistered jobs.
 
         Each run carries ``run_id``, ``run_name``, ``job_num``, ``status``, ``metric_value``,
@@ -209,7 +222,8 @@ class Sweep:
         An unregistered job whose record says ``running`` but has not been written for
         ``RECENT_S`` seconds is shown as ``killed``.
         """
-        runs: list[dict[str, Any]] = [dict(r) for r in with_ranks(self.registered, self.top)]
+        top = cast("list[ManifestRecord]", self.top)  # the manifest's ranked records
+        runs: list[Run] = [dict(r) for r in with_ranks(self.registered, top)]
         seen = {run["run_id"] for run in runs}
         if not runs and self.manifest and self.manifest.get("runs"):
             runs = [dict(r) for r in self.manifest["runs"]]  # log missing: the manifest's copy
@@ -223,7 +237,7 @@ class Sweep:
             record = read_run_record(job)
             if record is None:
                 continue
-            run: dict[str, Any] = dict(manifest_record(self.path, job, record))
+            run: Run = dict(manifest_record(self.path, job, record))
             status = run["status"] or "running"
             if status == "running" and now - (_mtime(job / RUN_RECORD) or 0.0) > RECENT_S:
                 status = "killed"
@@ -264,7 +278,7 @@ class Sweep:
             return None
 
     @cached_property
-    def study_runs(self) -> list[dict]:
+    def study_runs(self) -> list[Run]:
         """Runs from the Optuna study (a sweep without manifest or run records)."""
         study = self.study
         if study is None:
@@ -275,7 +289,7 @@ class Sweep:
                   TrialState.FAIL: "failed", TrialState.RUNNING: "running",
                   TrialState.WAITING: "running"}
         pick = max if self.mode == "max" else min
-        runs = []
+        runs: list[Run] = []
         for trial in study.get_trials(deepcopy=False):
             curve = trial.intermediate_values
             value = trial.value if trial.state == TrialState.COMPLETE else (
@@ -295,28 +309,29 @@ class Sweep:
         return runs
 
     @property
-    def top(self) -> list[dict]:
+    def top(self) -> list[Run]:
         """The ranked runs from the manifest (best first); [] without a manifest."""
         doc = self.manifest
         return list(doc.get("top") or []) if doc else []
 
     @property
-    def objectives(self) -> list[dict] | None:
+    def objectives(self) -> list[Objective] | None:
         """``[{"name", "mode"}, ...]`` of a sweep that ranks several metrics, else None."""
         doc = self.manifest
         return (doc.get("objectives") or None) if doc else None
 
-    def front(self) -> list[dict]:
+    def front(self) -> list[Run]:
         """A multi-metric sweep's Pareto front (every non-dominated run, first metric first),
         each run with ``rank`` set when its checkpoint is kept; [] for one metric."""
-        if not self.objectives:
+        doc = self.manifest
+        if not self.objectives or doc is None:  # objectives come from the manifest
             return []
         by_id = {r["run_id"]: r for r in self.runs}
         kept = {e["run_id"]: e["rank"] for e in self.top}
         return [dict(by_id.get(e["run_id"], e), rank=kept.get(e["run_id"]))
-                for e in self.manifest.get("front") or []]
+                for e in doc.get("front") or []]
 
-    def ranked(self) -> list[dict]:
+    def ranked(self) -> list[Run]:
         """Runs in rank order: the manifest's top k, else finished runs sorted by metric."""
         if self.top:
             by_id = {r["run_id"]: r for r in self.runs}
@@ -337,19 +352,22 @@ class Sweep:
 
     @property
     def model(self) -> str | None:
-        return (self.manifest or {}).get("model") or _plain(self._cfg("model", "name"))
+        model: str | None = (self.manifest or {}).get("model") or _plain(self._cfg("model", "name"))
+        return model
 
     @property
     def dataset(self) -> str | None:
-        return (self.manifest or {}).get("dataset") or _plain(self._cfg("dataset", "name"))
+        dataset: str | None = (self.manifest or {}).get("dataset") or _plain(self._cfg("dataset", "name"))
+        return dataset
 
     @cached_property
     def labels(self) -> dict[str, str]:
         """What the sweep trained, from the app's config groups (``{"model": "mlp"}``): the
         runs' recorded labels, else a job's ``.hydra/hydra.yaml`` choices."""
         for run in self.registered:
-            if isinstance(run.get("labels"), dict) and run["labels"]:
-                return {str(k): str(v) for k, v in run["labels"].items()}
+            labels = run.get("labels")
+            if isinstance(labels, dict) and labels:
+                return {str(k): str(v) for k, v in labels.items()}
         for job in self.job_dirs[:1]:
             choices = _read_yaml(job / HYDRA_DIR / "hydra.yaml").get("hydra", {})
             choices = (choices.get("runtime") or {}).get("choices") or {}
@@ -416,8 +434,8 @@ class Sweep:
         times = [_mtime(self.path / MULTIRUN_CONFIG)]
         if isinstance(created, (int, float)):
             times.append(created)
-        times = [t for t in times if t]
-        return min(times) if times else _mtime(self.path) or 0.0
+        known = [t for t in times if t]
+        return min(known) if known else _mtime(self.path) or 0.0
 
     @cached_property
     def updated(self) -> float:
@@ -470,7 +488,7 @@ class Sweep:
     def status(self) -> str:
         return "running" if self.running else "finished"
 
-    def job_record(self, run: dict) -> dict | None:
+    def job_record(self, run: Run) -> RunRecord | None:
         """The ``run.json`` of a run's job directory (learning curve etc.), or None."""
         candidates = []
         if run.get("run_id") is not None:
@@ -508,7 +526,7 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
     try:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from pathlib import Path
+from typing import cast
 
 from sweepkit.manifest._files import is_the_recorded_file
 from sweepkit.cli._render import print_json, style
@@ -15,7 +17,7 @@ from sweepkit.manifest._manager import WRITE_EVERY
 from sweepkit.records import BEST_DIR, CHECKPOINT, KEPT_DIR, LOG_NAME, RESULTS_NAME, is_inside
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     sweep = latest_sweep(args.path)
     problems = check(sweep)
     actions: list[str] = []
@@ -85,7 +87,7 @@ def check(sweep: Sweep) -> list[str]:
     finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
     if not finite:
         problems.append("a ranked run has a missing or non-finite metric")
-    elif values != sorted(values, reverse=sweep.mode == "max"):
+    elif values != sorted(cast("list[float]", values), reverse=sweep.mode == "max"):  # all finite here
         problems.append(f"the ranking is not ordered by {sweep.metric_name} ({sweep.mode})")
     if len(top) > sweep.top_k:
         problems.append(f"{len(top)} runs ranked but top_k is {sweep.top_k}")
@@ -161,9 +163,11 @@ def repair(sweep: Sweep, problems: list[str]) -> list[str]:
 
     from sweepkit.manifest import read_settings
 
-    guessed = {} if read_settings(sweep.path) else {  # the sweep's own settings, else its config
-        "top_k": sweep.top_k, "metric_name": sweep.metric_name, "mode": sweep.mode}
-    manager = SweepManager(sweep.path, lock_timeout=30, **guessed)
+    if read_settings(sweep.path):  # the sweep's own settings, else its config
+        manager = SweepManager(sweep.path, lock_timeout=30)
+    else:
+        manager = SweepManager(sweep.path, top_k=sweep.top_k, metric_name=sweep.metric_name,
+                               mode=sweep.mode, lock_timeout=30)
     with manager:
         actions = manager.repair()
         unregistered = [p for p in problems if "never registered" in p]
