@@ -61,7 +61,7 @@ def is_held(path: Path) -> bool:
     """
     if not path.exists():
         return False
-    if lock_kind() == "soft":
+    if os.environ.get("SWEEPKIT_LOCK") == "soft":  # a read never fails on a bad setting
         return True
     if not HAVE_FLOCK:
         import filelock
