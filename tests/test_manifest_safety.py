@@ -254,7 +254,7 @@ def test_a_hand_deleted_rank_file_costs_no_valid_checkpoint(tmp_path, value):
 # ------------------------------------------------------------------ 6, 7. one driver; copies
 def test_a_second_launch_into_a_running_sweep_is_refused(tmp_path):  # invariant 11
     sweep = tmp_path / "sweep"
-    args = ["sweeper=bayes", "trainer.max_epochs=2", "epoch_seconds=1.5", *TOPK]
+    args = ["sweeper=bayes", "trainer.max_epochs=2", "epoch_seconds=4", *TOPK]
     first = subprocess.Popen(toy_command(sweep, *args, "hydra.sweeper.n_trials=2"),
                              cwd=tmp_path, env=toy_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
