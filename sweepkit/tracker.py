@@ -31,9 +31,23 @@ from sweepkit._io import atomic_write_json, check_mode, finite
 from sweepkit.records import CHECKPOINT, RESUME_CHECKPOINT, RUN_RECORD, RUN_RECORD_FORMAT, RUN_STATUSES
 
 #: Config groups that say how a job ran rather than what it trained; never used as labels.
-NON_LABEL_GROUPS = frozenset({"paths", "trainer", "logger", "callbacks", "extras", "hydra", "debug",
-                              "local", "experiment", "hparams_search", "sweeper", "search_space",
-                              "launcher"})
+NON_LABEL_GROUPS = frozenset(
+    {
+        "paths",
+        "trainer",
+        "logger",
+        "callbacks",
+        "extras",
+        "hydra",
+        "debug",
+        "local",
+        "experiment",
+        "hparams_search",
+        "sweeper",
+        "search_space",
+        "launcher",
+    }
+)
 
 
 class BestModelTracker:
@@ -129,8 +143,9 @@ class BestModelTracker:
         self.record["epoch"] = entry.get("epoch", len(self.record["history"]))
         self._write()
 
-    def finish(self, status: str, test: dict[str, float] | None = None, error: str | None = None,
-               keep_resume: bool = False) -> dict[str, Any]:
+    def finish(
+        self, status: str, test: dict[str, float] | None = None, error: str | None = None, keep_resume: bool = False
+    ) -> dict[str, Any]:
         """Close the record with a final status (complete, pruned or failed).
 
         ``test=None`` keeps test metrics recorded before (:meth:`set_test`). The resume
@@ -164,9 +179,12 @@ class BestModelTracker:
 
     def resume_state(self) -> dict[str, Any]:
         """The tracker's part of a resume checkpoint (best so far, the record)."""
-        return {"best_value": self.best_value, "best_epoch": self.best_epoch,
-                "checkpoint": str(self.checkpoint_path) if self.checkpoint_path else None,
-                "record": {k: self.record.get(k) for k in _RESUMED_FIELDS}}
+        return {
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "checkpoint": str(self.checkpoint_path) if self.checkpoint_path else None,
+            "record": {k: self.record.get(k) for k in _RESUMED_FIELDS},
+        }
 
     def resume_from(self, state: Mapping[str, Any], epoch: int) -> None:
         """Continue a run from :meth:`resume_state` saved after ``epoch``: best so far, history,
@@ -177,8 +195,9 @@ class BestModelTracker:
         self.best_value, self.best_epoch = state.get("best_value"), state.get("best_epoch")
         checkpoint = state.get("checkpoint")
         self.set_checkpoint(checkpoint if checkpoint and os.path.isfile(checkpoint) else None)
-        self.record.update(best_value=self.best_value, best_epoch=self.best_epoch, status="running",
-                           ended_at=None, error=None)
+        self.record.update(
+            best_value=self.best_value, best_epoch=self.best_epoch, status="running", ended_at=None, error=None
+        )
         self._write()
 
     def drop_resume(self) -> None:
@@ -209,14 +228,17 @@ def hydra_job_fields(hydra_cfg: Any) -> dict[str, Any]:
     from hydra.types import RunMode
 
     choices = dict(hydra_cfg.runtime.get("choices") or {})
-    labels = {k: str(v) for k, v in choices.items()
-              if v is not None and "/" not in k and k not in NON_LABEL_GROUPS}
+    labels = {k: str(v) for k, v in choices.items() if v is not None and "/" not in k and k not in NON_LABEL_GROUPS}
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     job_num = int(hydra_cfg.job.num) if multirun else None
     suffix = f"{job_num:03d}" if multirun else Path(str(hydra_cfg.runtime.output_dir)).name
     name = "_".join([*dict.fromkeys(labels.values()), suffix])
-    return {"run_name": name, "job_num": job_num, "labels": labels,
-            "params": override_params(list(hydra_cfg.overrides.task))}
+    return {
+        "run_name": name,
+        "job_num": job_num,
+        "labels": labels,
+        "params": override_params(list(hydra_cfg.overrides.task)),
+    }
 
 
 def override_params(overrides: list[str]) -> dict[str, Any]:

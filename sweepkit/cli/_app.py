@@ -60,9 +60,11 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 _N = TypeVar("_N", int, float)
 
 
-def _number(parse: Callable[[str], _N], minimum: float, inclusive: bool, not_a_number: str,
-            too_small: str) -> Callable[[str], _N]:
+def _number(
+    parse: Callable[[str], _N], minimum: float, inclusive: bool, not_a_number: str, too_small: str
+) -> Callable[[str], _N]:
     """An argparse type: ``parse(text)``, finite and above (or, if inclusive, at) ``minimum``."""
+
     def convert(text: str) -> _N:
         try:
             value = parse(text)
@@ -71,6 +73,7 @@ def _number(parse: Callable[[str], _N], minimum: float, inclusive: bool, not_a_n
         if not (value >= minimum if inclusive else value > minimum) or value == float("inf"):
             raise argparse.ArgumentTypeError(f"{too_small}, got {text!r}")
         return value
+
     return convert
 
 
@@ -81,20 +84,24 @@ _seconds = _number(float, 0, False, "expected seconds", "expected more than 0 se
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sweepkit", formatter_class=_Formatter, epilog=EXAMPLES,
-        description="Look at and manage sweepkit sweeps (Hydra multirun directories).")
+        prog="sweepkit",
+        formatter_class=_Formatter,
+        epilog=EXAMPLES,
+        description="Look at and manage sweepkit sweeps (Hydra multirun directories).",
+    )
     parser.add_argument("--version", action="version", version=f"sweepkit {__version__}")
-    parser.add_argument("--json", action="store_true",
-                        help="machine-readable output (read-only commands, cleanup, verify)")
+    parser.add_argument(
+        "--json", action="store_true", help="machine-readable output (read-only commands, cleanup, verify)"
+    )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="machine-readable output")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     def add(name: str, path_help: str, default: str | None = None) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=COMMANDS[name][1],
-                           description=COMMANDS[name][1], formatter_class=_Formatter)
+        p = sub.add_parser(
+            name, parents=[common], help=COMMANDS[name][1], description=COMMANDS[name][1], formatter_class=_Formatter
+        )
         p.add_argument("path", nargs="?", default=default, metavar="PATH", help=path_help)
         return p
 
@@ -102,49 +109,72 @@ def build_parser() -> argparse.ArgumentParser:
     one = f"a sweep directory, or a folder above sweeps (the newest is used; {found})"
     many = f"a sweep directory or a folder above sweeps ({found})"
     p = add("summarize", many)
-    p.add_argument("--top", type=_positive_int, default=None, metavar="K",
-                   help="rows of the top-k table (default: the sweep's top_k)")
-    add("analyze", one).add_argument("--top", type=_positive_int, default=None, metavar="K",
-                                     help="learning curves of the best K runs")
+    p.add_argument(
+        "--top",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="rows of the top-k table (default: the sweep's top_k)",
+    )
+    add("analyze", one).add_argument(
+        "--top", type=_positive_int, default=None, metavar="K", help="learning curves of the best K runs"
+    )
     p = add("compare", many)
     p.add_argument("--model", help="only sweeps of this model")
     p.add_argument("--dataset", help="only sweeps of this dataset")
     add("list", many)
     p = add("export", many)
-    p.add_argument("--output", "-o", required=True, metavar="FILE",
-                   help="results.csv, results.json or results.parquet (parquet needs pyarrow)")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="FILE",
+        help="results.csv, results.json or results.parquet (parquet needs pyarrow)",
+    )
     p = add("cleanup", many)
-    p.add_argument("--days", type=_days, required=True, metavar="N",
-                   help="sweeps whose last write is older than N days")
+    p.add_argument(
+        "--days", type=_days, required=True, metavar="N", help="sweeps whose last write is older than N days"
+    )
     p.add_argument("--live", action="store_true", help="really delete (default: a dry run)")
     p = add("monitor", one)
-    p.add_argument("--interval", type=_seconds, default=2.0, metavar="S",
-                   help="seconds between refreshes (default 2)")
+    p.add_argument("--interval", type=_seconds, default=2.0, metavar="S", help="seconds between refreshes (default 2)")
     p.add_argument("--once", action="store_true", help="render one frame and exit")
     p = add("verify", one)
     p.add_argument("--repair", action="store_true", help="mend what the check finds")
     p = add("prune", one)
-    p.add_argument("--top-k", type=_positive_int, required=True, metavar="K",
-                   help="checkpoints the sweep keeps from now on")
+    p.add_argument(
+        "--top-k", type=_positive_int, required=True, metavar="K", help="checkpoints the sweep keeps from now on"
+    )
     p.add_argument("--live", action="store_true", help="really change it (default: a dry run)")
     p = add("report", one)
-    p.add_argument("--output", "-o", default="report.html", metavar="FILE",
-                   help="the HTML file to write (default report.html)")
+    p.add_argument(
+        "--output", "-o", default="report.html", metavar="FILE", help="the HTML file to write (default report.html)"
+    )
     p.add_argument("--png", metavar="DIR", help="also write each plot as a PNG image into DIR")
-    p.add_argument("--top", type=_positive_int, default=None, metavar="K",
-                   help="runs in the top-k table and learning curves (default: the sweep's top_k)")
-    p.add_argument("--leaderboard", metavar="FILE",
-                   help="add this leaderboard (the JSON of `sweepkit leaderboard --json`) to the page "
-                        "(default: the one `sweepkit leaderboard` left in the sweep, if any)")
+    p.add_argument(
+        "--top",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="runs in the top-k table and learning curves (default: the sweep's top_k)",
+    )
+    p.add_argument(
+        "--leaderboard",
+        metavar="FILE",
+        help="add this leaderboard (the JSON of `sweepkit leaderboard --json`) to the page "
+        "(default: the one `sweepkit leaderboard` left in the sweep, if any)",
+    )
     import_module("sweepkit.cli._leaderboard").add_arguments(
-        add("leaderboard", "a folder above sweeps (default outputs)", default="outputs"))
+        add("leaderboard", "a folder above sweeps (default outputs)", default="outputs")
+    )
     return parser
 
 
 def _setup_logging() -> None:
     if os.environ.get("SWEEP_DEBUG", "") not in ("", "0", "false", "False"):
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format="[sweepkit %(relativeCreated)6.0fms] %(message)s")
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="[sweepkit %(relativeCreated)6.0fms] %(message)s"
+        )
         logging.getLogger("sweepkit.cli").setLevel(logging.DEBUG)
 
 
@@ -171,6 +201,5 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `sweepkit export ... | head`
         sys.stderr.close()
         code = 0
-    log.debug("%s finished in %.3f s with exit code %d", args.command,
-              time.perf_counter() - start, code)
+    log.debug("%s finished in %.3f s with exit code %d", args.command, time.perf_counter() - start, code)
     return code

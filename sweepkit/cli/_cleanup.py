@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from sweepkit.cli._render import Table, fmt_bytes, fmt_time, print_json, style
-from sweepkit.cli._sweeps import (CliError, Sweep, dir_size, display_path, find_sweeps,
-                                 search_root)
+from sweepkit.cli._sweeps import CliError, Sweep, dir_size, display_path, find_sweeps, search_root
 from sweepkit.records import is_inside
 
 
@@ -42,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
         if not is_inside(sweep.path, root_real):
             continue  # cannot happen with find_sweeps; a guard for the invariant
         (running if sweep.running else chosen).append(sweep)
-    entries: list[_Entry] = [{"sweep": s.name, "path": str(s.path.absolute()), "updated": s.updated,
-                              "bytes": dir_size(s.path)} for s in chosen]
+    entries: list[_Entry] = [
+        {"sweep": s.name, "path": str(s.path.absolute()), "updated": s.updated, "bytes": dir_size(s.path)}
+        for s in chosen
+    ]
     deleted, failures = [], []
     if args.live:
         for sweep, entry in zip(chosen, entries):
@@ -57,18 +58,27 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 failures.append(f"{sweep.name}: {exc}")
     for sweep in running:
-        print(f"sweepkit cleanup: {sweep.name} is still running (lock held or a job wrote in the "
-              "last 10 minutes); not deleted", file=sys.stderr)
+        print(
+            f"sweepkit cleanup: {sweep.name} is still running (lock held or a job wrote in the "
+            "last 10 minutes); not deleted",
+            file=sys.stderr,
+        )
     for failure in failures:
         print(f"sweepkit cleanup: error: could not delete {failure}", file=sys.stderr)
     listed = deleted if args.live else entries
     total = sum(e["bytes"] for e in listed)
     if args.json:
-        print_json({"live": args.live, "days": args.days, "sweeps": listed, "bytes": total,
-                    "running": [s.name for s in running]})
+        print_json(
+            {
+                "live": args.live,
+                "days": args.days,
+                "sweeps": listed,
+                "bytes": total,
+                "running": [s.name for s in running],
+            }
+        )
     elif not listed:
-        print(f"nothing to delete: no finished sweep under {display_path(root)} is older than "
-              f"{args.days:g} days")
+        print(f"nothing to delete: no finished sweep under {display_path(root)} is older than {args.days:g} days")
     else:
         verb = "deleted" if args.live else "would delete"
         table = Table(["sweep", "last write", "size"], align_right={"size"})

@@ -23,24 +23,46 @@ from sweepkit.cli._summary import test_metrics, varying_params
 from sweepkit.cli._sweeps import CliError, Sweep, find_sweeps
 
 FORMATS = (".csv", ".json", ".parquet")
-BASE_COLUMNS = ["sweep", "run_id", "run_name", "job_num", "status", "rank", "metric_name",
-                "metric_value", "epoch", "epochs_run", "max_epochs", "started_at", "ended_at",
-                "duration_s", "checkpoint", "config", "run_dir", "error"]
+BASE_COLUMNS = [
+    "sweep",
+    "run_id",
+    "run_name",
+    "job_num",
+    "status",
+    "rank",
+    "metric_name",
+    "metric_value",
+    "epoch",
+    "epochs_run",
+    "max_epochs",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "checkpoint",
+    "config",
+    "run_dir",
+    "error",
+]
 
 
 def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     suffix = output.suffix.lower()
     if suffix not in FORMATS:
-        print(f"sweepkit export: error: unknown output format {output.suffix or '(none)'!r} of "
-              f"{output}; use one of {', '.join(FORMATS)}", file=sys.stderr)
+        print(
+            f"sweepkit export: error: unknown output format {output.suffix or '(none)'!r} of "
+            f"{output}; use one of {', '.join(FORMATS)}",
+            file=sys.stderr,
+        )
         return 2
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise CliError("writing .parquet needs pyarrow, which is not installed: "
-                           "`pip install pyarrow`, or export to .csv or .json") from None
+            raise CliError(
+                "writing .parquet needs pyarrow, which is not installed: "
+                "`pip install pyarrow`, or export to .csv or .json"
+            ) from None
     sweeps = find_sweeps(args.path)
     columns, rows = export_rows(sweeps)
     errors = [e for s in sweeps for e in dict.fromkeys(s.errors)]
@@ -59,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
         import pyarrow.parquet as pq
 
         pq.write_table(pa.Table.from_pylist(rows), output)
-    print(f"wrote {len(rows)} runs x {len(columns)} columns from {len(sweeps)} sweep(s) "
-          f"to {output}", file=sys.stderr)
+    print(f"wrote {len(rows)} runs x {len(columns)} columns from {len(sweeps)} sweep(s) to {output}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -81,25 +102,34 @@ def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict[str, Any]]]:
         for run in sweep.runs:
             test = run["test"] if isinstance(run.get("test"), dict) else {}
             source = run.get("source_checkpoint")
-            run_dir = (os.path.dirname(source) if source
-                       else os.path.join(sweep_dir, str(run["run_id"])))
+            run_dir = os.path.dirname(source) if source else os.path.join(sweep_dir, str(run["run_id"]))
             row: dict[str, Any] = {"sweep": name}
             run_labels = run["labels"] if isinstance(run.get("labels"), dict) else labels
             for group, choice in run_labels.items():
                 column = label_column(str(group))
                 label_keys.setdefault(column)
                 row[column] = choice
-            row.update({
-                "run_id": run.get("run_id"), "run_name": run.get("run_name"),
-                "job_num": run.get("job_num"), "status": run.get("status"), "rank": run.get("rank"),
-                "metric_name": run.get("metric_name") or sweep.metric_name,
-                "metric_value": run.get("metric_value"), "epoch": run.get("epoch"),
-                "epochs_run": run.get("epochs_run"), "max_epochs": run.get("max_epochs"),
-                "started_at": run.get("started_at"), "ended_at": run.get("ended_at"),
-                "duration_s": run.get("duration_s"), "checkpoint": run.get("checkpoint"),
-                "config": run.get("config") or run.get("source_config"), "run_dir": run_dir,
-                "error": run.get("error"),
-            })
+            row.update(
+                {
+                    "run_id": run.get("run_id"),
+                    "run_name": run.get("run_name"),
+                    "job_num": run.get("job_num"),
+                    "status": run.get("status"),
+                    "rank": run.get("rank"),
+                    "metric_name": run.get("metric_name") or sweep.metric_name,
+                    "metric_value": run.get("metric_value"),
+                    "epoch": run.get("epoch"),
+                    "epochs_run": run.get("epochs_run"),
+                    "max_epochs": run.get("max_epochs"),
+                    "started_at": run.get("started_at"),
+                    "ended_at": run.get("ended_at"),
+                    "duration_s": run.get("duration_s"),
+                    "checkpoint": run.get("checkpoint"),
+                    "config": run.get("config") or run.get("source_config"),
+                    "run_dir": run_dir,
+                    "error": run.get("error"),
+                }
+            )
             if objectives:
                 values = run.get("metric_values") or [None] * len(objectives)
                 for objective, value in zip(objectives, values):
@@ -118,15 +148,21 @@ def export_rows(sweeps: list[Sweep]) -> tuple[list[str], list[dict[str, Any]]]:
             rows.append(row)
     base = BASE_COLUMNS[1:]
     at = base.index("metric_value") + 1
-    columns = (["sweep"] + list(label_keys) + base[:at] + list(metric_keys) + base[at:]
-               + list(test_keys.values()) + list(param_keys))
+    columns = (
+        ["sweep"]
+        + list(label_keys)
+        + base[:at]
+        + list(metric_keys)
+        + base[at:]
+        + list(test_keys.values())
+        + list(param_keys)
+    )
     return columns, rows
 
 
 def label_column(group: str) -> str:
     """A config group's column (``model``); ``group.<name>`` where that would shadow another."""
-    return f"group.{group}" if group in BASE_COLUMNS or group.startswith(("test", "params.")) \
-        else group
+    return f"group.{group}" if group in BASE_COLUMNS or group.startswith(("test", "params.")) else group
 
 
 def test_column(name: str) -> str:

@@ -20,17 +20,32 @@ from sweepkit.cli._sweeps import CliError, display_path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="the dataset's name (Wind, Solar)")
-    p.add_argument("--lookback", type=int, nargs="+", default=[96], metavar="N",
-                   help="the baselines' lookback(s) (default 96; e.g. --lookback 96 336)")
-    p.add_argument("--dataset-config", metavar="FILE",
-                   help="data settings (a conf/dataset/*.yaml); default: the newest matching sweep's, "
-                        "else conf/dataset/<DATASET>.yaml in the working directory")
+    p.add_argument(
+        "--lookback",
+        type=int,
+        nargs="+",
+        default=[96],
+        metavar="N",
+        help="the baselines' lookback(s) (default 96; e.g. --lookback 96 336)",
+    )
+    p.add_argument(
+        "--dataset-config",
+        metavar="FILE",
+        help="data settings (a conf/dataset/*.yaml); default: the newest matching sweep's, "
+        "else conf/dataset/<DATASET>.yaml in the working directory",
+    )
     p.add_argument("--data-path", metavar="FILE", help="read the series from this file (dataset.path)")
     p.add_argument("--per-channel", action="store_true", help="also the test MSE of every channel")
-    p.add_argument("--seeds", type=int, default=0, metavar="N",
-                   help="retrain the configuration best on val with seeds 0..N-1; report mean and spread")
-    p.add_argument("--seeds-dir", metavar="DIR",
-                   help="where the seed runs go (default outputs/leaderboard/<dataset>_<time>)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="retrain the configuration best on val with seeds 0..N-1; report mean and spread",
+    )
+    p.add_argument(
+        "--seeds-dir", metavar="DIR", help="where the seed runs go (default outputs/leaderboard/<dataset>_<time>)"
+    )
     p.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)")
     p.add_argument("--html", metavar="FILE", help="also write the table as a self-contained HTML page")
 
@@ -59,10 +74,13 @@ def run(args: argparse.Namespace) -> int:
             board = build_board(args.path, args.dataset, args.lookback, dcfg, args.threads, args.data_path)
         except LookupError:  # no sweep to take the data settings from
             if not default.is_file():
-                raise CliError(f"no finished sweep of {args.dataset} under {args.path} and no {default} here; "
-                               "give --dataset-config FILE") from None
-            board = build_board(args.path, args.dataset, args.lookback, _load_dataset_cfg(str(default)),
-                                args.threads, args.data_path)
+                raise CliError(
+                    f"no finished sweep of {args.dataset} under {args.path} and no {default} here; "
+                    "give --dataset-config FILE"
+                ) from None
+            board = build_board(
+                args.path, args.dataset, args.lookback, _load_dataset_cfg(str(default)), args.threads, args.data_path
+            )
     except ValueError as exc:  # e.g. a bad data file (DataError)
         raise CliError(str(exc)) from None
     if args.seeds:
@@ -70,11 +88,14 @@ def run(args: argparse.Namespace) -> int:
         if not sweeps:
             raise CliError(f"--seeds: no sweep of {args.dataset} to take a configuration from")
         top = min(sweeps, key=lambda r: r.val.mse if r.val else float("inf"))  # chosen on val, never on test
-        out = Path(args.seeds_dir or Path("outputs") / "leaderboard" /
-                   f"{args.dataset}_{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+        out = Path(
+            args.seeds_dir or Path("outputs") / "leaderboard" / f"{args.dataset}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+        )
         log = (lambda *a: None) if args.json else print
-        log(f"retraining {top.name} from {display_path(Path(top.extra['config']))} with {args.seeds} seed(s) "
-            f"into {display_path(out)}")
+        log(
+            f"retraining {top.name} from {display_path(Path(top.extra['config']))} with {args.seeds} seed(s) "
+            f"into {display_path(out)}"
+        )
         row = retrain_seeds(top.extra["config"], list(range(args.seeds)), out, args.threads, log=log)
         row.extra["sweep"] = top.extra["sweep"]
         board.rows.append(row)
@@ -101,8 +122,9 @@ def save(board: dict[str, Any], html: str | None) -> None:
             path.parent.mkdir(exist_ok=True)
             atomic_write_json(path, board)
         except OSError as exc:
-            print(f"sweepkit leaderboard: warning: cannot save it in {display_path(Path(sweep))}: {exc}",
-                  file=sys.stderr)
+            print(
+                f"sweepkit leaderboard: warning: cannot save it in {display_path(Path(sweep))}: {exc}", file=sys.stderr
+            )
         else:
             print(f"saved in {display_path(path)} (`sweepkit report` shows it)", file=sys.stderr)
     if html:

@@ -8,8 +8,7 @@ import time
 from typing import Any
 
 from sweepkit._eta import describe, eta_seconds
-from sweepkit.cli._render import (Table, fmt_num, print_json, progress_bar, sparkline, style,
-                                  use_colour)
+from sweepkit.cli._render import Table, fmt_num, print_json, progress_bar, sparkline, style, use_colour
 from sweepkit.cli._sweeps import Sweep, latest_sweep
 from sweepkit.records import FINISHED_STATUSES
 
@@ -47,24 +46,49 @@ def snapshot(sweep: Sweep) -> dict[str, Any]:
         record = sweep.job_record(run) or {}
         history = record.get("history") or []
         metric = record.get("metric_name") or sweep.metric_name
-        jobs.append({"run_id": run["run_id"], "run_name": run.get("run_name"),
-                     "epoch": record.get("epoch"), "max_epochs": record.get("max_epochs"),
-                     "last": history[-1].get(metric) if history else None,
-                     "best": record.get("best_value"),
-                     "curve": [h.get(metric) for h in history]})
-    top = [{"rank": i, "run_name": r.get("run_name"), "metric_value": r.get("metric_value"),
-            "epoch": r.get("epoch"), "status": r.get("status")}
-           for i, r in enumerate(sweep.ranked(), 1)]
+        jobs.append(
+            {
+                "run_id": run["run_id"],
+                "run_name": run.get("run_name"),
+                "epoch": record.get("epoch"),
+                "max_epochs": record.get("max_epochs"),
+                "last": history[-1].get(metric) if history else None,
+                "best": record.get("best_value"),
+                "curve": [h.get(metric) for h in history],
+            }
+        )
+    top = [
+        {
+            "rank": i,
+            "run_name": r.get("run_name"),
+            "metric_value": r.get("metric_value"),
+            "epoch": r.get("epoch"),
+            "status": r.get("status"),
+        }
+        for i, r in enumerate(sweep.ranked(), 1)
+    ]
     now, done = time.time(), sum(counts.get(s, 0) for s in FINISHED_STATUSES)
     running = sweep.running
     elapsed = max(0.0, (now if running else sweep.updated) - sweep.started)
     eta = None
     if running and sweep.n_trials:
         eta = eta_seconds(done, sweep.n_trials - done, elapsed, sweep.timeout)
-    return {"sweep": sweep.name, "model": sweep.model, "dataset": sweep.dataset,
-            "metric": sweep.metric_name, "running": running, "n_trials": sweep.n_trials,
-            "done": done, "counts": counts, "jobs": jobs, "top": top, "time": now,
-            "elapsed_s": elapsed, "eta_s": eta, "timeout_s": sweep.timeout}
+    return {
+        "sweep": sweep.name,
+        "model": sweep.model,
+        "dataset": sweep.dataset,
+        "metric": sweep.metric_name,
+        "running": running,
+        "n_trials": sweep.n_trials,
+        "done": done,
+        "counts": counts,
+        "jobs": jobs,
+        "top": top,
+        "time": now,
+        "elapsed_s": elapsed,
+        "eta_s": eta,
+        "timeout_s": sweep.timeout,
+    }
 
 
 def _timing(state: dict[str, Any]) -> str:
@@ -77,30 +101,37 @@ def render(state: dict[str, Any]) -> str:
     what = " on ".join(x for x in (state["model"], state["dataset"]) if x)
     status = style("running", "cyan") if state["running"] else style("finished", "green")
     counts = state["counts"]
-    lines = [style(f"Sweep {state['sweep']}", "bold") + f"  {what}  {status}  "
-             + time.strftime("%H:%M:%S", time.localtime(state["time"])),
-             "  " + progress_bar(state["done"], state["n_trials"]) + _timing(state),
-             f"  complete {counts['complete']}  pruned {counts['pruned']}  "
-             f"failed {counts['failed'] + counts['killed']}  running {counts['running']}", ""]
+    lines = [
+        style(f"Sweep {state['sweep']}", "bold")
+        + f"  {what}  {status}  "
+        + time.strftime("%H:%M:%S", time.localtime(state["time"])),
+        "  " + progress_bar(state["done"], state["n_trials"]) + _timing(state),
+        f"  complete {counts['complete']}  pruned {counts['pruned']}  "
+        f"failed {counts['failed'] + counts['killed']}  running {counts['running']}",
+        "",
+    ]
     metric = state["metric"]
     if state["jobs"]:
-        table = Table(["job", "run", "epoch", f"last {metric}", f"best {metric}", "curve"],
-                      title="running jobs", align_right={"epoch", f"last {metric}",
-                                                         f"best {metric}"})
+        table = Table(
+            ["job", "run", "epoch", f"last {metric}", f"best {metric}", "curve"],
+            title="running jobs",
+            align_right={"epoch", f"last {metric}", f"best {metric}"},
+        )
         for job in state["jobs"]:
             epoch = f"{fmt_num(job['epoch'])}/{fmt_num(job['max_epochs'])}"
-            table.add(job["run_id"], job["run_name"] or "-", epoch, job["last"], job["best"],
-                      sparkline(job["curve"], 20))
+            table.add(
+                job["run_id"], job["run_name"] or "-", epoch, job["last"], job["best"], sparkline(job["curve"], 20)
+            )
         lines.append(table.render_plain("  "))
     else:
         lines.append("  no job running right now")
     lines.append("")
     if state["top"]:
-        table = Table(["rank", "run", metric, "epoch", "status"], title="top k",
-                      align_right={"rank", metric, "epoch"})
+        table = Table(["rank", "run", metric, "epoch", "status"], title="top k", align_right={"rank", metric, "epoch"})
         for entry in state["top"]:
-            table.add(entry["rank"], entry["run_name"] or "-", entry["metric_value"],
-                      entry["epoch"], entry["status"] or "-")
+            table.add(
+                entry["rank"], entry["run_name"] or "-", entry["metric_value"], entry["epoch"], entry["status"] or "-"
+            )
         lines.append(table.render_plain("  "))
     else:
         lines.append("  no ranked run yet")

@@ -13,7 +13,6 @@ from pathlib import Path
 from sweepkit.cli._plots import Figure
 from sweepkit.cli._render import write_file
 
-
 RGB = tuple[int, int, int]
 
 
@@ -38,8 +37,7 @@ class Canvas:
             for x in range(max(0, round(x0)), min(self.width, round(x1))):
                 self.plot(x, y, rgb, alpha)
 
-    def segment(self, a: tuple[float, float], b: tuple[float, float], rgb: RGB, width: float,
-                alpha: float) -> None:
+    def segment(self, a: tuple[float, float], b: tuple[float, float], rgb: RGB, width: float, alpha: float) -> None:
         (x0, y0), (x1, y1) = a, b
         steps = max(1, round(max(abs(x1 - x0), abs(y1 - y0))))
         half = max(0.0, (width - 1) / 2)
@@ -60,16 +58,15 @@ class Canvas:
 
     def png(self) -> bytes:
         stride = self.width * 3
-        raw = b"".join(b"\x00" + bytes(self.pixels[y * stride:(y + 1) * stride])
-                       for y in range(self.height))
+        raw = b"".join(b"\x00" + bytes(self.pixels[y * stride : (y + 1) * stride]) for y in range(self.height))
 
         def chunk(kind: bytes, data: bytes) -> bytes:
-            return (struct.pack(">I", len(data)) + kind + data
-                    + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
         header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)
-        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+        return (
+            b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+        )
 
 
 def render_png(fig: Figure) -> bytes:

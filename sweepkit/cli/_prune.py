@@ -31,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
     for action in plan:
         print(f"  {action}")
     if not args.live:
-        print(f"  dry run: nothing changed; add --live to apply")
+        print("  dry run: nothing changed; add --live to apply")
     return 0

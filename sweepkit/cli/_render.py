@@ -30,8 +30,14 @@ def style(text: str, *names: str) -> str:
     return f"\x1b[{';'.join(_CODES[n] for n in names)}m{text}\x1b[0m"
 
 
-STATUS_STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "killed": "red",
-                "running": "cyan", "finished": "green"}
+STATUS_STYLE = {
+    "complete": "green",
+    "pruned": "yellow",
+    "failed": "red",
+    "killed": "red",
+    "running": "cyan",
+    "finished": "green",
+}
 
 
 def fmt_num(value: Any, digits: int = 6) -> str:
@@ -93,8 +99,7 @@ def progress_bar(done: int, total: int | None, width: int = 30) -> str:
 class Table:
     """Rows under a header; printed with rich on a terminal when available, else plain."""
 
-    def __init__(self, columns: Sequence[str], title: str | None = None,
-                 align_right: Iterable[str] = ()) -> None:
+    def __init__(self, columns: Sequence[str], title: str | None = None, align_right: Iterable[str] = ()) -> None:
         self.columns = list(columns)
         self.title = title
         self.rows: list[list[str]] = []
@@ -106,13 +111,11 @@ class Table:
         self.styles.append(row_style)
 
     def render_plain(self, indent: str = "") -> str:
-        widths = [max([len(c)] + [len(r[i]) for r in self.rows])
-                  for i, c in enumerate(self.columns)]
+        widths = [max([len(c)] + [len(r[i]) for r in self.rows]) for i, c in enumerate(self.columns)]
         lines = [f"{indent}{self.title}"] if self.title else []
 
         def line(cells: list[str]) -> str:
-            parts = [c.rjust(w) if col in self.right else c.ljust(w)
-                     for c, w, col in zip(cells, widths, self.columns)]
+            parts = [c.rjust(w) if col in self.right else c.ljust(w) for c, w, col in zip(cells, widths, self.columns)]
             return (indent + "  ".join(parts)).rstrip()
 
         lines.append(style(line(self.columns), "bold"))
@@ -130,8 +133,14 @@ class Table:
             except ImportError:
                 pass
             else:
-                table = RichTable(title=self.title, title_justify="left", box=None,
-                                  header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
+                table = RichTable(
+                    title=self.title,
+                    title_justify="left",
+                    box=None,
+                    header_style="bold",
+                    pad_edge=False,
+                    padding=(0, 2, 0, 0),
+                )
                 for col in self.columns:
                     table.add_column(col, justify="right" if col in self.right else "left")
                 for row, row_style in zip(self.rows, self.styles):
@@ -160,4 +169,3 @@ def write_file(path: "os.PathLike[str] | str", data: bytes) -> None:
 def print_json(obj: Any, out: TextIO | None = None) -> None:
     json.dump(jsonable(obj), out or sys.stdout, indent=2)
     (out or sys.stdout).write("\n")
-

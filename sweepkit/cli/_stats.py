@@ -35,19 +35,25 @@ def metric_stats(values: Iterable[Any]) -> dict[str, Any] | None:
     bins = [0] * 10
     for v in values:
         bins[min(9, int((v - lo) / ((hi - lo) or 1.0) * 10))] += 1
-    return {"n": n, "min": lo, "p25": quantile(values, 0.25), "median": quantile(values, 0.5),
-            "p75": quantile(values, 0.75), "max": hi, "mean": mean, "std": std,
-            "histogram": {"lo": lo, "hi": hi, "counts": bins}}
+    return {
+        "n": n,
+        "min": lo,
+        "p25": quantile(values, 0.25),
+        "median": quantile(values, 0.5),
+        "p75": quantile(values, 0.75),
+        "max": hi,
+        "mean": mean,
+        "std": std,
+        "histogram": {"lo": lo, "hi": hi, "counts": bins},
+    }
 
 
 def scored_runs(sweep: Sweep) -> list[Run]:
     """Runs with a finite metric to learn from: complete ones (with pruned if fewer than 3)."""
-    complete = [r for r in sweep.runs
-                if r.get("status") == "complete" and finite(r.get("metric_value"))]
+    complete = [r for r in sweep.runs if r.get("status") == "complete" and finite(r.get("metric_value"))]
     if len(complete) >= 3:
         return complete
-    return [r for r in sweep.runs
-            if r.get("status") in RANKED_STATUSES and finite(r.get("metric_value"))]
+    return [r for r in sweep.runs if r.get("status") in RANKED_STATUSES and finite(r.get("metric_value"))]
 
 
 def _ranks(values: list[float]) -> list[float]:
@@ -79,8 +85,7 @@ def rank_importance(runs: list[Run], keys: list[str]) -> dict[str, float]:
     correlation ratio (eta) of the metric's ranks across its values. Sorted, largest first."""
     out: dict[str, float] = {}
     for key in keys:
-        pairs = [(r["params"][key], r["metric_value"]) for r in runs
-                 if key in (r.get("params") or {})]
+        pairs = [(r["params"][key], r["metric_value"]) for r in runs if key in (r.get("params") or {})]
         if len(pairs) < 3:
             continue
         values, metric = [p[0] for p in pairs], [p[1] for p in pairs]
@@ -127,8 +132,7 @@ def importance(sweep: Sweep, keys: list[str]) -> tuple[str, dict[str, float]]:
     found = optuna_importance(sweep)
     if found:
         return "optuna (fANOVA)", found
-    return "rank correlation (|Spearman rho|; eta for categorical)", rank_importance(
-        scored_runs(sweep), keys)
+    return "rank correlation (|Spearman rho|; eta for categorical)", rank_importance(scored_runs(sweep), keys)
 
 
 def curve(sweep: Sweep, run: Run) -> list[dict[str, Any]]:

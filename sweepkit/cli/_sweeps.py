@@ -25,10 +25,25 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from sweepkit.manifest import ManifestCorruptError, ManifestError, latest_records, read_manifest
-from sweepkit.records import (HYDRA_DIR, INTERNAL_DIR, JOURNAL_NAME, LOCK_NAME, LOG_NAME,
-                              MULTIRUN_CONFIG, RANKED_STATUSES, RESULTS_NAME, RUN_RECORD,
-                              SUMMARY_NAME, ManifestRecord, RunRecord, has_run_record, is_inside,
-                              manifest_record, read_run_record, with_ranks)
+from sweepkit.records import (
+    HYDRA_DIR,
+    INTERNAL_DIR,
+    JOURNAL_NAME,
+    LOCK_NAME,
+    LOG_NAME,
+    MULTIRUN_CONFIG,
+    RANKED_STATUSES,
+    RESULTS_NAME,
+    RUN_RECORD,
+    SUMMARY_NAME,
+    ManifestRecord,
+    RunRecord,
+    has_run_record,
+    is_inside,
+    manifest_record,
+    read_run_record,
+    with_ranks,
+)
 
 log = logging.getLogger("sweepkit.cli")
 
@@ -36,8 +51,18 @@ MARKERS = (MULTIRUN_CONFIG, RESULTS_NAME, LOG_NAME)
 #: A job or sweep that wrote within this many seconds counts as alive.
 RECENT_S = 600.0
 #: What an unregistered job's run shows of its ``run.json`` (besides its name and status).
-_UNREGISTERED_FIELDS = ("metric_name", "metric_value", "epoch", "epochs_run", "max_epochs", "params",
-                        "test", "started_at", "ended_at", "error")
+_UNREGISTERED_FIELDS = (
+    "metric_name",
+    "metric_value",
+    "epoch",
+    "epochs_run",
+    "max_epochs",
+    "params",
+    "test",
+    "started_at",
+    "ended_at",
+    "error",
+)
 
 
 #: A run as the commands see it: a manifest record's fields (``docs/manifest.md``) plus the CLI's
@@ -106,11 +131,12 @@ def find_sweeps(root: Path | str | None) -> list["Sweep"]:
     are never followed."""
     root, depth = search_root(root)
     if not os.path.lexists(root):
-        raise CliError(f"{root}: no such file or directory (give a sweep directory or a folder "
-                       "above sweeps, e.g. logs/; or set SWEEPKIT_OUTPUTS)")
+        raise CliError(
+            f"{root}: no such file or directory (give a sweep directory or a folder "
+            "above sweeps, e.g. logs/; or set SWEEPKIT_OUTPUTS)"
+        )
     if not root.is_dir():
-        raise CliError(f"{root} is not a directory (give a sweep directory or a folder above "
-                       "sweeps, e.g. logs/)")
+        raise CliError(f"{root} is not a directory (give a sweep directory or a folder above sweeps, e.g. logs/)")
     found: list[Sweep] = []
     for top, dirs, _files in os.walk(root, followlinks=False, onerror=_walk_error):
         if is_sweep_dir(Path(top), dirs):
@@ -118,16 +144,30 @@ def find_sweeps(root: Path | str | None) -> list["Sweep"]:
             dirs[:] = []  # job dirs live inside; never descend into a sweep
             continue
         level = len(Path(top).relative_to(root).parts)
-        dirs[:] = [] if depth is not None and level >= depth else sorted(
-            d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS
-            and not os.path.isfile(os.path.join(top, d, "pyvenv.cfg")))
+        dirs[:] = (
+            []
+            if depth is not None and level >= depth
+            else sorted(
+                d
+                for d in dirs
+                if not d.startswith(".")
+                and d not in SKIP_DIRS
+                and not os.path.isfile(os.path.join(top, d, "pyvenv.cfg"))
+            )
+        )
     log.debug("found %d sweep(s) under %s", len(found), root)
     if not found:
-        where = (f"{display_path(root)} (searched {depth} levels deep; give a path or set "
-                 "SWEEPKIT_OUTPUTS to look elsewhere)" if depth else str(root))
-        raise CliError(f"no sweep found under {where}: a sweep directory holds Hydra's "
-                       f"multirun.yaml or sweepkit's {RESULTS_NAME}; start one with "
-                       "`python train.py -m ...`")
+        where = (
+            f"{display_path(root)} (searched {depth} levels deep; give a path or set "
+            "SWEEPKIT_OUTPUTS to look elsewhere)"
+            if depth
+            else str(root)
+        )
+        raise CliError(
+            f"no sweep found under {where}: a sweep directory holds Hydra's "
+            f"multirun.yaml or sweepkit's {RESULTS_NAME}; start one with "
+            "`python train.py -m ...`"
+        )
     found.sort(key=lambda s: s.started, reverse=True)
     return found
 
@@ -173,8 +213,10 @@ class Sweep:
             return read_manifest(path, move_corrupt=False)
         except (OSError, ManifestCorruptError) as exc:
             reason = getattr(exc, "reason", None) or exc
-            self.errors.append(f"{path} is corrupt ({reason}); run `sweepkit verify --repair "
-                               f"{display_path(self.path)}` to rebuild it from {LOG_NAME}")
+            self.errors.append(
+                f"{path} is corrupt ({reason}); run `sweepkit verify --repair "
+                f"{display_path(self.path)}` to rebuild it from {LOG_NAME}"
+            )
             return None
 
     @cached_property
@@ -209,8 +251,7 @@ class Sweep:
             entries = list(os.scandir(self.path))
         except OSError:
             return []
-        jobs = [Path(e.path) for e in entries
-                if e.name.isdigit() and e.is_dir(follow_symlinks=False)]
+        jobs = [Path(e.path) for e in entries if e.name.isdigit() and e.is_dir(follow_symlinks=False)]
         return sorted(jobs, key=lambda p: int(p.name))
 
     @cached_property
@@ -241,13 +282,19 @@ class Sweep:
             status = run["status"] or "running"
             if status == "running" and now - (_mtime(job / RUN_RECORD) or 0.0) > RECENT_S:
                 status = "killed"
-            runs.append({
-                "run_id": job.name, "run_name": run["run_name"],
-                "job_num": record.get("job_num", int(job.name)), "status": status,
-                **{k: run[k] for k in _UNREGISTERED_FIELDS},
-                "rank": None, "checkpoint": None, "registered": False,
-                "source_checkpoint": run["source_checkpoint"],
-            })
+            runs.append(
+                {
+                    "run_id": job.name,
+                    "run_name": run["run_name"],
+                    "job_num": record.get("job_num", int(job.name)),
+                    "status": status,
+                    **{k: run[k] for k in _UNREGISTERED_FIELDS},
+                    "rank": None,
+                    "checkpoint": None,
+                    "registered": False,
+                    "source_checkpoint": run["source_checkpoint"],
+                }
+            )
         base = self.path.absolute()
         for run in runs:
             for field in ("checkpoint", "config"):
@@ -285,27 +332,42 @@ class Sweep:
             return []
         from optuna.trial import TrialState
 
-        states = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
-                  TrialState.FAIL: "failed", TrialState.RUNNING: "running",
-                  TrialState.WAITING: "running"}
+        states = {
+            TrialState.COMPLETE: "complete",
+            TrialState.PRUNED: "pruned",
+            TrialState.FAIL: "failed",
+            TrialState.RUNNING: "running",
+            TrialState.WAITING: "running",
+        }
         pick = max if self.mode == "max" else min
         runs: list[Run] = []
         for trial in study.get_trials(deepcopy=False):
             curve = trial.intermediate_values
-            value = trial.value if trial.state == TrialState.COMPLETE else (
-                pick(curve.values()) if curve and trial.state == TrialState.PRUNED else None)
-            runs.append({
-                "run_id": str(trial.number), "run_name": str(trial.number),
-                "job_num": trial.number, "status": states.get(trial.state, "failed"),
-                "metric_name": self.metric_name, "metric_value": value,
-                "epoch": trial.last_step, "epochs_run": trial.last_step,
-                "params": {**trial.params, **trial.user_attrs.get("sweepkit_applied", {})},
-                "started_at": trial.datetime_start.timestamp() if trial.datetime_start else None,
-                "ended_at": (trial.datetime_complete.timestamp()
-                             if trial.datetime_complete else None),
-                "history": [{"epoch": step, self.metric_name: v} for step, v in sorted(curve.items())],
-                "rank": None, "checkpoint": None, "registered": None, "source": "optuna",
-            })
+            value = (
+                trial.value
+                if trial.state == TrialState.COMPLETE
+                else (pick(curve.values()) if curve and trial.state == TrialState.PRUNED else None)
+            )
+            runs.append(
+                {
+                    "run_id": str(trial.number),
+                    "run_name": str(trial.number),
+                    "job_num": trial.number,
+                    "status": states.get(trial.state, "failed"),
+                    "metric_name": self.metric_name,
+                    "metric_value": value,
+                    "epoch": trial.last_step,
+                    "epochs_run": trial.last_step,
+                    "params": {**trial.params, **trial.user_attrs.get("sweepkit_applied", {})},
+                    "started_at": trial.datetime_start.timestamp() if trial.datetime_start else None,
+                    "ended_at": (trial.datetime_complete.timestamp() if trial.datetime_complete else None),
+                    "history": [{"epoch": step, self.metric_name: v} for step, v in sorted(curve.items())],
+                    "rank": None,
+                    "checkpoint": None,
+                    "registered": None,
+                    "source": "optuna",
+                }
+            )
         return runs
 
     @property
@@ -328,8 +390,7 @@ class Sweep:
             return []
         by_id = {r["run_id"]: r for r in self.runs}
         kept = {e["run_id"]: e["rank"] for e in self.top}
-        return [dict(by_id.get(e["run_id"], e), rank=kept.get(e["run_id"]))
-                for e in doc.get("front") or []]
+        return [dict(by_id.get(e["run_id"], e), rank=kept.get(e["run_id"])) for e in doc.get("front") or []]
 
     def ranked(self) -> list[Run]:
         """Runs in rank order: the manifest's top k, else finished runs sorted by metric."""
@@ -337,8 +398,11 @@ class Sweep:
             by_id = {r["run_id"]: r for r in self.runs}
             return [by_id.get(e["run_id"], e) for e in self.top]
         sign = -1 if self.mode == "max" else 1
-        done = [r for r in self.runs if r.get("status") in RANKED_STATUSES
-                and isinstance(r.get("metric_value"), (int, float))]
+        done = [
+            r
+            for r in self.runs
+            if r.get("status") in RANKED_STATUSES and isinstance(r.get("metric_value"), (int, float))
+        ]
         return sorted(done, key=lambda r: sign * r["metric_value"])[: self.top_k]
 
     # ------------------------------------------------------------ sweep-level facts
@@ -373,8 +437,11 @@ class Sweep:
             choices = (choices.get("runtime") or {}).get("choices") or {}
             from sweepkit.tracker import NON_LABEL_GROUPS
 
-            return {str(k): str(v) for k, v in choices.items()
-                    if v is not None and "/" not in str(k) and k not in NON_LABEL_GROUPS}
+            return {
+                str(k): str(v)
+                for k, v in choices.items()
+                if v is not None and "/" not in str(k) and k not in NON_LABEL_GROUPS
+            }
         return {}
 
     @property
@@ -383,14 +450,18 @@ class Sweep:
         Hydra job's name (the app's script)."""
         if self.model or self.dataset:
             return " on ".join(x for x in (self.model, self.dataset) if x)
-        return (" ".join(f"{k}={v}" for k, v in self.labels.items())
-                or str(_plain(self._cfg("hydra", "job", "name")) or ""))
+        return " ".join(f"{k}={v}" for k, v in self.labels.items()) or str(
+            _plain(self._cfg("hydra", "job", "name")) or ""
+        )
 
     @property
     def metric_name(self) -> str:
-        return ((self.manifest or {}).get("metric_name") or _plain(self._cfg("objective"))
-                or _record_field(self.job_dirs, "metric_name")
-                or ("objective" if self.study is not None else "val_loss"))
+        return (
+            (self.manifest or {}).get("metric_name")
+            or _plain(self._cfg("objective"))
+            or _record_field(self.job_dirs, "metric_name")
+            or ("objective" if self.study is not None else "val_loss")
+        )
 
     @property
     def mode(self) -> str:
@@ -442,8 +513,11 @@ class Sweep:
         """The last time anything at the sweep's top level or a job's record was written."""
         times = [_mtime(self.path)]
         try:
-            times += [e.stat(follow_symlinks=False).st_mtime for e in os.scandir(self.path)
-                      if e.is_file(follow_symlinks=False)]
+            times += [
+                e.stat(follow_symlinks=False).st_mtime
+                for e in os.scandir(self.path)
+                if e.is_file(follow_symlinks=False)
+            ]
         except OSError:
             pass
         times += [_mtime(job / RUN_RECORD) for job in self.job_dirs[-50:]]
@@ -458,9 +532,11 @@ class Sweep:
 
     def disk(self) -> dict[str, int]:
         disk = (self.manifest or {}).get("disk") or {}
-        return {"best_models_bytes": int(disk.get("best_models_bytes") or 0),
-                "reclaimed_bytes": int(disk.get("reclaimed_bytes") or 0),
-                "deleted_checkpoints": int(disk.get("deleted_checkpoints") or 0)}
+        return {
+            "best_models_bytes": int(disk.get("best_models_bytes") or 0),
+            "reclaimed_bytes": int(disk.get("reclaimed_bytes") or 0),
+            "deleted_checkpoints": int(disk.get("deleted_checkpoints") or 0),
+        }
 
     # ------------------------------------------------------------ liveness
     def lock_held(self) -> bool:

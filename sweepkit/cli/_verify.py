@@ -9,10 +9,10 @@ import os
 from pathlib import Path
 from typing import cast
 
-from sweepkit.manifest._files import is_the_recorded_file
 from sweepkit.cli._render import print_json, style
 from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
 from sweepkit.manifest import ManifestError, read_log
+from sweepkit.manifest._files import is_the_recorded_file
 from sweepkit.manifest._manager import WRITE_EVERY
 from sweepkit.records import BEST_DIR, CHECKPOINT, KEPT_DIR, LOG_NAME, RESULTS_NAME, is_inside
 
@@ -23,16 +23,25 @@ def run(args: argparse.Namespace) -> int:
     actions: list[str] = []
     if problems and args.repair:
         if sweep.running:
-            raise CliError(f"{sweep.name} is still running; repair it after it ends (a repair "
-                           "would mark its running jobs as killed)")
+            raise CliError(
+                f"{sweep.name} is still running; repair it after it ends (a repair "
+                "would mark its running jobs as killed)"
+            )
         actions = repair(sweep, problems)
         sweep = Sweep(sweep.path)
         problems_after = check(sweep)
     else:
         problems_after = problems
     if args.json:
-        print_json({"sweep": sweep.name, "problems": problems, "actions": actions,
-                    "remaining": problems_after, "ok": not problems_after})
+        print_json(
+            {
+                "sweep": sweep.name,
+                "problems": problems,
+                "actions": actions,
+                "remaining": problems_after,
+                "ok": not problems_after,
+            }
+        )
         return 1 if problems_after else 0
     print(style(f"Sweep {sweep.name}", "bold"))
     if not problems:
@@ -48,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
         if not problems_after:
             print("  ok after repair")
     else:
-        print(f"  {len(problems)} problem(s); run `sweepkit verify --repair {sweep.name}` "
-              "to mend them")
+        print(f"  {len(problems)} problem(s); run `sweepkit verify --repair {sweep.name}` to mend them")
     return 1 if problems_after else 0
 
 
@@ -64,8 +72,10 @@ def check(sweep: Sweep) -> list[str]:
     if doc is not None:
         known = (doc.get("log") or {}).get("size", 0)
         if log_size > known and not _lag_is_deferred(log_path, known, log_size):
-            problems.append(f"{LOG_NAME} has {log_size - known} bytes that {RESULTS_NAME} does "
-                            "not reflect (a registration was interrupted)")
+            problems.append(
+                f"{LOG_NAME} has {log_size - known} bytes that {RESULTS_NAME} does "
+                "not reflect (a registration was interrupted)"
+            )
         elif log_size < known:
             problems.append(f"{LOG_NAME} is shorter than {RESULTS_NAME} expects")
     top = sweep.top
@@ -81,8 +91,7 @@ def check(sweep: Sweep) -> list[str]:
             if not (sweep.path / rel).is_file():
                 problems.append(f"rank {rank} ({entry.get('run_name')}): {field} {rel} is missing")
             elif not Path(rel).name.startswith(f"{prefix}_{rank:02d}_"):
-                problems.append(f"rank {rank} ({entry.get('run_name')}): {rel} is not named "
-                                f"for rank {rank}")
+                problems.append(f"rank {rank} ({entry.get('run_name')}): {rel} is not named for rank {rank}")
     values = [e.get("metric_value") for e in top]
     finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
     if not finite:
@@ -94,38 +103,41 @@ def check(sweep: Sweep) -> list[str]:
     best_dir = sweep.path / BEST_DIR
     if doc is not None and best_dir.is_dir() and not os.path.islink(best_dir):
         for name in sorted(os.listdir(best_dir)):  # only names sweepkit creates
-            if name not in referenced and name.startswith(("rank_", "front_", ".tmp_",
-                                                           ".incoming_")):
+            if name not in referenced and name.startswith(("rank_", "front_", ".tmp_", ".incoming_")):
                 problems.append(f"stray file {BEST_DIR}/{name} (not in the manifest's ranking)")
     for tmp in sorted(sweep.path.glob(".sweep_*.tmp")):
-        problems.append(f"leftover temporary file {tmp.name} (an interrupted write, e.g. a full "
-                        "disk); --repair deletes it")
+        problems.append(
+            f"leftover temporary file {tmp.name} (an interrupted write, e.g. a full disk); --repair deletes it"
+        )
     kept = sweep.path / KEPT_DIR
     if kept.is_dir() and not kept.is_symlink() and any(kept.iterdir()):
-        problems.append(f"{KEPT_DIR}/ holds {len(list(kept.iterdir()))} file(s) that a repair "
-                        "could not decide on (see sweep_manager.log); check them and delete them "
-                        "by hand")
+        problems.append(
+            f"{KEPT_DIR}/ holds {len(list(kept.iterdir()))} file(s) that a repair "
+            "could not decide on (see sweep_manager.log); check them and delete them "
+            "by hand"
+        )
     ranked_ids = {e.get("run_id") for e in top}
     for run in runs:
         if run.get("registered", True) is False:
             if run.get("status") != "running":
-                problems.append(f"job {run['run_id']} ended ({run['status']}) but never "
-                                "registered in the manifest")
+                problems.append(f"job {run['run_id']} ended ({run['status']}) but never registered in the manifest")
             continue
         if run.get("run_id") in ranked_ids:
             continue
-        for source in (str(sweep.path / str(run["run_id"]) / CHECKPOINT),
-                       run.get("source_checkpoint")):
+        for source in (str(sweep.path / str(run["run_id"]) / CHECKPOINT), run.get("source_checkpoint")):
             if source and os.path.lexists(source) and is_inside(source, sweep.path):
                 where = os.path.relpath(source, sweep.path)
                 if not is_the_recorded_file(source, run):
-                    problems.append(f"run {run['run_id']} is not in the top {sweep.top_k}; {where} "
-                                    "is a newer file than the checkpoint it registered (the job "
-                                    "ran again?): sweepkit leaves it; register the job again or "
-                                    "delete it by hand")
+                    problems.append(
+                        f"run {run['run_id']} is not in the top {sweep.top_k}; {where} "
+                        "is a newer file than the checkpoint it registered (the job "
+                        "ran again?): sweepkit leaves it; register the job again or "
+                        "delete it by hand"
+                    )
                     break
-                problems.append(f"run {run['run_id']} is not in the top {sweep.top_k} but its "
-                                f"checkpoint {where} is still on disk")
+                problems.append(
+                    f"run {run['run_id']} is not in the top {sweep.top_k} but its checkpoint {where} is still on disk"
+                )
                 break
     problems += unmanaged_checkpoints(sweep, problems)
     return problems
@@ -137,37 +149,39 @@ CHECKPOINT_SUFFIXES = (".ckpt", ".pth", ".pt", ".safetensors")
 def unmanaged_checkpoints(sweep: Sweep, known: list[str]) -> list[str]:
     """Checkpoint files in job directories that no run handed to the manifest (e.g. a
     ModelCheckpoint's ``last.ckpt``): the manifest neither keeps nor deletes them."""
-    handed = {os.path.realpath(r["source_checkpoint"]) for r in sweep.runs
-              if r.get("source_checkpoint")}
+    handed = {os.path.realpath(r["source_checkpoint"]) for r in sweep.runs if r.get("source_checkpoint")}
     found = []
     for job in sweep.job_dirs:
         for top, dirs, files in os.walk(job, followlinks=False):
-            dirs[:] = [d for d in dirs if not d.startswith(".")
-                       and len(Path(top, d).relative_to(job).parts) <= 3]
-            found += [os.path.join(top, f) for f in sorted(files) if f.endswith(CHECKPOINT_SUFFIXES)
-                      and os.path.realpath(os.path.join(top, f)) not in handed]
+            dirs[:] = [d for d in dirs if not d.startswith(".") and len(Path(top, d).relative_to(job).parts) <= 3]
+            found += [
+                os.path.join(top, f)
+                for f in sorted(files)
+                if f.endswith(CHECKPOINT_SUFFIXES) and os.path.realpath(os.path.join(top, f)) not in handed
+            ]
     found = [p for p in found if not any(os.path.relpath(p, sweep.path) in k for k in known)]
     if not found:
         return []
     shown = ", ".join(os.path.relpath(p, sweep.path) for p in found[:5])
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
-    return [f"{len(found)} checkpoint(s) in job directories that the manifest does not manage "
-            f"({shown}{more}): sweepkit never deletes them; delete them by hand, stop writing "
-            "them (ModelCheckpoint(save_last=False)), or name the run's checkpoint "
-            "(hydra.callbacks.topk.checkpoint, or SweepkitCallback for Lightning)"]
+    return [
+        f"{len(found)} checkpoint(s) in job directories that the manifest does not manage "
+        f"({shown}{more}): sweepkit never deletes them; delete them by hand, stop writing "
+        "them (ModelCheckpoint(save_last=False)), or name the run's checkpoint "
+        "(hydra.callbacks.topk.checkpoint, or SweepkitCallback for Lightning)"
+    ]
 
 
 def repair(sweep: Sweep, problems: list[str]) -> list[str]:
     """Mend the sweep with the manifest's own repair and reconcile; returns the actions."""
-    from sweepkit.manifest import SweepManager
-
-    from sweepkit.manifest import read_settings
+    from sweepkit.manifest import SweepManager, read_settings
 
     if read_settings(sweep.path):  # the sweep's own settings, else its config
         manager = SweepManager(sweep.path, lock_timeout=30)
     else:
-        manager = SweepManager(sweep.path, top_k=sweep.top_k, metric_name=sweep.metric_name,
-                               mode=sweep.mode, lock_timeout=30)
+        manager = SweepManager(
+            sweep.path, top_k=sweep.top_k, metric_name=sweep.metric_name, mode=sweep.mode, lock_timeout=30
+        )
     with manager:
         actions = manager.repair()
         unregistered = [p for p in problems if "never registered" in p]

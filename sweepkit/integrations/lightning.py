@@ -33,8 +33,8 @@ try:
     from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError(
-        f"sweepkit.integrations.lightning needs Lightning ({err}); install it with "
-        "`pip install 'sweepkit[lightning]'`") from None
+        f"sweepkit.integrations.lightning needs Lightning ({err}); install it with `pip install 'sweepkit[lightning]'`"
+    ) from None
 
 from sweepkit._io import check_mode
 
@@ -79,17 +79,23 @@ class SweepkitCallback(Callback):
         monitor, mode = self._resolve(trainer, hydra_cfg)
         fields = hydra_job_fields(hydra_cfg)
         max_epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
-        self.tracker = BestModelTracker(Path(hydra_cfg.runtime.output_dir), metric_name=monitor,
-                                        mode=mode, extra={**fields, "max_epochs": max_epochs,
-                                                          "source": "lightning"})
+        self.tracker = BestModelTracker(
+            Path(hydra_cfg.runtime.output_dir),
+            metric_name=monitor,
+            mode=mode,
+            extra={**fields, "max_epochs": max_epochs, "source": "lightning"},
+        )
         self.reporter = current_trial()
         self._pruned_at, self._validations, self._last_epoch = None, 0, 0
         self._fitting = True
         self._can_prune = trainer.world_size == 1
         if not self._can_prune:
-            log.warning("SweepkitCallback: %d processes train this trial; it reports from rank 0 "
-                        "but does not prune (a stop on one rank would stall the others); sweep "
-                        "with one device per trial to prune", trainer.world_size)
+            log.warning(
+                "SweepkitCallback: %d processes train this trial; it reports from rank 0 "
+                "but does not prune (a stop on one rank would stall the others); sweep "
+                "with one device per trial to prune",
+                trainer.world_size,
+            )
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if self.tracker is None or not self._fitting or trainer.sanity_checking:
@@ -101,27 +107,31 @@ class SweepkitCallback(Callback):
             raise ValueError(
                 f"SweepkitCallback(monitor={monitor!r}): the LightningModule logged no "
                 f"{monitor!r} during validation (logged: {logged}); log it with "
-                f"self.log({monitor!r}, ...) in validation_step, or set monitor= to a logged name")
+                f"self.log({monitor!r}, ...) in validation_step, or set monitor= to a logged name"
+            )
         value = _number(value)
         epoch = trainer.current_epoch + 1
         self._validations += 1
         self._last_epoch = epoch
         entry = {"epoch": epoch, "step": trainer.global_step}
-        entry.update({k: _number(v) for k, v in trainer.callback_metrics.items()
-                      if not k.startswith("test") and _is_scalar(v)})
+        entry.update(
+            {k: _number(v) for k, v in trainer.callback_metrics.items() if not k.startswith("test") and _is_scalar(v)}
+        )
         self.tracker.update(epoch, value)
         self.tracker.log_epoch(entry)
         if value is None or not math.isfinite(value):
             return  # Optuna takes finite values only; the record keeps the NaN in the history
         self.reporter.report(value, self._validations)
         last = self.tracker.record.get("max_epochs") and epoch >= self.tracker.record["max_epochs"]
-        if (self._pruned_at is not None or last or not self._can_prune
-                or not self.reporter.should_prune(mark=False)):
+        if self._pruned_at is not None or last or not self._can_prune or not self.reporter.should_prune(mark=False):
             return
         self._pruned_at = epoch
         trainer.should_stop = True
-        log.info("trial %s pruned by the sweeper at epoch %d; keeping the best checkpoint so far",
-                 self.reporter.number, epoch)
+        log.info(
+            "trial %s pruned by the sweeper at epoch %d; keeping the best checkpoint so far",
+            self.reporter.number,
+            epoch,
+        )
         self._warn_if_held(trainer, epoch)
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
@@ -139,8 +149,7 @@ class SweepkitCallback(Callback):
     def on_test_end(self, trainer: Any, pl_module: Any) -> None:
         if self.tracker is None:
             return
-        metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()
-                   if k.startswith("test") and _is_scalar(v)}
+        metrics = {k: _number(v) for k, v in trainer.callback_metrics.items() if k.startswith("test") and _is_scalar(v)}
         self.tracker.set_test(metrics or None)
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
@@ -155,13 +164,18 @@ class SweepkitCallback(Callback):
             raise ValueError(
                 "SweepkitCallback needs the metric to rank and prune by: pass monitor= "
                 "(e.g. SweepkitCallback(monitor='val/loss', mode='min')) or give the Trainer a "
-                "ModelCheckpoint(monitor=...)")
+                "ModelCheckpoint(monitor=...)"
+            )
         same = next((cb for cb in checkpoints if cb.monitor == monitor), None)
         mode = self.mode or (same.mode if same else None) or _direction_mode(hydra_cfg) or "min"
         if same is not None and same.mode != mode:
-            log.warning("SweepkitCallback ranks %s by mode=%s but ModelCheckpoint keeps mode=%s: "
-                        "the checkpoint kept is not the best run's best; use one mode", monitor,
-                        mode, same.mode)
+            log.warning(
+                "SweepkitCallback ranks %s by mode=%s but ModelCheckpoint keeps mode=%s: "
+                "the checkpoint kept is not the best run's best; use one mode",
+                monitor,
+                mode,
+                same.mode,
+            )
         return monitor, mode
 
     def _best_checkpoint(self, trainer: Any) -> str | None:
@@ -172,14 +186,22 @@ class SweepkitCallback(Callback):
             return same[0].best_model_path
         other = next((cb for cb in callbacks if cb.best_model_path or cb.last_model_path), None)
         if other is None:
-            log.warning("SweepkitCallback: the Trainer saved no checkpoint, so this run is recorded "
-                        "without one and cannot rank; add ModelCheckpoint(monitor=%r) to the "
-                        "Trainer's callbacks", monitor)
+            log.warning(
+                "SweepkitCallback: the Trainer saved no checkpoint, so this run is recorded "
+                "without one and cannot rank; add ModelCheckpoint(monitor=%r) to the "
+                "Trainer's callbacks",
+                monitor,
+            )
             return None
-        log.warning("SweepkitCallback: no ModelCheckpoint monitors %r; handing over %s (monitor "
-                    "%r) instead; set ModelCheckpoint(monitor=%r) so the kept file is the best "
-                    "epoch", monitor, other.best_model_path or other.last_model_path,
-                    other.monitor, monitor)
+        log.warning(
+            "SweepkitCallback: no ModelCheckpoint monitors %r; handing over %s (monitor "
+            "%r) instead; set ModelCheckpoint(monitor=%r) so the kept file is the best "
+            "epoch",
+            monitor,
+            other.best_model_path or other.last_model_path,
+            other.monitor,
+            monitor,
+        )
         return other.best_model_path or other.last_model_path
 
     def _warn_if_held(self, trainer: Any, epoch: int) -> None:
@@ -193,7 +215,11 @@ class SweepkitCallback(Callback):
                 "it training: pruning saves nothing until then (a run that still trains to the "
                 "end is recorded complete). Set trainer.min_epochs/min_steps to null or below "
                 "the first Hyperband rung (hydra.sweeper.pruner.min_resource)",
-                self.reporter.number, epoch, min_epochs, min_steps)
+                self.reporter.number,
+                epoch,
+                min_epochs,
+                min_steps,
+            )
 
 
 def _sweep_job() -> Any:

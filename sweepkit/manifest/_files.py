@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import errno
+import hashlib
 import logging
 import os
 import re
@@ -216,9 +216,10 @@ def sync_best_models(
     ``entries`` are ranked dicts with ``key``, ``rank``, ``run_name``, ``source_checkpoint``,
     ``source_config`` and the names they had (``file_ckpt``/``file_config``). For keys in
     ``fresh`` (just registered) the source file is promoted; final names start with ``prefix``
-    (``rank`` or ``front``). Steps, each crash-safe: stage new files under ``.incoming_*`` names, delete sweepkit files no ranked run uses,
-    rename every file that changes rank to ``.tmp_<key>_*``, then to its final name. A ranked
-    checkpoint therefore always exists under some name. A file no ranked run uses is deleted
+    (``rank`` or ``front``). Steps, each crash-safe: stage new files under ``.incoming_*`` names,
+    delete sweepkit files no ranked run uses, rename every file that changes rank to
+    ``.tmp_<key>_*``, then to its final name. A ranked checkpoint therefore always exists under
+    some name. A file no ranked run uses is deleted
     only when ``deletable(name)``; any other is moved to ``<sweep>/kept_by_sweepkit/``
     (``why_kept`` says why in the action). Returns ({key: {kind: name}},
     checkpoint bytes freed, checkpoints deleted).
@@ -236,20 +237,22 @@ def sync_best_models(
         for kind in KINDS:
             final = final_name(entry["rank"], names[key], kind, prefix)
             source = entry.get("source_checkpoint" if kind == CKPT else "source_config")
-            candidates = [tmp_name(key, kind), incoming_name(key, kind),
-                          entry.get("file_ckpt" if kind == CKPT else "file_config"), final,
-                          *guess_names(existing, entry, kind)]
+            candidates = [
+                tmp_name(key, kind),
+                incoming_name(key, kind),
+                entry.get("file_ckpt" if kind == CKPT else "file_config"),
+                final,
+                *guess_names(existing, entry, kind),
+            ]
             usable: list[str] = [c for c in candidates if c and c in existing and c not in used]
             name = None
-            if key in fresh and source and (is_checkpoint_file(source) if kind == CKPT
-                                            else os.path.isfile(source)):
+            if key in fresh and source and (is_checkpoint_file(source) if kind == CKPT else os.path.isfile(source)):
                 if kind == CKPT and not is_owned(source, sweep_dir):
                     name = next((c for c in usable if _same_file(best_dir / c, source)), None)
                 if name is None:
                     name = incoming_name(key, kind)
                     if kind == CKPT:
-                        how = stage_checkpoint(Path(source), best_dir / name,
-                                               is_owned(source, sweep_dir), log)
+                        how = stage_checkpoint(Path(source), best_dir / name, is_owned(source, sweep_dir), log)
                         fault_point("after_stage")
                         actions.append(f"promote {entry['run_id']} ({how}) {source}")
                     else:
@@ -273,8 +276,10 @@ def sync_best_models(
             continue
         if not deletable(name):
             dest = move_aside(best_dir, name, log)
-            actions.append(f"kept best_models/{name} as {dest.parent.name}/{dest.name} "
-                           f"({why_kept}); check it and delete it by hand")
+            actions.append(
+                f"kept best_models/{name} as {dest.parent.name}/{dest.name} "
+                f"({why_kept}); check it and delete it by hand"
+            )
             continue
         size = safe_unlink(best_dir / name, log)
         if CKPT in name:

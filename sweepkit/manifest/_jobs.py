@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepkit.manifest import _files as files
-from sweepkit.records import (FINISHED_STATUSES, HYDRA_DIR, JOB_CONFIG, has_run_record, manifest_record,
-                              read_run_record)
+from sweepkit.records import FINISHED_STATUSES, HYDRA_DIR, JOB_CONFIG, has_run_record, manifest_record, read_run_record
 
 _KNOWN_FIELDS = ("job_num", "params", "test", "data", "wandb", "error", "started_at", "ended_at")
 
@@ -22,8 +21,9 @@ def job_dirs_with_records(sweep_dir: Path) -> list[Path]:
     return [p for p in children if p.is_dir() and not p.is_symlink() and has_run_record(p)]
 
 
-def job_record(sweep_dir: Path, job_dir: Path, status: str | None = None,
-               error: str | None = None, keep_missing: bool = False) -> dict[str, Any]:
+def job_record(
+    sweep_dir: Path, job_dir: Path, status: str | None = None, error: str | None = None, keep_missing: bool = False
+) -> dict[str, Any]:
     """The :meth:`SweepManager.register_model` arguments of a job, from its ``run.json``.
 
     ``keep_missing`` keeps a recorded checkpoint that is no longer there (repair: it may have
@@ -39,14 +39,26 @@ def job_record(sweep_dir: Path, job_dir: Path, status: str | None = None,
     if "metric_values" in run:
         fields["metric_values"] = run["metric_values"]
     if checkpoint and not files.is_checkpoint_file(checkpoint):
-        what = ("missing" if not os.path.lexists(checkpoint) else
-                "a directory" if os.path.isdir(checkpoint) else "empty or not a regular file")
+        what = (
+            "missing"
+            if not os.path.lexists(checkpoint)
+            else "a directory"
+            if os.path.isdir(checkpoint)
+            else "empty or not a regular file"
+        )
         fields["checkpoint_note"] = f"checkpoint {checkpoint} is {what}; not ranked"
         if not (keep_missing and what == "missing"):
             checkpoint = None
     if error or run["error"]:
         fields["error"] = error or run["error"]
     config = job_dir / HYDRA_DIR / JOB_CONFIG
-    return dict(run_id=run["run_id"], run_name=run["run_name"], metric_value=run["metric_value"],
-                model_path=checkpoint, config_path=config if config.is_file() else None,
-                epoch=run["epoch"], status=status, **fields)
+    return dict(
+        run_id=run["run_id"],
+        run_name=run["run_name"],
+        metric_value=run["metric_value"],
+        model_path=checkpoint,
+        config_path=config if config.is_file() else None,
+        epoch=run["epoch"],
+        status=status,
+        **fields,
+    )

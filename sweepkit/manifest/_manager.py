@@ -18,12 +18,26 @@ from sweepkit.manifest import _store as store
 from sweepkit.manifest._jobs import job_dirs_with_records, job_record
 from sweepkit.manifest._ranking import Rule, count, rule_of, well_formed
 from sweepkit.manifest._store import ManifestError, fault_point
-from sweepkit.records import (BEST_DIR, CHECKPOINT, FINISHED_STATUSES, HYDRA_DIR, INTERNAL_DIR,
-                              JOB_CONFIG, LOCK_NAME, LOG_NAME, MANAGER_LOG_NAME, MARKER_DIR,
-                              RANKED_STATUSES, RESULTS_NAME, SETTINGS_NAME, SUMMARY_NAME,
-                              ManifestRecord,
-                              has_run_record, is_inside, job_run_id, manifest_record,
-                              read_run_record, with_ranks)
+from sweepkit.records import (
+    BEST_DIR,
+    CHECKPOINT,
+    FINISHED_STATUSES,
+    INTERNAL_DIR,
+    JOB_CONFIG,
+    LOCK_NAME,
+    LOG_NAME,
+    MANAGER_LOG_NAME,
+    MARKER_DIR,
+    RANKED_STATUSES,
+    RESULTS_NAME,
+    SETTINGS_NAME,
+    SUMMARY_NAME,
+    ManifestRecord,
+    is_inside,
+    job_run_id,
+    read_run_record,
+    with_ranks,
+)
 
 #: A registration that leaves the top k alone rewrites ``sweep_results.json`` only when the file
 #: lags the log by this many records, or was last written this many seconds ago.
@@ -73,8 +87,7 @@ class SweepManager:
         lock: str | None = None,
         fsync: bool = True,
     ) -> None:
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
-                                  or top_k < 1):
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
         names, modes = _objectives(metric_name, mode)
         self.sweep_dir = Path(sweep_dir).absolute()
@@ -132,8 +145,9 @@ class SweepManager:
         model_path = _checked_checkpoint(run_id, model_path, rankable)
         if config_path is not None and not os.path.isfile(config_path):
             raise FileNotFoundError(f"config {config_path} of run {run_id!r} does not exist")
-        record = self._make_record(run_id, run_name, metric_value, values, model_path,
-                                   config_path, epoch, status, extra)
+        record = self._make_record(
+            run_id, run_name, metric_value, values, model_path, config_path, epoch, status, extra
+        )
         source = record["source_checkpoint"]
         owned = files.is_owned(source, self.sweep_dir)  # checked before the lock: a lstat,
         own_size = os.lstat(source).st_size if owned else 0  # realpaths, unaffected by it
@@ -142,15 +156,21 @@ class SweepManager:
         with self._locked() as doc:
             prev = self._previous(run_id, doc["log"]["size"])
             record["seq"] = prev["seq"] if prev else doc["next_seq"]
-            if prev is not None and source is None and rankable is False \
-                    and None not in values and status in RANKED_STATUSES:
+            if (
+                prev is not None
+                and source is None
+                and rankable is False
+                and None not in values
+                and status in RANKED_STATUSES
+            ):
                 # re-registered without a path (its file was promoted): keep the ranked file
                 ranked = next((e for e in doc["top"] if e["run_id"] == run_id), None)
                 if ranked is not None:
                     record["source_checkpoint"] = ranked["source_checkpoint"]
             rule = self._rule()
             in_top = not rule.stays_out(doc, record) and any(  # the common case: no ranking
-                e["run_id"] == run_id for e in rule.rank(doc, record)[0])
+                e["run_id"] == run_id for e in rule.rank(doc, record)[0]
+            )
             if not in_top and owned:
                 record["reclaimed_bytes"] = own_size  # _apply deletes it
             fault_point("before_log_append")
@@ -161,16 +181,25 @@ class SweepManager:
             changed = self._apply(doc, record, prev, owned=owned)
             doc["log"]["size"] = size
             self._behind += 1
-            if changed or prev is not None or self._behind >= WRITE_EVERY \
-                    or time.time() - doc["updated_at"] >= WRITE_AFTER_S:
+            if (
+                changed
+                or prev is not None
+                or self._behind >= WRITE_EVERY
+                or time.time() - doc["updated_at"] >= WRITE_AFTER_S
+            ):
                 self._save(doc)
             rank = next((e["rank"] for e in doc["top"] if e["run_id"] == run_id), None)
         freed = record.get("reclaimed_bytes")
-        self._log.info("register %s name=%s status=%s %s=%s rank=%s%s", run_id, record["run_name"],
-                       status, ",".join(self.metric_names),
-                       record.get("metric_values", record["metric_value"]), rank,
-                       "" if freed is None else f"; delete checkpoint {source} ({freed} bytes; "
-                       f"not {self._kept_by()})")
+        self._log.info(
+            "register %s name=%s status=%s %s=%s rank=%s%s",
+            run_id,
+            record["run_name"],
+            status,
+            ",".join(self.metric_names),
+            record.get("metric_values", record["metric_value"]),
+            rank,
+            "" if freed is None else f"; delete checkpoint {source} ({freed} bytes; not {self._kept_by()})",
+        )
         self._flush_log()  # outside the lock: concurrent flushes share one disk commit
         return rank is not None
 
@@ -200,8 +229,9 @@ class SweepManager:
         """Every registered run's latest record, in registration order, with ``rank``,
         ``checkpoint`` and ``config`` filled in from the current ranking. Takes no lock."""
         doc = store.read_manifest(self.results_path, move_corrupt=False) or {"top": []}
-        return with_ranks(cast("list[ManifestRecord]", store.latest_records(self.log_path)),
-                          doc["top"], doc.get("front"))
+        return with_ranks(
+            cast("list[ManifestRecord]", store.latest_records(self.log_path)), doc["top"], doc.get("front")
+        )
 
     def is_registered(self, run_id: str) -> bool:
         """Whether ``run_id`` has been registered (a stat; the log is read only for a marked id)."""
@@ -209,8 +239,9 @@ class SweepManager:
             return False
         return store.find_record(self.log_path, run_id) is not None
 
-    def register_job_dir(self, job_dir: str | os.PathLike[str], status: str | None = None,
-                         error: str | None = None, **extra: Any) -> bool:
+    def register_job_dir(
+        self, job_dir: str | os.PathLike[str], status: str | None = None, error: str | None = None, **extra: Any
+    ) -> bool:
         """Register a job from its ``run.json`` (written by :class:`BestModelTracker`).
 
         ``status``/``error`` override the record's (the hook passes ``failed`` when the job
@@ -233,8 +264,7 @@ class SweepManager:
             return
         if values is None:
             fields["metric_value"] = None
-            fields.setdefault("metric_note", f"no value recorded for {self.metric_names} "
-                              "(run.json best_values)")
+            fields.setdefault("metric_note", f"no value recorded for {self.metric_names} (run.json best_values)")
             return
         fields["metric_value"] = values
 
@@ -245,8 +275,7 @@ class SweepManager:
         Call it only when none of those jobs still runs (the hook calls it at multirun end):
         a record still ``running`` is registered as ``killed``. Returns the actions taken.
         """
-        dirs: Sequence[str | os.PathLike[str]] = (
-            job_dirs_with_records(self.sweep_dir) if job_dirs is None else job_dirs)
+        dirs: Sequence[str | os.PathLike[str]] = job_dirs_with_records(self.sweep_dir) if job_dirs is None else job_dirs
         actions = []
         registered = None  # every logged run id, read once when a job needs it
         for job_dir in map(Path, dirs):
@@ -345,8 +374,7 @@ class SweepManager:
         debug = os.environ.get("SWEEP_DEBUG", "") not in ("", "0", "false", "False")
         logger.setLevel(logging.DEBUG if debug else logging.INFO)
         handler = logging.FileHandler(self.sweep_dir / MANAGER_LOG_NAME, delay=True)
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s pid=%(process)d %(levelname)s %(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s pid=%(process)d %(levelname)s %(message)s"))
         logger.addHandler(handler)
         return logger
 
@@ -359,7 +387,8 @@ class SweepManager:
         except TimeoutError as exc:
             raise TimeoutError(
                 f"could not lock {self._lock.lock_file} within {self._lock.timeout} s; another "
-                "process holds it (raise lock_timeout, or check for a hung process)") from exc
+                "process holds it (raise lock_timeout, or check for a hung process)"
+            ) from exc
         try:
             yield
         finally:
@@ -375,8 +404,7 @@ class SweepManager:
     def _check_settings(self, stored: dict[str, Any]) -> None:
         """Refuse to write with other metrics, modes or top_k than the sweep's own."""
         names = _stored_names(stored)
-        theirs_all = {"top_k": stored.get("top_k"), "names": names,
-                      "modes": _stored_modes(stored)}
+        theirs_all = {"top_k": stored.get("top_k"), "names": names, "modes": _stored_modes(stored)}
         for field in ("names", "modes", "top_k"):
             mine, theirs = self._requested[field], theirs_all[field]
             if field == "modes" and mine is not None and theirs is not None and len(mine) == 1:
@@ -389,11 +417,13 @@ class SweepManager:
                     f"top_k={mine}. Opening a sweep never changes that: to keep the top {mine} "
                     f"from now on, preview it with `sweepkit prune --top-k {mine} "
                     f"{self.sweep_dir}` and apply it with `--live` (SweepManager.set_top_k), or "
-                    f"open the sweep with top_k={theirs} (or None)")
+                    f"open the sweep with top_k={theirs} (or None)"
+                )
             label = {"names": "metric_name", "modes": "mode"}[field]
             raise ManifestError(
                 f"{self.results_path} ranks by {label}={_one_or_list(theirs)!r} but this manager "
-                f"uses {_one_or_list(mine)!r}; open the sweep with the same {label} (or None)")
+                f"uses {_one_or_list(mine)!r}; open the sweep with the same {label} (or None)"
+            )
         if stored.get("top_k") is not None:
             self.top_k = stored["top_k"]
         if names is not None:
@@ -403,8 +433,10 @@ class SweepManager:
         if len(modes) == 1:
             modes = modes * len(names)
         if len(modes) != len(names):
-            raise ValueError(f"mode {modes!r} has {len(modes)} entries for {len(names)} metrics "
-                             f"{names!r}: give one mode, or one per metric")
+            raise ValueError(
+                f"mode {modes!r} has {len(modes)} entries for {len(names)} metrics "
+                f"{names!r}: give one mode, or one per metric"
+            )
         self.metric_names, self.modes = list(names), list(modes)
         self.metric_name, self.mode = names[0], modes[0]
 
@@ -413,30 +445,34 @@ class SweepManager:
 
     def _kept_by(self) -> str:
         """What keeps a checkpoint, in words: ``in top 3`` or ``on the front (top 3)``."""
-        return f"on the front (top {self.top_k})" if len(self.metric_names) > 1 \
-            else f"in top {self.top_k}"
+        return f"on the front (top {self.top_k})" if len(self.metric_names) > 1 else f"in top {self.top_k}"
 
     def _values(self, run_id: str, metric_value: Any) -> list[float | None]:
         """The run's value of each metric (None where not a finite number)."""
         names = self.metric_names
         if len(names) == 1:
             if isinstance(metric_value, (list, tuple, dict)):
-                raise ValueError(f"run {run_id!r}: this sweep ranks one metric ({names[0]}), "
-                                 f"got {metric_value!r}; pass one number")
+                raise ValueError(
+                    f"run {run_id!r}: this sweep ranks one metric ({names[0]}), got {metric_value!r}; pass one number"
+                )
             return [finite(metric_value)]
         if metric_value is None:
             return [None] * len(names)
         if isinstance(metric_value, dict):
             missing = [n for n in names if n not in metric_value]
             if missing:
-                raise ValueError(f"run {run_id!r}: metric_value has no {', '.join(missing)} "
-                                 f"(it has {', '.join(map(str, metric_value)) or 'nothing'}); "
-                                 f"this sweep ranks {names}")
+                raise ValueError(
+                    f"run {run_id!r}: metric_value has no {', '.join(missing)} "
+                    f"(it has {', '.join(map(str, metric_value)) or 'nothing'}); "
+                    f"this sweep ranks {names}"
+                )
             metric_value = [metric_value[n] for n in names]
         if not isinstance(metric_value, (list, tuple)) or len(metric_value) != len(names):
-            raise ValueError(f"run {run_id!r}: this sweep ranks {len(names)} metrics {names}; "
-                             f"pass a list of {len(names)} values or a dict keyed by those "
-                             f"names, got {metric_value!r}")
+            raise ValueError(
+                f"run {run_id!r}: this sweep ranks {len(names)} metrics {names}; "
+                f"pass a list of {len(names)} values or a dict keyed by those "
+                f"names, got {metric_value!r}"
+            )
         return [finite(v) for v in metric_value]
 
     def _load(self) -> dict[str, Any]:
@@ -450,8 +486,7 @@ class SweepManager:
             doc = store.read_manifest(self.results_path)
         except store.ManifestCorruptError as exc:
             self._check_settings(store.read_settings(self.settings_path, None))
-            return self._recover(f"{exc.path.name} was corrupt (kept aside as "
-                                 f"{exc.kept_as})")
+            return self._recover(f"{exc.path.name} was corrupt (kept aside as {exc.kept_as})")
         self._check_settings(doc or store.read_settings(self.settings_path, None))
         log_size = self._log_size()
         if doc is None:
@@ -462,23 +497,20 @@ class SweepManager:
         self._behind = 0
         known = doc["log"]["size"]
         if log_size < known:
-            return self._recover(f"{LOG_NAME} is shorter ({log_size} bytes) than "
-                                 f"{RESULTS_NAME} expected ({known})")
+            return self._recover(f"{LOG_NAME} is shorter ({log_size} bytes) than {RESULTS_NAME} expected ({known})")
         if log_size > known:  # registrations not written to the file (or left half done)
             records, end = store.read_log(self.log_path, known)
             changed = end < log_size
             if changed:
                 os.truncate(self.log_path, end)
-                self._log.info("truncated torn last line of %s (%d bytes)",
-                               self.log_path.name, log_size - end)
+                self._log.info("truncated torn last line of %s (%d bytes)", self.log_path.name, log_size - end)
             self._unflushed = True  # a killed process may not have flushed them
             for offset, record in records:
                 self._log.debug("replay %s from %s", record["run_id"], self.log_path.name)
                 prev = self._logged_before(doc, record, offset)
                 if self._apply(doc, record, prev):
                     changed = True
-                    self._log.info("recover registration of %s from %s", record["run_id"],
-                                   self.log_path.name)
+                    self._log.info("recover registration of %s from %s", record["run_id"], self.log_path.name)
             doc["log"]["size"] = end
             self._behind = len(records)
             if changed:
@@ -523,14 +555,16 @@ class SweepManager:
                 raise ManifestError(
                     f"{self.results_path} is missing but {self.log_path} holds runs; the next "
                     "registration rebuilds it, or run `sweepkit verify --repair` "
-                    "(SweepManager.repair())")
+                    "(SweepManager.repair())"
+                )
             return self._new_doc()
         known = doc["log"]["size"]
         if log_size < known:
             raise ManifestError(
                 f"{self.log_path} is shorter ({log_size} bytes) than {self.results_path.name} "
                 f"expects ({known}); the next registration rebuilds the manifest from every "
-                "surviving record, or run `sweepkit verify --repair`")
+                "surviving record, or run `sweepkit verify --repair`"
+            )
         if log_size > known:
             records, end = store.read_log(self.log_path, known)
             rule = rule_of(doc)
@@ -542,8 +576,7 @@ class SweepManager:
                     doc["top"] = self._pending_top(doc, top, rule.prefix)
                     if front is not None:
                         doc["front"] = front
-                if "reclaimed_bytes" in record and all(e["run_id"] != record["run_id"]
-                                                       for e in doc["top"]):
+                if "reclaimed_bytes" in record and all(e["run_id"] != record["run_id"] for e in doc["top"]):
                     doc["disk"]["reclaimed_bytes"] += record["reclaimed_bytes"]
                     doc["disk"]["deleted_checkpoints"] += 1
             doc["log"]["size"] = end
@@ -556,55 +589,90 @@ class SweepManager:
         out = []
         for rank, entry in enumerate(top, 1):
             key = files.run_key(entry["run_id"])
-            where = [entry.get("checkpoint") if entry.get("rank") else None,
-                     f"{BEST_DIR}/{files.final_name(rank, names[key], CHECKPOINT, prefix)}",
-                     f"{BEST_DIR}/{files.tmp_name(key, CHECKPOINT)}",
-                     f"{BEST_DIR}/{files.incoming_name(key, CHECKPOINT)}",
-                     entry.get("source_checkpoint")]
+            where = [
+                entry.get("checkpoint") if entry.get("rank") else None,
+                f"{BEST_DIR}/{files.final_name(rank, names[key], CHECKPOINT, prefix)}",
+                f"{BEST_DIR}/{files.tmp_name(key, CHECKPOINT)}",
+                f"{BEST_DIR}/{files.incoming_name(key, CHECKPOINT)}",
+                entry.get("source_checkpoint"),
+            ]
             found = next((w for w in where if w and os.path.lexists(self.sweep_dir / w)), None)
             if found is None:
                 continue
-            out.append(dict(entry, rank=rank, checkpoint=found,
-                            config=entry.get("config") or entry.get("source_config")))
+            out.append(
+                dict(entry, rank=rank, checkpoint=found, config=entry.get("config") or entry.get("source_config"))
+            )
         return out
 
     def _new_doc(self) -> dict[str, Any]:
         now = time.time()
         doc: dict[str, Any] = {
-            "format": store.FORMAT_VERSION, "sweep_dir": str(self.sweep_dir),
-            "metric_name": self.metric_name, "mode": self.mode, "top_k": self.top_k,
-            "created_at": now, "updated_at": now, "model": None, "dataset": None,
-            "n_runs": 0, "next_seq": 0, "counts": {}, "best": None, "top": [],
+            "format": store.FORMAT_VERSION,
+            "sweep_dir": str(self.sweep_dir),
+            "metric_name": self.metric_name,
+            "mode": self.mode,
+            "top_k": self.top_k,
+            "created_at": now,
+            "updated_at": now,
+            "model": None,
+            "dataset": None,
+            "n_runs": 0,
+            "next_seq": 0,
+            "counts": {},
+            "best": None,
+            "top": [],
             "disk": {"best_models_bytes": 0, "reclaimed_bytes": 0, "deleted_checkpoints": 0},
-            "log": {"path": LOG_NAME, "size": 0}, "runs_complete": False,
+            "log": {"path": LOG_NAME, "size": 0},
+            "runs_complete": False,
         }
         if len(self.metric_names) > 1:  # a Pareto front: every non-dominated run's values
-            doc["objectives"] = [{"name": n, "mode": m}
-                                 for n, m in zip(self.metric_names, self.modes)]
+            doc["objectives"] = [{"name": n, "mode": m} for n, m in zip(self.metric_names, self.modes)]
             doc["front"] = []
         return doc
 
-    def _make_record(self, run_id: str, run_name: str, raw_metric: Any, values: list[float | None],
-                     model_path: str | os.PathLike[str] | None,
-                     config_path: str | os.PathLike[str] | None, epoch: int | None, status: str,
-                     extra: dict[str, Any]) -> dict[str, Any]:
+    def _make_record(
+        self,
+        run_id: str,
+        run_name: str,
+        raw_metric: Any,
+        values: list[float | None],
+        model_path: str | os.PathLike[str] | None,
+        config_path: str | os.PathLike[str] | None,
+        epoch: int | None,
+        status: str,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
         started, ended = extra.pop("started_at", None), extra.pop("ended_at", None)
         record = {
-            "run_id": run_id, "run_name": str(run_name), "job_num": extra.pop("job_num", None),
-            "status": status, "metric_name": self.metric_name, "metric_value": values[0],
-            "epoch": epoch, "seq": None, "params": extra.pop("params", None) or {},
+            "run_id": run_id,
+            "run_name": str(run_name),
+            "job_num": extra.pop("job_num", None),
+            "status": status,
+            "metric_name": self.metric_name,
+            "metric_value": values[0],
+            "epoch": epoch,
+            "seq": None,
+            "params": extra.pop("params", None) or {},
             "source_checkpoint": str(Path(model_path).absolute()) if model_path else None,
             "source_config": str(Path(config_path).absolute()) if config_path else None,
-            "test": extra.pop("test", None), "started_at": started, "ended_at": ended,
+            "test": extra.pop("test", None),
+            "started_at": started,
+            "ended_at": ended,
             "duration_s": (ended - started) if started is not None and ended is not None else None,
-            "data": extra.pop("data", None), "wandb": extra.pop("wandb", None),
-            "error": extra.pop("error", None), "registered_at": time.time(),
+            "data": extra.pop("data", None),
+            "wandb": extra.pop("wandb", None),
+            "error": extra.pop("error", None),
+            "registered_at": time.time(),
         }
         if len(values) > 1:
             record["metric_names"], record["metric_values"] = self.metric_names, values
         if None in values and raw_metric is not None:
-            kind = "not a number" if isinstance(raw_metric, (str, bytes)) or any(
-                isinstance(v, (str, bytes)) for v in _as_list(raw_metric)) else "not finite"
+            kind = (
+                "not a number"
+                if isinstance(raw_metric, (str, bytes))
+                or any(isinstance(v, (str, bytes)) for v in _as_list(raw_metric))
+                else "not finite"
+            )
             record["metric_note"] = f"{kind}: {raw_metric!r}"
         record.update(extra)
         checked: dict[str, Any] = jsonable(record)
@@ -627,8 +695,9 @@ class SweepManager:
             return None
         return store.find_record(self.log_path, run_id, end)
 
-    def _apply(self, doc: dict[str, Any], record: dict[str, Any], previous: dict[str, Any] | None,
-               owned: bool | None = None) -> bool:
+    def _apply(
+        self, doc: dict[str, Any], record: dict[str, Any], previous: dict[str, Any] | None, owned: bool | None = None
+    ) -> bool:
         """Fold one logged record into ``doc``: counts, ranking and files. ``previous`` is the
         run's earlier record (:meth:`_previous`), None for a new run; ``owned`` whether its
         checkpoint is sweepkit's to delete (None: check here). Returns whether the top
@@ -653,22 +722,33 @@ class SweepManager:
             self._sync(doc, top, fresh, also=[record])
             changed = True
         if not in_top and "reclaimed_bytes" in record:  # counted once, whether or not replayed
-            if source is not None and os.path.lexists(source) and not stale \
-                    and (owned or files.is_owned(source, self.sweep_dir)):
+            if (
+                source is not None
+                and os.path.lexists(source)
+                and not stale
+                and (owned or files.is_owned(source, self.sweep_dir))
+            ):
                 files.safe_unlink(Path(source), self._log)
                 self._log.debug("delete checkpoint %s (not %s)", source, self._kept_by())
             doc["disk"]["reclaimed_bytes"] += record["reclaimed_bytes"]
             doc["disk"]["deleted_checkpoints"] += 1
-        elif not in_top and owned is None and not stale and source is not None \
-                and files.is_owned(source, self.sweep_dir):
+        elif (
+            not in_top and owned is None and not stale and source is not None and files.is_owned(source, self.sweep_dir)
+        ):
             # a replayed record without the field (written before it existed)
             self._delete_checkpoint(doc, Path(source))
         fault_point("after_apply")
         return changed
 
-    def _sync(self, doc: dict[str, Any], top: list[dict[str, Any]], fresh: set[str],
-              also: Sequence[dict[str, Any]] = (), keep: AbstractSet[tuple[str, str]] = frozenset(),
-              why_kept: str | None = None) -> list[str]:
+    def _sync(
+        self,
+        doc: dict[str, Any],
+        top: list[dict[str, Any]],
+        fresh: set[str],
+        also: Sequence[dict[str, Any]] = (),
+        keep: AbstractSet[tuple[str, str]] = frozenset(),
+        why_kept: str | None = None,
+    ) -> list[str]:
         """Make ``best_models/`` hold ``top``; the ranking is what survives (files found).
         Returns what it did, one line each (also written to the manager's log).
 
@@ -690,8 +770,16 @@ class SweepManager:
 
         actions: list[str] = []
         located, freed, deleted = files.sync_best_models(
-            self.best_dir, self.sweep_dir, entries, fresh, self._log, actions,
-            deletable, why_kept or "no run this sweep knows of uses it", self._rule().prefix)
+            self.best_dir,
+            self.sweep_dir,
+            entries,
+            fresh,
+            self._log,
+            actions,
+            deletable,
+            why_kept or "no run this sweep knows of uses it",
+            self._rule().prefix,
+        )
         doc["disk"]["reclaimed_bytes"] += freed
         doc["disk"]["deleted_checkpoints"] += deleted
         new_top = []
@@ -722,18 +810,20 @@ class SweepManager:
         top = doc["top"]
         doc["best"] = _brief(top[0]) if top else None
         doc["disk"]["best_models_bytes"] = sum(
-            (self.sweep_dir / e["checkpoint"]).stat().st_size for e in top
-            if (self.sweep_dir / e["checkpoint"]).exists())
+            (self.sweep_dir / e["checkpoint"]).stat().st_size
+            for e in top
+            if (self.sweep_dir / e["checkpoint"]).exists()
+        )
         if full:  # every run, indented: the file a person opens after the sweep
-            doc["runs"] = with_ranks(cast("list[ManifestRecord]", store.latest_records(self.log_path)),
-                                     top, doc.get("front"))
+            doc["runs"] = with_ranks(
+                cast("list[ManifestRecord]", store.latest_records(self.log_path)), top, doc.get("front")
+            )
             doc["runs_complete"] = True
         else:  # top k and counts only: the cost does not grow with the sweep
             doc.pop("runs", None)
             doc["runs_complete"] = False
         fault_point("before_manifest_write")
-        store.write_json(self.results_path, doc, durable=full and self.fsync,
-                         indent=2 if full else None)
+        store.write_json(self.results_path, doc, durable=full and self.fsync, indent=2 if full else None)
         self._log.debug("write %s", self.results_path)
         if not self._settings_saved:
             if not self.settings_path.exists():
@@ -759,8 +849,7 @@ class SweepManager:
         try:
             records, end = store.read_log(self.log_path)
         except store.ManifestCorruptError:
-            aside = self.log_path.with_name(
-                f"{self.log_path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            aside = self.log_path.with_name(f"{self.log_path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
             shutil.copy2(self.log_path, aside)
             good, dropped = [], 0
             for line in self.log_path.read_bytes().splitlines():
@@ -773,8 +862,9 @@ class SweepManager:
                 else:
                     dropped += 1
             atomic_write_text(self.log_path, b"".join(g + b"\n" for g in good).decode())
-            actions.append(f"kept corrupt {self.log_path.name} aside as {aside.name}; "
-                           f"dropped {dropped} unreadable line(s)")
+            actions.append(
+                f"kept corrupt {self.log_path.name} aside as {aside.name}; dropped {dropped} unreadable line(s)"
+            )
             records, end = store.read_log(self.log_path)
         size = self._log_size()
         if end < size:
@@ -805,12 +895,10 @@ class SweepManager:
         if files.is_owned(source, self.sweep_dir):
             return source
         job = Path(record["run_id"])
-        if not source or is_inside(Path(source).parent, self.sweep_dir) or job.is_absolute() \
-                or ".." in job.parts:
+        if not source or is_inside(Path(source).parent, self.sweep_dir) or job.is_absolute() or ".." in job.parts:
             return None
         local = self.sweep_dir / job / CHECKPOINT
-        no_links = os.path.realpath(local.parent) == os.path.join(
-            os.path.realpath(self.sweep_dir), *job.parts)
+        no_links = os.path.realpath(local.parent) == os.path.join(os.path.realpath(self.sweep_dir), *job.parts)
         return str(local) if no_links and files.is_owned(local, self.sweep_dir) else None
 
     def _absolute(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -828,8 +916,7 @@ def _objectives(metric_name: Any, mode: Any) -> tuple[list[str] | None, list[str
     if metric_name is not None:
         names = list(metric_name) if isinstance(metric_name, (list, tuple)) else [metric_name]
         if not names or not all(isinstance(n, str) and n for n in names):
-            raise ValueError(f"metric_name must be a non-empty string or a list of them, got "
-                             f"{metric_name!r}")
+            raise ValueError(f"metric_name must be a non-empty string or a list of them, got {metric_name!r}")
         if len(set(names)) != len(names):
             raise ValueError(f"metric_name {names!r} names a metric twice")
     modes = None
@@ -840,8 +927,10 @@ def _objectives(metric_name: Any, mode: Any) -> tuple[list[str] | None, list[str
         for m in modes:
             check_mode(m)
         if names is not None and len(modes) not in (1, len(names)):
-            raise ValueError(f"mode {modes!r} has {len(modes)} entries for {len(names)} metrics "
-                             f"{names!r}: give one mode, or one per metric")
+            raise ValueError(
+                f"mode {modes!r} has {len(modes)} entries for {len(names)} metrics "
+                f"{names!r}: give one mode, or one per metric"
+            )
     return names, modes
 
 
@@ -867,46 +956,49 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _checked_checkpoint(run_id: str, model_path: str | os.PathLike[str] | None,
-                        rankable: bool) -> str | os.PathLike[str] | None:
+def _checked_checkpoint(
+    run_id: str, model_path: str | os.PathLike[str] | None, rankable: bool
+) -> str | os.PathLike[str] | None:
     """``model_path`` if it can be ranked (None for a missing file of a run that cannot rank);
     a clear error for a directory, an empty file or a missing file that should rank."""
     if model_path is None:
         return None
     if os.path.isdir(model_path):
-        raise ValueError(f"checkpoint {model_path} of run {run_id!r} is a directory; pass the "
-                         "checkpoint file, or model_path=None to record the run without ranking it")
+        raise ValueError(
+            f"checkpoint {model_path} of run {run_id!r} is a directory; pass the "
+            "checkpoint file, or model_path=None to record the run without ranking it"
+        )
     if not os.path.exists(model_path):
         if rankable:
             raise FileNotFoundError(
                 f"checkpoint {model_path} of run {run_id!r} does not exist; pass "
-                "model_path=None to record the run without ranking it")
+                "model_path=None to record the run without ranking it"
+            )
         return None
     if rankable and not files.is_checkpoint_file(model_path):
-        raise ValueError(f"checkpoint {model_path} of run {run_id!r} is empty or not a regular "
-                         "file; pass model_path=None to record the run without ranking it")
+        raise ValueError(
+            f"checkpoint {model_path} of run {run_id!r} is empty or not a regular "
+            "file; pass model_path=None to record the run without ranking it"
+        )
     return model_path
 
 
 def _top_k_plan(doc: dict[str, Any], top_k: int) -> list[str]:
     old = doc["top_k"]
     if top_k >= old:
-        return [f"top_k {old} -> {top_k}: nothing is deleted (checkpoints deleted earlier "
-                "cannot come back)"]
+        return [f"top_k {old} -> {top_k}: nothing is deleted (checkpoints deleted earlier cannot come back)"]
     plan = [f"top_k {old} -> {top_k}"]
     kept = {e["run_id"] for e in rule_of(doc).truncate(doc["top"], top_k)}
     for entry in doc["top"]:
         if entry["run_id"] not in kept:
             value = entry.get("metric_values", entry["metric_value"])
             names = ",".join(o["name"] for o in doc.get("objectives") or ()) or doc["metric_name"]
-            plan.append(f"delete {entry['checkpoint']} (rank {entry['rank']}, "
-                        f"{entry['run_name']}, {names} {value})")
+            plan.append(f"delete {entry['checkpoint']} (rank {entry['rank']}, {entry['run_name']}, {names} {value})")
     return plan
 
 
 def _brief(entry: dict[str, Any]) -> dict[str, Any]:
-    brief = {k: entry.get(k) for k in ("rank", "run_id", "run_name", "metric_value", "epoch",
-                                       "checkpoint", "config")}
+    brief = {k: entry.get(k) for k in ("rank", "run_id", "run_name", "metric_value", "epoch", "checkpoint", "config")}
     if "metric_values" in entry:
         brief["metric_values"] = entry["metric_values"]
     return brief
@@ -916,17 +1008,29 @@ def summary_dict(doc: dict[str, Any]) -> dict[str, Any]:
     """The content of ``sweep_summary.yaml``."""
     disk = doc["disk"]
     return {
-        "sweep_dir": doc["sweep_dir"], "model": doc.get("model"), "dataset": doc.get("dataset"),
-        "metric": doc["metric_name"], "mode": doc["mode"], "top_k": doc["top_k"],
-        **({"objectives": doc["objectives"],
-            "front": [{k: e[k] for k in ("run_name", "metric_values")} for e in doc["front"]]}
-           if doc.get("objectives") else {}),
-        "runs": doc["n_runs"], "counts": dict(sorted(doc["counts"].items())),
+        "sweep_dir": doc["sweep_dir"],
+        "model": doc.get("model"),
+        "dataset": doc.get("dataset"),
+        "metric": doc["metric_name"],
+        "mode": doc["mode"],
+        "top_k": doc["top_k"],
+        **(
+            {
+                "objectives": doc["objectives"],
+                "front": [{k: e[k] for k in ("run_name", "metric_values")} for e in doc["front"]],
+            }
+            if doc.get("objectives")
+            else {}
+        ),
+        "runs": doc["n_runs"],
+        "counts": dict(sorted(doc["counts"].items())),
         "best": _brief(doc["top"][0]) if doc["top"] else None,
         "top": [_brief(e) for e in doc["top"]],
-        "disk": {"best_models_mb": round(disk["best_models_bytes"] / 2**20, 3),
-                 "reclaimed_mb": round(disk["reclaimed_bytes"] / 2**20, 3),
-                 "deleted_checkpoints": disk["deleted_checkpoints"]},
+        "disk": {
+            "best_models_mb": round(disk["best_models_bytes"] / 2**20, 3),
+            "reclaimed_mb": round(disk["reclaimed_bytes"] / 2**20, 3),
+            "deleted_checkpoints": disk["deleted_checkpoints"],
+        },
         "updated_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(doc["updated_at"])),
     }
 
@@ -940,5 +1044,4 @@ def read_run_json(job_dir: Path) -> dict[str, Any]:
 def read_settings(sweep_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """A sweep's own ``top_k``, ``metric_name`` and ``mode`` ({} for a new sweep). Read-only."""
     sweep_dir = Path(sweep_dir)
-    return store.read_settings(sweep_dir / INTERNAL_DIR / SETTINGS_NAME,
-                               sweep_dir / RESULTS_NAME)
+    return store.read_settings(sweep_dir / INTERNAL_DIR / SETTINGS_NAME, sweep_dir / RESULTS_NAME)

@@ -31,8 +31,7 @@ _FRONT_FIELDS = ("run_id", "run_name", "seq", "metric_values")
 
 
 def _is_number(value: object) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Rule:
@@ -52,8 +51,7 @@ class Rule:
         if not self.pareto:
             return _is_number(record.get("metric_value"))
         values = record.get("metric_values")
-        return (isinstance(values, list) and len(values) == len(self.names)
-                and all(map(_is_number, values)))
+        return isinstance(values, list) and len(values) == len(self.names) and all(map(_is_number, values))
 
     def key(self, entry: dict[str, Any]) -> tuple[Any, ...]:
         """Best first (the first metric, then the next), ties by registration order."""
@@ -84,7 +82,9 @@ class Rule:
             return False
         return any(self.dominates(e, record) for e in front)
 
-    def rank(self, doc: dict[str, Any], record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    def rank(
+        self, doc: dict[str, Any], record: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
         """``(top, front)`` once ``record`` replaces its run's earlier entry (``front`` None
         for one metric)."""
         run_id = record["run_id"]
@@ -93,7 +93,7 @@ class Rule:
             if self.rankable(record):
                 top.append(dict(record))
                 top.sort(key=self.key)
-            return top[:self.top_k], None
+            return top[: self.top_k], None
         front = [e for e in doc.get("front", ()) if e["run_id"] != run_id]
         if self.rankable(record) and not any(self.dominates(e, record) for e in front):
             front = [e for e in front if not self.dominates(record, e)]
@@ -103,13 +103,14 @@ class Rule:
             top.append(dict(record))
         return self.truncate(top, self.top_k), front
 
-    def select(self, records: Iterable[dict[str, Any]], has_file: Callable[[dict[str, Any]], bool]
-               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    def select(
+        self, records: Iterable[dict[str, Any]], has_file: Callable[[dict[str, Any]], bool]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
         """``(top, front)`` of a set of records computed afresh (repair): the ranking of the
         rankable ones whose checkpoint ``has_file``."""
         ranked = sorted((r for r in records if self.rankable(r)), key=self.key)
         if not self.pareto:
-            return [r for r in ranked if has_file(r)][:self.top_k], None
+            return [r for r in ranked if has_file(r)][: self.top_k], None
         front: list[dict[str, Any]] = []
         for record in ranked:  # sorted: no later record dominates an earlier one
             if not any(self.dominates(e, record) for e in front):
@@ -154,15 +155,18 @@ def rule_of(doc: dict[str, Any]) -> Rule:
     """The ranking rule of a manifest (or of a manager's settings)."""
     objectives = doc.get("objectives")
     if objectives:
-        return Rule([o["name"] for o in objectives], [o["mode"] for o in objectives],
-                    doc["top_k"])
+        return Rule([o["name"] for o in objectives], [o["mode"] for o in objectives], doc["top_k"])
     return Rule([doc["metric_name"]], [doc["mode"]], doc["top_k"])
 
 
 def well_formed(record: dict[str, Any]) -> bool:
     """A record the manager can fold: a run id, a known status and an integer seq."""
-    return (isinstance(record.get("run_id"), str) and record.get("status") in FINISHED_STATUSES
-            and isinstance(record.get("seq"), int) and not isinstance(record["seq"], bool))
+    return (
+        isinstance(record.get("run_id"), str)
+        and record.get("status") in FINISHED_STATUSES
+        and isinstance(record.get("seq"), int)
+        and not isinstance(record["seq"], bool)
+    )
 
 
 def count(doc: dict[str, Any], record: dict[str, Any], previous: dict[str, Any] | None) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
@@ -49,22 +49,24 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     log_size = m._log_size()
     expected = ((old or {}).get("log") or {}).get("size", 0)
     existing = _listdir(m.best_dir)
-    ranked_files = sorted(n for n in existing  # rank-named or staged (being promoted)
-                          if files.owner_of(n) and n.endswith(CHECKPOINT))
+    ranked_files = sorted(
+        n
+        for n in existing  # rank-named or staged (being promoted)
+        if files.owner_of(n) and n.endswith(CHECKPOINT)
+    )
     # Whole: the manifest parsed and the log is at least as long as it says, with no bad line.
     # Without a manifest a cut log cannot be told from a whole one, so every source votes.
-    whole = old is not None and not dropped and log_size >= expected \
-        and (log_size > 0 or not old.get("n_runs"))
+    whole = old is not None and not dropped and log_size >= expected and (log_size > 0 or not old.get("n_runs"))
     if not whole:
-        actions.append(f"{LOG_NAME} is not whole ({log_size} of {expected} bytes"
-                       f"{', bad lines dropped' if dropped else ''}): every source votes on "
-                       "what to keep")
+        actions.append(
+            f"{LOG_NAME} is not whole ({log_size} of {expected} bytes"
+            f"{', bad lines dropped' if dropped else ''}): every source votes on "
+            "what to keep"
+        )
     n_ranked = sum((files.owner_of(n) or ("",))[0] == "label" for n in ranked_files)
-    if old is None and not m.settings_path.exists() and m._requested["top_k"] is None \
-            and n_ranked > m.top_k:
+    if old is None and not m.settings_path.exists() and m._requested["top_k"] is None and n_ranked > m.top_k:
         m.top_k = n_ranked
-        actions.append(f"top_k unknown: kept {m.top_k}, the number of ranked files in "
-                       f"{BEST_DIR}/")
+        actions.append(f"top_k unknown: kept {m.top_k}, the number of ranked files in {BEST_DIR}/")
     top_k, rule = m.top_k, m._rule()
 
     # ---- every source's records, latest per run id
@@ -81,8 +83,10 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         jobs: dict[str, dict[str, Any]] = {}
         for job_dir in job_dirs_with_records(m.sweep_dir):
             fields = job_record(m.sweep_dir, job_dir.absolute(), keep_missing=True)
-            args = [fields.pop(k) for k in ("run_id", "run_name", "metric_value", "model_path",
-                                            "config_path", "epoch", "status")]
+            args = [
+                fields.pop(k)
+                for k in ("run_id", "run_name", "metric_value", "model_path", "config_path", "epoch", "status")
+            ]
             fields["metric_value"] = args[2]
             m._pick_values(fields)
             raw = fields.pop("metric_value")
@@ -90,8 +94,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                 values = m._values(args[0], raw)
             except ValueError:  # a run.json of another metric setting: record it unranked
                 values = [None] * len(m.metric_names)
-            record = m._make_record(args[0], args[1], raw, values, args[3], args[4],
-                                    args[5], args[6], fields)
+            record = m._make_record(args[0], args[1], raw, values, args[3], args[4], args[5], args[6], fields)
             record["registered_at"] = (job_dir / RUN_RECORD).stat().st_mtime  # as old as it is
             record["source_id"] = files.fingerprint(record["source_checkpoint"])  # None: no file
             jobs[record["run_id"]] = record
@@ -105,8 +108,12 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     origin: dict[str, str] = {}
     for name, records in sources.items():
         for rid, record in records.items():
-            newer = not whole and rid in merged and name != RUN_RECORD and \
-                (record.get("registered_at") or 0) > (merged[rid].get("registered_at") or 0)
+            newer = (
+                not whole
+                and rid in merged
+                and name != RUN_RECORD
+                and (record.get("registered_at") or 0) > (merged[rid].get("registered_at") or 0)
+            )
             if rid not in merged or newer:
                 merged[rid], origin[rid] = dict(record), name
 
@@ -123,13 +130,11 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         store.append_record(m.log_path, record, fsync=False)
         restored[origin[rid]] = restored.get(origin[rid], 0) + 1
         if origin[rid] == RUN_RECORD:
-            actions.append(f"registered unreported job {rid} ({record['status']}) from its "
-                           "run.json")
+            actions.append(f"registered unreported job {rid} ({record['status']}) from its run.json")
     if restored:
         store.flush_file(m.log_path)
         if restored.get(RESULTS_NAME):
-            actions.append(f"restored {restored[RESULTS_NAME]} run record(s) to "
-                           f"{LOG_NAME} from {RESULTS_NAME}")
+            actions.append(f"restored {restored[RESULTS_NAME]} run record(s) to {LOG_NAME} from {RESULTS_NAME}")
 
     # ---- where each run's checkpoint is now
     old_top = {e["run_id"]: e for e in (old or {}).get("top") or []}
@@ -139,9 +144,11 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     def locate(record: dict[str, Any]) -> tuple[str, str] | None:
         rid, run_key = record["run_id"], files.run_key(record["run_id"])
         names = [Path(old_top[rid]["checkpoint"]).name] if old_top.get(rid, {}).get("checkpoint") else []
-        names += [files.tmp_name(run_key, CHECKPOINT), files.incoming_name(run_key, CHECKPOINT),
-                  *files.guess_names(existing, {"run_name": record["run_name"], "key": run_key},
-                                     CHECKPOINT)]
+        names += [
+            files.tmp_name(run_key, CHECKPOINT),
+            files.incoming_name(run_key, CHECKPOINT),
+            *files.guess_names(existing, {"run_name": record["run_name"], "key": run_key}, CHECKPOINT),
+        ]
         for name in names:
             if name in existing and files.is_checkpoint_file(m.best_dir / name):
                 if not whole and not files.is_the_recorded_file(m.best_dir / name, record):
@@ -156,8 +163,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     where = {rid: spot for rid, r in merged.items() if rule.rankable(r) and (spot := locate(r))}
 
     def top_of(records: dict[str, dict[str, Any]]) -> list[str]:
-        top, _ = rule.select((merged[rid] for rid in records),
-                             lambda record: record["run_id"] in where)
+        top, _ = rule.select((merged[rid] for rid in records), lambda record: record["run_id"] in where)
         return [r["run_id"] for r in top]
 
     chosen = top_of(merged)
@@ -174,9 +180,11 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         votes.setdefault(rid, []).append(f"{BEST_DIR}/{name}, newer than its record")
     undecided = {rid: why for rid, why in votes.items() if rid not in chosen}
     for rid, why in undecided.items():
-        actions.append(f"could not decide on {rid} ({merged[rid]['run_name']}): ranked by "
-                       f"{', '.join(why)} but not in the rebuilt top {top_k}; its checkpoint is "
-                       "kept")
+        actions.append(
+            f"could not decide on {rid} ({merged[rid]['run_name']}): ranked by "
+            f"{', '.join(why)} but not in the rebuilt top {top_k}; its checkpoint is "
+            "kept"
+        )
 
     # ---- the new manifest
     doc = m._new_doc()
@@ -210,13 +218,18 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             entry["source_checkpoint"] = found
         top.append(entry)
     keep = files.run_marks([merged[rid] for rid in undecided])
-    actions += m._sync(doc, top, fresh, also=list(merged.values()), keep=keep,
-                       why_kept="a surviving record ranks its run, or no known run uses it")
+    actions += m._sync(
+        doc,
+        top,
+        fresh,
+        also=list(merged.values()),
+        keep=keep,
+        why_kept="a surviving record ranks its run, or no known run uses it",
+    )
     ranked = {e["run_id"] for e in doc["top"]}
     for rid, record in merged.items():
         source = m._own_checkpoint(record)
-        if rid in ranked or rid in undecided or not source \
-                or not files.is_the_recorded_file(source, record):
+        if rid in ranked or rid in undecided or not source or not files.is_the_recorded_file(source, record):
             continue  # ranked, undecided, or a newer file of the same job: not this record's
         m._delete_checkpoint(doc, Path(source))
         actions.append(f"delete checkpoint {source} (not {m._kept_by()})")

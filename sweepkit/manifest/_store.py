@@ -5,7 +5,8 @@ sweep lock and fsync'd before the registration returns (a later line for the sam
 supersedes an earlier one).
 ``sweep_results.json`` is the manifest: sweep-level fields, counts, the ranked top k and the
 byte length of the log it reflects; it is replaced atomically (temp file + rename) whenever the
-top k changes, and otherwise once it lags the log by a few records (readers replay that tail). ``.sweepkit/registered/<key>`` marks a run id as (possibly) registered.
+top k changes, and otherwise once it lags the log by a few records (readers replay that tail).
+``.sweepkit/registered/<key>`` marks a run id as (possibly) registered.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from sweepkit._io import atomic_write_text
-from sweepkit.records import (BEST_DIR, INTERNAL_DIR, LOCK_NAME, LOG_NAME, MANAGER_LOG_NAME,
-                              MARKER_DIR, RESULTS_NAME, SETTINGS_NAME, SUMMARY_NAME)
+from sweepkit.records import (
+    LOG_NAME,
+)
 
 SETTINGS_FIELDS = ("format", "metric_name", "mode", "top_k", "objectives", "created_at")
 _ANCHOR = ".anchor"
@@ -38,8 +40,7 @@ class ManifestError(RuntimeError):
 class ManifestCorruptError(ManifestError):
     """A manifest file does not parse. ``path`` names it; ``moved_to`` is where it was kept."""
 
-    def __init__(self, message: str, path: Path, moved_to: Path | None = None,
-                 reason: str = "") -> None:
+    def __init__(self, message: str, path: Path, moved_to: Path | None = None, reason: str = "") -> None:
         super().__init__(message)
         self.path = path
         self.moved_to = moved_to
@@ -76,7 +77,7 @@ def append_record(path: Path, record: dict[str, Any], fsync: bool = True) -> tup
             fault_point("mid_log_append")
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         if fsync:
             os.fsync(fd)
     finally:
@@ -250,15 +251,13 @@ def read_manifest(path: Path, move_corrupt: bool = True) -> dict[str, Any] | Non
             raise ValueError("not a sweepkit manifest (format/log fields missing)")
     except ValueError as exc:
         reason = str(exc)
-        advice = (f"Run `sweepkit verify --repair` (SweepManager.repair()) to rebuild it from "
-                  f"{LOG_NAME}.")
+        advice = f"Run `sweepkit verify --repair` (SweepManager.repair()) to rebuild it from {LOG_NAME}."
         if not move_corrupt:
-            raise ManifestCorruptError(f"{path} is corrupt ({reason}). {advice}", path,
-                                       reason=reason) from None
+            raise ManifestCorruptError(f"{path} is corrupt ({reason}). {advice}", path, reason=reason) from None
         moved = move_aside(path)
         raise ManifestCorruptError(
-            f"{path} is corrupt ({reason}); it was moved to {moved.name}. {advice}",
-            path, moved, reason) from None
+            f"{path} is corrupt ({reason}); it was moved to {moved.name}. {advice}", path, moved, reason
+        ) from None
     return doc
 
 
@@ -294,6 +293,5 @@ def read_settings(settings_path: Path, results_path: Path | None) -> dict[str, A
         except (OSError, ValueError):
             continue
         if isinstance(doc, dict) and doc.get("format") == FORMAT_VERSION:
-            return {k: doc[k] for k in ("metric_name", "mode", "top_k", "objectives")
-                    if doc.get(k) is not None}
+            return {k: doc[k] for k in ("metric_name", "mode", "top_k", "objectives") if doc.get(k) is not None}
     return {}
