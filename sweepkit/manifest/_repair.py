@@ -63,7 +63,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             f"{', bad lines dropped' if dropped else ''}): every source votes on "
             "what to keep"
         )
-    n_ranked = sum((files.owner_of(n) or ("",))[0] == "label" for n in ranked_files)
+    n_ranked = sum(owner[0] == "label" for n in ranked_files if (owner := files.owner_of(n)))
     if old is None and not m.settings_path.exists() and m._requested["top_k"] is None and n_ranked > m.top_k:
         m.top_k = n_ranked
         actions.append(f"top_k unknown: kept {m.top_k}, the number of ranked files in {BEST_DIR}/")
