@@ -166,7 +166,33 @@ def test_a_sweep_limits_its_trials_time_and_a_single_run_does_not(tmp_path):
     out = run_train(["-m", "dataset=Wind", *TINY, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={sweep}"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads((sweep / "0" / "run.json").read_text())["config"]["trainer"]["max_time"] == 300
+    assert json.loads((sweep / "0" / "run.json").read_text())["config"]["trainer"]["epoch_windows"] == 8192
     assert "trainer.max_time=300" in (sweep / "0" / ".hydra" / "overrides.yaml").read_text()
     out = run_train(["dataset=Wind", *TINY, f"hydra.run.dir={tmp_path}/run"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["trainer"]["max_time"] is None
+    trainer = json.loads((tmp_path / "run" / "run.json").read_text())["config"]["trainer"]
+    assert trainer["max_time"] is None and trainer["epoch_windows"] is None
+
+
+def test_epoch_windows_draws_a_fresh_subset_each_epoch_and_bad_values_are_named(tmp_path):
+    """trainer.epoch_windows: each shuffled pass yields that many distinct windows, not the same ones."""
+    from types import SimpleNamespace
+
+    from sweepkit.forecast.training import WindowSampler
+
+    import numpy as np
+
+    starts = {"train": np.arange(100), "val": np.arange(10), "test": np.arange(10)}
+    splits = SimpleNamespace(data=np.arange(200, dtype=np.float32)[:, None], lookback=4, horizon=2, starts=starts)
+    sampler = WindowSampler(splits, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+
+    def epoch(limit):
+        return torch.cat([x[:, 0, 0] for x, _ in sampler.batches("train", 16, True, generator, limit)])
+
+    first, second = epoch(30), epoch(30)
+    assert len(first) == len(set(first.tolist())) == 30 and len(second) == 30
+    assert set(first.tolist()) != set(second.tolist())
+    assert sorted(epoch(None).tolist()) == list(range(100)) == sorted(epoch(1000).tolist())
+    out = run_train(["dataset=Wind", *TINY, "trainer.epoch_windows=0", f"hydra.run.dir={tmp_path}/bad"], tmp_path)
+    assert out.returncode != 0 and "trainer.epoch_windows=0" in out.stderr

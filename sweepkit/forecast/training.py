@@ -127,10 +127,13 @@ class WindowSampler:
     def batch(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.data[starts[:, None] + self.past], self.data[starts[:, None] + self.future]
 
-    def batches(self, split: str, batch_size: int, shuffle: bool = False, generator=None):
+    def batches(self, split: str, batch_size: int, shuffle: bool = False, generator=None,
+                limit: int | None = None):
+        """Batches of ``split``'s windows; shuffled, with ``limit`` a fresh random ``limit`` of them."""
         starts = self.starts[split]
         if shuffle:
-            starts = starts[torch.randperm(len(starts), generator=generator, device="cpu").to(starts.device)]
+            order = torch.randperm(len(starts), generator=generator, device="cpu")[:limit]
+            starts = starts[order.to(starts.device)]
         for i in range(0, len(starts), batch_size):
             yield self.batch(starts[i:i + batch_size])
 
@@ -210,7 +213,12 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     warmup = float(tcfg.get("warmup_epochs") or 0.0)
     schedule_epochs = float(tcfg.get("schedule_epochs") or max_epochs)
     sampler = WindowSampler(splits, device)
-    steps_per_epoch = max(1, math.ceil(len(splits.starts["train"]) / int(tcfg.batch_size)))
+    epoch_windows = tcfg.get("epoch_windows")
+    valid = isinstance(epoch_windows, int) and not isinstance(epoch_windows, bool) and epoch_windows > 0
+    if epoch_windows is not None and not valid:
+        raise ValueError(f"trainer.epoch_windows={epoch_windows!r}: use a number of windows > 0, or null for all")
+    n_train = len(splits.starts["train"]) if epoch_windows is None else min(epoch_windows, len(splits.starts["train"]))
+    steps_per_epoch = max(1, math.ceil(n_train / int(tcfg.batch_size)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # stepped every batch
         optimizer, lambda step: lr_factor(step / steps_per_epoch, warmup, schedule_epochs, kind))
     generator = torch.Generator().manual_seed(int(tcfg.seed))
@@ -280,7 +288,8 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
             model.train()
             total, n_batches = torch.zeros((), device=device), 0  # summed on the device: no sync per step
             progress = EpochProgress(progress_mode, epoch, max_epochs, steps_per_epoch, every_s)
-            for x, y in sampler.batches("train", batch_size, shuffle=True, generator=generator):
+            for x, y in sampler.batches("train", batch_size, shuffle=True, generator=generator,
+                                            limit=epoch_windows):
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model(x), y)
                 loss.backward()
