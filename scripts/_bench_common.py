@@ -17,8 +17,10 @@ def wind_file() -> Path:
     data_dir = Path(os.environ.get("SWEEPKIT_DATA_DIR", REPO.parent / "shared" / "data"))
     path = data_dir / "Wind" / "wind.csv.gz"
     if not path.is_file():
-        raise SystemExit(f"error: the real Wind file {path} is missing; set SWEEPKIT_DATA_DIR to a "
-                         "folder holding Wind/wind.csv.gz (scripts/download_data.py fetches it)")
+        raise SystemExit(
+            f"error: the real Wind file {path} is missing; set SWEEPKIT_DATA_DIR to a "
+            "folder holding Wind/wind.csv.gz (scripts/download_data.py fetches it)"
+        )
     return path.resolve()
 
 

@@ -46,14 +46,26 @@ def build_sweep(sweep_dir: Path, n_runs: int) -> None:
             if i % (n_runs // 5 or 1) == 0 and value is not None:
                 path = ckpt_dir / f"{i}.pth"
                 path.write_bytes(b"x" * 1000)
-            params = {"model.d_model": rng.choice([16, 32, 64, 128]),
-                      "model.dropout": rng.uniform(0, 0.3),
-                      "trainer.lr": 10 ** rng.uniform(-4, -2),
-                      "model.revin_affine": rng.random() < .5}
-            manager.register_model(str(i), f"dmixer_Solar_{i:05d}", value, path,
-                                   epoch=rng.randint(1, 20), status=status, job_num=i,
-                                   params=params, model="dmixer", dataset="Solar",
-                                   started_at=1.0e9 + i, ended_at=1.0e9 + i + 30)
+            params = {
+                "model.d_model": rng.choice([16, 32, 64, 128]),
+                "model.dropout": rng.uniform(0, 0.3),
+                "trainer.lr": 10 ** rng.uniform(-4, -2),
+                "model.revin_affine": rng.random() < 0.5,
+            }
+            manager.register_model(
+                str(i),
+                f"dmixer_Solar_{i:05d}",
+                value,
+                path,
+                epoch=rng.randint(1, 20),
+                status=status,
+                job_num=i,
+                params=params,
+                model="dmixer",
+                dataset="Solar",
+                started_at=1.0e9 + i,
+                ended_at=1.0e9 + i + 30,
+            )
         manager.finalize(reconcile=False)
 
 
@@ -65,12 +77,16 @@ def main() -> None:
     py = sys.executable
     base = timed([py, "-c", "pass"], args.repeat)
     help_s = timed([py, "-m", "sweepkit.cli", "--help"], args.repeat)
-    probe = ("import sys; from sweepkit.cli import main; main(['--help']); "
-             f"print(','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
+    probe = (
+        "import sys; from sweepkit.cli import main; main(['--help']); "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
+    )
     loaded = subprocess.run([py, "-c", probe], capture_output=True, text=True).stderr.strip()
     print(f"python -c pass      {base:.3f} s")
-    print(f"sweepkit --help     {help_s:.3f} s  (goal < 0.3 s; {help_s - base:+.3f} s over "
-          f"python, ratio {help_s / base:.2f}); heavy modules imported: {loaded or 'none'}")
+    print(
+        f"sweepkit --help     {help_s:.3f} s  (goal < 0.3 s; {help_s - base:+.3f} s over "
+        f"python, ratio {help_s / base:.2f}); heavy modules imported: {loaded or 'none'}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         sweep = Path(tmp) / "sweeps" / "dmixer" / "Solar" / "big"
         start = time.perf_counter()
@@ -83,8 +99,9 @@ def main() -> None:
             ("export .json", ["export", str(sweep), "--output", str(Path(tmp) / "runs.json")]),
         ]:
             seconds = timed([py, "-m", "sweepkit.cli", *cmd], args.repeat)
-            print(f"sweepkit {name:<13}{seconds:.3f} s  (goal < 2 s, ratio to goal "
-                  f"{seconds / 2:.2f}) on {args.runs} runs")
+            print(
+                f"sweepkit {name:<13}{seconds:.3f} s  (goal < 2 s, ratio to goal {seconds / 2:.2f}) on {args.runs} runs"
+            )
 
 
 if __name__ == "__main__":

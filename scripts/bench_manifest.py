@@ -74,14 +74,15 @@ def bench_disk(root: Path, n: int = 100) -> None:
         tmp.write_bytes(b"x" * 3000)
         os.replace(tmp, target)
         replaces.append(time.perf_counter() - start)
-    print(f"  fsync of a 600-byte append: median {statistics.median(fsyncs) * 1e3:.2f} ms;  "
-          f"atomic replace of a 3 KB file (create, write, rename): "
-          f"median {statistics.median(replaces) * 1e3:.2f} ms")
+    print(
+        f"  fsync of a 600-byte append: median {statistics.median(fsyncs) * 1e3:.2f} ms;  "
+        f"atomic replace of a 3 KB file (create, write, rename): "
+        f"median {statistics.median(replaces) * 1e3:.2f} ms"
+    )
 
 
 def bench_concurrency(root: Path, per_proc: int, repeat: int = 1) -> None:
-    print(f"== registration cost (tiny checkpoints, back-to-back calls; "
-          f"median of {repeat} round(s)) ==")
+    print(f"== registration cost (tiny checkpoints, back-to-back calls; median of {repeat} round(s)) ==")
     ctx = mp.get_context("fork")
     for fsync in (True, False):
         for n_procs in (1, 4, 16):
@@ -89,8 +90,9 @@ def bench_concurrency(root: Path, per_proc: int, repeat: int = 1) -> None:
             for round_ in range(repeat):
                 sweep = root / f"conc{n_procs}-{fsync}-{round_}"
                 queue = ctx.Queue()
-                procs = [ctx.Process(target=_worker, args=(str(sweep), p, per_proc, queue, fsync))
-                         for p in range(n_procs)]
+                procs = [
+                    ctx.Process(target=_worker, args=(str(sweep), p, per_proc, queue, fsync)) for p in range(n_procs)
+                ]
                 for p in procs:
                     p.start()
                 times = sorted(t for _ in procs for t in queue.get())
@@ -100,9 +102,11 @@ def bench_concurrency(root: Path, per_proc: int, repeat: int = 1) -> None:
                 medians.append(statistics.median(times))
                 p99s.append(times[min(len(times) - 1, int(0.99 * len(times)))])
             rounds = " ".join(f"{m * 1e3:.1f}" for m in medians) if repeat > 1 else ""
-            print(f"  fsync={fsync!s:5} {n_procs:2d} process(es) x {per_proc}: median "
-                  f"{statistics.median(medians) * 1e3:6.2f} ms   p99 "
-                  f"{statistics.median(p99s) * 1e3:7.2f} ms" + (f"   (rounds: {rounds})" if rounds else ""))
+            print(
+                f"  fsync={fsync!s:5} {n_procs:2d} process(es) x {per_proc}: median "
+                f"{statistics.median(medians) * 1e3:6.2f} ms   p99 "
+                f"{statistics.median(p99s) * 1e3:7.2f} ms" + (f"   (rounds: {rounds})" if rounds else "")
+            )
 
 
 def bench_flat(root: Path, big: int, samples: int) -> None:
@@ -127,8 +131,7 @@ def bench_flat_pareto(root: Path, big: int, samples: int) -> None:
     sweep's, about ln n runs) and every timed one may join the front."""
     import random
 
-    print(f"== two metrics (Pareto front): cost vs runs already registered (median of "
-          f"{samples} calls) ==")
+    print(f"== two metrics (Pareto front): cost vs runs already registered (median of {samples} calls) ==")
     medians = {}
     for size in (10, big):
         rng = random.Random(size)
@@ -139,8 +142,7 @@ def bench_flat_pareto(root: Path, big: int, samples: int) -> None:
             _register_timed(filler, f"f{i}", [rng.random(), rng.random()])
         fill = time.perf_counter() - t0
         manager = SweepManager(sweep)
-        times = [_register_timed(manager, f"m{i}", [rng.random(), rng.random()])
-                 for i in range(samples)]
+        times = [_register_timed(manager, f"m{i}", [rng.random(), rng.random()]) for i in range(samples)]
         medians[size] = statistics.median(times)
         front = len(manager.state()["front"])
         print(f"  {size:6d} runs: {_stats(times)}   (front {front} runs; filled in {fill:.1f} s)")
@@ -167,8 +169,10 @@ def bench_promotion(root: Path, size_gb: float) -> None:
     t0 = time.perf_counter()
     manager.register_model("0", "big", 0.1, job / "best_model.pth")
     promote_s = time.perf_counter() - t0
-    print(f"  shutil.copy {copy_s * 1e3:8.1f} ms   register_model (rename) {promote_s * 1e3:6.2f} ms"
-          f"   -> {copy_s / promote_s:.0f}x faster")
+    print(
+        f"  shutil.copy {copy_s * 1e3:8.1f} ms   register_model (rename) {promote_s * 1e3:6.2f} ms"
+        f"   -> {copy_s / promote_s:.0f}x faster"
+    )
     shutil.rmtree(manager.sweep_dir)
 
 
@@ -176,20 +180,38 @@ def bench_peak_disk(root: Path, n_runs: int, n_jobs: int) -> None:
     print(f"== peak checkpoints on disk: real multirun, {n_runs} jobs, joblib n_jobs={n_jobs} ==")
     sweep = root / "multirun"
     widths = ",".join(str(4 + 2 * i) for i in range(n_runs))
-    cmd = [sys.executable, str(REPO / "train.py"), "-m", "sweeper=grid", "dataset=Wind",
-           "model=dmixer", f"model.d_model={widths}", "model.d_ff=8", "model.n_blocks=1",
-           "dataset.max_rows=2000", "dataset.lookback=24", "dataset.horizon=12",
-           "trainer.max_epochs=2", "trainer.batch_size=256", "trainer.num_threads=1",
-           "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}",
-           "++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
-           f"hydra.sweep.dir={sweep}"]
+    cmd = [
+        sys.executable,
+        str(REPO / "train.py"),
+        "-m",
+        "sweeper=grid",
+        "dataset=Wind",
+        "model=dmixer",
+        f"model.d_model={widths}",
+        "model.d_ff=8",
+        "model.n_blocks=1",
+        "dataset.max_rows=2000",
+        "dataset.lookback=24",
+        "dataset.horizon=12",
+        "trainer.max_epochs=2",
+        "trainer.batch_size=256",
+        "trainer.num_threads=1",
+        "hydra/launcher=joblib",
+        f"hydra.launcher.n_jobs={n_jobs}",
+        "++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+        f"hydra.sweep.dir={sweep}",
+    ]
     peak, peak_tmp, stop = [0], [0], threading.Event()
 
     def poll() -> None:  # best_models/ first, so a file moved out of a job dir counts once
         while not stop.is_set():
             try:
-                names = [p.name for d in [sweep / "best_models", *sorted(sweep.glob("[0-9]*"))]
-                         if d.is_dir() for p in d.iterdir()]
+                names = [
+                    p.name
+                    for d in [sweep / "best_models", *sorted(sweep.glob("[0-9]*"))]
+                    if d.is_dir()
+                    for p in d.iterdir()
+                ]
             except OSError:
                 continue
             peak[0] = max(peak[0], sum(n.endswith(".pth") for n in names))
@@ -206,20 +228,26 @@ def bench_peak_disk(root: Path, n_runs: int, n_jobs: int) -> None:
         print("  multirun failed:\n" + result.stderr[-2000:])
         return
     final = sum(1 for _ in sweep.rglob("*.pth"))
-    print(f"  most checkpoints at any moment: {peak[0]} (bound k + jobs = {3 + n_jobs}; "
-          f"{peak_tmp[0]} counting the trainer's half-written .tmp saves); at the end: {final}; "
-          f"keeping everything: {n_runs}")
+    print(
+        f"  most checkpoints at any moment: {peak[0]} (bound k + jobs = {3 + n_jobs}; "
+        f"{peak_tmp[0]} counting the trainer's half-written .tmp saves); at the end: {final}; "
+        f"keeping everything: {n_runs}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, no multirun")
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temp dir)")
-    parser.add_argument("--only", choices=["cost", "flat", "pareto", "promotion", "disk"],
-                        default=None,
-                        help="run one part (cost: disk floor + registration cost)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="rounds of the registration-cost part; the median is printed")
+    parser.add_argument(
+        "--only",
+        choices=["cost", "flat", "pareto", "promotion", "disk"],
+        default=None,
+        help="run one part (cost: disk floor + registration cost)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of the registration-cost part; the median is printed"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sweepkit-bench-", dir=args.dir))
     try:

@@ -64,22 +64,43 @@ def worker(args: argparse.Namespace) -> None:
         print(json.dumps({"peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024}))
         return
     times: dict[str, list[float]] = {name: [] for name in layers}
-    for name, layer in layers.items():
+    for layer in layers.values():
         run(layer)  # warm-up
     for rep in range(args.reps):
         for name, layer in layers.items():
             if name.endswith("/sequential") and rep >= max(1, args.reps // 3):
                 continue  # the reference loop is slow; fewer turns
             times[name].append(run(layer))
-    print(json.dumps({name: {"ms": 1e3 * min(t), "median_ms": 1e3 * statistics.median(t)}
-                      for name, t in times.items()}))
+    print(
+        json.dumps({name: {"ms": 1e3 * min(t), "median_ms": 1e3 * statistics.median(t)} for name, t in times.items()})
+    )
 
 
 def call_worker(mode: str, configs: list, length: int, args: argparse.Namespace, reference_dir: str) -> dict | None:
-    command = [sys.executable, __file__, "--worker", mode, "--configs", json.dumps(configs), "--length", str(length),
-               "--reps", str(args.reps), "--batch", str(args.batch), "--width", str(args.width),
-               "--state", str(args.state), "--blocks", str(args.blocks), "--threads", str(args.threads),
-               "--reference-dir", reference_dir]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        mode,
+        "--configs",
+        json.dumps(configs),
+        "--length",
+        str(length),
+        "--reps",
+        str(args.reps),
+        "--batch",
+        str(args.batch),
+        "--width",
+        str(args.width),
+        "--state",
+        str(args.state),
+        "--blocks",
+        str(args.blocks),
+        "--threads",
+        str(args.threads),
+        "--reference-dir",
+        reference_dir,
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"  {mode} {configs} L={length} failed:\n{done.stderr[-2000:]}")
@@ -91,8 +112,10 @@ def install_reference(target: str) -> bool:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", target, *REFERENCE]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        print(f"s5-pytorch could NOT be installed ({' '.join(REFERENCE)}); timing this project only.\n"
-              f"{done.stderr.strip()[-500:]}")
+        print(
+            f"s5-pytorch could NOT be installed ({' '.join(REFERENCE)}); timing this project only.\n"
+            f"{done.stderr.strip()[-500:]}"
+        )
         return False
     return True
 
@@ -117,9 +140,11 @@ def main() -> None:
         worker(args)
         return
 
-    print(f"S5 layer forward+backward: batch {args.batch}, H={args.width}, P={args.state}, J={args.blocks}, "
-          f"{args.threads} threads; best of {args.reps} turns (sequential: {max(1, args.reps // 3)}), "
-          "configurations measured in turns; peak memory = growth of the resident set in one pass")
+    print(
+        f"S5 layer forward+backward: batch {args.batch}, H={args.width}, P={args.state}, J={args.blocks}, "
+        f"{args.threads} threads; best of {args.reps} turns (sequential: {max(1, args.reps // 3)}), "
+        "configurations measured in turns; peak memory = growth of the resident set in one pass"
+    )
     with tempfile.TemporaryDirectory(prefix="s5-pytorch-") as reference_dir:
         have_reference = not args.no_reference and install_reference(reference_dir)
         configs = [[f"sweepkit/{scan}", "sweepkit", scan] for scan in args.scans]
@@ -136,14 +161,20 @@ def main() -> None:
                 memory = call_worker("memory", [config], length, args, reference_dir) or {"peak_mb": float("nan")}
                 speedup = reference["ms"] / times[config[0]]["ms"] if reference else None
                 rows.append((*config[0].split("/"), length, times[config[0]], memory["peak_mb"], speedup))
-    print(f"\n{'implementation':<16} {'scan':<12} {'L':>5} {'best ms':>9} {'median ms':>10} {'peak MB':>8} "
-          f"{'x faster than s5-pytorch':>25}")
+    print(
+        f"\n{'implementation':<16} {'scan':<12} {'L':>5} {'best ms':>9} {'median ms':>10} {'peak MB':>8} "
+        f"{'x faster than s5-pytorch':>25}"
+    )
     for impl, scan, length, result, peak, speedup in rows:
         ratio = f"{speedup:.2f}" if speedup is not None else "n/a"
-        print(f"{impl:<16} {scan:<12} {length:>5} {result['ms']:>9.1f} {result['median_ms']:>10.1f} {peak:>8.0f} "
-              f"{ratio:>25}")
-    print(f"\nsweepkit: conj_sym (P/2 = {args.state // 2} complex states, the reference S5); sweepkit-noconj: all "
-          f"P = {args.state} states, as s5-pytorch. Ratios use the best time.")
+        print(
+            f"{impl:<16} {scan:<12} {length:>5} {result['ms']:>9.1f} {result['median_ms']:>10.1f} {peak:>8.0f} "
+            f"{ratio:>25}"
+        )
+    print(
+        f"\nsweepkit: conj_sym (P/2 = {args.state // 2} complex states, the reference S5); sweepkit-noconj: all "
+        f"P = {args.state} states, as s5-pytorch. Ratios use the best time."
+    )
 
 
 if __name__ == "__main__":

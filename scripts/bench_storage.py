@@ -26,8 +26,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 def measure(storage, sizes: list[int], window: int) -> dict[int, tuple[float, float]]:
     import optuna
 
-    study = optuna.create_study(storage=storage, study_name=f"bench_{time.time_ns()}",
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        storage=storage, study_name=f"bench_{time.time_ns()}", sampler=optuna.samplers.RandomSampler(seed=0)
+    )
     latencies = []
     for _ in range(max(sizes)):
         started = time.perf_counter()
@@ -36,7 +37,7 @@ def measure(storage, sizes: list[int], window: int) -> dict[int, tuple[float, fl
         latencies.append(time.perf_counter() - started)
     result = {}
     for size in sizes:
-        part = sorted(latencies[size - window:size])
+        part = sorted(latencies[size - window : size])
         result[size] = (statistics.median(part) * 1e3, part[int(0.9 * (len(part) - 1))] * 1e3)
     return result
 
@@ -72,12 +73,12 @@ def main() -> None:
     print(f"{'backend':>10} | " + " | ".join(f"{n:>6} trials" for n in args.sizes))
     for name, by_size in results.items():
         print(f"{name:>10} | " + " | ".join(f"{m:5.2f} / {p:5.2f}" for m, p in by_size.values()))
-    ratios = ", ".join(f"at {n}: {results['postgresql'][n][0] / results['journal'][n][0]:.2f}x"
-                       for n in args.sizes)
+    ratios = ", ".join(f"at {n}: {results['postgresql'][n][0] / results['journal'][n][0]:.2f}x" for n in args.sizes)
     print(f"PostgreSQL / journal (median): {ratios}")
     growth = {name: by[max(args.sizes)][0] / by[min(args.sizes)][0] for name, by in results.items()}
-    print("growth from the smallest to the largest size: "
-          + ", ".join(f"{name} {g:.2f}x" for name, g in growth.items()))
+    print(
+        "growth from the smallest to the largest size: " + ", ".join(f"{name} {g:.2f}x" for name, g in growth.items())
+    )
 
 
 if __name__ == "__main__":

@@ -27,26 +27,48 @@ from typing import Sequence
 
 from _bench_common import REPO, run_multirun, wind_file  # noqa: E402
 
-WORKLOAD = ["dataset=Wind", f"dataset.path={wind_file()}",
-            "dataset.max_rows=2000", "dataset.lookback=24", "dataset.horizon=12",
-            "trainer.batch_size=256", "trainer.patience=null", "trainer.num_threads=1",
-            "model=dmixer", "model.d_model=16,32,64", "model.d_ff=16,32", "model.kernel_size=13,25"]
+WORKLOAD = [
+    "dataset=Wind",
+    f"dataset.path={wind_file()}",
+    "dataset.max_rows=2000",
+    "dataset.lookback=24",
+    "dataset.horizon=12",
+    "trainer.batch_size=256",
+    "trainer.patience=null",
+    "trainer.num_threads=1",
+    "model=dmixer",
+    "model.d_model=16,32,64",
+    "model.d_ff=16,32",
+    "model.kernel_size=13,25",
+]
 
 
-def run_sweep(strategy: str, seed: int, trials: int, epochs: int, sweep_dir: Path,
-              extra: Sequence[str] = ()) -> dict:
+def run_sweep(strategy: str, seed: int, trials: int, epochs: int, sweep_dir: Path, extra: Sequence[str] = ()) -> dict:
     """One multirun; returns best value, total epochs, pruned count and wall time."""
-    records, wall = run_multirun([*WORKLOAD, f"sweeper={strategy}", f"trainer.max_epochs={epochs}",
-                                  f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.sampler.seed={seed}",
-                                  # Hyperband's brackets hash the study name: fix it per seed
-                                  f"hydra.sweeper.study_name=bench_{strategy}_s{seed}",
-                                  *extra], sweep_dir, f"{strategy} seed {seed}")
-    values = [r["best_value"] for r in records if r["status"] in ("complete", "pruned")
-              and r["best_value"] is not None]
+    records, wall = run_multirun(
+        [
+            *WORKLOAD,
+            f"sweeper={strategy}",
+            f"trainer.max_epochs={epochs}",
+            f"hydra.sweeper.n_trials={trials}",
+            f"hydra.sweeper.sampler.seed={seed}",
+            # Hyperband's brackets hash the study name: fix it per seed
+            f"hydra.sweeper.study_name=bench_{strategy}_s{seed}",
+            *extra,
+        ],
+        sweep_dir,
+        f"{strategy} seed {seed}",
+    )
+    values = [r["best_value"] for r in records if r["status"] in ("complete", "pruned") and r["best_value"] is not None]
     return {
-        "strategy": strategy, "seed": seed, "trials": len(records), "max_epochs": epochs,
-        "best_val_loss": min(values), "epochs": sum(r["epoch"] for r in records),
-        "pruned": sum(r["status"] == "pruned" for r in records), "wall_s": wall,
+        "strategy": strategy,
+        "seed": seed,
+        "trials": len(records),
+        "max_epochs": epochs,
+        "best_val_loss": min(values),
+        "epochs": sum(r["epoch"] for r in records),
+        "pruned": sum(r["status"] == "pruned" for r in records),
+        "wall_s": wall,
     }
 
 
@@ -64,19 +86,19 @@ def print_table(rows: list[dict]) -> None:
     """Mean over seeds per strategy, and each hyperband variant against bayes seed by seed."""
     labels = list(dict.fromkeys(r.get("label", r["strategy"]) for r in rows))
     seeds = sorted({r["seed"] for r in rows})
-    shape = ", ".join(sorted({f"{r['trials']} trials x up to {r.get('max_epochs', '?')} epochs"
-                              for r in rows}))
+    shape = ", ".join(sorted({f"{r['trials']} trials x up to {r.get('max_epochs', '?')} epochs" for r in rows}))
     print(f"\n{shape}, seeds {seeds} (mean over seeds)")
     print(f"{'strategy':>12} | {'seeds':>5} | {'best val loss':>13} | {'epochs':>6} | {'pruned':>6} | {'wall s':>6}")
     for label in labels:
         mine = [r for r in rows if r.get("label", r["strategy"]) == label]
         mean = {k: statistics.mean(r[k] for r in mine) for k in ("best_val_loss", "epochs", "pruned", "wall_s")}
-        print(f"{label:>12} | {len(mine):5d} | {mean['best_val_loss']:13.5f} | {mean['epochs']:6.1f} | "
-              f"{mean['pruned']:6.1f} | {mean['wall_s']:6.0f}")
+        print(
+            f"{label:>12} | {len(mine):5d} | {mean['best_val_loss']:13.5f} | {mean['epochs']:6.1f} | "
+            f"{mean['pruned']:6.1f} | {mean['wall_s']:6.0f}"
+        )
     bayes = {r["seed"]: r for r in rows if r.get("label", r["strategy"]) == "bayes"}
     for label in labels:
-        mine = {r["seed"]: r for r in rows
-                if r.get("label", r["strategy"]) == label and r["strategy"] == "hyperband"}
+        mine = {r["seed"]: r for r in rows if r.get("label", r["strategy"]) == label and r["strategy"] == "hyperband"}
         paired = sorted(set(mine) & set(bayes))
         if not paired:
             continue
@@ -85,9 +107,11 @@ def print_table(rows: list[dict]) -> None:
         loss_ratio = sum(a for a, _ in losses) / sum(b for _, b in losses)
         epoch_ratio = sum(mine[s]["epochs"] for s in paired) / sum(bayes[s]["epochs"] for s in paired)
         wins = sum(a <= b for a, b in losses)
-        print(f"\n{label} / bayes over {len(paired)} paired seeds: best loss ratio {loss_ratio:.3f} "
-              f"(95% CI {low:.3f}-{high:.3f}; goal <= 1), epochs ratio {epoch_ratio:.2f} (goal <= 0.5); "
-              f"as good or better in {wins}/{len(paired)} seeds")
+        print(
+            f"\n{label} / bayes over {len(paired)} paired seeds: best loss ratio {loss_ratio:.3f} "
+            f"(95% CI {low:.3f}-{high:.3f}; goal <= 1), epochs ratio {epoch_ratio:.2f} (goal <= 0.5); "
+            f"as good or better in {wins}/{len(paired)} seeds"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,17 +120,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=27, help="epochs of a full (unpruned) trial")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--strategies", nargs="+", default=["random", "bayes", "hyperband"])
-    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
-                        help="an extra Hydra override for every sweep (repeatable)")
-    parser.add_argument("--label", help="name of these sweeps in the table (default: the strategy), "
-                        "e.g. hyperband-m3 for a variant made with --set")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="sweeps run at once (each trains on one thread; wall times then overlap)")
-    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
-                        help="run nothing: print the table of earlier bench_sweep.json files "
-                             "(a later file's (label, seed) wins)")
-    parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench_sweep" /
-                        time.strftime("%Y-%m-%d_%H-%M-%S"))
+    parser.add_argument(
+        "--set",
+        dest="extra",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra Hydra override for every sweep (repeatable)",
+    )
+    parser.add_argument(
+        "--label",
+        help="name of these sweeps in the table (default: the strategy), "
+        "e.g. hyperband-m3 for a variant made with --set",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="sweeps run at once (each trains on one thread; wall times then overlap)"
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="run nothing: print the table of earlier bench_sweep.json files (a later file's (label, seed) wins)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "outputs" / "bench_sweep" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    )
     args = parser.parse_args(argv)
     if args.label and len(args.strategies) != 1:
         parser.error("--label names the sweeps of one strategy: give a single --strategies")
@@ -123,11 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
 
     def one(strategy: str, seed: int) -> None:
-        row = run_sweep(strategy, seed, args.trials, args.epochs, args.out / f"{strategy}_s{seed}",
-                        args.extra)
+        row = run_sweep(strategy, seed, args.trials, args.epochs, args.out / f"{strategy}_s{seed}", args.extra)
         row["label"] = args.label or strategy
-        print(f"{row['label']:>12} seed {seed}: best {row['best_val_loss']:.5f}  epochs {row['epochs']:4d}"
-              f"  pruned {row['pruned']:2d}/{row['trials']}  {row['wall_s']:.0f}s", flush=True)
+        print(
+            f"{row['label']:>12} seed {seed}: best {row['best_val_loss']:.5f}  epochs {row['epochs']:4d}"
+            f"  pruned {row['pruned']:2d}/{row['trials']}  {row['wall_s']:.0f}s",
+            flush=True,
+        )
         with lock:  # saved after every sweep: an interrupted bench keeps what it finished
             rows.append(row)
             (args.out / "bench_sweep.json").write_text(json.dumps(rows, indent=1))

@@ -76,21 +76,29 @@ def print_profile(model_name: str, splits, batch_size: int, rows: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("SWEEPKIT_DATA_DIR", REPO.parent / "shared" / "data")))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("SWEEPKIT_DATA_DIR", REPO.parent / "shared" / "data"))
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--batches", type=int, default=100, help="timed steps per measurement (0 = one epoch)")
     parser.add_argument("--models", nargs="+", default=["dmixer", "s5", "linear"])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="also print each model's N costliest operators (torch.profiler)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print each model's N costliest operators (torch.profiler)",
+    )
     args = parser.parse_args()
 
     path = args.data_dir / "Wind" / "wind.csv.gz"
     values, _ = read_series_file(path if path.is_file() else packaged_file("wind.csv.gz"))
     splits = split_and_scale(values, 96, 96)
-    print(f"cores {os.cpu_count()}  batch {args.batch_size}  windows/epoch {len(splits.starts['train'])}  "
-          f"timed steps {args.batches or 'one epoch'}")
+    print(
+        f"cores {os.cpu_count()}  batch {args.batch_size}  windows/epoch {len(splits.starts['train'])}  "
+        f"timed steps {args.batches or 'one epoch'}"
+    )
     for name in args.models:
         for threads in args.threads:
             torch.set_num_threads(threads)

@@ -19,12 +19,16 @@ import urllib.request
 from pathlib import Path
 
 SOURCES = {
-    "Solar": ("solar_AL.txt.gz",
-              "https://raw.githubusercontent.com/laiguokun/multivariate-time-series-data/master/solar-energy/solar_AL.txt.gz",
-              None),
-    "Wind": ("wind.csv",
-             "https://raw.githubusercontent.com/PaddlePaddle/PaddleSpatial/main/paddlespatial/datasets/WindPower/wind.csv",
-             "e97a83b955be5c078c68deaa16c107faca491d7a854016f1133bfb749d4b3f50"),
+    "Solar": (
+        "solar_AL.txt.gz",
+        "https://raw.githubusercontent.com/laiguokun/multivariate-time-series-data/master/solar-energy/solar_AL.txt.gz",
+        None,
+    ),
+    "Wind": (
+        "wind.csv",
+        "https://raw.githubusercontent.com/PaddlePaddle/PaddleSpatial/main/paddlespatial/datasets/WindPower/wind.csv",
+        "e97a83b955be5c078c68deaa16c107faca491d7a854016f1133bfb749d4b3f50",
+    ),
 }
 
 
@@ -36,8 +40,10 @@ def download(name: str, dest: Path, timeout: float) -> Path:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             data = response.read()
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise SystemExit(f"error: could not download {name} from {url}: {exc}\n"
-                         f"No network? Copy the file to {target} yourself, or pass dataset.path=<file>.")
+        raise SystemExit(
+            f"error: could not download {name} from {url}: {exc}\n"
+            f"No network? Copy the file to {target} yourself, or pass dataset.path=<file>."
+        ) from None
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
         raise SystemExit(f"error: {name} download from {url} does not match the expected sha256 {sha256}")
     tmp = target.with_suffix(target.suffix + ".part")

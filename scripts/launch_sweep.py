@@ -36,8 +36,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
 
 
 def sweep_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:
-    overrides = [f"model={args.model}", f"dataset={args.dataset}",
-                 f"sweeper={'hyperband' if args.enhanced else 'bayes'}"]
+    overrides = [
+        f"model={args.model}",
+        f"dataset={args.dataset}",
+        f"sweeper={'hyperband' if args.enhanced else 'bayes'}",
+    ]
     if args.count is not None:
         overrides.append(f"hydra.sweeper.n_trials={args.count}")
     return overrides + extra

@@ -34,8 +34,12 @@ def replay(losses: list[list[float]], study_name: str, min_resource: int, reduct
     from optuna.trial import TrialState
 
     max_resource = max(map(len, losses))
-    study = optuna.create_study(study_name=study_name, pruner=optuna.pruners.HyperbandPruner(
-        min_resource=min_resource, max_resource=max_resource, reduction_factor=reduction_factor))
+    study = optuna.create_study(
+        study_name=study_name,
+        pruner=optuna.pruners.HyperbandPruner(
+            min_resource=min_resource, max_resource=max_resource, reduction_factor=reduction_factor
+        ),
+    )
     epochs, diverged = 0, None
     for number, curve in enumerate(losses):
         trial = study.ask()
@@ -63,9 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweeps", type=Path, nargs="+", help="finished sweep directories")
     parser.add_argument("--min-resource", type=int, default=3)
     parser.add_argument("--reduction-factor", type=int, default=4)
-    parser.add_argument("--study-name", default="bench_hyperband_s{seed}",
-                        help="study name of the replayed sweep; {seed} is the number after '_s' "
-                             "in the directory name (bench_sweep.py's names)")
+    parser.add_argument(
+        "--study-name",
+        default="bench_hyperband_s{seed}",
+        help="study name of the replayed sweep; {seed} is the number after '_s' "
+        "in the directory name (bench_sweep.py's names)",
+    )
     args = parser.parse_args(argv)
     import optuna
 
@@ -82,14 +89,18 @@ def main(argv: list[str] | None = None) -> int:
         ratios.append(ratio)
         kept_count += kept
         divergences.append(diverged)
-        print(f"{sweep}: epochs {ratio:.2f} of the full sweep, best trial {'kept' if kept else 'PRUNED'}, "
-              f"first differing proposal: {'none' if diverged is None else f'trial {diverged}'}")
+        print(
+            f"{sweep}: epochs {ratio:.2f} of the full sweep, best trial {'kept' if kept else 'PRUNED'}, "
+            f"first differing proposal: {'none' if diverged is None else f'trial {diverged}'}"
+        )
     if not ratios:
         return 1
     never = sum(d is None for d in divergences)
-    print(f"\nm={args.min_resource} r={args.reduction_factor}: epochs {statistics.mean(ratios):.3f} of "
-          f"the full sweeps, best trial kept in {kept_count}/{len(ratios)}, same proposals throughout "
-          f"in {never}/{len(ratios)}")
+    print(
+        f"\nm={args.min_resource} r={args.reduction_factor}: epochs {statistics.mean(ratios):.3f} of "
+        f"the full sweeps, best trial kept in {kept_count}/{len(ratios)}, same proposals throughout "
+        f"in {never}/{len(ratios)}"
+    )
     return 0
 
 

@@ -23,13 +23,25 @@ def main() -> int:
     steps = os.environ.setdefault("SWEEPKIT_SEARCH_STEPS", "40")
     os.environ.setdefault("SWEEPKIT_SEARCH_RANDOM", "1")
     start = time.perf_counter()
-    code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            "--hypothesis-show-statistics", "tests/test_manifest_search.py",
-                            "tests/test_manifest_pareto_search.py"],
-                           cwd=REPO)
-    print(f"{examples} sequences of up to {steps} steps: "
-          f"{'no checkpoint lost' if code == 0 else 'FAILED (see above)'} "
-          f"in {time.perf_counter() - start:.0f} s")
+    code = subprocess.call(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-show-statistics",
+            "tests/test_manifest_search.py",
+            "tests/test_manifest_pareto_search.py",
+        ],
+        cwd=REPO,
+    )
+    print(
+        f"{examples} sequences of up to {steps} steps: "
+        f"{'no checkpoint lost' if code == 0 else 'FAILED (see above)'} "
+        f"in {time.perf_counter() - start:.0f} s"
+    )
     return code
 
 

@@ -21,6 +21,7 @@ def data_dir(tmp_path_factory) -> Path:
     if (DATA_DIR / "Wind" / "wind.csv.gz").is_file():
         return DATA_DIR
     from sweepkit.forecast.data import packaged_file
+
     folder = tmp_path_factory.mktemp("data")
     (folder / "Wind").mkdir()
     (folder / "Wind" / "wind.csv.gz").symlink_to(packaged_file("wind.csv.gz"))
@@ -30,22 +31,42 @@ def data_dir(tmp_path_factory) -> Path:
 def need_file(path: Path) -> Path:
     """``path`` if it exists, else skip the test with a reason that names the file."""
     if not path.is_file():
-        pytest.skip(f"needs the unshipped data file {path.parent.name}/{path.name}, not in {DATA_DIR} "
-                    "(set SWEEPKIT_DATA_DIR to a folder holding Solar/ and Wind/)")
+        pytest.skip(
+            f"needs the unshipped data file {path.parent.name}/{path.name}, not in {DATA_DIR} "
+            "(set SWEEPKIT_DATA_DIR to a folder holding Solar/ and Wind/)"
+        )
     return path
 
 
-def run_train(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-              timeout: float = 600) -> subprocess.CompletedProcess:
+def run_train(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run ``python train.py ARGS`` from ``cwd`` (outputs land there) and return the result."""
-    full_env = {**os.environ, "SWEEPKIT_DATA_DIR": str(DATA_DIR), "WANDB_MODE": "disabled",
-                "HYDRA_FULL_ERROR": "1", **(env or {})}
-    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    full_env = {
+        **os.environ,
+        "SWEEPKIT_DATA_DIR": str(DATA_DIR),
+        "WANDB_MODE": "disabled",
+        "HYDRA_FULL_ERROR": "1",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # Tiny overrides that make a real run take a second or two.
-TINY_DATA = ["dataset.max_rows=2000", "dataset.lookback=24", "dataset.horizon=12", "trainer.max_epochs=1",
-             "trainer.batch_size=256", "trainer.num_threads=1"]
+TINY_DATA = [
+    "dataset.max_rows=2000",
+    "dataset.lookback=24",
+    "dataset.horizon=12",
+    "trainer.max_epochs=1",
+    "trainer.batch_size=256",
+    "trainer.num_threads=1",
+]
 TINY_DMIXER = ["model=dmixer", "model.d_model=8", "model.d_ff=8", "model.n_blocks=1"]
 TINY = TINY_DATA + TINY_DMIXER

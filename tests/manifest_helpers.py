@@ -19,8 +19,9 @@ def make_job(sweep: Path, run_id: str) -> tuple[Path, Path]:
 
 def register(manager, run_id: str, value, **extra) -> bool:
     ckpt, cfg = make_job(manager.sweep_dir, run_id)
-    return manager.register_model(run_id=run_id, run_name=f"run{run_id}", metric_value=value,
-                                  model_path=ckpt, config_path=cfg, epoch=1, **extra)
+    return manager.register_model(
+        run_id=run_id, run_name=f"run{run_id}", metric_value=value, model_path=ckpt, config_path=cfg, epoch=1, **extra
+    )
 
 
 def all_checkpoints(sweep: Path) -> list[Path]:
@@ -46,7 +47,8 @@ def assert_invariants(sweep: Path, expected_ids: list[str] | None = None) -> dic
         assert (sweep / entry["config"]).read_text() == f"run: {entry['run_id']}\n"
     assert all_checkpoints(sweep) == ckpts, "a checkpoint outside the top k remained"
     assert sorted(p.name for p in best.iterdir()) == sorted(
-        [Path(e["checkpoint"]).name for e in top] + [Path(e["config"]).name for e in top])
+        [Path(e["checkpoint"]).name for e in top] + [Path(e["config"]).name for e in top]
+    )
     if expected_ids is not None:
         assert [e["run_id"] for e in top] == expected_ids
     state = SweepManager(sweep, top_k=doc["top_k"]).state()
@@ -63,8 +65,7 @@ def run_in_processes(target, sweep: Path, n_procs: int, timeout: float = 120) ->
     """Run ``target(str(sweep), proc)`` in ``n_procs`` forked processes; each must exit 0."""
     import multiprocessing as mp
 
-    procs = [mp.get_context("fork").Process(target=target, args=(str(sweep), p))
-             for p in range(n_procs)]
+    procs = [mp.get_context("fork").Process(target=target, args=(str(sweep), p)) for p in range(n_procs)]
     for proc in procs:
         proc.start()
     for proc in procs:

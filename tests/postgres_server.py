@@ -37,8 +37,10 @@ class PostgresStartError(RuntimeError):
 
 def find_bin_dir() -> Path | None:
     """Debian's ``/usr/lib/postgresql/<version>/bin`` (newest), or the directory of ``initdb``."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-                   key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -50,8 +52,7 @@ def ensure_postgres_installed() -> Path:
     if bin_dir is not None:
         return bin_dir
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise PostgresStartError("PostgreSQL binaries missing: run `bash scripts/install_postgres.sh` "
-                                 "before the tests")
+        raise PostgresStartError("PostgreSQL binaries missing: run `bash scripts/install_postgres.sh` before the tests")
     proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True)
     bin_dir = find_bin_dir()
     if proc.returncode != 0 or bin_dir is None:
@@ -89,14 +90,29 @@ class PostgresServer:
         return list(command)
 
     def pg_ctl(self, action: str, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
-        opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off " \
-               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        command = self._as_owner(str(self.bin_dir / "pg_ctl"), action, "-D", str(self.data_dir),
-                                 "-l", str(self.log_file), "-w", "-t", "30", "-o", opts, *extra)
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        command = self._as_owner(
+            str(self.bin_dir / "pg_ctl"),
+            action,
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            opts,
+            *extra,
+        )
         proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
         if check and proc.returncode != 0:
-            raise PostgresStartError(f"pg_ctl {action} failed: {proc.stdout}{proc.stderr}\n"
-                                     f"log tail:\n{self.log_tail()}")
+            raise PostgresStartError(
+                f"pg_ctl {action} failed: {proc.stdout}{proc.stderr}\nlog tail:\n{self.log_tail()}"
+            )
         return proc
 
     def log_tail(self, lines: int = 20) -> str:
@@ -131,9 +147,19 @@ def postgres_server() -> Iterator[PostgresServer]:
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
             shutil.chown(pwfile, "postgres", "postgres")
-        initdb = server._as_owner(str(bin_dir / "initdb"), "-D", str(server.data_dir), "-U", USER,
-                                  f"--pwfile={pwfile}", "--auth=scram-sha-256", "--no-sync",
-                                  "-E", "UTF8", "--locale=C")
+        initdb = server._as_owner(
+            str(bin_dir / "initdb"),
+            "-D",
+            str(server.data_dir),
+            "-U",
+            USER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
         proc = subprocess.run(initdb, capture_output=True, text=True, timeout=120)
         pwfile.unlink()
         if proc.returncode != 0:

@@ -56,8 +56,7 @@ def ensure_slurm_installed() -> None:
         return
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         raise SlurmStartError(
-            f"SLURM binaries missing: {', '.join(missing)}. "
-            f"Run `bash scripts/install_slurm.sh` before the tests."
+            f"SLURM binaries missing: {', '.join(missing)}. Run `bash scripts/install_slurm.sh` before the tests."
         )
     proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True)
     still_missing = [b for b in REQUIRED_BINARIES if _which(b) is None]
@@ -125,9 +124,7 @@ class SlurmCluster:
         """Run a SLURM client command against this cluster and return its completed process."""
         proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}\n{self.logs()}"
-            )
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}\n{self.logs()}")
         return proc
 
     def queue(self) -> list[str]:
@@ -225,8 +222,7 @@ def _write_config(cluster: SlurmCluster) -> None:
         "InactiveLimit=0",
         f"NodeName={cluster.node} NodeAddr=127.0.0.1 NodeHostname={cluster.node} "
         f"CPUs={cluster.cpus} RealMemory={_real_memory_mb()} State=UNKNOWN",
-        f"PartitionName={cluster.partition} Nodes={cluster.node} Default=YES "
-        "MaxTime=INFINITE State=UP",
+        f"PartitionName={cluster.partition} Nodes={cluster.node} Default=YES MaxTime=INFINITE State=UP",
     ]
     cluster.conf_path.write_text("\n".join(lines) + "\n")
 
@@ -236,7 +232,11 @@ def _start(cluster: SlurmCluster, name: str, cmd: list[str]) -> None:
     env[MARKER_VAR] = str(cluster.root)
     out = open(cluster.log_dir / f"{name}.stdout", "wb")
     cluster.processes[name] = subprocess.Popen(
-        cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cmd,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     out.close()
@@ -250,9 +250,7 @@ def _wait_until(cluster: SlurmCluster, what: str, ready, timeout: float) -> None
             return
         if dead or time.monotonic() > deadline:
             reason = f"{', '.join(dead)} exited" if dead else f"timed out after {timeout}s"
-            raise SlurmStartError(
-                f"SLURM test cluster did not start: waiting for {what}, {reason}.\n{cluster.logs()}"
-            )
+            raise SlurmStartError(f"SLURM test cluster did not start: waiting for {what}, {reason}.\n{cluster.logs()}")
         time.sleep(0.1)
 
 
@@ -262,14 +260,20 @@ def start_cluster(root: Path, timeout: float = 60) -> SlurmCluster:
     cluster = SlurmCluster(root=Path(root), cpus=os.cpu_count() or 1)
     _write_config(cluster)
     try:
-        _start(cluster, "munged", [
-            _which("munged"), "-F", "--force",
-            f"--socket={cluster.munge_socket}",
-            f"--key-file={cluster.root / 'etc' / 'munge.key'}",
-            f"--log-file={cluster.log_dir / 'munged.log'}",
-            f"--pid-file={cluster.root / 'run' / 'munged.pid'}",
-            f"--seed-file={cluster.root / 'run' / 'munged.seed'}",
-        ])
+        _start(
+            cluster,
+            "munged",
+            [
+                _which("munged"),
+                "-F",
+                "--force",
+                f"--socket={cluster.munge_socket}",
+                f"--key-file={cluster.root / 'etc' / 'munge.key'}",
+                f"--log-file={cluster.log_dir / 'munged.log'}",
+                f"--pid-file={cluster.root / 'run' / 'munged.pid'}",
+                f"--seed-file={cluster.root / 'run' / 'munged.seed'}",
+            ],
+        )
         _wait_until(cluster, "the munge socket", cluster.munge_socket.exists, timeout)
         conf = str(cluster.conf_path)
         _start(cluster, "slurmctld", [_which("slurmctld"), "-D", "-i", "-f", conf])

@@ -17,20 +17,25 @@ PLAIN = REPO / "tests" / "apps" / "plain_app.py"
 
 def run_plain(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
-    return subprocess.run([sys.executable, str(PLAIN), "-m", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(PLAIN), "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def sweepkit_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sweepkit.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "NO_COLOR": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "sweepkit.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
 
 
 def test_two_config_lines_rank_return_values_and_hand_over_lightning_checkpoints(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_plain(tmp_path, "x=0.0,0.1,0.25,0.3,0.45", "save_last=true",
-                     f"hydra.sweep.dir={sweep}")
+    proc = run_plain(tmp_path, "x=0.0,0.1,0.25,0.3,0.45", "save_last=true", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((sweep / "sweep_results.json").read_text())
     assert doc["metric_name"] == "objective" and doc["mode"] == "min"
@@ -84,8 +89,7 @@ def test_no_checkpoint_and_a_text_return_are_said_loudly_and_recorded_unranked(t
 
 def test_a_returned_job_whose_record_says_running_is_recorded_complete(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_plain(tmp_path, "x=0.1", "no_checkpoint=true", "unfinished_record=true",
-                     f"hydra.sweep.dir={sweep}")
+    proc = run_plain(tmp_path, "x=0.1", "no_checkpoint=true", "unfinished_record=true", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "returned but its run.json says status 'running'; recorded as complete" in proc.stderr
     doc = json.loads((sweep / "sweep_results.json").read_text())
@@ -94,9 +98,15 @@ def test_a_returned_job_whose_record_says_running_is_recorded_complete(tmp_path)
 
 def test_summarize_reads_the_optuna_study_of_a_sweep_without_manifest(tmp_path):
     sweep = tmp_path / "multirun" / "study"
-    proc = run_plain(tmp_path, "hydra/sweeper=sweepkit_random", "hydra.sweeper.n_trials=4",
-                     "hydra.sweeper.sampler.seed=3", "x=interval(0, 1)",
-                     "hydra.callbacks.topk.enabled=false", f"hydra.sweep.dir={sweep}")
+    proc = run_plain(
+        tmp_path,
+        "hydra/sweeper=sweepkit_random",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.sampler.seed=3",
+        "x=interval(0, 1)",
+        "hydra.callbacks.topk.enabled=false",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not (sweep / "sweep_results.json").exists()
     out = sweepkit_cli(tmp_path, "summarize")  # no path, no outputs/: multirun/ is found
@@ -133,14 +143,21 @@ def test_presets_resolve_in_an_app_without_sweepkit_keys():
                 assert sweeper["pruner"]["min_resource"] == "auto"
                 assert sweeper["pruner"]["reduction_factor"] == 4
             topk = OmegaConf.to_container(cfg.hydra.callbacks, resolve=True)["topk"]
-            assert topk == {"_target_": "sweepkit.hooks.TopKCallback", "top_k": 3,
-                            "metric_name": None, "mode": None,
-                            "checkpoint": "checkpoints/*.ckpt", "enabled": True}
+            assert topk == {
+                "_target_": "sweepkit.hooks.TopKCallback",
+                "top_k": 3,
+                "metric_name": None,
+                "mode": None,
+                "checkpoint": "checkpoints/*.ckpt",
+                "enabled": True,
+            }
 
 
 def test_import_sweepkit_and_report_outside_a_sweep_load_no_framework():
-    code = ("import sys, sweepkit; sweepkit.report(0.5, 1); assert sweepkit.should_prune() is False;"
-            "print(sorted(m for m in ('torch', 'optuna', 'lightning', 'wandb') if m in sys.modules))")
+    code = (
+        "import sys, sweepkit; sweepkit.report(0.5, 1); assert sweepkit.should_prune() is False;"
+        "print(sorted(m for m in ('torch', 'optuna', 'lightning', 'wandb') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -159,9 +176,19 @@ def test_find_checkpoint_prefers_the_newest_that_is_not_a_last_copy(tmp_path):
     assert find_checkpoint(tmp_path, "checkpoints/last*") == (ckpts / "last.ckpt", "the only match")
 
 
-@pytest.mark.parametrize("value, expected", [(0.5, 0.5), (3, 3.0), (True, None), ("0.5", None),
-                                             (float("nan"), None), ({"objective": 2.0}, 2.0),
-                                             ({"other": 1.0}, None), (None, None)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (0.5, 0.5),
+        (3, 3.0),
+        (True, None),
+        ("0.5", None),
+        (float("nan"), None),
+        ({"objective": 2.0}, 2.0),
+        ({"other": 1.0}, None),
+        (None, None),
+    ],
+)
 def test_return_values_that_count_as_a_metric(value, expected):
     from sweepkit.hooks import _as_number
 
@@ -173,12 +200,20 @@ def test_a_custom_loop_prunes_with_report_and_should_prune(tmp_path):
     import optuna
 
     sweep = tmp_path / "loop"
-    proc = run_plain(tmp_path, "hydra/sweeper=sweepkit_hyperband", "hydra.sweeper.n_trials=8",
-                     "hydra.sweeper.sampler.seed=0", "hydra.sweeper.study_name=loop",
-                     "x=interval(0, 1)", "epochs=18", f"hydra.sweep.dir={sweep}")
+    proc = run_plain(
+        tmp_path,
+        "hydra/sweeper=sweepkit_hyperband",
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.sampler.seed=0",
+        "hydra.sweeper.study_name=loop",
+        "x=interval(0, 1)",
+        "epochs=18",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(sweep / "optuna_journal.log")))
+        optuna.storages.journal.JournalFileBackend(str(sweep / "optuna_journal.log"))
+    )
     trials = optuna.load_study(study_name="loop", storage=storage).trials
     pruned = {t.number for t in trials if t.state == optuna.trial.TrialState.PRUNED}
     assert pruned and 0 not in pruned  # nothing is pruned before a trial completes
@@ -192,9 +227,15 @@ def test_a_maximizing_sweep_ranks_highest_first_with_the_shipped_callback(tmp_pa
     """mode: null in sweepkit_topk follows hydra.sweeper.direction (lightning-hydra-template
     maximizes val/acc)."""
     sweep = tmp_path / "max"
-    proc = run_plain(tmp_path, "hydra/sweeper=sweepkit_random", "hydra.sweeper.direction=maximize",
-                     "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.seed=1",
-                     "x=interval(0, 1)", f"hydra.sweep.dir={sweep}")
+    proc = run_plain(
+        tmp_path,
+        "hydra/sweeper=sweepkit_random",
+        "hydra.sweeper.direction=maximize",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.sampler.seed=1",
+        "x=interval(0, 1)",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((sweep / "sweep_results.json").read_text())
     assert doc["mode"] == "max" and doc["counts"] == {"complete": 4}

@@ -7,8 +7,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from sweepkit.forecast.baselines import (baseline_scores, fit_ridge, naive_mean, repeat_last, score_forecaster,
-                                         seasonal_naive)
+from sweepkit.forecast.baselines import (
+    baseline_scores,
+    fit_ridge,
+    naive_mean,
+    repeat_last,
+    score_forecaster,
+    seasonal_naive,
+)
 from sweepkit.forecast.data import packaged_file, read_series_file, split_and_scale, windows
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.models.revin import RevIN, make_revin
@@ -26,9 +32,9 @@ def test_naive_scores_match_a_direct_computation():
     for forecast, expected in ((naive_mean(12), x.mean(axis=1, keepdims=True)), (repeat_last(12), x[:, -1:])):
         score = score_forecaster(splits, "test", forecast)
         err = expected.astype(np.float64) - y
-        assert score.mse == pytest.approx(np.mean(err ** 2), rel=1e-6)
+        assert score.mse == pytest.approx(np.mean(err**2), rel=1e-6)
         assert score.mae == pytest.approx(np.mean(np.abs(err)), rel=1e-6)
-        np.testing.assert_allclose(score.mse_per_channel, np.mean(err ** 2, axis=(0, 1)), rtol=1e-6)
+        np.testing.assert_allclose(score.mse_per_channel, np.mean(err**2, axis=(0, 1)), rtol=1e-6)
 
 
 def test_seasonal_naive_is_exact_on_a_periodic_series_and_ridge_on_a_linear_one():
@@ -146,7 +152,9 @@ def test_lr_schedule_warms_up_then_decays_over_its_own_length():
     assert lr_factor(0.5, 1, 10) == pytest.approx(0.5)
     assert lr_factor(1.0, 1, 10) == pytest.approx(1.0)
     assert lr_factor(5.5, 1, 10) == pytest.approx(0.5)  # halfway through the cosine
-    assert lr_factor(10, 1, 10) == pytest.approx(0.0, abs=1e-12) and lr_factor(12, 1, 10) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(10, 1, 10) == pytest.approx(0.0, abs=1e-12) and lr_factor(12, 1, 10) == pytest.approx(
+        0.0, abs=1e-12
+    )
     assert lr_factor(3, 0, 20) > lr_factor(3, 0, 10)  # a longer schedule decays slower
     assert lr_factor(3, 0, 10, "none") == 1.0 and lr_factor(0.25, 1, 10, "none") == pytest.approx(0.25)
     assert lr_factor(0, 1, 10) > 0  # never exactly zero at the first step
@@ -156,9 +164,10 @@ def test_lr_schedule_warms_up_then_decays_over_its_own_length():
 def test_search_spaces_name_real_keys_and_every_revin_choice_builds(model):
     from hydra import compose, initialize_config_dir
 
-    from conftest import REPO
     from sweepkit.sweeper import parse_search_space
     from sweepkit.sweeper._search_space import check_keys
+
+    from conftest import REPO
 
     with initialize_config_dir(str(REPO / "conf"), version_base=None):
         cfg = compose("config", overrides=[f"model={model}"], return_hydra_config=True)

@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA_DIR, REPO, TINY, run_train
 from sweepkit.cli import main
 
-TOPK = ["sweepkit.top_k=2", "++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
-        "++hydra.callbacks.topk.top_k=2"]
+from conftest import DATA_DIR, REPO, TINY, run_train
+
+TOPK = [
+    "sweepkit.top_k=2",
+    "++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+    "++hydra.callbacks.topk.top_k=2",
+]
 GRID = ["sweeper=grid"] if (REPO / "conf" / "sweeper" / "grid.yaml").is_file() else []
 HEAVY = {"torch", "wandb", "optuna", "numpy", "rich"}
 
@@ -35,9 +39,19 @@ def base(tmp_path_factory) -> Path:
 def grid_sweep(base) -> Path:
     """A real 4-run grid sweep (lr x d_model), top 2 kept."""
     sweep = base / "outputs" / "sweeps" / "dmixer" / "Solar" / "grid_0"
-    result = run_train(["-m", *TINY, *GRID, *TOPK, "trainer.max_epochs=2",
-                        "trainer.lr=1e-3,1e-2", "model.d_model=8,16",
-                        f"hydra.sweep.dir={sweep}"], base)
+    result = run_train(
+        [
+            "-m",
+            *TINY,
+            *GRID,
+            *TOPK,
+            "trainer.max_epochs=2",
+            "trainer.lr=1e-3,1e-2",
+            "model.d_model=8,16",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        base,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep
 
@@ -46,9 +60,19 @@ def grid_sweep(base) -> Path:
 def optuna_sweep(base, grid_sweep) -> Path:
     """A real 6-trial TPE + Hyperband sweep: pruned trials and an Optuna journal."""
     sweep = base / "outputs" / "sweeps" / "dmixer" / "Solar" / "tpe_00"
-    result = run_train(["-m", *TINY, *TOPK, "sweeper=hyperband", "hydra.sweeper.n_trials=6",
-                        "hydra.sweeper.sampler.seed=0",
-                        "trainer.max_epochs=3", f"hydra.sweep.dir={sweep}"], base)
+    result = run_train(
+        [
+            "-m",
+            *TINY,
+            *TOPK,
+            "sweeper=hyperband",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.sampler.seed=0",
+            "trainer.max_epochs=3",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        base,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep
 
@@ -85,14 +109,15 @@ def expected_top(sweep: Path, k: int = 2) -> list[str]:
 
 # ------------------------------------------------------------------ global behaviour
 def test_help_is_fast_to_import_and_lists_examples():
-    probe = ("import sys; from sweepkit.cli import main; code = main(['--help']); "
-             "print('LOADED', sorted(m for m in %r if m in sys.modules)); sys.exit(code)" % HEAVY)
+    probe = (
+        "import sys; from sweepkit.cli import main; code = main(['--help']); "
+        "print('LOADED', sorted(m for m in %r if m in sys.modules)); sys.exit(code)" % HEAVY
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0
     assert "LOADED []" in result.stdout
     assert "examples:" in result.stdout and "sweepkit cleanup --days 30 --live" in result.stdout
-    version = subprocess.run([sys.executable, "-m", "sweepkit.cli", "--version"],
-                             capture_output=True, text=True)
+    version = subprocess.run([sys.executable, "-m", "sweepkit.cli", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("sweepkit ")
 
 
@@ -122,15 +147,13 @@ def _moved(sweep: Path, dest: Path) -> Path:
     return dest
 
 
-def test_sweeps_are_found_by_what_hydra_wrote_in_any_layout(capsys, grid_sweep, tmp_path,
-                                                            monkeypatch):
+def test_sweeps_are_found_by_what_hydra_wrote_in_any_layout(capsys, grid_sweep, tmp_path, monkeypatch):
     # lightning-hydra-template's layout, next to an outputs/ that holds only a single run
     (tmp_path / "outputs" / "2026-01-01" / "12-00-00" / ".hydra").mkdir(parents=True)
     multiruns = tmp_path / "logs" / "train" / "multiruns"
     marked = _moved(grid_sweep, multiruns / "2026-01-01_12-00-00")
     bare = _moved(grid_sweep, multiruns / "2026-01-02_12-00-00")
-    for name in ("multirun.yaml", "sweep_results.json", "runs.jsonl", "sweep_summary.yaml",
-                 "sweep_manager.log"):
+    for name in ("multirun.yaml", "sweep_results.json", "runs.jsonl", "sweep_summary.yaml", "sweep_manager.log"):
         (bare / name).unlink(missing_ok=True)
     shutil.rmtree(bare / ".sweepkit", ignore_errors=True)  # left: the jobs' .hydra/hydra.yaml
     (tmp_path / ".venv" / "multirun.yaml").parent.mkdir()
@@ -170,8 +193,7 @@ def test_summarize_real_sweeps(capsys, base, grid_sweep, optuna_sweep):
     grid = info[1]
     assert grid["counts"]["complete"] == 4 and grid["n_runs"] == 4 and grid["n_trials"] == 4
     assert [e["run_name"] for e in grid["top"]] == expected_top(grid_sweep)
-    top_params = [r["params"] for r in job_records(grid_sweep).values()
-                  if r["run_name"] in expected_top(grid_sweep)]
+    top_params = [r["params"] for r in job_records(grid_sweep).values() if r["run_name"] in expected_top(grid_sweep)]
     p1, p2 = top_params
     assert grid["varying_params"] == [k for k in p1 if p1[k] != p2[k]]
     assert grid["best"]["run_name"] == expected_top(grid_sweep)[0]
@@ -260,7 +282,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
-    idat = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
     assert len(zlib.decompress(idat)) == height * (1 + 3 * width)
     return width, height
 
@@ -271,16 +293,21 @@ def test_report_html_and_png(capsys, optuna_sweep, tmp_path):
     assert code == 0, err
     html = target.read_text()
     assert "src=" not in html and "href=" not in html and "<link" not in html  # self-contained
-    svgs = [html[m:html.index("</svg>", m) + 6] for m in range(len(html))
-            if html.startswith("<svg", m)]
+    svgs = [html[m : html.index("</svg>", m) + 6] for m in range(len(html)) if html.startswith("<svg", m)]
     names = [ET.fromstring(svg).get("data-plot") for svg in svgs]
-    assert names == ["optimization_history", "parallel_coordinates", "param_importance",
-                     "top_k_curves", "pruned_curves"]
-    payload = html[html.index('id="sweep-data">') + 16:html.index("</script>")]
+    assert names == [
+        "optimization_history",
+        "parallel_coordinates",
+        "param_importance",
+        "top_k_curves",
+        "pruned_curves",
+    ]
+    payload = html[html.index('id="sweep-data">') + 16 : html.index("</script>")]
     data = json.loads(payload)
     records = job_records(optuna_sweep)
     assert {p["run_id"]: p["value"] for p in data["history"]} == pytest.approx(
-        {job: r["best_value"] for job, r in records.items()})
+        {job: r["best_value"] for job, r in records.items()}
+    )
     assert [t["run_name"] for t in data["top"]] == expected_top(optuna_sweep)
     pruned = {job for job, r in records.items() if r["status"] == "pruned"}
     assert {c["run_id"] for c in data["pruned_curves"]} == pruned
@@ -304,12 +331,14 @@ def test_verify_finds_and_repairs_damage(capsys, base, optuna_sweep):
     second.rename(best / second.name.replace("rank_02_", "rank_07_"))
     records = job_records(sweep)
     ranked = {p.name for p in best.glob("rank_*_best_model.pth")}
-    loser = next(j for j, r in records.items()  # a run that finished outside the top 2
-                 if r["status"] in ("complete", "pruned") and not any(r["run_name"] in n for n in ranked))
+    loser = next(
+        j
+        for j, r in records.items()  # a run that finished outside the top 2
+        if r["status"] in ("complete", "pruned") and not any(r["run_name"] in n for n in ranked)
+    )
     (sweep / loser / "best_model.pth").write_bytes(b"stale")
     (sweep / "6").mkdir()
-    unreported = dict(records[loser], status="complete", checkpoint=None, run_name="late_job",
-                      job_num=6)
+    unreported = dict(records[loser], status="complete", checkpoint=None, run_name="late_job", job_num=6)
     (sweep / "6" / "run.json").write_text(json.dumps(unreported))
 
     code, out, _ = cli(capsys, "--json", "verify", sweep)
@@ -343,8 +372,7 @@ def test_corrupt_manifest_is_named_and_other_sweeps_still_show(capsys, base, gri
     code, out, _ = cli(capsys, "verify", sweep, "--repair")
     assert code == 0, out
     code, out, _ = cli(capsys, "--json", "summarize", sweep)
-    assert code == 0 and [e["run_name"] for e in json.loads(out)[0]["top"]] == \
-        expected_top(sweep)
+    assert code == 0 and [e["run_name"] for e in json.loads(out)[0]["top"]] == expected_top(sweep)
 
 
 # ------------------------------------------------------------------ cleanup
@@ -385,12 +413,22 @@ def test_cleanup_dry_run_then_live_deletes_exactly_that(capsys, base, grid_sweep
 # ------------------------------------------------------------------ a sweep in progress
 def test_monitor_list_and_cleanup_on_a_running_sweep(capsys, base):
     sweep = base / "live" / "sweeps" / "dmixer" / "Solar" / "running"
-    args = [sys.executable, str(REPO / "train.py"), "-m", *TINY, *GRID, *TOPK,
-            "trainer.max_epochs=200", "trainer.patience=1000", "trainer.lr=1e-3,3e-3",
-            f"hydra.sweep.dir={sweep}"]
+    args = [
+        sys.executable,
+        str(REPO / "train.py"),
+        "-m",
+        *TINY,
+        *GRID,
+        *TOPK,
+        "trainer.max_epochs=200",
+        "trainer.patience=1000",
+        "trainer.lr=1e-3,3e-3",
+        f"hydra.sweep.dir={sweep}",
+    ]
     env = {**os.environ, "SWEEPKIT_DATA_DIR": str(DATA_DIR), "WANDB_MODE": "disabled"}
-    proc = subprocess.Popen(args, cwd=base, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -425,10 +463,22 @@ def test_monitor_list_and_cleanup_on_a_running_sweep(capsys, base):
 def test_monitor_eta_follows_the_finished_trials_and_the_time_limit():
     from sweepkit.cli._monitor import render
 
-    state = {"sweep": "s", "model": None, "dataset": None, "running": True, "n_trials": 10, "done": 4,
-             "counts": {"complete": 3, "pruned": 1, "failed": 0, "killed": 0, "running": 1},
-             "jobs": [], "top": [], "time": 0.0, "metric": "val_loss",
-             "elapsed_s": 100.0, "eta_s": 150.0, "timeout_s": None}
+    state = {
+        "sweep": "s",
+        "model": None,
+        "dataset": None,
+        "running": True,
+        "n_trials": 10,
+        "done": 4,
+        "counts": {"complete": 3, "pruned": 1, "failed": 0, "killed": 0, "running": 1},
+        "jobs": [],
+        "top": [],
+        "time": 0.0,
+        "metric": "val_loss",
+        "elapsed_s": 100.0,
+        "eta_s": 150.0,
+        "timeout_s": None,
+    }
     assert "4/10 (40%)  elapsed 1m40s, ETA 2m30s\n" in render(state)
     state.update(eta_s=20.0, timeout_s=120.0)
     assert "elapsed 1m40s, ETA 20s (time limit)" in render(state)
@@ -438,8 +488,9 @@ def test_monitor_eta_follows_the_finished_trials_and_the_time_limit():
 
 def test_debug_logging_goes_to_stderr(grid_sweep):
     env = {**os.environ, "SWEEP_DEBUG": "1"}
-    result = subprocess.run([sys.executable, "-m", "sweepkit.cli", "list", str(grid_sweep)],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "sweepkit.cli", "list", str(grid_sweep)], capture_output=True, text=True, env=env
+    )
     assert result.returncode == 0
     assert "found 1 sweep(s)" in result.stderr and "finished in" in result.stderr
     assert "found 1 sweep" not in result.stdout

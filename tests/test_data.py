@@ -12,9 +12,18 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from sweepkit.forecast.data import (
+    DataError,
+    load_series,
+    packaged_file,
+    read_series_file,
+    sha256_of,
+    split_and_scale,
+    synthetic_series,
+    windows,
+)
+
 from conftest import REPO, need_file
-from sweepkit.forecast.data import (DataError, load_series, packaged_file, read_series_file, sha256_of,
-                                    split_and_scale, synthetic_series, windows)
 
 
 def test_reads_wind_csv_with_date_column(data_dir):
@@ -85,12 +94,15 @@ def test_column_selection_and_bad_column(data_dir):
         read_series_file(data_dir / "Wind" / "wind.csv.gz", columns=["nope"])
 
 
-@pytest.mark.parametrize("content, match", [
-    ("", "empty"),
-    ("date,a,b\n2020-01-01,1,2\n2020-01-02,3,nan\n", "NaN"),
-    ("date,a,b\n2020-01-01,1,2\n2020-01-02,3,abc\n", "cannot parse"),
-    ("date,a,b\n", "no data rows"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("", "empty"),
+        ("date,a,b\n2020-01-01,1,2\n2020-01-02,3,nan\n", "NaN"),
+        ("date,a,b\n2020-01-01,1,2\n2020-01-02,3,abc\n", "cannot parse"),
+        ("date,a,b\n", "no data rows"),
+    ],
+)
 def test_bad_files_are_named(tmp_path, content, match):
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -146,8 +158,9 @@ def test_synthetic_solar_is_zero_at_night_and_wind_is_gusty():
 
 
 def test_load_series_records_provenance(data_dir, tmp_path, caplog):
-    cfg = OmegaConf.create({"name": "Wind", "path": None, "files": ["wind.csv.gz"], "data_dir": str(data_dir),
-                            "max_rows": 300})
+    cfg = OmegaConf.create(
+        {"name": "Wind", "path": None, "files": ["wind.csv.gz"], "data_dir": str(data_dir), "max_rows": 300}
+    )
     series = load_series(cfg)
     assert series.source == "file" and len(series.sha256) == 64 and series.values.shape == (300, 7)
     cfg.data_dir = str(tmp_path)  # nothing there: the labelled synthetic fallback

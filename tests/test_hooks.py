@@ -41,8 +41,7 @@ def _check_sweep(sweep: Path, n_runs: int, ranked: int) -> dict:
 def test_multirun_keeps_top3_of_4(tmp_path, launcher):
     sweep = tmp_path / "sweep"
     extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
-    result = run_train(["-m", *BASE, "model.d_model=4,8,12,16", f"hydra.sweep.dir={sweep}",
-                        *extra], cwd=tmp_path)
+    result = run_train(["-m", *BASE, "model.d_model=4,8,12,16", f"hydra.sweep.dir={sweep}", *extra], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     doc = _check_sweep(sweep, n_runs=4, ranked=3)
     assert doc["counts"] == {"complete": 4}
@@ -51,8 +50,10 @@ def test_multirun_keeps_top3_of_4(tmp_path, launcher):
 
 def test_failed_job_is_recorded_and_sweep_still_finalised(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_train(["-m", *BASE, "model.d_model=4,8", "dataset.path=null,/no/such/file.csv",
-                        f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = run_train(
+        ["-m", *BASE, "model.d_model=4,8", "dataset.path=null,/no/such/file.csv", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
     assert result.returncode != 0  # Hydra reports the failed job
     doc = json.loads((sweep / "sweep_results.json").read_text())
     failed = [r for r in doc["runs"] if r["status"] == "failed"]

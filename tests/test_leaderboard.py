@@ -12,16 +12,28 @@ import sys
 
 import pytest
 
-from conftest import REPO, TINY_DATA, run_train
 from sweepkit.cli import main
+
+from conftest import REPO, TINY_DATA, run_train
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """A 2-job grid sweep of a tiny linear model on the (shipped) Wind file."""
     root = tmp_path_factory.mktemp("lb")
-    out = run_train(["-m", "sweeper=grid", "dataset=Wind", *TINY_DATA, "trainer.max_epochs=2", "model=linear",
-                     "model.individual=true,false", f"hydra.sweep.dir={root}/sweeps/a"], root)
+    out = run_train(
+        [
+            "-m",
+            "sweeper=grid",
+            "dataset=Wind",
+            *TINY_DATA,
+            "trainer.max_epochs=2",
+            "model=linear",
+            "model.individual=true,false",
+            f"hydra.sweep.dir={root}/sweeps/a",
+        ],
+        root,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return root / "sweeps" / "a"
 
@@ -54,8 +66,13 @@ def test_sweep_best_checkpoint_is_rescored_on_val_and_test(sweep, capsys):
 
 def test_other_horizon_is_left_out_with_the_reason(sweep, capsys, tmp_path):
     cfg = tmp_path / "Wind.yaml"
-    cfg.write_text((REPO / "conf" / "dataset" / "Wind.yaml").read_text().replace("horizon: 96", "horizon: 24")
-                   .replace("max_rows: null", "max_rows: 2000").replace("lookback: 96", "lookback: 24"))
+    cfg.write_text(
+        (REPO / "conf" / "dataset" / "Wind.yaml")
+        .read_text()
+        .replace("horizon: 96", "horizon: 24")
+        .replace("max_rows: null", "max_rows: 2000")
+        .replace("lookback: 96", "lookback: 24")
+    )
     board = _board(capsys, sweep.parent, "--dataset", "Wind", "--dataset-config", cfg)
     assert [r["kind"] for r in board["rows"]].count("sweep") == 0
     assert any("other test windows: horizon 12 (not 24)" in s for s in board["skipped"])
@@ -87,33 +104,41 @@ def test_no_sweep_shows_baselines_and_published_anchors(tmp_path, monkeypatch, c
 
 
 def test_cli_imports_no_torch():
-    code = ("import sys; from sweepkit.cli._app import build_parser; "
-            "build_parser().parse_args(['leaderboard', '--dataset', 'Wind']); "
-            "import sweepkit.forecast.leaderboard; assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from sweepkit.cli._app import build_parser; "
+        "build_parser().parse_args(['leaderboard', '--dataset', 'Wind']); "
+        "import sweepkit.forecast.leaderboard; assert 'torch' not in sys.modules, 'torch imported'"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
 
 
 # ------------------------------------------------------------------ the leaderboard in the report
-NO_WORKLOAD = ("import sys; from sweepkit.cli import main; code = main(sys.argv[1:]); "
-               "heavy = [m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('sweepkit.forecast')]; "
-               "assert not heavy, heavy; sys.exit(code)")
+NO_WORKLOAD = (
+    "import sys; from sweepkit.cli import main; code = main(sys.argv[1:]); "
+    "heavy = [m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('sweepkit.forecast')]; "
+    "assert not heavy, heavy; sys.exit(code)"
+)
 
 
 def _report(*args):
     """``sweepkit report ARGS`` in a fresh interpreter, which must import neither torch nor the workload."""
-    return subprocess.run([sys.executable, "-c", NO_WORKLOAD, "report", *map(str, args)], capture_output=True,
-                          text=True, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-c", NO_WORKLOAD, "report", *map(str, args)], capture_output=True, text=True, cwd=REPO
+    )
 
 
 def _leaderboard_rows(page):
     """(row class, cells) of the page's leaderboard table; None when the page has no such section."""
     if 'id="leaderboard"' not in page:
         return None
-    section = page[page.index('id="leaderboard"'):]
-    section = section[:section.index("</table>")]
-    return [(css or None, [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", cells)])
-            for css, cells in re.findall(r"<tr(?: class=(\w+))?>(.*?)</tr>", section) if "<td" in cells]
+    section = page[page.index('id="leaderboard"') :]
+    section = section[: section.index("</table>")]
+    return [
+        (css or None, [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", cells)])
+        for css, cells in re.findall(r"<tr(?: class=(\w+))?>(.*?)</tr>", section)
+        if "<td" in cells
+    ]
 
 
 def _copy(sweep, dest):
@@ -127,7 +152,10 @@ def test_the_report_shows_the_leaderboard_the_command_saved(sweep, capsys, tmp_p
     before = {name: (sweep / name).read_bytes() for name in ("sweep_results.json", "runs.jsonl")}
     top_level, mtime = sorted(os.listdir(sweep)), os.stat(sweep).st_mtime_ns
     kept = sorted(os.listdir(sweep / "best_models"))
-    assert main(["leaderboard", str(sweep.parent), "--dataset", "Wind", "--json", "--html", str(tmp_path / "lb.html")]) == 0
+    assert (
+        main(["leaderboard", str(sweep.parent), "--dataset", "Wind", "--json", "--html", str(tmp_path / "lb.html")])
+        == 0
+    )
     out, err = capsys.readouterr()
     board = json.loads(out)
     saved = sweep / ".sweepkit" / "leaderboard.json"
@@ -153,12 +181,16 @@ def test_the_report_shows_the_leaderboard_the_command_saved(sweep, capsys, tmp_p
     assert mine[1:3] == ["linear", "this sweep"] and mine[5] == fmt_num(scored["test"]["mse"])
     best = json.loads((sweep / "sweep_results.json").read_text())["best"]
     assert scored["run_name"] == best["run_name"] and "<b>Note</b>" not in page
-    payload = json.loads(page[page.index('id="sweep-data">') + 16:page.index("</script>")])
+    payload = json.loads(page[page.index('id="sweep-data">') + 16 : page.index("</script>")])
     assert payload["leaderboard"]["board"]["rows"][0]["name"] == expected[0]["name"]
     # --html: the same table on a page of its own
     assert _leaderboard_rows((tmp_path / "lb.html").read_text()) == [
-        (None if css == "this" else css, [c.replace("this sweep", "sweep") if i == 2 else c
-                                          for i, c in enumerate(cells)]) for css, cells in rows]
+        (
+            None if css == "this" else css,
+            [c.replace("this sweep", "sweep") if i == 2 else c for i, c in enumerate(cells)],
+        )
+        for css, cells in rows
+    ]
 
 
 def test_a_report_without_a_leaderboard_has_no_such_section(sweep, tmp_path):
@@ -170,9 +202,10 @@ def test_a_report_without_a_leaderboard_has_no_such_section(sweep, tmp_path):
     assert "<td>linear_Wind_00" in page  # the rest of the report is there
 
 
-@pytest.mark.parametrize("text, reason", [("{\"rows\": [", "not valid JSON"),
-                                          ('{"rows": "ridge"}', "not a leaderboard"),
-                                          ('[1, 2]', "not a leaderboard")])
+@pytest.mark.parametrize(
+    "text, reason",
+    [('{"rows": [', "not valid JSON"), ('{"rows": "ridge"}', "not a leaderboard"), ("[1, 2]", "not a leaderboard")],
+)
 def test_a_corrupt_leaderboard_is_named_and_the_report_still_renders(sweep, tmp_path, text, reason):
     copy = _copy(sweep, tmp_path / "corrupt")
     (copy / ".sweepkit" / "leaderboard.json").write_text(text)
@@ -188,15 +221,47 @@ def test_a_leaderboard_file_ranks_marks_published_and_shows_seed_spread(sweep, t
     anchors marked; the seeds row shows mean ± sd; a board that scored another run says so."""
     copy = _copy(sweep, tmp_path / "other")
     score = lambda mse, mae: {"mse": mse, "mae": mae}  # noqa: E731
-    board = {"dataset": "Wind", "horizon": 96, "generated": 1.7e9, "rows": [
-        {"name": "ridge", "kind": "baseline", "lookback": 96, "val": score(1.08, 0.7), "test": score(0.8817, 0.6346)},
-        {"name": "Aurora (zero-shot, published)", "kind": "published", "lookback": None, "val": None,
-         "test": score(0.951, None)},
-        {"name": "linear x3 seeds", "kind": "seeds", "lookback": 96, "val": score(0.98, None),
-         "test": score(0.851, 0.6098), "test_mse_sd": 0.0032, "test_mae_sd": 0.0023, "sweep": str(copy)},
-        {"name": "linear", "kind": "sweep", "lookback": 96, "val": score(0.99, 0.6), "test": score(0.8511, 0.6094),
-         "sweep": str(copy), "run_name": "some_other_run"},
-        {"name": "broken", "kind": "baseline", "lookback": 96, "val": None, "test": None}]}
+    board = {
+        "dataset": "Wind",
+        "horizon": 96,
+        "generated": 1.7e9,
+        "rows": [
+            {
+                "name": "ridge",
+                "kind": "baseline",
+                "lookback": 96,
+                "val": score(1.08, 0.7),
+                "test": score(0.8817, 0.6346),
+            },
+            {
+                "name": "Aurora (zero-shot, published)",
+                "kind": "published",
+                "lookback": None,
+                "val": None,
+                "test": score(0.951, None),
+            },
+            {
+                "name": "linear x3 seeds",
+                "kind": "seeds",
+                "lookback": 96,
+                "val": score(0.98, None),
+                "test": score(0.851, 0.6098),
+                "test_mse_sd": 0.0032,
+                "test_mae_sd": 0.0023,
+                "sweep": str(copy),
+            },
+            {
+                "name": "linear",
+                "kind": "sweep",
+                "lookback": 96,
+                "val": score(0.99, 0.6),
+                "test": score(0.8511, 0.6094),
+                "sweep": str(copy),
+                "run_name": "some_other_run",
+            },
+            {"name": "broken", "kind": "baseline", "lookback": 96, "val": None, "test": None},
+        ],
+    }
     path = tmp_path / "lb.json"
     path.write_text(json.dumps(board))
     result = _report(copy, "-o", tmp_path / "report.html", "--leaderboard", path)
@@ -208,7 +273,8 @@ def test_a_leaderboard_file_ranks_marks_published_and_shows_seed_spread(sweep, t
         ("this", "linear", "this sweep", "0.8511", "0.6094"),
         (None, "ridge", "baseline", "0.8817", "0.6346"),
         ("published", "Aurora (zero-shot, published)", "published", "0.951", "-"),
-        (None, "broken", "baseline", "-", "-")]
+        (None, "broken", "baseline", "-", "-"),
+    ]
     assert "the leaderboard scored run some_other_run; the sweep&#x27;s best run is now linear_Wind_00" in page
 
     missing = _report(copy, "-o", tmp_path / "missing.html", "--leaderboard", tmp_path / "nope.json")

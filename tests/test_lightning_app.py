@@ -22,14 +22,25 @@ FIXED = ["hydra.sweeper.study_name=spirals-ci"]
 
 def run_app(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYDRA_FULL_ERROR": "1", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, str(APP / "src" / "train.py"), *args], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(APP / "src" / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sweepkit.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "NO_COLOR": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "sweepkit.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
 
 
 def trial_states(sweep: Path) -> dict[int, str]:
@@ -89,8 +100,7 @@ def test_summarize_and_report_on_the_lightning_sweep(sweep):
     assert out.returncode == 0, out.stderr
     assert "model=mlp data=spirals" in out.stdout and "runs 8 of 8" in out.stdout
     header = next(line for line in out.stdout.splitlines() if line.strip().startswith("rank"))
-    assert header.split()[:7] == ["rank", "run", "val/loss", "epoch", "status", "test/loss",
-                                  "test/acc"]
+    assert header.split()[:7] == ["rank", "run", "val/loss", "epoch", "status", "test/loss", "test/acc"]
     report = cwd / "report.html"
     out = cli(cwd, "report", "-o", str(report))
     assert out.returncode == 0, out.stderr
@@ -114,8 +124,7 @@ def test_export_has_the_apps_groups_params_and_test_metrics(sweep):
     assert {"model", "data", "test/loss", "test/acc", "params.model.lr"} <= set(columns)
     assert not {"test_mse", "test_mae", "dataset"} & set(columns)  # no forecasting columns
     assert len(rows) == 8 and {r["model"] for r in rows} == {"mlp"}
-    records = {d.name: json.loads((d / "run.json").read_text())
-               for d in path.iterdir() if (d / "run.json").is_file()}
+    records = {d.name: json.loads((d / "run.json").read_text()) for d in path.iterdir() if (d / "run.json").is_file()}
     for row in rows:
         record = records[row["run_id"]]
         assert float(row["params.model.lr"]) == record["params"]["model.lr"]
@@ -129,8 +138,14 @@ def test_export_has_the_apps_groups_params_and_test_metrics(sweep):
 
 def test_min_epochs_above_the_rung_warns_once_and_records_complete(tmp_path):
     sweep = tmp_path / "held"
-    proc = run_app(tmp_path, "hparams_search=spirals", *FIXED, "hydra.sweeper.n_trials=5",
-                   "trainer.min_epochs=9", f"hydra.sweep.dir={sweep}")
+    proc = run_app(
+        tmp_path,
+        "hparams_search=spirals",
+        *FIXED,
+        "hydra.sweeper.n_trials=5",
+        "trainer.min_epochs=9",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     text = proc.stdout + proc.stderr
     held = text.count("keeps it training")
@@ -142,8 +157,13 @@ def test_min_epochs_above_the_rung_warns_once_and_records_complete(tmp_path):
 
 def test_a_metric_never_logged_fails_the_job_with_the_fix(tmp_path):
     sweep = tmp_path / "nometric"
-    proc = run_app(tmp_path, "hparams_search=spirals", "hydra.sweeper.n_trials=1",
-                   "+callbacks.sweepkit.monitor=val/nope", f"hydra.sweep.dir={sweep}")
+    proc = run_app(
+        tmp_path,
+        "hparams_search=spirals",
+        "hydra.sweeper.n_trials=1",
+        "+callbacks.sweepkit.monitor=val/nope",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode != 0
     assert "logged no 'val/nope' during validation" in proc.stderr
     record = json.loads((sweep / "0" / "run.json").read_text())
@@ -166,9 +186,15 @@ def test_outside_a_sweep_the_callback_does_nothing(tmp_path):
 
     torch.set_num_threads(1)
     callback = SweepkitCallback(monitor="val/loss")
-    trainer = L.Trainer(max_epochs=2, default_root_dir=tmp_path, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        enable_checkpointing=False, callbacks=[callback])
+    trainer = L.Trainer(
+        max_epochs=2,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[callback],
+    )
     trainer.fit(MLPClassifier(width=8), datamodule=SpiralDataModule(n_train=64, n_val=32))
     assert callback.tracker is None and list(tmp_path.iterdir()) == []
 
@@ -231,8 +257,7 @@ def migrate(text: str, delete_target: bool) -> tuple[str, int]:
         if line == "  - override /hydra/sweeper: sweepkit_hyperband":
             continue
         if line.startswith("optimized_metric"):
-            out += ["callbacks:", "  sweepkit:",
-                    "    _target_: sweepkit.integrations.lightning.SweepkitCallback"]
+            out += ["callbacks:", "  sweepkit:", "    _target_: sweepkit.integrations.lightning.SweepkitCallback"]
             edits += 1
     return "\n".join(out) + "\n", edits
 
@@ -246,10 +271,18 @@ def test_the_template_hparams_search_needs_few_edits(tmp_path, delete_target):
     (extra / "mnist_optuna.yaml").write_text(text)
     sweep = tmp_path / "sweep"
     # the app's checkpoint monitors val/loss (min): the sweep follows it, not the template's acc
-    proc = run_app(tmp_path, "--config-dir", str(tmp_path / "extra"),
-                   "hparams_search=mnist_optuna", "hydra.sweeper.n_trials=4",
-                   "hydra.sweeper.direction=minimize", "hydra.sweeper.sampler.n_startup_trials=2",
-                   "trainer.max_epochs=3", f"hydra.sweep.dir={sweep}", *FIXED)
+    proc = run_app(
+        tmp_path,
+        "--config-dir",
+        str(tmp_path / "extra"),
+        "hparams_search=mnist_optuna",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.direction=minimize",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        "trainer.max_epochs=3",
+        f"hydra.sweep.dir={sweep}",
+        *FIXED,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     warned = "names the stock OptunaSweeper; running sweepkit's sweeper" in proc.stderr + proc.stdout
     assert warned is not delete_target
@@ -265,9 +298,15 @@ def test_the_template_hparams_search_needs_few_edits(tmp_path, delete_target):
 
 def test_the_preset_topk_is_switchable_off(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_app(tmp_path, "hparams_search=spirals", "hydra.sweeper.n_trials=2",
-                   "trainer.max_epochs=2", "hydra.sweeper.topk=null",
-                   f"hydra.sweep.dir={sweep}", *FIXED)
+    proc = run_app(
+        tmp_path,
+        "hparams_search=spirals",
+        "hydra.sweeper.n_trials=2",
+        "trainer.max_epochs=2",
+        "hydra.sweeper.topk=null",
+        f"hydra.sweep.dir={sweep}",
+        *FIXED,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert not (sweep / "sweep_results.json").exists()
     assert len(list(sweep.glob("*/checkpoints/epoch_*.ckpt"))) == 2

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from manifest_helpers import all_checkpoints, assert_invariants, make_job, register
 from sweepkit import SweepManager
-from sweepkit.manifest import ManifestCorruptError, ManifestError, read_manifest
+from sweepkit.manifest import ManifestCorruptError, read_manifest
 from sweepkit.manifest._manager import WRITE_EVERY
+
+from manifest_helpers import all_checkpoints, assert_invariants, make_job, register
 
 
 @pytest.fixture
@@ -61,8 +62,18 @@ def test_ties_rank_by_registration_order_and_mode_max(tmp_path):
     assert_invariants(high.sweep_dir, ["b", "d"])
 
 
-@pytest.mark.parametrize("kwargs", [{"top_k": 0}, {"top_k": -1}, {"top_k": True}, {"top_k": "3"},
-                                    {"mode": "avg"}, {"mode": "MIN"}, {"metric_name": ""}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"top_k": 0},
+        {"top_k": -1},
+        {"top_k": True},
+        {"top_k": "3"},
+        {"mode": "avg"},
+        {"mode": "MIN"},
+        {"metric_name": ""},
+    ],
+)
 def test_bad_settings_are_clear_errors(tmp_path, kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         SweepManager(tmp_path, **kwargs)
@@ -250,9 +261,18 @@ def test_reconcile_marks_unreported_jobs(tmp_path):
         job = sweep / num
         job.mkdir(parents=True)
         (job / "best_model.pth").write_bytes(f"ckpt:{num}".encode())
-        (job / "run.json").write_text(json.dumps({
-            "status": status, "best_value": 0.1, "best_epoch": 2, "run_name": f"job{num}",
-            "checkpoint": str(job / "best_model.pth"), "params": {"model.d_model": 8}}))
+        (job / "run.json").write_text(
+            json.dumps(
+                {
+                    "status": status,
+                    "best_value": 0.1,
+                    "best_epoch": 2,
+                    "run_name": f"job{num}",
+                    "checkpoint": str(job / "best_model.pth"),
+                    "params": {"model.d_model": 8},
+                }
+            )
+        )
     actions = manager.reconcile()
     assert len(actions) == 2 and manager.reconcile() == []
     runs = {r["run_id"]: r for r in manager.load_runs()}
@@ -277,22 +297,63 @@ def test_debug_logging_names_every_step(tmp_path, monkeypatch):
 
 
 def test_manifest_format_fields(manager):
-    register(manager, "a", 0.25, params={"model.d_model": 16}, job_num=0, started_at=100.0,
-             ended_at=160.0, data={"source": "file", "name": "Wind"},
-             wandb={"id": "abc", "url": None}, test={"mse": 0.3, "mae": 0.4}, model="dmixer",
-             dataset="Wind")
+    register(
+        manager,
+        "a",
+        0.25,
+        params={"model.d_model": 16},
+        job_num=0,
+        started_at=100.0,
+        ended_at=160.0,
+        data={"source": "file", "name": "Wind"},
+        wandb={"id": "abc", "url": None},
+        test={"mse": 0.3, "mae": 0.4},
+        model="dmixer",
+        dataset="Wind",
+    )
     doc = json.loads((manager.sweep_dir / "sweep_results.json").read_text())
-    for field in ("metric_name", "mode", "top_k", "created_at", "model", "dataset", "n_runs",
-                  "counts", "best", "top", "disk", "runs_complete", "log"):
+    for field in (
+        "metric_name",
+        "mode",
+        "top_k",
+        "created_at",
+        "model",
+        "dataset",
+        "n_runs",
+        "counts",
+        "best",
+        "top",
+        "disk",
+        "runs_complete",
+        "log",
+    ):
         assert field in doc, field
     assert "runs" not in doc and doc["top"][0]["run_id"] == "a"
     manager.finalize()
     doc = json.loads((manager.sweep_dir / "sweep_results.json").read_text())
     run = doc["runs"][0]
     assert run["duration_s"] == 60.0 and run["wandb"]["id"] == "abc" and run["rank"] == 1
-    for field in ("run_id", "run_name", "job_num", "status", "metric_name", "metric_value",
-                  "epoch", "rank", "params", "checkpoint", "config", "test", "started_at",
-                  "ended_at", "duration_s", "data", "wandb", "error", "registered_at"):
+    for field in (
+        "run_id",
+        "run_name",
+        "job_num",
+        "status",
+        "metric_name",
+        "metric_value",
+        "epoch",
+        "rank",
+        "params",
+        "checkpoint",
+        "config",
+        "test",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "data",
+        "wandb",
+        "error",
+        "registered_at",
+    ):
         assert field in run, field
     assert doc["model"] == "dmixer" and doc["dataset"] == "Wind"
 
@@ -301,8 +362,10 @@ def test_framework_import_does_not_pull_torch():
     import subprocess
     import sys
 
-    code = ("import sys, sweepkit.manifest, sweepkit.hooks, sweepkit.tracker; "
-            "print(any(m in sys.modules for m in ('torch', 'wandb', 'sweepkit.forecast')))")
+    code = (
+        "import sys, sweepkit.manifest, sweepkit.hooks, sweepkit.tracker; "
+        "print(any(m in sys.modules for m in ('torch', 'wandb', 'sweepkit.forecast')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -331,7 +394,7 @@ def test_repair_of_a_moved_sweep_uses_the_job_dirs_own_checkpoint(tmp_path):
         manager.register_model(rid, f"run{rid}", value, job / "best_model.pth", job / "config.yaml")
     # A registration logged whose files never moved (its process was killed after the append),
     # and a job whose checkpoint is a link: neither is touched through the old location.
-    for rid, value in [("2", 0.1), ("3", 0.05)]:
+    for rid, _value in [("2", 0.1), ("3", 0.05)]:
         (old / rid).mkdir()
         (old / rid / "config.yaml").write_text(f"run: {rid}\n")
     (old / "2" / "best_model.pth").write_bytes(b"ckpt:2")
@@ -340,11 +403,24 @@ def test_repair_of_a_moved_sweep_uses_the_job_dirs_own_checkpoint(tmp_path):
     (old / "3" / "best_model.pth").symlink_to(outside)
     with open(old / "runs.jsonl", "ab") as log:
         for rid, value in [("2", 0.1), ("3", 0.05)]:
-            log.write((json.dumps({
-                "run_id": rid, "run_name": f"run{rid}", "status": "complete",
-                "metric_name": "val_loss", "metric_value": value, "epoch": 1, "seq": int(rid),
-                "source_checkpoint": str(old / rid / "best_model.pth"),
-                "source_config": str(old / rid / "config.yaml")}) + "\n").encode())
+            log.write(
+                (
+                    json.dumps(
+                        {
+                            "run_id": rid,
+                            "run_name": f"run{rid}",
+                            "status": "complete",
+                            "metric_name": "val_loss",
+                            "metric_value": value,
+                            "epoch": 1,
+                            "seq": int(rid),
+                            "source_checkpoint": str(old / rid / "best_model.pth"),
+                            "source_config": str(old / rid / "config.yaml"),
+                        }
+                    )
+                    + "\n"
+                ).encode()
+            )
     new = tmp_path / "moved"
     os.rename(old, new)
     SweepManager(new, top_k=2).repair()
@@ -375,6 +451,7 @@ def test_reregistration_after_a_run_id_was_marked_but_never_logged(manager):
     register(manager, "a", 0.5)
     marker_dir = manager.sweep_dir / ".sweepkit" / "registered"
     from sweepkit.manifest._files import run_key
+
     os.link(marker_dir / ".anchor", marker_dir / run_key("ghost"))  # as a kill before the append
     assert not manager.is_registered("ghost")
     register(manager, "ghost", 0.4)

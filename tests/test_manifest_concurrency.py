@@ -8,9 +8,10 @@ import random
 import shutil
 import time
 
-from manifest_helpers import run_in_processes, assert_invariants, register
 from sweepkit import SweepManager
 from sweepkit.manifest._store import FAULT_ENV
+
+from manifest_helpers import assert_invariants, register, run_in_processes
 
 N_PROCS, PER_PROC, TOP_K = 16, 50, 3
 

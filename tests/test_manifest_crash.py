@@ -12,15 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from manifest_helpers import assert_invariants, read_log_ids, register
 from sweepkit import SweepManager
 from sweepkit.manifest import read_manifest
 from sweepkit.manifest._store import FAULT_ENV
 
+from manifest_helpers import assert_invariants, read_log_ids, register
+
 # Steps of a registration, in order (see sweepkit.manifest._store.fault_point).
-FAULT_POINTS = ["before_log_append", "mid_log_append", "after_log_append", "after_stage",
-                "after_delete_stray", "between_rename_phases", "after_apply",
-                "before_manifest_write"]
+FAULT_POINTS = [
+    "before_log_append",
+    "mid_log_append",
+    "after_log_append",
+    "after_stage",
+    "after_delete_stray",
+    "between_rename_phases",
+    "after_apply",
+    "before_manifest_write",
+]
 
 
 def _register_and_die(sweep_dir: str, point: str) -> None:
@@ -30,8 +38,11 @@ def _register_and_die(sweep_dir: str, point: str) -> None:
 
 def _holding(sweep: Path, run_id: str) -> list[Path]:
     tag = f"ckpt:{run_id}".encode()
-    return [p for p in sweep.rglob("*") if p.is_file() and not p.is_symlink()
-            and p.stat().st_size == len(tag) and p.read_bytes() == tag]
+    return [
+        p
+        for p in sweep.rglob("*")
+        if p.is_file() and not p.is_symlink() and p.stat().st_size == len(tag) and p.read_bytes() == tag
+    ]
 
 
 @pytest.mark.parametrize("then", ["register", "repair"])

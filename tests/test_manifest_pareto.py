@@ -12,14 +12,14 @@ import os
 import random
 import shutil
 import signal
-from pathlib import Path
 
 import pytest
 
-from manifest_helpers import run_in_processes, all_checkpoints, assert_invariants, read_log_ids, register
 from sweepkit import SweepManager
 from sweepkit.manifest import ManifestError, read_manifest
 from sweepkit.manifest._store import FAULT_ENV
+
+from manifest_helpers import all_checkpoints, assert_invariants, read_log_ids, register, run_in_processes
 
 NAMES = ["loss", "size"]
 
@@ -30,8 +30,11 @@ def _signed(values, modes):
 
 def brute_front(values: dict[str, list[float]], modes: list[str]) -> set[str]:
     """Run ids no other run dominates (finite values only), by comparing every pair."""
-    ok = {rid: _signed(v, modes) for rid, v in values.items()
-          if all(isinstance(x, (int, float)) and math.isfinite(x) for x in v)}
+    ok = {
+        rid: _signed(v, modes)
+        for rid, v in values.items()
+        if all(isinstance(x, (int, float)) and math.isfinite(x) for x in v)
+    }
 
     def dominates(a, b):
         return all(x <= y for x, y in zip(a, b)) and a != b
@@ -55,8 +58,10 @@ def test_the_kept_runs_are_the_front_capped_by_crowding_distance(tmp_path):
     assert _ids(manager.state()["front"]) == ["a", "b", "c", "d", "e"]
     assert_invariants(sweep, ["a", "c", "e"])
     assert sorted(p.name for p in (sweep / "best_models").glob("*.pth")) == [
-        "front_01_runa_best_model.pth", "front_02_runc_best_model.pth",
-        "front_03_rune_best_model.pth"]
+        "front_01_runa_best_model.pth",
+        "front_02_runc_best_model.pth",
+        "front_03_rune_best_model.pth",
+    ]
     # g is dominated only by d, whose checkpoint is gone: it still does not enter
     assert register(manager, "g", [6, 3]) is False
     assert _ids(manager.get_best_models()) == ["a", "c", "e"]
@@ -77,8 +82,7 @@ def test_modes_per_metric_and_a_dict_of_values(tmp_path):
     register(manager, "c", {"loss": 0.6, "acc": 0.85})  # dominated by a (worse in both)
     assert _ids(manager.get_best_models()) == ["b", "a"]  # stable order: the first metric
     assert manager.get_best_models()[0]["metric_values"] == [0.4, 0.8]
-    assert brute_front({"a": [0.5, 0.9], "b": [0.4, 0.8], "c": [0.6, 0.85]},
-                       ["min", "max"]) == {"a", "b"}
+    assert brute_front({"a": [0.5, 0.9], "b": [0.4, 0.8], "c": [0.6, 0.85]}, ["min", "max"]) == {"a", "b"}
     doc = read_manifest(sweep / "sweep_results.json")
     assert doc["objectives"] == [{"name": "loss", "mode": "min"}, {"name": "acc", "mode": "max"}]
     assert doc["metric_name"] == "loss" and doc["mode"] == "min"  # the first, for old readers
@@ -96,12 +100,15 @@ def test_nan_in_one_metric_is_recorded_and_never_on_the_front(tmp_path):
     assert_invariants(sweep, ["a"])
 
 
-@pytest.mark.parametrize("value, match", [
-    ([0.1], "2 metrics"),
-    ([0.1, 0.2, 0.3], "2 metrics"),
-    ({"loss": 0.1}, "no size"),
-    (0.1, "2 metrics"),
-])
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        ([0.1], "2 metrics"),
+        ([0.1, 0.2, 0.3], "2 metrics"),
+        ({"loss": 0.1}, "no size"),
+        (0.1, "2 metrics"),
+    ],
+)
 def test_values_that_do_not_fit_the_metrics_are_refused_before_the_log(tmp_path, value, match):
     sweep = tmp_path / "sweep"
     manager = SweepManager(sweep, top_k=3, metric_name=NAMES)
@@ -157,8 +164,7 @@ def test_front_matches_brute_force_dominance_after_every_registration(tmp_path, 
     modes = [rng.choice(["min", "max"]) for _ in range(n)]
     top_k = rng.randint(1, 5)
     sweep = tmp_path / "sweep"
-    manager = SweepManager(sweep, top_k=top_k, metric_name=[f"m{i}" for i in range(n)],
-                           mode=modes)
+    manager = SweepManager(sweep, top_k=top_k, metric_name=[f"m{i}" for i in range(n)], mode=modes)
     values: dict[str, list[float]] = {}
     ever_dropped = False
     for i in range(40):
@@ -190,9 +196,19 @@ def _register_and_die(sweep_dir: str, point: str) -> None:
     register(SweepManager(sweep_dir, top_k=3, metric_name=NAMES), "new", [0.15, 3.5])
 
 
-@pytest.mark.parametrize("point", ["before_log_append", "mid_log_append", "after_log_append",
-                                   "after_stage", "after_delete_stray", "between_rename_phases",
-                                   "after_apply", "before_manifest_write"])
+@pytest.mark.parametrize(
+    "point",
+    [
+        "before_log_append",
+        "mid_log_append",
+        "after_log_append",
+        "after_stage",
+        "after_delete_stray",
+        "between_rename_phases",
+        "after_apply",
+        "before_manifest_write",
+    ],
+)
 def test_kill_at_every_step_loses_no_front_checkpoint(tmp_path, point):
     sweep = tmp_path / "sweep"
     manager = SweepManager(sweep, top_k=3, metric_name=NAMES)

@@ -24,12 +24,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from test_manifest_pareto import brute_front
+from test_manifest_search import FAULTS, RANDOM, STEPS, tree
 
 from sweepkit.manifest import SweepManager, latest_records
-from sweepkit.manifest._store import FAULT_ENV
 from sweepkit.manifest._ranking import Rule
-from test_manifest_search import FAULTS, RANDOM, STEPS, tree
-from test_manifest_pareto import brute_front
+from sweepkit.manifest._store import FAULT_ENV
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork in a test process
 
@@ -58,8 +58,14 @@ class ParetoMachine(RuleBasedStateMachine):
     def create(self, top_k: int) -> None:
         self.top_k = top_k
         SweepManager(self.sweep, top_k=top_k, metric_name=NAMES, mode=MODES)._write_settings(
-            {"format": 1, "metric_name": NAMES[0], "mode": MODES[0], "top_k": top_k,
-             "objectives": [{"name": n, "mode": m} for n, m in zip(NAMES, MODES)]})
+            {
+                "format": 1,
+                "metric_name": NAMES[0],
+                "mode": MODES[0],
+                "top_k": top_k,
+                "objectives": [{"name": n, "mode": m} for n, m in zip(NAMES, MODES)],
+            }
+        )
 
     def _records(self) -> list[dict]:
         path = self.sweep / "runs.jsonl"
@@ -74,9 +80,12 @@ class ParetoMachine(RuleBasedStateMachine):
         return [e["run_id"] for e in doc["top"]], {e["run_id"] for e in doc["front"]}
 
     # ------------------------------------------------------------ steps
-    @rule(loss=st.integers(0, 5), size=st.integers(0, 5),
-          status=st.sampled_from(["complete", "complete", "pruned", "failed"]),
-          fault=st.one_of(st.none(), st.none(), st.sampled_from(FAULTS)))
+    @rule(
+        loss=st.integers(0, 5),
+        size=st.integers(0, 5),
+        status=st.sampled_from(["complete", "complete", "pruned", "failed"]),
+        fault=st.one_of(st.none(), st.none(), st.sampled_from(FAULTS)),
+    )
     def register(self, loss: int, size: int, status: str, fault: str | None) -> None:
         self.n += 1
         rid = f"{self.n:03d}"
@@ -84,16 +93,23 @@ class ParetoMachine(RuleBasedStateMachine):
         job.mkdir(parents=True)
         self.tags[rid] = f"ckpt:{rid}"
         (job / "best_model.pth").write_text(self.tags[rid])
-        (job / "run.json").write_text(json.dumps({
-            "run_name": f"job{rid}", "status": status, "best_value": loss, "best_epoch": 1,
-            "best_values": {"loss": loss, "size": size},
-            "checkpoint": str(job / "best_model.pth")}))
+        (job / "run.json").write_text(
+            json.dumps(
+                {
+                    "run_name": f"job{rid}",
+                    "status": status,
+                    "best_value": loss,
+                    "best_epoch": 1,
+                    "best_values": {"loss": loss, "size": size},
+                    "checkpoint": str(job / "best_model.pth"),
+                }
+            )
+        )
         if fault is None:
             SweepManager(self.sweep).register_job_dir(job)
             self.check_files()
             return
-        proc = mp.get_context("fork").Process(target=_die_registering,
-                                              args=(str(self.sweep), str(job), fault))
+        proc = mp.get_context("fork").Process(target=_die_registering, args=(str(self.sweep), str(job), fault))
         proc.start()
         proc.join(60)
         assert proc.exitcode is not None, "a registration hung"
@@ -124,8 +140,11 @@ class ParetoMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ checks
     def check_files(self) -> None:
         kept, _ = self._model()
-        names = sorted(p.name for p in (self.sweep / "best_models").glob("*_best_model.pth")) \
-            if (self.sweep / "best_models").is_dir() else []
+        names = (
+            sorted(p.name for p in (self.sweep / "best_models").glob("*_best_model.pth"))
+            if (self.sweep / "best_models").is_dir()
+            else []
+        )
         assert [n[:9] for n in names] == [f"front_{i:02d}_" for i in range(1, len(kept) + 1)]
         doc = SweepManager(self.sweep).state()
         assert [e["run_id"] for e in doc["top"]] == kept
@@ -135,8 +154,10 @@ class ParetoMachine(RuleBasedStateMachine):
     @invariant()
     def front_is_the_non_dominated_set(self) -> None:
         records = self._records()
-        values = {r["run_id"]: (r.get("metric_values") if r["status"] != "failed" else None)
-                  or [float("nan")] * 2 for r in records}
+        values = {
+            r["run_id"]: (r.get("metric_values") if r["status"] != "failed" else None) or [float("nan")] * 2
+            for r in records
+        }
         values = {rid: [float("nan") if v is None else v for v in vs] for rid, vs in values.items()}
         kept, front = self._model()
         assert front == brute_front(values, MODES)
@@ -152,6 +173,11 @@ class ParetoMachine(RuleBasedStateMachine):
 
 
 ParetoMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, derandomize=not RANDOM,
-    suppress_health_check=list(HealthCheck), print_blob=True)
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    derandomize=not RANDOM,
+    suppress_health_check=list(HealthCheck),
+    print_blob=True,
+)
 test_no_sequence_of_steps_breaks_the_front = ParetoMachine.TestCase

@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
+from test_sweeper_runs import jobs, load_study, run_toy, toy_command, toy_env
 
-from manifest_helpers import all_checkpoints, assert_invariants, make_job, register
 from sweepkit.cli import main as cli_main
 from sweepkit.manifest import ManifestError, SweepManager, read_manifest
 from sweepkit.manifest._store import FAULT_ENV
-from test_sweeper_runs import jobs, load_study, run_toy, toy_command, toy_env
+
+from manifest_helpers import all_checkpoints, assert_invariants, make_job, register
 
 TOPK = ["++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback"]
 
@@ -33,8 +34,7 @@ def snapshot(root: Path) -> dict[str, tuple]:
     for path in sorted(root.rglob("*")):
         st = os.lstat(path)
         digest = hashlib.sha1(path.read_bytes()).hexdigest() if stat.S_ISREG(st.st_mode) else ""
-        out[str(path.relative_to(root))] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns,
-                                            digest)
+        out[str(path.relative_to(root))] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, digest)
     return out
 
 
@@ -46,9 +46,18 @@ def hydra_like_sweep(sweep: Path, values: list[float], top_k: int = 3) -> SweepM
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "config.yaml").write_text(f"run: {num}\n")
         (job / "best_model.pth").write_bytes(f"ckpt:{num}".encode())
-        (job / "run.json").write_text(json.dumps({
-            "run_name": f"job{num}", "status": "complete", "best_value": value,
-            "best_epoch": 1, "epoch": 1, "checkpoint": str(job / "best_model.pth")}))
+        (job / "run.json").write_text(
+            json.dumps(
+                {
+                    "run_name": f"job{num}",
+                    "status": "complete",
+                    "best_value": value,
+                    "best_epoch": 1,
+                    "epoch": 1,
+                    "checkpoint": str(job / "best_model.pth"),
+                }
+            )
+        )
         manager.register_job_dir(job)
     return manager
 
@@ -58,14 +67,18 @@ def assert_ranked_files(sweep: Path, n: int) -> None:
     top = read_manifest(sweep / "sweep_results.json")["top"]
     assert len(top) == n
     assert sorted(p.name for p in (sweep / "best_models").glob("*.pth")) == sorted(
-        Path(e["checkpoint"]).name for e in top)
+        Path(e["checkpoint"]).name for e in top
+    )
     assert not list(sweep.glob("*/best_model.pth"))
 
 
 def holding(sweep: Path, tag: str) -> list[Path]:
     data = f"ckpt:{tag}".encode()
-    return [p for p in sweep.rglob("*") if p.is_file() and not p.is_symlink()
-            and p.stat().st_size == len(data) and p.read_bytes() == data]
+    return [
+        p
+        for p in sweep.rglob("*")
+        if p.is_file() and not p.is_symlink() and p.stat().st_size == len(data) and p.read_bytes() == data
+    ]
 
 
 # ------------------------------------------------------------------ 1. reads never delete
@@ -113,8 +126,7 @@ def test_a_resume_with_a_smaller_top_k_stops_before_any_job(tmp_path):
     args = ["sweeper=bayes", "trainer.max_epochs=1", *TOPK]
     run_toy(sweep, *args, "hydra.sweeper.n_trials=3", "++hydra.callbacks.topk.top_k=3")
     kept = snapshot(sweep / "best_models")
-    proc = run_toy(sweep, *args, "hydra.sweeper.n_trials=5", "++hydra.callbacks.topk.top_k=2",
-                   ok=False)
+    proc = run_toy(sweep, *args, "hydra.sweeper.n_trials=5", "++hydra.callbacks.topk.top_k=2", ok=False)
     assert proc.returncode != 0
     assert "top_k=3 (this launch: 2)" in proc.stderr and "sweepkit prune --top-k 2" in proc.stderr
     assert snapshot(sweep / "best_models") == kept
@@ -157,9 +169,17 @@ def test_repair_keeps_what_a_surviving_source_ranks_when_the_sources_disagree(tm
     job = sweep / "4"  # a job that finished but never registered (its hook did not run)
     shutil.copytree(sweep / "0", job)
     (job / "best_model.pth").write_bytes(b"ckpt:4")
-    (job / "run.json").write_text(json.dumps({
-        "run_name": "job4", "status": "complete", "best_value": 0.15, "best_epoch": 1,
-        "checkpoint": str(job / "best_model.pth")}))
+    (job / "run.json").write_text(
+        json.dumps(
+            {
+                "run_name": "job4",
+                "status": "complete",
+                "best_value": 0.15,
+                "best_epoch": 1,
+                "checkpoint": str(job / "best_model.pth"),
+            }
+        )
+    )
     log = sweep / "runs.jsonl"
     lines = log.read_bytes().splitlines(keepends=True)
     worse = dict(json.loads(lines[3]), metric_value=0.9)  # the log disagrees about job 3
@@ -196,8 +216,7 @@ def test_a_sweep_whose_jobs_cannot_register_says_so_and_exits_non_zero(tmp_path)
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     (sweep / "best_models").write_text("a file where the manifest needs a directory")
-    proc = run_toy(sweep, "sweeper=bayes", "trainer.max_epochs=1", "hydra.sweeper.n_trials=2",
-                   *TOPK, ok=False)
+    proc = run_toy(sweep, "sweeper=bayes", "trainer.max_epochs=1", "hydra.sweeper.n_trials=2", *TOPK, ok=False)
     assert proc.returncode == 1
     assert "could not register the job" in proc.stderr
     assert "ERROR" in proc.stderr and "sweepkit verify" in proc.stderr
@@ -228,9 +247,17 @@ def test_a_bad_line_already_in_the_log_does_not_break_later_registrations(tmp_pa
     manager = SweepManager(sweep, top_k=2)
     register(manager, "a", 0.3)
     (sweep / "adir").mkdir()
-    poisoned = {"run_id": "p", "run_name": "p", "status": "complete", "metric_name": "val_loss",
-                "metric_value": 0.01, "epoch": 1, "seq": 1,
-                "source_checkpoint": str(sweep / "adir"), "source_config": None}
+    poisoned = {
+        "run_id": "p",
+        "run_name": "p",
+        "status": "complete",
+        "metric_name": "val_loss",
+        "metric_value": 0.01,
+        "epoch": 1,
+        "seq": 1,
+        "source_checkpoint": str(sweep / "adir"),
+        "source_config": None,
+    }
     with open(sweep / "runs.jsonl", "a") as log:  # written by an older version
         log.write(json.dumps(poisoned) + "\n")
     assert register(manager, "b", 0.2)
@@ -255,9 +282,14 @@ def test_a_hand_deleted_rank_file_costs_no_valid_checkpoint(tmp_path, value):
 def test_a_second_launch_into_a_running_sweep_is_refused(tmp_path):  # invariant 11
     sweep = tmp_path / "sweep"
     args = ["sweeper=bayes", "trainer.max_epochs=2", "epoch_seconds=4", *TOPK]
-    first = subprocess.Popen(toy_command(sweep, *args, "hydra.sweeper.n_trials=2"),
-                             cwd=tmp_path, env=toy_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        toy_command(sweep, *args, "hydra.sweeper.n_trials=2"),
+        cwd=tmp_path,
+        env=toy_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not (sweep / "0" / ".hydra").exists():
         assert time.time() < deadline and first.poll() is None, "the first sweep never started"
@@ -309,10 +341,13 @@ def test_a_trial_proposed_but_never_launched_is_not_lost_from_the_budget(tmp_pat
     assert len(finished) == 4 and SweepManager(sweep).state()["n_runs"] == 4
 
 
-@pytest.mark.parametrize("override, fragment", [
-    ("hydra.sweeper.n_trials=0", "use an integer >= 1"),
-    ("hydra.sweeper.direction=maximize", "mode='min'"),
-])
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("hydra.sweeper.n_trials=0", "use an integer >= 1"),
+        ("hydra.sweeper.direction=maximize", "mode='min'"),
+    ],
+)
 def test_settings_that_would_mislead_fail_before_any_job(tmp_path, override, fragment):
     sweep = tmp_path / "sweep"
     proc = run_toy(sweep, "sweeper=bayes", *TOPK, override, ok=False)
@@ -325,8 +360,7 @@ def test_a_storage_error_leaves_no_finished_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     bad = tmp_path / "not_a_dir"
     bad.write_text("")
-    proc = run_toy(sweep, "sweeper=bayes", *TOPK, f"hydra.sweeper.storage=journal://{bad}/j.log",
-                   ok=False)
+    proc = run_toy(sweep, "sweeper=bayes", *TOPK, f"hydra.sweeper.storage=journal://{bad}/j.log", ok=False)
     assert proc.returncode != 0 and "cannot open the study storage" in proc.stderr
     assert "Sweep finished" not in proc.stdout
     assert not (sweep / "sweep_results.json").exists()
@@ -341,8 +375,12 @@ def test_files_follow_the_umask_and_verify_reports_leftover_temp_files(tmp_path,
         manager.finalize()
     finally:
         os.umask(old)
-    for path in [sweep / "sweep_results.json", sweep / "sweep_summary.yaml", sweep / "runs.jsonl",
-                 *(sweep / "best_models").iterdir()]:
+    for path in [
+        sweep / "sweep_results.json",
+        sweep / "sweep_summary.yaml",
+        sweep / "runs.jsonl",
+        *(sweep / "best_models").iterdir(),
+    ]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     (sweep / ".sweep_results.json.123.tmp").write_text("{")  # ENOSPC mid-write
     assert cli_main(["verify", str(sweep)]) == 1

@@ -36,11 +36,26 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork in
 
 EXAMPLES = int(os.environ.get("SWEEPKIT_SEARCH_EXAMPLES", "200"))
 STEPS = int(os.environ.get("SWEEPKIT_SEARCH_STEPS", "30"))
-FAULTS = ["before_log_append", "mid_log_append", "after_log_append", "after_stage",
-          "after_delete_stray", "between_rename_phases", "after_apply", "before_manifest_write"]
+FAULTS = [
+    "before_log_append",
+    "mid_log_append",
+    "after_log_append",
+    "after_stage",
+    "after_delete_stray",
+    "between_rename_phases",
+    "after_apply",
+    "before_manifest_write",
+]
 RUN_IDS = [str(n) for n in range(6)]
-FILES = ["runs.jsonl", "sweep_results.json", ".sweepkit/settings.json", ".sweepkit/registered",
-         "best_models/*", "*/run.json", "*/best_model.pth"]
+FILES = [
+    "runs.jsonl",
+    "sweep_results.json",
+    ".sweepkit/settings.json",
+    ".sweepkit/registered",
+    "best_models/*",
+    "*/run.json",
+    "*/best_model.pth",
+]
 
 
 def tree(root: Path) -> dict[str, tuple]:
@@ -88,8 +103,11 @@ class ManifestMachine(RuleBasedStateMachine):
             ranked = {e["run_id"] for e in SweepManager(self.sweep).state()["top"]}
         except Exception:  # noqa: BLE001 - a broken sweep ranks nothing until mended
             ranked = set()
-        self.alive |= {rid for rid, run in self.runs.items() if rid in ranked
-                       and run["status"] != "failed" and run["tag"].encode() in on_disk}
+        self.alive |= {
+            rid
+            for rid, run in self.runs.items()
+            if rid in ranked and run["status"] != "failed" and run["tag"].encode() in on_disk
+        }
         ranked = sorted((rid for rid in self.alive), key=lambda rid: self.runs[rid]["value"])
         self.alive = set(ranked[: self.top_k])
 
@@ -115,9 +133,17 @@ class ManifestMachine(RuleBasedStateMachine):
         if overwritten:
             self.alive.discard(rid)  # the job's rerun overwrote its own unpromoted file
             self._rank()
-        (job / "run.json").write_text(json.dumps({
-            "run_name": f"job{rid}", "status": status, "best_value": value, "best_epoch": 1,
-            "checkpoint": str(job / "best_model.pth")}))
+        (job / "run.json").write_text(
+            json.dumps(
+                {
+                    "run_name": f"job{rid}",
+                    "status": status,
+                    "best_value": value,
+                    "best_epoch": 1,
+                    "checkpoint": str(job / "best_model.pth"),
+                }
+            )
+        )
         return job, {"value": value, "status": status, "tag": tag}
 
     def _logged(self, rid: str, value: float) -> bool:
@@ -130,15 +156,17 @@ class ManifestMachine(RuleBasedStateMachine):
                 record = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(record, dict) and record.get("run_id") == rid \
-                    and record.get("metric_value") == value:
+            if isinstance(record, dict) and record.get("run_id") == rid and record.get("metric_value") == value:
                 return True
         return False
 
     # ------------------------------------------------------------ steps
-    @rule(rid=st.sampled_from(RUN_IDS), value=st.integers(0, 999),
-          status=st.sampled_from(["complete", "complete", "pruned", "failed"]),
-          fault=st.one_of(st.none(), st.none(), st.sampled_from(FAULTS)))
+    @rule(
+        rid=st.sampled_from(RUN_IDS),
+        value=st.integers(0, 999),
+        status=st.sampled_from(["complete", "complete", "pruned", "failed"]),
+        fault=st.one_of(st.none(), st.none(), st.sampled_from(FAULTS)),
+    )
     def register(self, rid: str, value: int, status: str, fault: str | None) -> None:
         value = value / 1000 + self.version * 1e-7  # no ties: the model needs no seq
         job, entry = self._job(rid, value, status)
@@ -148,7 +176,8 @@ class ManifestMachine(RuleBasedStateMachine):
             self._registered(rid, entry)
             return
         proc = mp.get_context("fork").Process(
-            target=_die_registering, args=(str(self.sweep), self.top_k, str(job), fault))
+            target=_die_registering, args=(str(self.sweep), self.top_k, str(job), fault)
+        )
         proc.start()
         proc.join(60)
         assert proc.exitcode is not None, "a registration hung"
@@ -174,8 +203,11 @@ class ManifestMachine(RuleBasedStateMachine):
             SweepManager(self.sweep, top_k=self.top_k).register_model("bad", "bad", 0.0, bad)
         assert (log.stat().st_size if log.exists() else None) == size
 
-    @rule(top_k=st.one_of(st.none(), st.integers(1, 6)), k=st.one_of(st.none(), st.integers(1, 6)),
-          what=st.sampled_from(["best", "state", "runs", "registered"]))
+    @rule(
+        top_k=st.one_of(st.none(), st.integers(1, 6)),
+        k=st.one_of(st.none(), st.integers(1, 6)),
+        what=st.sampled_from(["best", "state", "runs", "registered"]),
+    )
     def read(self, top_k, k, what: str) -> None:
         before = tree(self.sweep)
         manager = SweepManager(self.sweep, top_k=top_k)
@@ -225,8 +257,7 @@ class ManifestMachine(RuleBasedStateMachine):
             self.alive = {rid for rid in self.alive if self.runs[rid]["tag"] != tag}
             self._rank()  # the test forfeits that run: nobody can keep what it deleted
 
-    @rule(name=st.sampled_from(["runs.jsonl", "sweep_results.json"]),
-          fraction=st.floats(0, 0.99))
+    @rule(name=st.sampled_from(["runs.jsonl", "sweep_results.json"]), fraction=st.floats(0, 0.99))
     def truncate_by_hand(self, name: str, fraction: float) -> None:
         path = self.sweep / name
         if path.exists():
@@ -242,15 +273,19 @@ class ManifestMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ what must hold
     def _contents(self) -> set[bytes]:
-        return {p.read_bytes() for p in self.sweep.rglob("*")
-                if p.is_file() and not p.is_symlink() and p.stat().st_size < 64}
+        return {
+            p.read_bytes()
+            for p in self.sweep.rglob("*")
+            if p.is_file() and not p.is_symlink() and p.stat().st_size < 64
+        }
 
     @invariant()
     def no_ranked_checkpoint_is_gone(self) -> None:
         contents = self._contents()
         for rid in self.alive:
-            assert self.runs[rid]["tag"].encode() in contents, \
+            assert self.runs[rid]["tag"].encode() in contents, (
                 f"run {rid} ranks in the top {self.top_k} but its checkpoint is gone"
+            )
 
     @invariant()
     def originals_are_untouched(self) -> None:
@@ -263,6 +298,11 @@ class ManifestMachine(RuleBasedStateMachine):
 RANDOM = os.environ.get("SWEEPKIT_SEARCH_RANDOM", "") not in ("", "0")
 
 ManifestMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, derandomize=not RANDOM,
-    suppress_health_check=list(HealthCheck), print_blob=True)
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    derandomize=not RANDOM,
+    suppress_health_check=list(HealthCheck),
+    print_blob=True,
+)
 test_no_sequence_of_steps_loses_a_ranked_checkpoint = ManifestMachine.TestCase

@@ -6,15 +6,21 @@ import json
 from pathlib import Path
 
 from optuna.trial import TrialState
-
 from test_sweeper_runs import check_trials_match_jobs, jobs, load_study, run_toy
 
 # Trials of 0.1 s or 3 s (two epochs of 0.05 s or 1.5 s); seed 36 samples short, long, then
 # four short ones.
-UNEVEN = ["sweeper=random", "hydra.sweeper.sampler.seed=36", "trainer.max_epochs=2",
-          "epoch_seconds=choice(0.05,1.5)", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-          "hydra.sweeper.n_jobs=2", "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
-          "+hydra.callbacks.topk.verbose=false"]
+UNEVEN = [
+    "sweeper=random",
+    "hydra.sweeper.sampler.seed=36",
+    "trainer.max_epochs=2",
+    "epoch_seconds=choice(0.05,1.5)",
+    "hydra/launcher=joblib",
+    "hydra.launcher.n_jobs=2",
+    "hydra.sweeper.n_jobs=2",
+    "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+    "+hydra.callbacks.topk.verbose=false",
+]
 
 
 def intervals(sweep: Path) -> dict[int, tuple[float, float]]:
@@ -24,8 +30,9 @@ def intervals(sweep: Path) -> dict[int, tuple[float, float]]:
 
 def partners(spans: dict[int, tuple[float, float]]) -> dict[int, set[int]]:
     """For each trial, the trials whose run overlapped it."""
-    return {i: {j for j, (s, e) in spans.items() if j != i and s < end and start < e}
-            for i, (start, end) in spans.items()}
+    return {
+        i: {j for j, (s, e) in spans.items() if j != i and s < end and start < e} for i, (start, end) in spans.items()
+    }
 
 
 def max_in_flight(spans: dict[int, tuple[float, float]]) -> int:
@@ -71,7 +78,8 @@ def test_batch_mode_waits_for_the_slowest_trial(tmp_path):
 
 def test_basic_launcher_stays_sequential(tmp_path):
     sweep = tmp_path / "basic"
-    proc = run_toy(sweep, "sweeper=random", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2",
-                   "trainer.max_epochs=1")
+    proc = run_toy(
+        sweep, "sweeper=random", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2", "trainer.max_epochs=1"
+    )
     assert sorted(jobs(sweep)) == [0, 1, 2]
     assert "Trials run in batches (BasicLauncher, n_jobs=2)" in proc.stdout + proc.stderr

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import TINY_DATA, run_train
 from test_any_app import run_plain, sweepkit_cli
 from test_sweeper_runs import run_toy
+
+from conftest import TINY_DATA, run_train
 
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
 
 
 def brute_front(runs: list[dict], modes: list[str]) -> set[str]:
-    signed = {r["run_id"]: [v if m == "min" else -v for v, m in zip(r["metric_values"], modes)]
-              for r in runs if r["status"] in ("complete", "pruned")
-              and all(isinstance(v, (int, float)) and math.isfinite(v)
-                      for v in r.get("metric_values") or [None])}
+    signed = {
+        r["run_id"]: [v if m == "min" else -v for v, m in zip(r["metric_values"], modes)]
+        for r in runs
+        if r["status"] in ("complete", "pruned")
+        and all(isinstance(v, (int, float)) and math.isfinite(v) for v in r.get("metric_values") or [None])
+    }
 
     def dominates(a, b):
         return all(x <= y for x, y in zip(a, b)) and a != b
@@ -55,9 +55,18 @@ def test_forecasting_app_keeps_the_front_of_val_loss_and_n_params(tmp_path, laun
     sweep = tmp_path / "sweep"
     # the linear model's search space: a map per channel or one shared, with or without a
     # trend decomposition, so the parameter count differs between trials
-    args = ["-m", *TINY_DATA, "model=linear", "dataset=Wind", "experiment=quick",
-            "sweeper=hyperband", "objective=[val_loss,n_params]", "hydra.sweeper.n_trials=6",
-            f"hydra.sweep.dir={sweep}", *LAUNCHERS[launcher]]
+    args = [
+        "-m",
+        *TINY_DATA,
+        "model=linear",
+        "dataset=Wind",
+        "experiment=quick",
+        "sweeper=hyperband",
+        "objective=[val_loss,n_params]",
+        "hydra.sweeper.n_trials=6",
+        f"hydra.sweep.dir={sweep}",
+        *LAUNCHERS[launcher],
+    ]
     result = run_train(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pruner=NopPruner" in result.stdout  # Hyperband cannot judge two objectives
@@ -69,8 +78,7 @@ def test_forecasting_app_keeps_the_front_of_val_loss_and_n_params(tmp_path, laun
     summary = sweepkit_cli(tmp_path, "summarize", str(sweep))
     assert summary.returncode == 0, summary.stderr
     kept, front = len(doc["top"]), len(doc["front"])
-    assert f"Pareto front (val_loss min, n_params min): {front} run(s), {kept} kept" \
-        in summary.stdout
+    assert f"Pareto front (val_loss min, n_params min): {front} run(s), {kept} kept" in summary.stdout
     analysis = json.loads(sweepkit_cli(tmp_path, "analyze", str(sweep), "--json").stdout)
     assert [e["run_id"] for e in analysis["front"]] == [e["run_id"] for e in doc["front"]]
     assert [e["rank"] for e in analysis["front"] if e["rank"]] == list(range(1, kept + 1))
@@ -78,8 +86,8 @@ def test_forecasting_app_keeps_the_front_of_val_loss_and_n_params(tmp_path, laun
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "r.html").read_text()
     assert f"Kept on the Pareto front: {kept} of {front}" in html
-    svg = html[html.index('data-plot="pareto_front"'):]
-    svg = svg[:svg.index("</svg>")]
+    svg = html[html.index('data-plot="pareto_front"') :]
+    svg = svg[: svg.index("</svg>")]
     assert svg.count('data-front="1"') == front and svg.count('data-kept="1"') == kept
     export = sweepkit_cli(tmp_path, "export", str(sweep), "--output", str(tmp_path / "runs.json"))
     assert export.returncode == 0, export.stderr
@@ -93,10 +101,17 @@ def test_forecasting_app_keeps_the_front_of_val_loss_and_n_params(tmp_path, laun
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_toy_app_dict_return_names_the_metrics_of_the_manifest(tmp_path, launcher):
     out = tmp_path / "sweep"
-    proc = run_toy(out, "sweeper=bayes", "return_width=true", "hydra.sweeper.n_trials=6",
-                   "hydra.sweeper.direction=[minimize,maximize]", "trainer.max_epochs=2",
-                   "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
-                   "+hydra.callbacks.topk.top_k=2", *LAUNCHERS[launcher])
+    proc = run_toy(
+        out,
+        "sweeper=bayes",
+        "return_width=true",
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.direction=[minimize,maximize]",
+        "trainer.max_epochs=2",
+        "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+        "+hydra.callbacks.topk.top_k=2",
+        *LAUNCHERS[launcher],
+    )
     doc = check_front(out, ["val_loss", "width"], top_k=2)
     assert [o["mode"] for o in doc["objectives"]] == ["min", "max"]  # from the sweeper
     assert "ERROR" not in proc.stderr and "Pareto front" in proc.stdout
@@ -104,23 +119,31 @@ def test_toy_app_dict_return_names_the_metrics_of_the_manifest(tmp_path, launche
 
 def test_an_app_without_sweepkit_code_returns_a_tuple(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_plain(tmp_path, "x=0.0,0.1,0.25,0.3,0.45,0.6", "+pareto=true",
-                     "hydra.callbacks.topk.metric_name=[loss,size]", f"hydra.sweep.dir={sweep}")
+    proc = run_plain(
+        tmp_path,
+        "x=0.0,0.1,0.25,0.3,0.45,0.6",
+        "+pareto=true",
+        "hydra.callbacks.topk.metric_name=[loss,size]",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = check_front(sweep, ["loss", "size"], top_k=3)
     by_x = {r["params"]["x"]: r for r in doc["runs"]}
     # loss (x-0.3)^2 and size x: the runs from x=0 to x=0.3 trade one for the other
     assert {e["run_id"] for e in doc["front"]} == {by_x[x]["run_id"] for x in (0.0, 0.1, 0.25, 0.3)}
     assert by_x[0.6]["on_front"] is False and by_x[0.45]["on_front"] is False
-    assert json.loads((sweep / "0" / "run.json").read_text())["best_values"] == {
-        "loss": 0.09, "size": 0.0}
+    assert json.loads((sweep / "0" / "run.json").read_text())["best_values"] == {"loss": 0.09, "size": 0.0}
 
 
 def test_a_metric_the_job_does_not_return_is_said_and_never_on_the_front(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_plain(tmp_path, "x=0.0,0.1", "+pareto=true",
-                     "hydra.callbacks.topk.metric_name=[loss,size,speed]",
-                     f"hydra.sweep.dir={sweep}")
+    proc = run_plain(
+        tmp_path,
+        "x=0.0,0.1",
+        "+pareto=true",
+        "hydra.callbacks.topk.metric_name=[loss,size,speed]",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "recorded no 'loss', 'size', 'speed' (it returned 2 values (0.09, 0.0))" in proc.stderr
     doc = json.loads((sweep / "sweep_results.json").read_text())

@@ -16,17 +16,22 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-
-from postgres_server import free_port, postgres_server
 from test_sweeper_runs import check_trials_match_jobs, jobs, toy_command, toy_env
 
 from sweepkit.sweeper import SweepConfigError, trial_ranks
 from sweepkit.sweeper._storage import check_driver, open_storage
 
+from postgres_server import free_port, postgres_server
+
 FROM_ENV = "hydra.sweeper.storage=${oc.env:SWEEPKIT_TEST_PG}"
-PARALLEL = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2",
-            "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
-            "+hydra.callbacks.topk.verbose=false", "+sweepkit.metric_name=val_loss"]
+PARALLEL = [
+    "hydra/launcher=joblib",
+    "hydra.launcher.n_jobs=2",
+    "hydra.sweeper.n_jobs=2",
+    "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+    "+hydra.callbacks.topk.verbose=false",
+    "+sweepkit.metric_name=val_loss",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +48,19 @@ def db(pg, request):
 
 def start_toy(sweep: Path, url: str, *overrides: str) -> subprocess.Popen:
     sweep.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(toy_command(sweep, *overrides), cwd=sweep.parent,
-                            env={**toy_env(), "SWEEPKIT_TEST_PG": url}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        toy_command(sweep, *overrides),
+        cwd=sweep.parent,
+        env={**toy_env(), "SWEEPKIT_TEST_PG": url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def run_toy(sweep: Path, url: str, *overrides: str, ok: bool = True,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+def run_toy(
+    sweep: Path, url: str, *overrides: str, ok: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess:
     child = start_toy(sweep, url, *overrides)
     stdout, stderr = child.communicate(timeout=timeout)
     if ok:
@@ -69,8 +80,14 @@ def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def test_hyperband_on_postgres_prunes_across_processes_feeds_optuna_tools_and_resumes(tmp_path, db):
     sweep = tmp_path / "hb"
-    args = [FROM_ENV, "hydra.sweeper.study_name=hb", *PARALLEL, "trainer.max_epochs=4",
-            "hydra.sweeper.sampler.seed=1", "hydra.sweeper.sampler.n_startup_trials=3"]
+    args = [
+        FROM_ENV,
+        "hydra.sweeper.study_name=hb",
+        *PARALLEL,
+        "trainer.max_epochs=4",
+        "hydra.sweeper.sampler.seed=1",
+        "hydra.sweeper.sampler.n_startup_trials=3",
+    ]
     proc = run_toy(sweep, db, *args, "hydra.sweeper.n_trials=10")
     study, records = load(db, "hb"), jobs(sweep)
     assert [t.number for t in study.trials] == list(range(10))
@@ -79,9 +96,14 @@ def test_hyperband_on_postgres_prunes_across_processes_feeds_optuna_tools_and_re
     assert pruned and any(t.state == TrialState.COMPLETE for t in study.trials)
     assert len({r["pid"] for r in records.values()}) == 2 and proc.pid not in {r["pid"] for r in pruned}
     # some pruned trial was compared with reports another worker process wrote to PostgreSQL
-    assert any(q.number < t.number and records[q.number]["pid"] != records[t.number]["pid"]
-               and t.user_attrs["sweepkit_pruned_at"] in q.intermediate_values
-               for t in study.trials if t.state == TrialState.PRUNED for q in study.trials)
+    assert any(
+        q.number < t.number
+        and records[q.number]["pid"] != records[t.number]["pid"]
+        and t.user_attrs["sweepkit_pruned_at"] in q.intermediate_values
+        for t in study.trials
+        if t.state == TrialState.PRUNED
+        for q in study.trials
+    )
 
     # Optuna's tools: metric name, per-trial attributes, the current ranking
     assert study.metric_names == ["val_loss"]
@@ -108,10 +130,18 @@ def test_hyperband_on_postgres_prunes_across_processes_feeds_optuna_tools_and_re
 
 def test_two_sweeps_share_the_server_with_their_own_studies(tmp_path, db):
     common = [FROM_ENV, *PARALLEL, "sweeper=random", "trainer.max_epochs=2", "epoch_seconds=0.05"]
-    children = {name: start_toy(tmp_path / name, db, *common, f"hydra.sweeper.study_name={name}",
-                                "hydra.sweeper.n_trials=5", f"hydra.sweeper.sampler.seed={seed}")
-                for seed, name in enumerate(("alpha", "beta"))}
-    for name, child in children.items():
+    children = {
+        name: start_toy(
+            tmp_path / name,
+            db,
+            *common,
+            f"hydra.sweeper.study_name={name}",
+            "hydra.sweeper.n_trials=5",
+            f"hydra.sweeper.sampler.seed={seed}",
+        )
+        for seed, name in enumerate(("alpha", "beta"))
+    }
+    for child in children.values():
         out, err = child.communicate(timeout=120)
         assert child.returncode == 0, out[-2000:] + err[-2000:]
     for name in children:
@@ -127,9 +157,17 @@ def test_two_sweeps_share_the_server_with_their_own_studies(tmp_path, db):
 
 def test_server_restart_mid_sweep_then_resume_finishes_the_budget(tmp_path, pg, db):
     sweep = tmp_path / "restart"
-    args = [FROM_ENV, "hydra.sweeper.study_name=r", *PARALLEL, "sweeper=random",
-            "trainer.max_epochs=4", "epoch_seconds=0.25", "hydra.sweeper.max_failure_rate=1.0",
-            "hydra.sweeper.n_trials=6", "hydra.sweeper.resume.retry_failed=true"]
+    args = [
+        FROM_ENV,
+        "hydra.sweeper.study_name=r",
+        *PARALLEL,
+        "sweeper=random",
+        "trainer.max_epochs=4",
+        "epoch_seconds=0.25",
+        "hydra.sweeper.max_failure_rate=1.0",
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.resume.retry_failed=true",
+    ]
     child = start_toy(sweep, db, *args)
     deadline = time.time() + 60
     while time.time() < deadline and child.poll() is None:
@@ -177,8 +215,12 @@ print(json.dumps(mine))
 
 def test_eight_processes_ask_and_tell_fifty_trials_each(db):
     optuna.create_study(study_name="stress", storage=open_storage(db))
-    children = [subprocess.Popen([sys.executable, "-c", STRESS, db], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=toy_env()) for _ in range(8)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", STRESS, db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=toy_env()
+        )
+        for _ in range(8)
+    ]
     told = []
     for child in children:
         out, err = child.communicate(timeout=120)
@@ -193,8 +235,14 @@ def test_eight_processes_ask_and_tell_fifty_trials_each(db):
 
 def test_password_on_the_command_line_warns_and_stays_out_of_sweepkits_files(tmp_path, pg, db):
     sweep = tmp_path / "secret"
-    proc = run_toy(sweep, db, f"hydra.sweeper.storage={db}", "hydra.sweeper.n_trials=2",
-                   "trainer.max_epochs=1", "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback")
+    proc = run_toy(
+        sweep,
+        db,
+        f"hydra.sweeper.storage={db}",
+        "hydra.sweeper.n_trials=2",
+        "trainer.max_epochs=1",
+        "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+    )
     out = proc.stdout + proc.stderr
     assert "holds a password in clear" in out and "${oc.env:" in out
     assert pg.password not in out
@@ -206,8 +254,9 @@ def test_password_on_the_command_line_warns_and_stays_out_of_sweepkits_files(tmp
 
     # through ${oc.env:...} (the fix): no warning, and no file of the sweep holds the password
     sweep = tmp_path / "env"
-    proc = run_toy(sweep, db, FROM_ENV, "hydra.sweeper.study_name=env", "hydra.sweeper.n_trials=2",
-                   "trainer.max_epochs=1")
+    proc = run_toy(
+        sweep, db, FROM_ENV, "hydra.sweeper.study_name=env", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1"
+    )
     assert "password in clear" not in proc.stdout + proc.stderr
     for path in sweep.rglob("*"):
         if path.is_file():
@@ -231,8 +280,9 @@ def test_unreachable_database_is_a_clear_error_within_seconds(tmp_path):
 
 def test_study_with_other_direction_is_refused(tmp_path, db):
     optuna.create_study(study_name="taken", storage=open_storage(db), direction="maximize")
-    proc = run_toy(tmp_path / "dir", db, FROM_ENV, "hydra.sweeper.study_name=taken",
-                   "hydra.sweeper.n_trials=2", ok=False)
+    proc = run_toy(
+        tmp_path / "dir", db, FROM_ENV, "hydra.sweeper.study_name=taken", "hydra.sweeper.n_trials=2", ok=False
+    )
     assert proc.returncode != 0
     assert "study 'taken' exists with direction maximize" in proc.stderr
     assert load(db, "taken").trials == [], "nothing may be added to the other study"
@@ -244,8 +294,7 @@ def test_missing_driver_names_the_package(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "psycopg" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "psycopg" else real(name, *a))
     with pytest.raises(SweepConfigError, match=r"sweepkit\[postgres\]") as err:
         check_driver("postgresql://u:secret@host/db")
     assert "secret" not in str(err.value)

@@ -5,8 +5,15 @@ import os
 
 import pytest
 
-from sweepkit.records import (RUN_RECORD, has_run_record, is_inside, job_run_id, manifest_record,
-                              read_run_record, with_ranks)
+from sweepkit.records import (
+    RUN_RECORD,
+    has_run_record,
+    is_inside,
+    job_run_id,
+    manifest_record,
+    read_run_record,
+    with_ranks,
+)
 
 
 def test_read_run_record_is_none_for_missing_corrupt_non_object_or_linked(tmp_path):
@@ -26,10 +33,22 @@ def test_read_run_record_is_none_for_missing_corrupt_non_object_or_linked(tmp_pa
 
 
 def test_manifest_record_maps_run_json_fields(tmp_path):
-    run = {"status": "complete", "run_name": "mlp_003", "job_num": 3, "metric_name": "val_loss",
-           "best_value": 0.25, "best_epoch": 4, "epoch": 6, "max_epochs": 10,
-           "best_values": {"val_loss": 0.25, "n_params": 100.0}, "checkpoint": "/x/best_model.pth",
-           "params": {"lr": 0.1}, "test": {"mse": 0.3}, "started_at": 1.0, "ended_at": 2.0}
+    run = {
+        "status": "complete",
+        "run_name": "mlp_003",
+        "job_num": 3,
+        "metric_name": "val_loss",
+        "best_value": 0.25,
+        "best_epoch": 4,
+        "epoch": 6,
+        "max_epochs": 10,
+        "best_values": {"val_loss": 0.25, "n_params": 100.0},
+        "checkpoint": "/x/best_model.pth",
+        "params": {"lr": 0.1},
+        "test": {"mse": 0.3},
+        "started_at": 1.0,
+        "ended_at": 2.0,
+    }
     record = manifest_record(tmp_path, tmp_path / "3", run)
     assert record["run_id"] == "3" and record["run_name"] == "mlp_003"
     assert (record["metric_value"], record["epoch"], record["epochs_run"]) == (0.25, 4, 6)
@@ -43,14 +62,17 @@ def test_manifest_record_maps_run_json_fields(tmp_path):
 
 def test_with_ranks_marks_ranked_and_unranked_runs():
     records = [{"run_id": "0", "source_config": "/s/0/config.yaml"}, {"run_id": "1"}]
-    top = [{"run_id": "1", "rank": 1, "checkpoint": "best_models/rank_01_b_best_model.pth",
-            "config": None}]
+    top = [{"run_id": "1", "rank": 1, "checkpoint": "best_models/rank_01_b_best_model.pth", "config": None}]
     out = with_ranks(records, top)
-    assert out[0] == {"run_id": "0", "source_config": "/s/0/config.yaml", "rank": None,
-                      "checkpoint": None, "config": "/s/0/config.yaml"}
+    assert out[0] == {
+        "run_id": "0",
+        "source_config": "/s/0/config.yaml",
+        "rank": None,
+        "checkpoint": None,
+        "config": "/s/0/config.yaml",
+    }
     assert out[1]["rank"] == 1 and out[1]["checkpoint"].endswith("best_model.pth")
-    assert "on_front" not in out[0] and records[0] == {"run_id": "0",
-                                                       "source_config": "/s/0/config.yaml"}
+    assert "on_front" not in out[0] and records[0] == {"run_id": "0", "source_config": "/s/0/config.yaml"}
     assert [r["on_front"] for r in with_ranks(records, top, front=[{"run_id": "0"}])] == [True, False]
 
 

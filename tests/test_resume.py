@@ -55,18 +55,29 @@ def test_a_corrupt_resume_checkpoint_or_other_settings_start_over(tmp_path):
 
 def test_a_sweep_killed_mid_trial_resumes_it_with_retry_failed(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", *TINY, *EPOCHS, "dataset=Wind", "sweeper=random", "hydra/sweeper/pruner=median",
-            "hydra.sweeper.pruner.n_startup_trials=5", f"hydra.sweep.dir={sweep}",
-            "hydra.sweeper.sampler.seed=3"]
+    args = [
+        "-m",
+        *TINY,
+        *EPOCHS,
+        "dataset=Wind",
+        "sweeper=random",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=5",
+        f"hydra.sweep.dir={sweep}",
+        "hydra.sweeper.sampler.seed=3",
+    ]
     killed = run_train([*args, "hydra.sweeper.n_trials=1"], tmp_path, env=KILL_AFTER_2)
     assert killed.returncode == -9  # the basic launcher: the sweep dies with its job
-    resumed = run_train([*args, "hydra.sweeper.n_trials=2", "hydra.sweeper.resume.retry_failed=true"],
-                        tmp_path)
+    resumed = run_train([*args, "hydra.sweeper.n_trials=2", "hydra.sweeper.resume.retry_failed=true"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from epoch 3/4: epochs 1-2 restored" in resumed.stdout + resumed.stderr
 
-    study = optuna.load_study(study_name=None, storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(sweep / "optuna_journal.log"))))
+    study = optuna.load_study(
+        study_name=None,
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(sweep / "optuna_journal.log"))
+        ),
+    )
     first, retry, fresh = study.trials
     assert first.state == optuna.trial.TrialState.FAIL
     assert retry.user_attrs["sweepkit_retry_of"] == 0 and retry.user_attrs["sweepkit_job_subdir"] == "0"
@@ -84,17 +95,31 @@ def test_a_sweep_killed_mid_trial_resumes_it_with_retry_failed(tmp_path):
     assert runs["0"]["epochs_run"] == 4
 
 
-@pytest.mark.parametrize("launcher", [
-    ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-    ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"],
-], ids=["joblib", "submitit_local"])
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"],
+    ],
+    ids=["joblib", "submitit_local"],
+)
 def test_jobs_killed_under_a_parallel_launcher_resume_with_retry_failed(tmp_path, launcher):
     """The sweeper outlives its killed jobs: their trials fail as lost, and a resume with
     retry_failed runs each again in its own job dir, from its last epoch."""
     sweep = tmp_path / "sweep"
-    args = ["-m", *TINY, *EPOCHS, "dataset=Wind", "sweeper=random", "hydra.sweeper.n_jobs=2",
-            "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}", "hydra.sweeper.sampler.seed=3",
-            "hydra.sweeper.max_failure_rate=1.0", *launcher]
+    args = [
+        "-m",
+        *TINY,
+        *EPOCHS,
+        "dataset=Wind",
+        "sweeper=random",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweep.dir={sweep}",
+        "hydra.sweeper.sampler.seed=3",
+        "hydra.sweeper.max_failure_rate=1.0",
+        *launcher,
+    ]
     killed = run_train(args, tmp_path, env=KILL_AFTER_2)  # every job dies once epoch 2 is saved
     said = killed.stdout + killed.stderr
     assert "job was lost" in said and "retry_failed=true" in said, said[-3000:]
@@ -127,12 +152,18 @@ def test_jobs_killed_under_a_parallel_launcher_resume_with_retry_failed(tmp_path
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1"]
     runs = json.loads((sweep / "sweep_results.json").read_text())["runs"]
     assert sorted((r["run_id"], r["status"], r["epochs_run"]) for r in runs) == [
-        ("0", "complete", 4), ("1", "complete", 4)]
+        ("0", "complete", 4),
+        ("1", "complete", 4),
+    ]
     third = run_train([*args, "hydra.sweeper.resume.retry_failed=true"], tmp_path)
     assert third.returncode == 0 and len(load(sweep).trials) == 4  # nothing left to retry
     assert [t for t in first if t.state != optuna.trial.TrialState.FAIL] == []
 
 
 def load(sweep: Path) -> optuna.Study:
-    return optuna.load_study(study_name=None, storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(sweep / "optuna_journal.log"))))
+    return optuna.load_study(
+        study_name=None,
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(sweep / "optuna_journal.log"))
+        ),
+    )

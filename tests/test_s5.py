@@ -9,12 +9,13 @@ import math
 import pytest
 import torch
 import yaml
-from conftest import REPO, TINY_DATA, run_train
 
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.models._s5_init import block_diagonal_init, hippo_eigendecomposition, hippo_normal_part
 from sweepkit.forecast.models._s5_scan import SCAN_METHODS
-from sweepkit.forecast.models.s5 import S5Block, S5Forecaster, S5SSM
+from sweepkit.forecast.models.s5 import S5SSM, S5Block, S5Forecaster
+
+from conftest import REPO, TINY_DATA, run_train
 
 SCANS = list(SCAN_METHODS)
 
@@ -105,14 +106,20 @@ def test_zoh_input_matrix_tends_to_step_times_b():
 
 
 # ---- scans --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("state_size,num_blocks,d_model,length", [(8, 2, 5, 1), (8, 1, 3, 13), (16, 4, 6, 37),
-                                                                 (12, 3, 4, 64)])
+@pytest.mark.parametrize(
+    "state_size,num_blocks,d_model,length", [(8, 2, 5, 1), (8, 1, 3, 13), (16, 4, 6, 37), (12, 3, 4, 64)]
+)
 @pytest.mark.parametrize("conj_sym", [True, False])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_every_scan_equals_the_sequential_recurrence(state_size, num_blocks, d_model, length, conj_sym,
-                                                     bidirectional):
-    layer = layer64(state_size=state_size, num_blocks=num_blocks, d_model=d_model, conj_sym=conj_sym,
-                    bidirectional=bidirectional, chunk_size=5)
+def test_every_scan_equals_the_sequential_recurrence(state_size, num_blocks, d_model, length, conj_sym, bidirectional):
+    layer = layer64(
+        state_size=state_size,
+        num_blocks=num_blocks,
+        d_model=d_model,
+        conj_sym=conj_sym,
+        bidirectional=bidirectional,
+        chunk_size=5,
+    )
     u = torch.randn(3, length, d_model, dtype=torch.float64)
     results = outputs_by_scan(layer, u)
     for method in SCANS:
@@ -220,8 +227,9 @@ def test_gradients_match_between_scans():
 
 @pytest.mark.parametrize("method", ["chunked", "parallel"])
 def test_gradcheck_tiny_layer(method):
-    layer = layer64(d_model=2, state_size=4, num_blocks=1, scan_method=method, chunk_size=3,
-                    bidirectional=method == "parallel")
+    layer = layer64(
+        d_model=2, state_size=4, num_blocks=1, scan_method=method, chunk_size=3, bidirectional=method == "parallel"
+    )
     names = [name for name, _ in layer.named_parameters()]
     params = tuple(p.detach().clone().requires_grad_() for p in layer.parameters())
     u = torch.randn(1, 7, 2, dtype=torch.float64, requires_grad=True)
@@ -234,8 +242,18 @@ def test_gradcheck_tiny_layer(method):
 
 def test_gradients_reach_every_forecaster_parameter():
     torch.manual_seed(0)
-    model = S5Forecaster(3, 24, 6, state_size=8, num_blocks=2, d_model=8, n_layers=2, activation="full_glu",
-                         bidirectional=True, dropout=0.1)
+    model = S5Forecaster(
+        3,
+        24,
+        6,
+        state_size=8,
+        num_blocks=2,
+        d_model=8,
+        n_layers=2,
+        activation="full_glu",
+        bidirectional=True,
+        dropout=0.1,
+    )
     x = torch.randn(4, 24, 3)
     ((model(x) - torch.randn(4, 6, 3)) ** 2).mean().backward()
     for name, param in model.named_parameters():
@@ -244,12 +262,24 @@ def test_gradients_reach_every_forecaster_parameter():
 
 
 # ---- model --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("activation,norm,prenorm", [("half_glu1", "batch", True), ("half_glu2", "layer", False),
-                                                    ("gelu", "layer", True)])
+@pytest.mark.parametrize(
+    "activation,norm,prenorm", [("half_glu1", "batch", True), ("half_glu2", "layer", False), ("gelu", "layer", True)]
+)
 def test_tiny_model_overfits_a_tiny_batch(activation, norm, prenorm):
     torch.manual_seed(0)
-    model = S5Forecaster(2, 16, 4, state_size=8, num_blocks=2, d_model=16, n_layers=1, activation=activation,
-                         norm=norm, prenorm=prenorm, dropout=0.0)
+    model = S5Forecaster(
+        2,
+        16,
+        4,
+        state_size=8,
+        num_blocks=2,
+        d_model=16,
+        n_layers=1,
+        activation=activation,
+        norm=norm,
+        prenorm=prenorm,
+        dropout=0.0,
+    )
     t = torch.arange(20, dtype=torch.float32)
     series = torch.stack([torch.sin(t / 3 + phase) for phase in torch.linspace(0, 3, 8)])  # (8, 20)
     x = torch.stack([series, series.cos()], dim=-1)
@@ -272,8 +302,11 @@ def test_optimizer_groups_follow_the_reference():
     assert regular["lr"] == 1e-2 and regular["weight_decay"] == 0.05
     names = {id(p): n for n, p in model.named_parameters()}
     ssm_names = {names[id(p)] for p in ssm["params"]}
-    expected = {f"blocks.{i}.{leaf}" for i in range(2) for leaf in
-                ("ssm.Lambda_re", "ssm.Lambda_im", "ssm.B", "ssm.log_step", "norm.weight", "norm.bias")}
+    expected = {
+        f"blocks.{i}.{leaf}"
+        for i in range(2)
+        for leaf in ("ssm.Lambda_re", "ssm.Lambda_im", "ssm.B", "ssm.log_step", "norm.weight", "norm.bias")
+    }
     assert ssm_names == expected
     assert len(ssm["params"]) + len(regular["params"]) == len(names)
     assert "blocks.0.ssm.C" in {names[id(p)] for p in regular["params"]}
@@ -288,16 +321,19 @@ def test_autocast_keeps_the_ssm_in_float32():
     assert seen == [torch.float32] and torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (dict(state_size=10, num_blocks=4), "divisible by num_blocks"),
-    (dict(state_size=12, num_blocks=4), "even block size"),
-    (dict(dt_min=0.1, dt_max=0.1), "dt_min < dt_max"),
-    (dict(scan_method="fft"), "scan_method"),
-    (dict(discretization="euler"), "discretization"),
-    (dict(C_init="zeros"), "C_init"),
-    (dict(activation="relu"), "activation"),
-    (dict(norm="group"), "norm"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (dict(state_size=10, num_blocks=4), "divisible by num_blocks"),
+        (dict(state_size=12, num_blocks=4), "even block size"),
+        (dict(dt_min=0.1, dt_max=0.1), "dt_min < dt_max"),
+        (dict(scan_method="fft"), "scan_method"),
+        (dict(discretization="euler"), "discretization"),
+        (dict(C_init="zeros"), "C_init"),
+        (dict(activation="relu"), "activation"),
+        (dict(norm="group"), "norm"),
+    ],
+)
 def test_invalid_hyperparameters_fail_at_construction(overrides, message):
     with pytest.raises(ValueError, match=message):
         S5Forecaster(3, 24, 6, **overrides)
@@ -319,8 +355,19 @@ def test_config_file_builds_the_forecaster():
 
 def test_train_py_runs_one_s5_epoch(tmp_path):
     run_dir = tmp_path / "run"
-    out = run_train(["model=s5", "dataset=Solar", *TINY_DATA, "model.d_model=8", "model.state_size=8",
-                     "model.num_blocks=2", "model.n_layers=1", f"hydra.run.dir={run_dir}"], tmp_path)
+    out = run_train(
+        [
+            "model=s5",
+            "dataset=Solar",
+            *TINY_DATA,
+            "model.d_model=8",
+            "model.state_size=8",
+            "model.num_blocks=2",
+            "model.n_layers=1",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "complete" and record["epoch"] == 1

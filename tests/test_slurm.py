@@ -67,8 +67,11 @@ def launcher_config(sweep_dir: Path, job_num: int = 0):
 def test_sbatch_and_submitit_jobs_run_under_slurm(slurm, tmp_path, monkeypatch):
     out = tmp_path / "wrap.out"
     job_id = slurm.run(
-        "sbatch", "--parsable", f"--output={out}",
-        "--wrap", 'echo "$SLURM_JOB_ID $SLURM_JOB_PARTITION"',
+        "sbatch",
+        "--parsable",
+        f"--output={out}",
+        "--wrap",
+        'echo "$SLURM_JOB_ID $SLURM_JOB_PARTITION"',
     ).stdout.strip()
     slurm.wait_for_job(job_id)
     assert out.read_text().split() == [job_id, slurm.partition]
@@ -84,7 +87,8 @@ def test_sbatch_and_submitit_jobs_run_under_slurm(slurm, tmp_path, monkeypatch):
 def test_hydra_multirun_through_slurm_launcher_preset(slurm, tmp_path):
     sweep_dir = tmp_path / "sweep"
     run_multirun(
-        slurm_launcher_overrides(slurm) + [
+        slurm_launcher_overrides(slurm)
+        + [
             f"hydra.sweep.dir={sweep_dir}",
             'hydra.launcher.setup=["export SWEEPKIT_SETUP_MARKER=from-setup"]',
             '+hydra.launcher.additional_parameters.export="ALL,SWEEPKIT_EXTRA_MARKER=from-sbatch"',
@@ -173,17 +177,29 @@ def slurm_job_id(job_dir: Path) -> str:
 
 
 def test_sweepkit_sweep_runs_on_slurm_and_prunes_across_jobs(slurm, tmp_path, monkeypatch):
-    from conftest import TINY
     from optuna.trial import TrialState
     from test_sweeper_runs import load_study
 
+    from conftest import TINY
+
     sweep_env(monkeypatch)
     sweep = tmp_path / "sweep"
-    run_multirun(slurm_launcher_overrides(slurm) + [
-        "dataset=Wind", *TINY, "trainer.max_epochs=3", "sweeper=hyperband",
-        "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", "hydra.sweeper.sampler.seed=0",
-        f"hydra.sweep.dir={sweep}",
-    ], slurm, app=REPO_ROOT / "train.py", cwd=tmp_path)
+    run_multirun(
+        slurm_launcher_overrides(slurm)
+        + [
+            "dataset=Wind",
+            *TINY,
+            "trainer.max_epochs=3",
+            "sweeper=hyperband",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.n_jobs=2",
+            "hydra.sweeper.sampler.seed=0",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        slurm,
+        app=REPO_ROOT / "train.py",
+        cwd=tmp_path,
+    )
 
     study = load_study(sweep)
     states = {t.number: t.state for t in study.trials}
@@ -223,13 +239,19 @@ def test_slurm_time_limit_fails_the_trial_and_a_resume_completes_the_budget(slur
     sweep_env(monkeypatch)
     sweep = tmp_path / "sweep"
     args = slurm_launcher_overrides(slurm) + [
-        f"hydra.sweep.dir={sweep}", "sweeper=random", "hydra.sweeper.n_jobs=2", "trainer.max_epochs=2",
-        "hydra.sweeper.max_failure_rate=1.0", "hang_trials=[1]",
-        "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback", "+hydra.callbacks.topk.verbose=false",
+        f"hydra.sweep.dir={sweep}",
+        "sweeper=random",
+        "hydra.sweeper.n_jobs=2",
+        "trainer.max_epochs=2",
+        "hydra.sweeper.max_failure_rate=1.0",
+        "hang_trials=[1]",
+        "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+        "+hydra.callbacks.topk.verbose=false",
     ]
     command = [sys.executable, str(TOY), "-m", *args, "hydra.sweeper.n_trials=3"]
-    with subprocess.Popen(command, env=slurm.env, cwd=tmp_path, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as sweeper:
+    with subprocess.Popen(
+        command, env=slurm.env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as sweeper:
         try:
             deadline = time.monotonic() + 90
             while not (sweep / "1" / ".hydra" / "hydra.yaml").exists():
@@ -276,21 +298,33 @@ def test_killed_job_is_noticed_without_slurm_accounting(slurm, monkeypatch):
 
 def test_a_requeued_slurm_job_resumes_from_its_last_epoch(slurm, tmp_path, monkeypatch):
     """`scontrol requeue` mid-training: the job runs again in its dir and continues after its epoch."""
-    from conftest import TINY_DATA
     from optuna.trial import TrialState
     from test_sweeper_runs import load_study
+
+    from conftest import TINY_DATA
 
     sweep_env(monkeypatch)
     sweep = tmp_path / "sweep"
     args = slurm_launcher_overrides(slurm) + [
-        "dataset=Wind", *TINY_DATA, "dataset.max_rows=8000", "trainer.batch_size=32", "model=dmixer",
-        "model.d_model=64", "model.d_ff=128", "trainer.max_epochs=8", "trainer.patience=null",
-        "sweeper=random", "hydra/sweeper/pruner=median", "hydra.sweeper.n_trials=1",
-        f"hydra.sweep.dir={sweep}"]
+        "dataset=Wind",
+        *TINY_DATA,
+        "dataset.max_rows=8000",
+        "trainer.batch_size=32",
+        "model=dmixer",
+        "model.d_model=64",
+        "model.d_ff=128",
+        "trainer.max_epochs=8",
+        "trainer.patience=null",
+        "sweeper=random",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.n_trials=1",
+        f"hydra.sweep.dir={sweep}",
+    ]
     command = [sys.executable, str(REPO_ROOT / "train.py"), "-m", *args]
     run_json = sweep / "0" / "run.json"
-    with subprocess.Popen(command, env=slurm.env, cwd=tmp_path, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as sweeper:
+    with subprocess.Popen(
+        command, env=slurm.env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as sweeper:
         try:
             deadline = time.monotonic() + 120
             while not (run_json.is_file() and json.loads(run_json.read_text())["epoch"] >= 2):

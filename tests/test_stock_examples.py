@@ -30,10 +30,8 @@ def sweep(sweep_dir: Path, config: str, *overrides: str, ok: bool = True) -> sub
     """``python stock_apps.py -m --config-name=CONFIG`` into ``sweep_dir``."""
     path = os.pathsep.join(p for p in (str(REPO), str(APP.parent), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
-    command = [sys.executable, str(APP), "-m", f"--config-name={config}",
-               f"hydra.sweep.dir={sweep_dir}", *overrides]
-    proc = subprocess.run(command, cwd=sweep_dir.parent, env=env, capture_output=True, text=True,
-                          timeout=180)
+    command = [sys.executable, str(APP), "-m", f"--config-name={config}", f"hydra.sweep.dir={sweep_dir}", *overrides]
+    proc = subprocess.run(command, cwd=sweep_dir.parent, env=env, capture_output=True, text=True, timeout=180)
     if ok:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -115,8 +113,14 @@ def test_a_resumed_grid_with_every_point_done_launches_nothing(tmp_path):
 # ------------------------------------------------------------------------ custom search space
 def test_custom_search_space_suggests_dependent_and_new_keys(tmp_path):
     out = tmp_path / "sweep"
-    sweep(out, "custom_space", "hydra.job.chdir=True", "hydra/sweeper/sampler=random",
-          "max_z_difference_from_x=0.3", "hydra.sweeper.n_trials=8")
+    sweep(
+        out,
+        "custom_space",
+        "hydra.job.chdir=True",
+        "hydra/sweeper/sampler=random",
+        "max_z_difference_from_x=0.3",
+        "hydra.sweeper.n_trials=8",
+    )
     found = results(out)
     assert abs(found["best_params"]["x"] - found["best_params"]["z"]) <= 0.3
     assert 0 <= found["best_params"]["+w"] <= 1
@@ -128,9 +132,16 @@ def test_custom_search_space_suggests_dependent_and_new_keys(tmp_path):
 @pytest.mark.parametrize("max_failure_rate", (0.5, 1.0))
 def test_failure_rate_with_every_job_failing(tmp_path, max_failure_rate):
     out = tmp_path / "sweep"
-    proc = sweep(out, "sphere", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
-                 "hydra/sweeper/sampler=random", f"hydra.sweeper.max_failure_rate={max_failure_rate}",
-                 "error=true", ok=False)
+    proc = sweep(
+        out,
+        "sphere",
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.n_jobs=2",
+        "hydra/sweeper/sampler=random",
+        f"hydra.sweeper.max_failure_rate={max_failure_rate}",
+        "error=true",
+        ok=False,
+    )
     if max_failure_rate < 1.0:
         assert proc.returncode != 0
         assert "RuntimeError: cfg.error is True" in proc.stderr
@@ -146,9 +157,16 @@ def test_failure_rate_with_every_job_failing(tmp_path, max_failure_rate):
 def test_failure_rate_over_the_sweep_or_per_batch(tmp_path, scope, stops):
     # trials 4 and 5 (the third batch of two) fail: 2 of 6 over the sweep, 2 of 2 in the batch
     out = tmp_path / "sweep"
-    proc = sweep(out, "sphere", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
-                 "hydra.sweeper.max_failure_rate=0.5", "fail_trials=[4,5]",
-                 f"hydra.sweeper.failure_rate_scope={scope}", ok=False)
+    proc = sweep(
+        out,
+        "sphere",
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.max_failure_rate=0.5",
+        "fail_trials=[4,5]",
+        f"hydra.sweeper.failure_rate_scope={scope}",
+        ok=False,
+    )
     assert (proc.returncode != 0) is stops, proc.stderr[-2000:]
     if stops:
         assert "2 of 2 trials failed in a batch" in proc.stderr
@@ -176,25 +194,42 @@ def test_memory_storage_keeps_no_study_on_disk(tmp_path):
 
 def test_a_pruner_with_memory_storage_is_refused_before_any_job(tmp_path):
     out = tmp_path / "sweep"
-    proc = sweep(out, "sphere", "hydra.sweeper.storage=memory", "hydra/sweeper/pruner=median",
-                 ok=False)
+    proc = sweep(out, "sphere", "hydra.sweeper.storage=memory", "hydra/sweeper/pruner=median", ok=False)
     assert proc.returncode != 0 and "needs a storage the jobs can reach" in proc.stderr
     assert not out.exists()  # refused before the sweep directory was made
 
 
 # ------------------------------------------------------------------------ samplers
-@pytest.mark.parametrize("sampler, extra", [
-    ("cmaes", ["hydra.sweeper.sampler.n_startup_trials=2", "y=interval(-5, 5)",
-               "hydra.sweeper.sampler.independent_sampler={_target_:optuna.samplers.RandomSampler}"]),
-    ("gp", ["hydra.sweeper.sampler.n_startup_trials=3",
-            "hydra.sweeper.sampler.independent_sampler={_target_:optuna.samplers.RandomSampler}"]),
-    ("qmc", ["hydra.sweeper.sampler.scramble=true",
-             "hydra.sweeper.sampler.independent_sampler={_target_:optuna.samplers.RandomSampler}"]),
-])
+@pytest.mark.parametrize(
+    "sampler, extra",
+    [
+        (
+            "cmaes",
+            [
+                "hydra.sweeper.sampler.n_startup_trials=2",
+                "y=interval(-5, 5)",
+                "hydra.sweeper.sampler.independent_sampler={_target_:optuna.samplers.RandomSampler}",
+            ],
+        ),
+        (
+            "gp",
+            [
+                "hydra.sweeper.sampler.n_startup_trials=3",
+                "hydra.sweeper.sampler.independent_sampler={_target_:optuna.samplers.RandomSampler}",
+            ],
+        ),
+        (
+            "qmc",
+            [
+                "hydra.sweeper.sampler.scramble=true",
+                "hydra.sweeper.sampler.independent_sampler={_target_:optuna.samplers.RandomSampler}",
+            ],
+        ),
+    ],
+)
 def test_each_optional_sampler_runs_a_sweep(tmp_path, sampler, extra):
     out = tmp_path / "sweep"
-    proc = sweep(out, "sphere", f"hydra/sweeper/sampler={sampler}", "hydra.sweeper.n_trials=6",
-                 *extra)
+    proc = sweep(out, "sphere", f"hydra/sweeper/sampler={sampler}", "hydra.sweeper.n_trials=6", *extra)
     study = study_of(out, "sphere")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
     assert f"sampler={dict(cmaes='CmaEsSampler', gp='GPSampler', qmc='QMCSampler')[sampler]}" in proc.stdout
@@ -212,7 +247,13 @@ def test_a_non_number_return_fails_the_trial_with_stop_on_bad_return_false(tmp_p
     from test_sweeper_runs import FAST, load_study, run_toy
 
     out = tmp_path / "sweep"
-    run_toy(out, "return_text=true", "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=1.0",
-            "hydra.sweeper.stop_on_bad_return=false", *FAST)
+    run_toy(
+        out,
+        "return_text=true",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.max_failure_rate=1.0",
+        "hydra.sweeper.stop_on_bad_return=false",
+        *FAST,
+    )
     assert [t.state for t in load_study(out).trials] == [TrialState.FAIL] * 3
     assert results(out)["trials"]["fail"] == 3

@@ -11,7 +11,6 @@ import math
 
 import pytest
 from optuna.trial import TrialState
-
 from test_stock_examples import LAUNCHERS, brute_force_front, dominates, results, study_of, sweep
 
 
@@ -59,14 +58,12 @@ def test_a_grid_of_two_objectives_runs_every_point(tmp_path):
     out = tmp_path / "sweep"
     sweep(out, "binh_korn", "hydra/sweeper/sampler=grid", "x=range(0, 3)", "y=range(0, 2)")
     study, _ = check_front(out)
-    assert sorted((t.params["x"], t.params["y"]) for t in study.trials) == [
-        (x, y) for x in range(3) for y in range(2)]
+    assert sorted((t.params["x"], t.params["y"]) for t in study.trials) == [(x, y) for x in range(3) for y in range(2)]
 
 
 def test_a_dict_return_names_the_objectives(tmp_path):
     out = tmp_path / "sweep"
-    sweep(out, "binh_korn", "objective=[v0,v1]", "hydra.sweeper.n_trials=6",
-          "hydra/sweeper/sampler=random")
+    sweep(out, "binh_korn", "objective=[v0,v1]", "hydra.sweeper.n_trials=6", "hydra/sweeper/sampler=random")
     study, found = check_front(out)
     assert study.metric_names == ["v0", "v1"] and found["metric_names"] == ["v0", "v1"]
 
@@ -74,9 +71,15 @@ def test_a_dict_return_names_the_objectives(tmp_path):
 def test_metric_names_pick_and_order_the_objectives_of_a_dict(tmp_path):
     # the task returns v0, v1 and s = x + y; the sweep optimises s (max) and v0 (min)
     out = tmp_path / "sweep"
-    sweep(out, "binh_korn", "objective=[v0,v1,s]", "hydra.sweeper.metric_names=[s,v0]",
-          "hydra.sweeper.direction=[maximize,minimize]", "hydra.sweeper.n_trials=6",
-          "hydra/sweeper/sampler=random")
+    sweep(
+        out,
+        "binh_korn",
+        "objective=[v0,v1,s]",
+        "hydra.sweeper.metric_names=[s,v0]",
+        "hydra.sweeper.direction=[maximize,minimize]",
+        "hydra.sweeper.n_trials=6",
+        "hydra/sweeper/sampler=random",
+    )
     study, found = study_of(out, "multi-objective"), results(out)
     assert study.metric_names == ["s", "v0"] and found["direction"] == ["maximize", "minimize"]
     for trial in study.trials:
@@ -86,8 +89,14 @@ def test_metric_names_pick_and_order_the_objectives_of_a_dict(tmp_path):
 
 def test_three_objectives(tmp_path):
     out = tmp_path / "sweep"
-    sweep(out, "binh_korn", "objective=[v0,v1,s]", "hydra.sweeper.direction=[minimize,minimize,maximize]",
-          "hydra.sweeper.n_trials=6", "hydra/sweeper/sampler=tpe")
+    sweep(
+        out,
+        "binh_korn",
+        "objective=[v0,v1,s]",
+        "hydra.sweeper.direction=[minimize,minimize,maximize]",
+        "hydra.sweeper.n_trials=6",
+        "hydra/sweeper/sampler=tpe",
+    )
     found = results(out)
     assert found["metric_names"] == ["v0", "v1", "s"]
     assert all(len(s["values"]) == 3 for s in found["solutions"])
@@ -95,8 +104,14 @@ def test_three_objectives(tmp_path):
 
 def test_a_nan_objective_fails_its_trial_and_stays_off_the_front(tmp_path):
     out = tmp_path / "sweep"
-    proc = sweep(out, "binh_korn", "nan_trials=[1,3]", "hydra.sweeper.max_failure_rate=0.5",
-                 "hydra.sweeper.n_trials=6", "hydra/sweeper/sampler=random")
+    proc = sweep(
+        out,
+        "binh_korn",
+        "nan_trials=[1,3]",
+        "hydra.sweeper.max_failure_rate=0.5",
+        "hydra.sweeper.n_trials=6",
+        "hydra/sweeper/sampler=random",
+    )
     study, found = check_front(out)
     assert [t.number for t in study.trials if t.state == TrialState.FAIL] == [1, 3]
     assert not {1, 3} & {s["trial"] for s in found["solutions"]}
@@ -110,8 +125,7 @@ def refused(tmp_path, *overrides, before_jobs=True):
     out = tmp_path / "sweep"
     sweep(out, "binh_korn", "hydra.sweeper.n_trials=3", "hydra/sweeper/sampler=random")
     journal, kept = (out / "optuna_journal.log").read_bytes(), (out / "optimization_results.yaml").read_text()
-    proc = sweep(out, "binh_korn", "hydra.sweeper.n_trials=5", "hydra/sweeper/sampler=random",
-                 *overrides, ok=False)
+    proc = sweep(out, "binh_korn", "hydra.sweeper.n_trials=5", "hydra/sweeper/sampler=random", *overrides, ok=False)
     assert proc.returncode != 0
     assert (out / "optimization_results.yaml").read_text() == kept
     if before_jobs:
@@ -142,22 +156,30 @@ def test_metric_names_of_another_length_than_direction_are_refused(tmp_path):
 
 
 def test_more_directions_than_returned_values_stop_at_the_first_trial(tmp_path):
-    err, study = refused(tmp_path, "hydra.sweeper.direction=[minimize,minimize,minimize]",
-                         "hydra.sweeper.study_name=three", before_jobs=False)
+    err, study = refused(
+        tmp_path,
+        "hydra.sweeper.direction=[minimize,minimize,minimize]",
+        "hydra.sweeper.study_name=three",
+        before_jobs=False,
+    )
     assert "returned 2 value(s)" in err and "hydra.sweeper.direction has 3" in err
     assert [t.state for t in study_of(tmp_path / "sweep", "three").trials] == [TrialState.FAIL]
 
 
 def test_a_metric_the_task_does_not_return_stops_at_the_first_trial(tmp_path):
-    err, _ = refused(tmp_path, "objective=[v0,v1]", "hydra.sweeper.metric_names=[v0,latency]",
-                     "hydra.sweeper.study_name=named", before_jobs=False)
+    err, _ = refused(
+        tmp_path,
+        "objective=[v0,v1]",
+        "hydra.sweeper.metric_names=[v0,latency]",
+        "hydra.sweeper.study_name=named",
+        before_jobs=False,
+    )
     assert "returned no 'latency' (it returned v0, v1)" in err
 
 
 def test_a_single_number_for_two_objectives_stops_with_the_fix(tmp_path):
     out = tmp_path / "sweep"
-    proc = sweep(out, "sphere", "hydra.sweeper.direction=[minimize,minimize]",
-                 "hydra.sweeper.n_trials=3", ok=False)
+    proc = sweep(out, "sphere", "hydra.sweeper.direction=[minimize,minimize]", "hydra.sweeper.n_trials=3", ok=False)
     assert proc.returncode != 0
     assert "with 2 objectives the task must return a tuple or list" in proc.stderr
 
@@ -169,11 +191,20 @@ def test_a_two_objective_sweep_of_a_reporting_app_with_the_top_k_callback(tmp_pa
     from test_sweeper_runs import jobs, load_study, run_toy
 
     out = tmp_path / "sweep"
-    proc = run_toy(out, "sweeper=bayes", "return_width=true", "model.width=2,4,8",
-                   "hydra.sweeper.direction=[minimize,minimize]", "hydra.sweeper.n_trials=5",
-                   "trainer.max_epochs=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                   "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
-                   "+hydra.callbacks.topk.top_k=2", "+hydra.callbacks.topk.metric_name=val_loss")
+    proc = run_toy(
+        out,
+        "sweeper=bayes",
+        "return_width=true",
+        "model.width=2,4,8",
+        "hydra.sweeper.direction=[minimize,minimize]",
+        "hydra.sweeper.n_trials=5",
+        "trainer.max_epochs=2",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "+hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+        "+hydra.callbacks.topk.top_k=2",
+        "+hydra.callbacks.topk.metric_name=val_loss",
+    )
     study = load_study(out)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
     assert study.metric_names == ["val_loss", "width"]
@@ -192,9 +223,15 @@ def test_a_single_objective_sampler_with_several_objectives_is_refused_before_an
 def test_a_nan_counts_against_the_failure_rate_unless_switched_off(tmp_path, counted):
     # the stock config's max_failure_rate is 0.0: one counted failure stops the sweep
     out = tmp_path / "sweep"
-    proc = sweep(out, "binh_korn", "nan_trials=[1]", "hydra.sweeper.n_trials=4",
-                 f"hydra.sweeper.nan_counts_as_failure={str(counted).lower()}",
-                 "hydra/sweeper/sampler=random", ok=False)
+    proc = sweep(
+        out,
+        "binh_korn",
+        "nan_trials=[1]",
+        "hydra.sweeper.n_trials=4",
+        f"hydra.sweeper.nan_counts_as_failure={str(counted).lower()}",
+        "hydra/sweeper/sampler=random",
+        ok=False,
+    )
     study = study_of(out, "multi-objective")
     assert study.trials[1].state == TrialState.FAIL
     if counted:

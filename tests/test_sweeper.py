@@ -93,8 +93,9 @@ def test_unknown_sampler_and_pruner_are_named():
 
 
 def test_grid_sampler_needs_a_discrete_space():
-    grid = build_sampler({"_target_": "optuna.samplers.GridSampler"},
-                         parse_search_space({"a": "choice(1, 2)", "b": "range(0, 3)"}))
+    grid = build_sampler(
+        {"_target_": "optuna.samplers.GridSampler"}, parse_search_space({"a": "choice(1, 2)", "b": "range(0, 3)"})
+    )
     assert type(grid).__name__ == "GridSampler"
     with pytest.raises(SweepConfigError, match="'x' is FloatDistribution"):
         build_sampler({"_target_": "optuna.samplers.GridSampler"}, parse_search_space({"x": "interval(0, 1)"}))
@@ -121,9 +122,18 @@ def test_out_of_order_pairs_are_swapped_or_rejected():
     from sweepkit.sweeper._impl import SweepkitSweeperImpl
 
     sweeper = SweepkitSweeperImpl(
-        sampler=None, pruner=None, direction="minimize", storage=None, study_name=None,
-        n_trials=1, n_jobs=1, max_failure_rate=0.0, params=None, custom_search_space=None,
-        ordered_params=[["model.dt_min", "model.dt_max"]], resume=None,
+        sampler=None,
+        pruner=None,
+        direction="minimize",
+        storage=None,
+        study_name=None,
+        n_trials=1,
+        n_jobs=1,
+        max_failure_rate=0.0,
+        params=None,
+        custom_search_space=None,
+        ordered_params=[["model.dt_min", "model.dt_max"]],
+        resume=None,
     )
     sweeper.config = OmegaConf.create({"model": {"dt_min": 0.001, "dt_max": 0.01}})
     both = {"model.dt_min": 0.05, "model.dt_max": 0.002}
@@ -140,8 +150,9 @@ def test_top_k_is_read_defensively_from_the_manifest(tmp_path):
     assert read_top_k(tmp_path) == []  # no manifest yet
     (tmp_path / "sweep_results.json").write_text('{"top": [{"rank": 1, "run_na')  # mid-write
     assert read_top_k(tmp_path) == []
-    doc = {"top": [{"rank": 1, "run_name": "3", "metric_value": 0.25},
-                   {"rank": 2, "run_name": "0", "metric_value": 0.5}]}
+    doc = {
+        "top": [{"rank": 1, "run_name": "3", "metric_value": 0.25}, {"rank": 2, "run_name": "0", "metric_value": 0.5}]
+    }
     (tmp_path / "sweep_results.json").write_text(json.dumps(doc))
     assert [_describe_entry(e) for e in read_top_k(tmp_path)] == ["#1 3 0.25", "#2 0 0.5"]
 
@@ -165,8 +176,15 @@ def test_hyperband_sampler_history_spans_brackets_only_when_shared(shared):
                 raise optuna.TrialPruned()
         return x
 
-    pruner = build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 1,
-                           "max_resource": 9, "reduction_factor": 3, "shared_history": shared})
+    pruner = build_pruner(
+        {
+            "_target_": "optuna.pruners.HyperbandPruner",
+            "min_resource": 1,
+            "max_resource": 9,
+            "reduction_factor": 3,
+            "shared_history": shared,
+        }
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=SpySampler(seed=0), pruner=pruner)
     study.optimize(objective, n_trials=30)
@@ -179,23 +197,39 @@ def test_hyperband_sampler_history_spans_brackets_only_when_shared(shared):
 
 def test_hyperband_min_resource_auto_is_a_ninth_of_a_full_trial():
     def first_rung(max_resource):
-        pruner = build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": "auto",
-                               "max_resource": max_resource, "reduction_factor": 4})
+        pruner = build_pruner(
+            {
+                "_target_": "optuna.pruners.HyperbandPruner",
+                "min_resource": "auto",
+                "max_resource": max_resource,
+                "reduction_factor": 4,
+            }
+        )
         return pruner.hyperband._min_resource
 
     assert [first_rung(r) for r in (1, 10, 27, 100)] == [1, 1, 3, 11]
     with pytest.raises(SweepConfigError, match="min_resource=auto needs an integer max_resource"):
-        build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": "auto",
-                      "max_resource": "auto", "shared_history": False})
+        build_pruner(
+            {
+                "_target_": "optuna.pruners.HyperbandPruner",
+                "min_resource": "auto",
+                "max_resource": "auto",
+                "shared_history": False,
+            }
+        )
 
 
 def _curve_trial(x: float, curve: list[float], state, value=None):
     from optuna.distributions import FloatDistribution
     from optuna.trial import create_trial
 
-    return create_trial(state=state, value=value, params={"x": x},
-                        distributions={"x": FloatDistribution(0.0, 1.0)},
-                        intermediate_values=dict(enumerate(curve, 1)))
+    return create_trial(
+        state=state,
+        value=value,
+        params={"x": x},
+        distributions={"x": FloatDistribution(0.0, 1.0)},
+        intermediate_values=dict(enumerate(curve, 1)),
+    )
 
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
@@ -267,8 +301,14 @@ def test_tpe_follows_a_pruned_trial_whose_estimate_is_best(pruned_trials):
 def test_hyperband_max_resource_auto_is_learned_from_the_first_complete_trial():
     import optuna
 
-    pruner = build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": "auto",
-                           "max_resource": "auto", "reduction_factor": 3})
+    pruner = build_pruner(
+        {
+            "_target_": "optuna.pruners.HyperbandPruner",
+            "min_resource": "auto",
+            "max_resource": "auto",
+            "reduction_factor": 3,
+        }
+    )
     study = optuna.create_study(pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
     first = study.ask()
     for step in range(1, 28):
@@ -294,8 +334,7 @@ def test_optunas_private_api_that_the_pruned_view_relies_on():
 
     params = inspect.signature(optuna.Study._get_trials).parameters
     assert list(params) == ["self", "deepcopy", "states", "use_cache"]
-    assert (params["deepcopy"].default, params["states"].default, params["use_cache"].default) == (
-        True, None, False)
+    assert (params["deepcopy"].default, params["states"].default, params["use_cache"].default) == (True, None, False)
     assert list(inspect.signature(optuna.Study._is_multi_objective).parameters) == ["self"]
     study = optuna.create_study()
     offered = [n for n in vars(_EstimatedStudy) if not n.startswith("__")]
@@ -304,8 +343,9 @@ def test_optunas_private_api_that_the_pruned_view_relies_on():
         assert hasattr(study, name), f"optuna.Study has no {name!r} any more"
     # TPE in every mode that reads the study (multivariate, group, constant liar) sees only the view
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = EstimatingSampler(optuna.samplers.TPESampler(
-        seed=0, n_startup_trials=2, multivariate=True, group=True, constant_liar=True))
+    sampler = EstimatingSampler(
+        optuna.samplers.TPESampler(seed=0, n_startup_trials=2, multivariate=True, group=True, constant_liar=True)
+    )
     study = optuna.create_study(sampler=sampler)
     for i in range(8):
         trial = study.ask()

@@ -24,8 +24,13 @@ GRACE_S = 3
 def hold_lock_and_die(code: str, env: dict[str, str]) -> None:
     """Run ``code`` (which takes a lock) in a child, wait until it holds it, then SIGKILL it."""
     script = f"{code}\nprint('locked', flush=True)\nimport time; time.sleep(120)"
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, **env, "PYTHONPATH": str(REPO)}, cwd=REPO)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+    )
     try:
         assert child.stdout.readline().strip() == "locked"
     finally:
@@ -39,7 +44,9 @@ def test_journal_lock_of_a_killed_process_is_broken_after_the_grace_period(tmp_p
     env = {LOCK_ENV: kind, GRACE_ENV: str(GRACE_S)}
     hold_lock_and_die(
         "from pathlib import Path; from sweepkit.sweeper._storage import journal_lock; "
-        f"journal_lock(Path({str(journal)!r})).acquire()", env)
+        f"journal_lock(Path({str(journal)!r})).acquire()",
+        env,
+    )
     assert os.path.lexists(f"{journal}.lock"), "the dead holder's lock file stays behind"
 
     for name, value in env.items():
@@ -64,13 +71,12 @@ def test_manifest_lock_of_a_killed_process_does_not_block_registration(tmp_path,
     sweep = tmp_path / "sweep"
     sweep.mkdir()  # opening a manager creates nothing; its first registration does
     hold_lock_and_die(
-        "from sweepkit.manifest import SweepManager; "
-        f"SweepManager({str(sweep)!r}, lock={kind!r})._lock.acquire()", {})
+        f"from sweepkit.manifest import SweepManager; SweepManager({str(sweep)!r}, lock={kind!r})._lock.acquire()", {}
+    )
     monkeypatch.setenv("SWEEPKIT_LOCK", kind)
     start = time.monotonic()
     manager = SweepManager(sweep, top_k=1, lock_timeout=5)
-    manager.register_model(run_id="a", run_name="a", metric_value=0.5, model_path=None,
-                           status="failed")
+    manager.register_model(run_id="a", run_name="a", metric_value=0.5, model_path=None, status="failed")
     assert time.monotonic() - start < 2  # flock: the kernel dropped it; soft: the dead pid is seen
     assert [r["run_id"] for r in manager.load_runs()] == ["a"]
 

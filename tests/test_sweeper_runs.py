@@ -23,8 +23,14 @@ FAST = ["trainer.max_epochs=2", "hydra.sweeper.sampler.seed=3"]
 
 
 def toy_command(sweep_dir: Path, *overrides: str) -> list[str]:
-    return [sys.executable, str(TOY), "-m", f"hydra.searchpath=[file://{REPO / 'conf'}]",
-            f"hydra.sweep.dir={sweep_dir}", *overrides]
+    return [
+        sys.executable,
+        str(TOY),
+        "-m",
+        f"hydra.searchpath=[file://{REPO / 'conf'}]",
+        f"hydra.sweep.dir={sweep_dir}",
+        *overrides,
+    ]
 
 
 def toy_env() -> dict[str, str]:
@@ -34,8 +40,9 @@ def toy_env() -> dict[str, str]:
 
 def run_toy(sweep_dir: Path, *overrides: str, ok: bool = True) -> subprocess.CompletedProcess:
     command = toy_command(sweep_dir, *overrides)
-    with subprocess.Popen(command, cwd=sweep_dir.parent, env=toy_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True) as child:
+    with subprocess.Popen(
+        command, cwd=sweep_dir.parent, env=toy_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as child:
         stdout, stderr = child.communicate(timeout=180)
     proc = subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
     proc.pid = child.pid  # the sweeper's process
@@ -54,8 +61,10 @@ def jobs(sweep_dir: Path) -> dict[int, dict]:
     found = {}
     for job_dir in sweep_dir.iterdir():
         if job_dir.name.isdigit() and (job_dir / "toy.json").exists():
-            found[int(job_dir.name)] = {**json.loads((job_dir / "toy.json").read_text()),
-                                        "run": json.loads((job_dir / "run.json").read_text())}
+            found[int(job_dir.name)] = {
+                **json.loads((job_dir / "toy.json").read_text()),
+                "run": json.loads((job_dir / "run.json").read_text()),
+            }
     return found
 
 
@@ -84,8 +93,12 @@ def test_hyperband_prunes_and_trains_fewer_epochs(tmp_path):
 
 
 def test_seeded_sweep_is_reproducible(tmp_path):
-    args = ["sweeper=bayes", "hydra.sweeper.n_trials=5", "hydra.sweeper.sampler.n_startup_trials=2",
-            "trainer.max_epochs=1"]
+    args = [
+        "sweeper=bayes",
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        "trainer.max_epochs=1",
+    ]
     params = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
         run_toy(tmp_path / name, *args, f"hydra.sweeper.sampler.seed={seed}")
@@ -97,9 +110,13 @@ def test_seeded_sweep_is_reproducible(tmp_path):
 def test_resume_after_a_dead_sweep_continues_numbering_within_the_budget(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["sweeper=bayes", *FAST]
-    proc = subprocess.Popen(toy_command(sweep, *args, "hydra.sweeper.n_trials=4", "hang_trials=[2]"),
-                            cwd=tmp_path, env=toy_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        toy_command(sweep, *args, "hydra.sweeper.n_trials=4", "hang_trials=[2]"),
+        cwd=tmp_path,
+        env=toy_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 60
         while not (sweep / "2" / ".hydra").exists():
@@ -126,10 +143,18 @@ def test_resume_after_a_dead_sweep_continues_numbering_within_the_budget(tmp_pat
 
 def test_pruning_uses_other_processes_trials_with_joblib(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_toy(sweep, "sweeper=random", "hydra/sweeper/pruner=median",
-                   "hydra.sweeper.pruner.n_startup_trials=2", "hydra.sweeper.n_trials=8",
-                   "hydra.sweeper.n_jobs=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                   "trainer.max_epochs=3", "hydra.sweeper.sampler.seed=0")
+    proc = run_toy(
+        sweep,
+        "sweeper=random",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.n_jobs=2",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "trainer.max_epochs=3",
+        "hydra.sweeper.sampler.seed=0",
+    )
     study, records = load_study(sweep), jobs(sweep)
     check_trials_match_jobs(study, records)
     pruned = [records[t.number] for t in study.trials if t.state == TrialState.PRUNED]
@@ -143,9 +168,16 @@ def test_pruning_uses_other_processes_trials_with_joblib(tmp_path):
 
 def test_submitit_local_jobs_report_to_their_trials(tmp_path):
     sweep = tmp_path / "sweep"
-    run_toy(sweep, "sweeper=random", "hydra/sweeper/pruner=median",
-            "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.n_trials=3",
-            "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", *FAST)
+    run_toy(
+        sweep,
+        "sweeper=random",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.n_trials=3",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        *FAST,
+    )
     study, records = load_study(sweep), jobs(sweep)
     assert sorted(records) == [0, 1, 2]
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
@@ -156,9 +188,15 @@ def test_submitit_local_jobs_report_to_their_trials(tmp_path):
 def test_dt_pair_sampled_out_of_order_never_crashes_a_trial(tmp_path):
     sweep = tmp_path / "sweep"
     # seeded: unseeded, all 6 pairs come out in order about once in 64 runs
-    run_toy(sweep, "sweeper=random", "hydra.sweeper.n_trials=6", "trainer.max_epochs=1",
-            "hydra.sweeper.sampler.seed=0",
-            "model.dt_min=tag(log, interval(1e-4, 1e-1))", "model.dt_max=tag(log, interval(1e-4, 1e-1))")
+    run_toy(
+        sweep,
+        "sweeper=random",
+        "hydra.sweeper.n_trials=6",
+        "trainer.max_epochs=1",
+        "hydra.sweeper.sampler.seed=0",
+        "model.dt_min=tag(log, interval(1e-4, 1e-1))",
+        "model.dt_max=tag(log, interval(1e-4, 1e-1))",
+    )
     study = load_study(sweep)
     assert all(t.state == TrialState.COMPLETE for t in study.trials)  # the toy raises otherwise
     swapped = [t for t in study.trials if "sweepkit_applied" in t.user_attrs]
@@ -204,13 +242,27 @@ def test_non_number_return_stops_the_sweep_with_a_clear_error(tmp_path):
 
 def test_failures_and_nan_are_failed_trials_and_the_rate_stops_the_sweep(tmp_path):
     tolerant = tmp_path / "tolerant"
-    run_toy(tolerant, "sweeper=bayes", "fail_trials=[0]", "nan_trials=[1]", "hydra.sweeper.n_trials=3",
-            "hydra.sweeper.max_failure_rate=1.0", *FAST)
+    run_toy(
+        tolerant,
+        "sweeper=bayes",
+        "fail_trials=[0]",
+        "nan_trials=[1]",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.max_failure_rate=1.0",
+        *FAST,
+    )
     assert [t.state for t in load_study(tolerant).trials] == [TrialState.FAIL] * 2 + [TrialState.COMPLETE]
 
     strict = tmp_path / "strict"
-    proc = run_toy(strict, "fail_trials=[0]", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
-                   "hydra.sweeper.max_failure_rate=0.25", *FAST, ok=False)
+    proc = run_toy(
+        strict,
+        "fail_trials=[0]",
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.max_failure_rate=0.25",
+        *FAST,
+        ok=False,
+    )
     assert proc.returncode != 0
     assert "1 of 2 trials failed, more than hydra.sweeper.max_failure_rate=0.25" in proc.stdout + proc.stderr
     assert [t.state for t in load_study(strict).trials] == [TrialState.FAIL, TrialState.COMPLETE]
@@ -218,8 +270,18 @@ def test_failures_and_nan_are_failed_trials_and_the_rate_stops_the_sweep(tmp_pat
 
 def test_launch_sweep_dry_run_prints_the_sweep_and_runs_nothing(tmp_path):
     script = REPO / "scripts" / "launch_sweep.py"
-    args = [sys.executable, str(script), "dmixer", "--dataset", "Wind", "--enhanced", "--count", "5",
-            "--dry-run", "model.d_model=8,16"]
+    args = [
+        sys.executable,
+        str(script),
+        "dmixer",
+        "--dataset",
+        "Wind",
+        "--enhanced",
+        "--count",
+        "5",
+        "--dry-run",
+        "model.d_model=8,16",
+    ]
     proc = subprocess.run(args, cwd=tmp_path, env=toy_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "Command: python train.py -m model=dmixer dataset=Wind sweeper=hyperband" in proc.stdout
@@ -228,8 +290,9 @@ def test_launch_sweep_dry_run_prints_the_sweep_and_runs_nothing(tmp_path):
     assert "trainer.lr: FloatDistribution(high=0.01, log=True, low=0.0001" in proc.stdout
     assert list(tmp_path.iterdir()) == []
 
-    bad = subprocess.run(args[:-1] + ["model.bogus=1,2"], cwd=tmp_path, env=toy_env(),
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        args[:-1] + ["model.bogus=1,2"], cwd=tmp_path, env=toy_env(), capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and "search-space key 'model.bogus'" in bad.stderr
 
 
@@ -238,8 +301,18 @@ def test_train_py_sweep_end_to_end(tmp_path, data_dir):
     from conftest import TINY, run_train
 
     sweep = tmp_path / "sweep"
-    proc = run_train(["-m", "dataset=Wind", *TINY, "trainer.max_epochs=3", "hydra.sweeper.n_trials=5",
-                      "hydra.sweeper.sampler.seed=0", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    proc = run_train(
+        [
+            "-m",
+            "dataset=Wind",
+            *TINY,
+            "trainer.max_epochs=3",
+            "hydra.sweeper.n_trials=5",
+            "hydra.sweeper.sampler.seed=0",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = load_study(sweep)
     assert len(study.trials) == 5
@@ -268,6 +341,7 @@ def test_timeout_stops_new_trials_and_updates_carry_an_eta(tmp_path):
     assert f"Sweep update: {len(study.trials)}/30 trials finished" in log
     assert "elapsed " in log and ", ETA " in log
     assert yaml.safe_load((sweep / "optimization_results.yaml").read_text())["best_value"] == pytest.approx(
-        study.best_value)
+        study.best_value
+    )
     bad = run_toy(tmp_path / "bad", "hydra.sweeper.timeout=0", ok=False)
     assert bad.returncode != 0 and "hydra.sweeper.timeout=0.0: use seconds > 0" in bad.stdout + bad.stderr

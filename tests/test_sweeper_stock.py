@@ -10,29 +10,76 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from sweepkit.sweeper import SweepConfigError, parse_search_space
+from sweepkit.sweeper import Objective, SweepConfigError, named_objectives, parse_search_space
 from sweepkit.sweeper._algorithms import build_sampler
-from sweepkit.sweeper import Objective, named_objectives
 from sweepkit.sweeper._objectives import BadReturn, objective_values
 from sweepkit.sweeper.config import SAMPLERS
 
 # The keys and default values of the stock plugin's sampler configs (hydra-optuna-sweeper).
 STOCK = {
-    "tpe": ("TPESampler", dict(seed=None, consider_prior=None, prior_weight=None,
-                               consider_magic_clip=None, consider_endpoints=None, n_startup_trials=10,
-                               n_ei_candidates=24, multivariate=False, warn_independent_sampling=None)),
+    "tpe": (
+        "TPESampler",
+        dict(
+            seed=None,
+            consider_prior=None,
+            prior_weight=None,
+            consider_magic_clip=None,
+            consider_endpoints=None,
+            n_startup_trials=10,
+            n_ei_candidates=24,
+            multivariate=False,
+            warn_independent_sampling=None,
+        ),
+    ),
     "random": ("RandomSampler", dict(seed=None)),
-    "cmaes": ("CmaEsSampler", dict(seed=None, x0=None, sigma0=None, independent_sampler=None,
-                                   warn_independent_sampling=True, consider_pruned_trials=False,
-                                   restart_strategy=None, inc_popsize=2, use_separable_cma=False,
-                                   source_trials=None)),
-    "nsgaii": ("NSGAIISampler", dict(seed=None, population_size=50, mutation_prob=None,
-                                     crossover_prob=0.9, swapping_prob=0.5, constraints_func=None)),
-    "gp": ("GPSampler", dict(seed=None, independent_sampler=None, n_startup_trials=10,
-                             deterministic_objective=False, constraints_func=None,
-                             warn_independent_sampling=True)),
-    "qmc": ("QMCSampler", dict(seed=None, qmc_type="sobol", scramble=False, independent_sampler=None,
-                               warn_asynchronous_seeding=True, warn_independent_sampling=True)),
+    "cmaes": (
+        "CmaEsSampler",
+        dict(
+            seed=None,
+            x0=None,
+            sigma0=None,
+            independent_sampler=None,
+            warn_independent_sampling=True,
+            consider_pruned_trials=False,
+            restart_strategy=None,
+            inc_popsize=2,
+            use_separable_cma=False,
+            source_trials=None,
+        ),
+    ),
+    "nsgaii": (
+        "NSGAIISampler",
+        dict(
+            seed=None,
+            population_size=50,
+            mutation_prob=None,
+            crossover_prob=0.9,
+            swapping_prob=0.5,
+            constraints_func=None,
+        ),
+    ),
+    "gp": (
+        "GPSampler",
+        dict(
+            seed=None,
+            independent_sampler=None,
+            n_startup_trials=10,
+            deterministic_objective=False,
+            constraints_func=None,
+            warn_independent_sampling=True,
+        ),
+    ),
+    "qmc": (
+        "QMCSampler",
+        dict(
+            seed=None,
+            qmc_type="sobol",
+            scramble=False,
+            independent_sampler=None,
+            warn_asynchronous_seeding=True,
+            warn_independent_sampling=True,
+        ),
+    ),
     "grid": ("GridSampler", dict(_partial_=True)),
 }
 SPACE = parse_search_space({"x": "range(-1, 1)", "y": "choice(a, b)"})
@@ -53,8 +100,7 @@ def test_every_stock_key_with_its_stock_default_builds_the_sampler(name):
 
 
 def test_stock_values_reach_the_sampler():
-    tpe = build_sampler(compose("tpe", seed=3, consider_endpoints=True, prior_weight=2.0,
-                                n_startup_trials=4), SPACE)
+    tpe = build_sampler(compose("tpe", seed=3, consider_endpoints=True, prior_weight=2.0, n_startup_trials=4), SPACE)
     assert tpe._n_startup_trials == 4 and tpe._parzen_estimator_parameters.prior_weight == 2.0
     assert tpe._parzen_estimator_parameters.consider_endpoints is True
     nsga = build_sampler(compose("nsgaii", population_size=8, crossover_prob=0.5), SPACE)
@@ -84,9 +130,12 @@ def test_a_nested_target_that_cannot_be_built_is_named():
 
 
 def test_the_grid_enumerates_hydras_range_and_every_choice():
-    grid = build_sampler(compose("grid"), parse_search_space(
-        {"x": "range(-1.0, 1.0, step=1)", "n": "range(1, 4)", "z": "choice(foo, bar)",
-         "k": "int(interval(1, 3))"}))
+    grid = build_sampler(
+        compose("grid"),
+        parse_search_space(
+            {"x": "range(-1.0, 1.0, step=1)", "n": "range(1, 4)", "z": "choice(foo, bar)", "k": "int(interval(1, 3))"}
+        ),
+    )
     assert grid._search_space == {"k": [1, 2, 3], "n": [1, 2, 3], "x": [-1.0, 0.0], "z": ["foo", "bar"]}
 
 
@@ -95,30 +144,36 @@ def test_removed_motpe_is_a_clear_error():
         build_sampler(compose("motpe"), SPACE)
 
 
-@pytest.mark.parametrize("value, n, names, expected", [
-    (1.5, 1, None, ([1.5], None)),
-    ((1, 2), 2, None, ([1.0, 2.0], None)),
-    ([1, 2, 3], 3, None, ([1.0, 2.0, 3.0], None)),
-    ({"a": 1, "b": 2}, 2, None, ([1.0, 2.0], ["a", "b"])),
-    ({"a": 1, "b": 2, "c": 3}, 2, ["c", "a"], ([3.0, 1.0], None)),
-    ({"val_loss": 0.5}, 1, ["val_loss"], ([0.5], None)),
-    (OmegaConf.create({"a": 1, "b": 2}), 2, None, ([1.0, 2.0], ["a", "b"])),
-    (np.array([0.5, 2.0]), 2, None, ([0.5, 2.0], None)),
-    (np.float32(0.5), 1, None, ([0.5], None)),
-])
+@pytest.mark.parametrize(
+    "value, n, names, expected",
+    [
+        (1.5, 1, None, ([1.5], None)),
+        ((1, 2), 2, None, ([1.0, 2.0], None)),
+        ([1, 2, 3], 3, None, ([1.0, 2.0, 3.0], None)),
+        ({"a": 1, "b": 2}, 2, None, ([1.0, 2.0], ["a", "b"])),
+        ({"a": 1, "b": 2, "c": 3}, 2, ["c", "a"], ([3.0, 1.0], None)),
+        ({"val_loss": 0.5}, 1, ["val_loss"], ([0.5], None)),
+        (OmegaConf.create({"a": 1, "b": 2}), 2, None, ([1.0, 2.0], ["a", "b"])),
+        (np.array([0.5, 2.0]), 2, None, ([0.5, 2.0], None)),
+        (np.float32(0.5), 1, None, ([0.5], None)),
+    ],
+)
 def test_returns_map_to_one_value_per_objective(value, n, names, expected):
     assert objective_values(value, n, names) == expected
 
 
-@pytest.mark.parametrize("value, n, names, fragment", [
-    (1.5, 2, None, "with 2 objectives the task must return a tuple"),
-    ((1, 2), 3, None, "returned 2 value(s) [1, 2] for trial 7 but hydra.sweeper.direction has 3"),
-    ({"a": 1}, 2, ["a", "b"], "returned no 'b' (it returned a)"),
-    ({"a": 1, "b": 2, "c": 3}, 2, None, "set hydra.sweeper.metric_names"),
-    (("x", 2), 2, None, "as a number (float) per objective"),
-    ("ab", 2, None, "with 2 objectives the task must return a tuple"),
-    (None, 1, None, "as a number (float)"),
-])
+@pytest.mark.parametrize(
+    "value, n, names, fragment",
+    [
+        (1.5, 2, None, "with 2 objectives the task must return a tuple"),
+        ((1, 2), 3, None, "returned 2 value(s) [1, 2] for trial 7 but hydra.sweeper.direction has 3"),
+        ({"a": 1}, 2, ["a", "b"], "returned no 'b' (it returned a)"),
+        ({"a": 1, "b": 2, "c": 3}, 2, None, "set hydra.sweeper.metric_names"),
+        (("x", 2), 2, None, "as a number (float) per objective"),
+        ("ab", 2, None, "with 2 objectives the task must return a tuple"),
+        (None, 1, None, "as a number (float)"),
+    ],
+)
 def test_bad_returns_name_the_fix(value, n, names, fragment):
     with pytest.raises(BadReturn) as err:
         objective_values(value, n, names, trial=7)
@@ -128,9 +183,13 @@ def test_bad_returns_name_the_fix(value, n, names, fragment):
 def test_named_objectives_for_a_jobs_callback():
     sweeper = OmegaConf.create({"direction": ["min", "maximize"], "metric_names": None})
     assert named_objectives(sweeper, {"val_loss": 0.5, "n_params": 10}) == [
-        Objective("val_loss", "minimize", 0.5), Objective("n_params", "maximize", 10.0)]
+        Objective("val_loss", "minimize", 0.5),
+        Objective("n_params", "maximize", 10.0),
+    ]
     assert named_objectives(sweeper, (0.5, 10)) == [
-        Objective("value0", "minimize", 0.5), Objective("value1", "maximize", 10.0)]
+        Objective("value0", "minimize", 0.5),
+        Objective("value1", "maximize", 10.0),
+    ]
     named = OmegaConf.create({"direction": ["minimize", "minimize"], "metric_names": ["b", "a"]})
     assert [o.name for o in named_objectives(named, {"a": 1, "b": 2})] == ["b", "a"]
     assert named_objectives({"direction": "minimize"}, 0.25) == [Objective("value0", "minimize", 0.25)]

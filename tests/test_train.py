@@ -8,10 +8,11 @@ import math
 import pytest
 import torch
 
-from conftest import TINY, TINY_DATA, run_train
-from sweepkit.forecast.training import lr_factor
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.models.dmixer import DMixer
+from sweepkit.forecast.training import lr_factor
+
+from conftest import TINY, TINY_DATA, run_train
 
 
 def test_dmixer_shapes_and_tiny_overfit():
@@ -34,6 +35,7 @@ def test_dmixer_shapes_and_tiny_overfit():
 def test_unknown_model_and_bad_hyperparameter():
     import pytest
     from omegaconf import OmegaConf
+
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         build_model(OmegaConf.create({"name": "nope"}), 2, 8, 4)
     with pytest.raises(ValueError, match="n_blocks"):
@@ -59,8 +61,9 @@ def test_single_run_writes_record_and_checkpoint(tmp_path):
 
 def test_multirun_two_jobs(tmp_path):
     sweep = tmp_path / "sweep"
-    out = run_train(["-m", "sweeper=grid", "dataset=Solar", *TINY, "model.d_model=8,16", f"hydra.sweep.dir={sweep}"],
-                    tmp_path)
+    out = run_train(
+        ["-m", "sweeper=grid", "dataset=Solar", *TINY, "model.d_model=8,16", f"hydra.sweep.dir={sweep}"], tmp_path
+    )
     assert out.returncode == 0, out.stderr
     for job in ("0", "1"):
         record = json.loads((sweep / job / "run.json").read_text())
@@ -73,9 +76,20 @@ def test_a_trial_is_never_pruned_at_its_last_epoch(tmp_path):
     """With one epoch, the median pruner would stop every trial worse than the first; the
     training loop does not ask it at the last epoch, so each trial counts as complete."""
     sweep = tmp_path / "sweep"
-    out = run_train(["-m", "sweeper=random", "hydra/sweeper/pruner=median", "dataset=Solar", *TINY,
-                     "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.n_trials=4",
-                     "hydra.sweeper.sampler.seed=0", f"hydra.sweep.dir={sweep}"], tmp_path)
+    out = run_train(
+        [
+            "-m",
+            "sweeper=random",
+            "hydra/sweeper/pruner=median",
+            "dataset=Solar",
+            *TINY,
+            "hydra.sweeper.pruner.n_startup_trials=1",
+            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.sampler.seed=0",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     records = [json.loads(p.read_text()) for p in sweep.glob("*/run.json")]
     assert len(records) == 4
@@ -83,8 +97,18 @@ def test_a_trial_is_never_pruned_at_its_last_epoch(tmp_path):
 
 
 def test_diverging_run_ends_cleanly_with_failed_status(tmp_path):
-    out = run_train(["dataset=Wind", *TINY, "trainer.max_epochs=3", "trainer.lr=1e12", "trainer.grad_clip=null",
-                     "model.revin=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    out = run_train(
+        [
+            "dataset=Wind",
+            *TINY,
+            "trainer.max_epochs=3",
+            "trainer.lr=1e12",
+            "trainer.grad_clip=null",
+            "model.revin=false",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["status"] == "failed" and "diverged" in record["error"]
@@ -93,8 +117,9 @@ def test_diverging_run_ends_cleanly_with_failed_status(tmp_path):
 def test_bad_input_is_named(tmp_path):
     out = run_train(["dataset=Nope"], tmp_path)
     assert out.returncode != 0 and "Nope" in out.stderr
-    out = run_train(["dataset=Wind", *TINY, f"dataset.path={tmp_path}/missing.csv", f"hydra.run.dir={tmp_path}/r"],
-                    tmp_path)
+    out = run_train(
+        ["dataset=Wind", *TINY, f"dataset.path={tmp_path}/missing.csv", f"hydra.run.dir={tmp_path}/r"], tmp_path
+    )
     assert out.returncode != 0 and "data file not found" in out.stderr
     out = run_train(["dataset=Wind", *TINY, "dataset.horizon=100000", f"hydra.run.dir={tmp_path}/r2"], tmp_path)
     assert out.returncode != 0 and "horizon" in out.stderr
@@ -110,8 +135,19 @@ def test_cfg_job_and_help_list_groups(tmp_path):
 
 
 def test_linear_model_trains_through_train_py_with_warmup(tmp_path):
-    out = run_train(["dataset=Wind", *TINY_DATA, "model=linear", "model.norm=level", "trainer.max_epochs=2",
-                     "trainer.warmup_epochs=1", "trainer.schedule_epochs=4", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    out = run_train(
+        [
+            "dataset=Wind",
+            *TINY_DATA,
+            "model=linear",
+            "model.norm=level",
+            "trainer.max_epochs=2",
+            "trainer.warmup_epochs=1",
+            "trainer.schedule_epochs=4",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["status"] == "complete" and record["model"] == "linear"
@@ -127,6 +163,7 @@ def test_progress_lines_when_piped_and_a_bar_on_a_terminal(caplog):
     class Tty:
         def isatty(self):
             return True
+
     assert resolve_mode("auto", Tty()) == "bar" and resolve_mode("auto", object()) == "log"
     with pytest.raises(ValueError, match="trainer.progress"):
         resolve_mode("loud")
@@ -148,8 +185,19 @@ def test_progress_lines_when_piped_and_a_bar_on_a_terminal(caplog):
 
 def test_max_time_ends_training_after_the_epoch_it_passes_in(tmp_path):
     """trainer.max_time cuts a run short: the epoch running then is validated, kept and the last."""
-    out = run_train(["dataset=Wind", *TINY, "dataset.max_rows=6000", "trainer.batch_size=16", "trainer.max_epochs=50",
-                     "trainer.patience=null", "trainer.max_time=0.5", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    out = run_train(
+        [
+            "dataset=Wind",
+            *TINY,
+            "dataset.max_rows=6000",
+            "trainer.batch_size=16",
+            "trainer.max_epochs=50",
+            "trainer.patience=null",
+            "trainer.max_time=0.5",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["status"] == "complete" and 1 <= len(record["history"]) < 50
@@ -178,9 +226,9 @@ def test_epoch_windows_draws_a_fresh_subset_each_epoch_and_bad_values_are_named(
     """trainer.epoch_windows: each shuffled pass yields that many distinct windows, not the same ones."""
     from types import SimpleNamespace
 
-    from sweepkit.forecast.training import WindowSampler
-
     import numpy as np
+
+    from sweepkit.forecast.training import WindowSampler
 
     starts = {"train": np.arange(100), "val": np.arange(10), "test": np.arange(10)}
     splits = SimpleNamespace(data=np.arange(200, dtype=np.float32)[:, None], lookback=4, horizon=2, starts=starts)

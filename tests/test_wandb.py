@@ -40,10 +40,10 @@ def records(path: Path):
         if left < _HEADER:  # block trailer padding
             pos += left
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + _HEADER])
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + _HEADER])
         if kind == 0 and length == 0:
             break
-        payload += data[pos + _HEADER:pos + _HEADER + length]
+        payload += data[pos + _HEADER : pos + _HEADER + length]
         pos += _HEADER + length
         if kind in (_FULL, _LAST):
             record = wandb_internal_pb2.Record()
@@ -71,9 +71,14 @@ def read_run(path: Path) -> dict:
         elif kind == "summary":
             out["summary"].update({_key(i): json.loads(i.value_json) for i in rec.summary.update})
         elif kind == "artifact":
-            out["artifacts"].append({"name": rec.artifact.name, "type": rec.artifact.type,
-                                     "aliases": list(rec.artifact.aliases),
-                                     "metadata": json.loads(rec.artifact.metadata or "{}")})
+            out["artifacts"].append(
+                {
+                    "name": rec.artifact.name,
+                    "type": rec.artifact.type,
+                    "aliases": list(rec.artifact.aliases),
+                    "metadata": json.loads(rec.artifact.metadata or "{}"),
+                }
+            )
         elif kind == "exit":
             out["exit_code"] = rec.exit.exit_code
     return out
@@ -90,8 +95,7 @@ def offline_runs(root: Path) -> dict[str, dict]:
 
 
 def job_records(sweep_root: Path) -> dict[int, dict]:
-    return {int(p.parent.name): json.loads(p.read_text())
-            for p in sweep_root.glob("outputs/sweeps/*/*/*/*/run.json")}
+    return {int(p.parent.name): json.loads(p.read_text()) for p in sweep_root.glob("outputs/sweeps/*/*/*/*/run.json")}
 
 
 def hook_logs_models() -> bool:
@@ -104,8 +108,16 @@ SECRET = "0123456789abcdef" * 2 + "deadbeef"  # a stand-in API key that must nev
 
 def test_multirun_logs_one_finished_run_per_job(tmp_path, capsys):
     env = {**wandb_env(tmp_path), "WANDB_API_KEY": SECRET}
-    args = ["-m", "sweeper=grid", "logger=wandb", "logger.tags=[ci]", "sweepkit.top_k=1",
-            *TINY, "trainer.max_epochs=2", "trainer.lr=1e-2,1e-5"]
+    args = [
+        "-m",
+        "sweeper=grid",
+        "logger=wandb",
+        "logger.tags=[ci]",
+        "sweepkit.top_k=1",
+        *TINY,
+        "trainer.max_epochs=2",
+        "trainer.lr=1e-2,1e-5",
+    ]
     result = run_train(args, tmp_path, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -118,7 +130,7 @@ def test_multirun_logs_one_finished_run_per_job(tmp_path, capsys):
     manifest = json.loads((sweep_dir / "sweep_results.json").read_text())
     manifest_ids = {r["run_name"]: (r.get("wandb") or {}).get("id") for r in manifest["runs"]}
 
-    for num, job in jobs.items():
+    for job in jobs.values():
         run = runs[job["wandb"]["id"]]
         assert job["wandb"]["url"] is None and job["wandb"]["mode"] == "offline"
         assert manifest_ids[job["run_name"]] == job["wandb"]["id"]
@@ -191,12 +203,21 @@ def test_failed_job_still_finishes_its_run(tmp_path):
 
 
 def test_online_without_key_fails_before_training(tmp_path):
-    env = {k: v for k, v in {**os.environ, **wandb_env(tmp_path)}.items()
-           if k not in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE")}
+    env = {
+        k: v
+        for k, v in {**os.environ, **wandb_env(tmp_path)}.items()
+        if k not in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE")
+    }
     env.update(NETRC=str(tmp_path / "no.netrc"), HOME=str(tmp_path), SWEEPKIT_DATA_DIR=str(DATA_DIR))
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, str(REPO / "train.py"), "logger=wandb", "logger.mode=online",
-                             *TINY], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "logger=wandb", "logger.mode=online", *TINY],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "needs a W&B API key" in result.stderr and "wandb login" in result.stderr
     assert not list(tmp_path.rglob("run.json")), "no training may start"
@@ -217,8 +238,14 @@ finally:
 def test_logger_none_never_imports_wandb(tmp_path):
     env = {**os.environ, **wandb_env(tmp_path), "SWEEPKIT_DATA_DIR": str(DATA_DIR)}
     probe = IMPORT_PROBE.format(train=str(REPO / "train.py"))
-    result = subprocess.run([sys.executable, "-c", probe, "logger=none", *TINY], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "logger=none", *TINY],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "WANDB_IMPORTED False" in result.stdout
     (record,) = [json.loads(p.read_text()) for p in tmp_path.rglob("run.json")]

@@ -62,9 +62,9 @@ def iter_windows(splits: Splits, split: str, chunk: int = 4096) -> Iterator[tupl
     view = np.lib.stride_tricks.sliding_window_view(splits.data, splits.lookback + splits.horizon, axis=0)
     starts = splits.starts[split]
     for i in range(0, len(starts), chunk):
-        block = view[starts[i:i + chunk]]  # (n, C, L + H)
+        block = view[starts[i : i + chunk]]  # (n, C, L + H)
         block = np.ascontiguousarray(block.transpose(0, 2, 1))
-        yield block[:, :splits.lookback], block[:, splits.lookback:]
+        yield block[:, : splits.lookback], block[:, splits.lookback :]
 
 
 def score_forecaster(splits: Splits, split: str, forecast) -> Score:
@@ -85,12 +85,14 @@ def repeat_last(horizon: int):
 
 def seasonal_naive(horizon: int, period: int):
     """Repeat the last ``period`` lookback steps over the horizon (needs period <= lookback)."""
+
     def forecast(x: np.ndarray) -> np.ndarray:
         if period > x.shape[1]:
             raise ValueError(f"seasonal period {period} is longer than the lookback {x.shape[1]}")
         last = x[:, -period:]
         reps = -(-horizon // period)
         return np.tile(last, (1, reps, 1))[:, :horizon]
+
     return forecast
 
 
@@ -137,8 +139,9 @@ def fit_ridge(splits: Splits, alphas: Sequence[float] = RIDGE_ALPHAS) -> Ridge:
     return best
 
 
-def baseline_scores(splits: Splits, period: int | None = None,
-                    split_names: Sequence[str] = ("val", "test")) -> dict[str, dict]:
+def baseline_scores(
+    splits: Splits, period: int | None = None, split_names: Sequence[str] = ("val", "test")
+) -> dict[str, dict]:
     """Every baseline scored on ``split_names``: {name: {"val": Score, "test": Score, ...}}.
 
     ``period`` is the seasonal naive's season in steps (the dataset's ``steps_per_day``); it is

@@ -37,8 +37,9 @@ def packaged_file(name: str) -> Path:
     """The path of a data file shipped inside the package (``sweepkit/forecast/datasets/``)."""
     path = PACKAGED_DIR / name
     if not path.is_file():
-        raise DataError(f"no packaged data file {name!r} (the package ships "
-                        f"{sorted(p.name for p in PACKAGED_DIR.glob('*.gz'))})")
+        raise DataError(
+            f"no packaged data file {name!r} (the package ships {sorted(p.name for p in PACKAGED_DIR.glob('*.gz'))})"
+        )
     return path
 
 
@@ -58,8 +59,14 @@ class Series:
     sha256: str | None = None
 
     def provenance(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "path": self.path, "sha256": self.sha256,
-                "rows": int(self.values.shape[0]), "channels": int(self.values.shape[1])}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "path": self.path,
+            "sha256": self.sha256,
+            "rows": int(self.values.shape[0]),
+            "channels": int(self.values.shape[1]),
+        }
 
 
 def sha256_of(path: Path) -> str:
@@ -84,8 +91,9 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def read_series_file(path: str | os.PathLike, columns: Sequence[str] | None = None,
-                     max_rows: int | None = None) -> tuple[np.ndarray, list[str]]:
+def read_series_file(
+    path: str | os.PathLike, columns: Sequence[str] | None = None, max_rows: int | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Read a CSV (header + date column) or a headerless numeric file (solar_AL layout).
 
     Returns ``(values, column_names)``. ``columns`` selects numeric columns by name (CSV with a
@@ -94,8 +102,10 @@ def read_series_file(path: str | os.PathLike, columns: Sequence[str] | None = No
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"data file not found: {path} (set dataset.path to an existing file, "
-                        "or leave it null to use the default data directory or the synthetic series)")
+        raise DataError(
+            f"data file not found: {path} (set dataset.path to an existing file, "
+            "or leave it null to use the default data directory or the synthetic series)"
+        )
     try:
         with _open_text(path) as handle:
             first = handle.readline()
@@ -113,12 +123,13 @@ def read_series_file(path: str | os.PathLike, columns: Sequence[str] | None = No
             if columns:
                 missing = [c for c in columns if c not in names]
                 if missing:
-                    raise DataError(f"columns {missing} not in {path} (it has {names[1 if drop_first else 0:]})")
+                    raise DataError(f"columns {missing} not in {path} (it has {names[1 if drop_first else 0 :]})")
                 usecols = [names.index(c) for c in columns]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "no data": reported below
-                values = np.loadtxt(handle, delimiter=",", usecols=usecols, dtype=np.float64,
-                                    max_rows=max_rows, ndmin=2)
+                values = np.loadtxt(
+                    handle, delimiter=",", usecols=usecols, dtype=np.float64, max_rows=max_rows, ndmin=2
+                )
     except DataError:
         raise
     except (ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
@@ -128,13 +139,16 @@ def read_series_file(path: str | os.PathLike, columns: Sequence[str] | None = No
     bad = ~np.isfinite(values)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise DataError(f"data file {path} has {int(bad.sum())} NaN/inf values "
-                        f"(first at data row {row + 1}, column {names[usecols[col]]!r}); clean or impute it first")
+        raise DataError(
+            f"data file {path} has {int(bad.sum())} NaN/inf values "
+            f"(first at data row {row + 1}, column {names[usecols[col]]!r}); clean or impute it first"
+        )
     return values.astype(np.float32), [names[i] for i in usecols]
 
 
-def synthetic_series(kind: str, rows: int = 8760, channels: int = 4, steps_per_day: int = 24,
-                     seed: int = 0) -> tuple[np.ndarray, list[str]]:
+def synthetic_series(
+    kind: str, rows: int = 8760, channels: int = 4, steps_per_day: int = 24, seed: int = 0
+) -> tuple[np.ndarray, list[str]]:
     """A labelled synthetic stand-in: diurnal solar output with clouds, or gusty wind power."""
     if kind not in SYNTHETIC_KINDS:
         raise DataError(f"unknown synthetic kind {kind!r}; choose one of {SYNTHETIC_KINDS}")
@@ -189,12 +203,20 @@ def load_series(cfg: Any) -> Series:
         return Series(values, names, str(cfg.name), "file", str(path.resolve()), sha256_of(path))
     kind = str(cfg.get("synthetic_kind") or str(cfg.name).lower())
     rows = int(cfg.get("max_rows") or cfg.get("synthetic_rows") or 8760)
-    values, names = synthetic_series(kind, rows=rows, channels=int(cfg.get("synthetic_channels") or 4),
-                                     steps_per_day=int(cfg.get("steps_per_day") or 24), seed=int(cfg.get("seed") or 0))
+    values, names = synthetic_series(
+        kind,
+        rows=rows,
+        channels=int(cfg.get("synthetic_channels") or 4),
+        steps_per_day=int(cfg.get("steps_per_day") or 24),
+        seed=int(cfg.get("seed") or 0),
+    )
     log.warning("=" * 72)
-    log.warning("NO DATA FILE FOR %s: TRAINING ON A SYNTHETIC %s SERIES (%d x %d).", cfg.name, kind.upper(), *values.shape)
-    log.warning("Put the file in %s/%s/ or set dataset.path=...; see scripts/download_data.py.",
-                cfg.get("data_dir"), cfg.name)
+    log.warning(
+        "NO DATA FILE FOR %s: TRAINING ON A SYNTHETIC %s SERIES (%d x %d).", cfg.name, kind.upper(), *values.shape
+    )
+    log.warning(
+        "Put the file in %s/%s/ or set dataset.path=...; see scripts/download_data.py.", cfg.get("data_dir"), cfg.name
+    )
     log.warning("=" * 72)
     return Series(values, names, str(cfg.name), "synthetic", None, None)
 
@@ -211,8 +233,9 @@ class Splits:
     horizon: int
 
 
-def split_and_scale(values: np.ndarray, lookback: int, horizon: int,
-                    ratios: Sequence[float] = (0.7, 0.1, 0.2)) -> Splits:
+def split_and_scale(
+    values: np.ndarray, lookback: int, horizon: int, ratios: Sequence[float] = (0.7, 0.1, 0.2)
+) -> Splits:
     """Chronological train/val/test split with scaling fitted on the training rows only.
 
     Windows of the val and test splits take their lookback from the rows before the split
@@ -232,11 +255,15 @@ def split_and_scale(values: np.ndarray, lookback: int, horizon: int,
         first = lo if split == "train" else lo - lookback
         last = hi - lookback - horizon  # inclusive start of the last window
         if split == "train" and n_train < lookback + horizon:
-            raise DataError(f"the training split has {n_train} rows, fewer than lookback + horizon = "
-                            f"{lookback + horizon}; use more data or a shorter lookback/horizon")
+            raise DataError(
+                f"the training split has {n_train} rows, fewer than lookback + horizon = "
+                f"{lookback + horizon}; use more data or a shorter lookback/horizon"
+            )
         if last < first:
-            raise DataError(f"the {split} split has {hi - lo} rows, too few for horizon {horizon}; "
-                            "use more data or a shorter horizon")
+            raise DataError(
+                f"the {split} split has {hi - lo} rows, too few for horizon {horizon}; "
+                "use more data or a shorter horizon"
+            )
         starts[split] = np.arange(first, last + 1)
     train = values[:n_train].astype(np.float64)
     mean = train.mean(axis=0)

@@ -32,8 +32,7 @@ def run_job(cfg: DictConfig) -> float | dict[str, float]:
     multirun = hc.mode == RunMode.MULTIRUN
     job_num = int(hc.job.num) if multirun else None
     # a retried trial runs in its first attempt's directory and keeps that run's name
-    suffix = (f"{int(run_dir.name):03d}" if run_dir.name.isdigit() else f"{job_num:03d}") \
-        if multirun else run_dir.name
+    suffix = (f"{int(run_dir.name):03d}" if run_dir.name.isdigit() else f"{job_num:03d}") if multirun else run_dir.name
     record = {
         "run_name": f"{cfg.model.name}_{cfg.dataset.name}_{suffix}",
         "job_num": job_num,
@@ -41,14 +40,16 @@ def run_job(cfg: DictConfig) -> float | dict[str, float]:
         "dataset": str(cfg.dataset.name),
         "params": job_params(cfg, list(hc.overrides.task)),
         "group": Path(hc.sweep.dir).name if multirun else None,
-        "tags": [str(cfg.model.name), str(cfg.dataset.name),
-                 str(hc.runtime.choices.get("sweeper", "single")) if multirun else "single"],
+        "tags": [
+            str(cfg.model.name),
+            str(cfg.dataset.name),
+            str(hc.runtime.choices.get("sweeper", "single")) if multirun else "single",
+        ],
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     result = run_training(cfg, run_dir, record)
     objective = cfg.get("objective")
     if OmegaConf.is_list(objective):
         extra = {"n_params": float(result.n_params) if result.n_params is not None else float("nan")}
-        return {str(name): result.objective if i == 0 else extra[str(name)]
-                for i, name in enumerate(objective)}
+        return {str(name): result.objective if i == 0 else extra[str(name)] for i, name in enumerate(objective)}
     return result.objective

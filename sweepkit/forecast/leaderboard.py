@@ -32,8 +32,7 @@ from sweepkit.forecast.data import Series, Splits, load_series, split_and_scale
 #: Published test MSE on the TFB protocol (7:1:2 split, lookback 96 for the zero-shot models):
 #: {(dataset, horizon): [(label, mse, mae or None)]}.
 ANCHORS: dict[tuple[str, int], list[tuple[str, float, float | None]]] = {
-    ("Wind", 96): [("Aurora (zero-shot, published)", 0.951, None),
-                   ("MOIRAI (zero-shot, published)", 0.963, None)],
+    ("Wind", 96): [("Aurora (zero-shot, published)", 0.951, None), ("MOIRAI (zero-shot, published)", 0.963, None)],
 }
 
 
@@ -53,9 +52,16 @@ class Row:
         out = {"name": self.name, "kind": self.kind, "lookback": self.lookback, "detail": self.detail, **self.extra}
         for split in ("val", "test"):
             score = getattr(self, split)
-            out[split] = None if score is None else {"mse": _num(score.mse), "mae": _num(score.mae),
-                                                     "mse_per_channel": score.mse_per_channel,
-                                                     "mae_per_channel": score.mae_per_channel}
+            out[split] = (
+                None
+                if score is None
+                else {
+                    "mse": _num(score.mse),
+                    "mae": _num(score.mae),
+                    "mse_per_channel": score.mse_per_channel,
+                    "mae_per_channel": score.mae_per_channel,
+                }
+            )
         return out
 
 
@@ -80,15 +86,27 @@ class Board:
     generated: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "horizon": self.horizon, "lookbacks": self.lookbacks,
-                "series": self.series, "columns": self.columns, "test_windows": self.test_windows,
-                "generated": self.generated, "rows": [r.as_dict() for r in self.rows], "skipped": self.skipped}
+        return {
+            "dataset": self.dataset,
+            "horizon": self.horizon,
+            "lookbacks": self.lookbacks,
+            "series": self.series,
+            "columns": self.columns,
+            "test_windows": self.test_windows,
+            "generated": self.generated,
+            "rows": [r.as_dict() for r in self.rows],
+            "skipped": self.skipped,
+        }
 
 
 def _data_key(dcfg: Any) -> dict[str, Any]:
     """What must agree for two runs to share test windows (besides the series itself)."""
-    return {"horizon": int(dcfg.horizon), "split": [float(r) for r in dcfg.split], "max_rows": dcfg.get("max_rows"),
-            "columns": list(dcfg.get("columns") or [])}
+    return {
+        "horizon": int(dcfg.horizon),
+        "split": [float(r) for r in dcfg.split],
+        "max_rows": dcfg.get("max_rows"),
+        "columns": list(dcfg.get("columns") or []),
+    }
 
 
 class _Data:
@@ -101,8 +119,9 @@ class _Data:
 
     def splits(self, lookback: int) -> Splits:
         if lookback not in self._splits:
-            self._splits[lookback] = split_and_scale(self.series.values, lookback, int(self.dcfg.horizon),
-                                                     tuple(self.dcfg.split))
+            self._splits[lookback] = split_and_scale(
+                self.series.values, lookback, int(self.dcfg.horizon), tuple(self.dcfg.split)
+            )
         return self._splits[lookback]
 
 
@@ -118,8 +137,10 @@ def evaluate_checkpoint(path: str | Path, data: _Data, threads: int | None = 1) 
     state = torch.load(path, map_location="cpu", weights_only=True)
     splits = data.splits(int(state["lookback"]))
     if int(state["horizon"]) != splits.horizon or int(state["n_features"]) != splits.data.shape[1]:
-        raise ValueError(f"{path}: horizon {state['horizon']} / {state['n_features']} channels, the data has "
-                         f"{splits.horizon} / {splits.data.shape[1]}")
+        raise ValueError(
+            f"{path}: horizon {state['horizon']} / {state['n_features']} channels, the data has "
+            f"{splits.horizon} / {splits.data.shape[1]}"
+        )
     model = build_model(state["model"], int(state["n_features"]), splits.lookback, splits.horizon)
     model.load_state_dict(state["model_state"])
     sampler = WindowSampler(splits, torch.device("cpu"))
@@ -137,8 +158,14 @@ def _sweeps_of(root: Path, dataset: str):
     return [s for s in sweeps if s.dataset == dataset]
 
 
-def build_board(root: str | Path, dataset: str, lookbacks: Sequence[int] = (96,), dataset_cfg: Any = None,
-                threads: int | None = 1, data_path: str | None = None) -> Board:
+def build_board(
+    root: str | Path,
+    dataset: str,
+    lookbacks: Sequence[int] = (96,),
+    dataset_cfg: Any = None,
+    threads: int | None = 1,
+    data_path: str | None = None,
+) -> Board:
     """The leaderboard of ``dataset`` from the sweeps under ``root`` (see the module docstring).
 
     The data settings come from ``dataset_cfg`` if given, else from the newest matching sweep's
@@ -194,26 +221,47 @@ def build_board(root: str | Path, dataset: str, lookbacks: Sequence[int] = (96,)
         record = sweep.job_record(best) or {}
         run_sha = (record.get("data") or {}).get("sha256")
         if run_sha != sha:
-            skipped.append(f"{sweep.name}: trained on other data ({(record.get('data') or {}).get('source')}, "
-                           f"sha256 {str(run_sha)[:8]}) than the leaderboard's")
+            skipped.append(
+                f"{sweep.name}: trained on other data ({(record.get('data') or {}).get('source')}, "
+                f"sha256 {str(run_sha)[:8]}) than the leaderboard's"
+            )
             continue
         val, test, state = evaluate_checkpoint(best["checkpoint"], data, threads)
         counts = sweep.counts()
-        rows.append(Row(str(cfg.model.name), "sweep", int(state["lookback"]), val, test,
-                        f"{sweep.name} #1 {best.get('run_name')} epoch {best.get('epoch')} "
-                        f"({sum(counts.values())} trials)",
-                        {"sweep": str(sweep.path.absolute()), "run_name": best.get("run_name"), "config": best["config"],
-                         "checkpoint": best["checkpoint"]}))
+        rows.append(
+            Row(
+                str(cfg.model.name),
+                "sweep",
+                int(state["lookback"]),
+                val,
+                test,
+                f"{sweep.name} #1 {best.get('run_name')} epoch {best.get('epoch')} ({sum(counts.values())} trials)",
+                {
+                    "sweep": str(sweep.path.absolute()),
+                    "run_name": best.get("run_name"),
+                    "config": best["config"],
+                    "checkpoint": best["checkpoint"],
+                },
+            )
+        )
     for label, mse, mae in ANCHORS.get((dataset, int(dcfg.horizon)), []):
         rows.append(Row(label, "published", None, None, Score(mse, mae if mae is not None else math.nan)))
     rows.sort(key=lambda r: r.test.mse if r.test else math.inf)
-    return Board(dataset, int(dcfg.horizon), list(dict.fromkeys(int(n) for n in lookbacks)),
-                 data.series.provenance(), data.series.columns,
-                 len(splits.starts["test"]), rows, skipped)
+    return Board(
+        dataset,
+        int(dcfg.horizon),
+        list(dict.fromkeys(int(n) for n in lookbacks)),
+        data.series.provenance(),
+        data.series.columns,
+        len(splits.starts["test"]),
+        rows,
+        skipped,
+    )
 
 
-def retrain_seeds(config_path: str | Path, seeds: Sequence[int], out_dir: str | Path,
-                  threads: int | None = 1, log=print) -> Row:
+def retrain_seeds(
+    config_path: str | Path, seeds: Sequence[int], out_dir: str | Path, threads: int | None = 1, log=print
+) -> Row:
     """Train the configuration in ``config_path`` once per seed (run dirs under ``out_dir``) and
     return a row with the mean val MSE (at each run's best epoch) and mean test scores; ``extra``
     holds every seed's val and test MSE and the sample standard deviations (0 for one seed)."""
@@ -232,8 +280,11 @@ def retrain_seeds(config_path: str | Path, seeds: Sequence[int], out_dir: str | 
         result = run_training(run_cfg, run_dir, {"run_name": f"{cfg.model.name}_{cfg.dataset.name}_seed{seed}"})
         if result.test is None:
             raise RuntimeError(f"seed {seed}: the run ended {result.status} without a checkpoint")
-        log(f"seed {seed}: best {result.record.get('metric_name', 'val')} {result.objective:.4f}  "
-            f"test_mse {result.test['mse']:.4f}  test_mae {result.test['mae']:.4f}  ({time.perf_counter() - started:.0f} s)")
+        log(
+            f"seed {seed}: best {result.record.get('metric_name', 'val')} {result.objective:.4f}  "
+            f"test_mse {result.test['mse']:.4f}  test_mae {result.test['mae']:.4f}  "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
         results.append(result)
 
     def spread(values: list[float]) -> float:
@@ -242,12 +293,24 @@ def retrain_seeds(config_path: str | Path, seeds: Sequence[int], out_dir: str | 
     test_mse = [r.test["mse"] for r in results]
     test_mae = [r.test["mae"] for r in results]
     val_mse = [next(h["val_loss"] for h in r.record["history"] if h["epoch"] == r.best_epoch) for r in results]
-    return Row(f"{cfg.model.name} x{len(seeds)} seeds", "seeds", int(cfg.dataset.lookback),
-               Score(statistics.fmean(val_mse), math.nan), Score(statistics.fmean(test_mse), statistics.fmean(test_mae)),
-               f"mean of seeds {', '.join(map(str, seeds))}; test_mse sd {spread(test_mse):.4f}, "
-               f"test_mae sd {spread(test_mae):.4f}",
-               {"seeds": list(seeds), "val_mse": val_mse, "test_mse": test_mse, "test_mae": test_mae,
-                "test_mse_sd": spread(test_mse), "test_mae_sd": spread(test_mae), "config": str(config_path)})
+    return Row(
+        f"{cfg.model.name} x{len(seeds)} seeds",
+        "seeds",
+        int(cfg.dataset.lookback),
+        Score(statistics.fmean(val_mse), math.nan),
+        Score(statistics.fmean(test_mse), statistics.fmean(test_mae)),
+        f"mean of seeds {', '.join(map(str, seeds))}; test_mse sd {spread(test_mse):.4f}, "
+        f"test_mae sd {spread(test_mae):.4f}",
+        {
+            "seeds": list(seeds),
+            "val_mse": val_mse,
+            "test_mse": test_mse,
+            "test_mae": test_mae,
+            "test_mse_sd": spread(test_mse),
+            "test_mae_sd": spread(test_mae),
+            "config": str(config_path),
+        },
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -258,18 +321,22 @@ def format_board(board: Board, per_channel: bool = False) -> str:
     """The board as a plain-text table (test split), best test MSE first."""
     series = board.series
     source = series["source"] if series["source"] != "file" else f"file {Path(series['path']).name}"
-    lines = [f"Leaderboard {board.dataset}: {source}, {series['rows']} x {series['channels']}, horizon "
-             f"{board.horizon}, {board.test_windows} test windows; baselines at lookback "
-             f"{', '.join(map(str, board.lookbacks))}",
-             "  scores on the standardised scale; sweeps' best runs were chosen on val, never on test"]
+    lines = [
+        f"Leaderboard {board.dataset}: {source}, {series['rows']} x {series['channels']}, horizon "
+        f"{board.horizon}, {board.test_windows} test windows; baselines at lookback "
+        f"{', '.join(map(str, board.lookbacks))}",
+        "  scores on the standardised scale; sweeps' best runs were chosen on val, never on test",
+    ]
     if series["source"] == "synthetic":
         lines.append("  WARNING: a SYNTHETIC series, not real data (point dataset.path at the file)")
     head = f"  {'model':<32} {'kind':<9} {'lookback':>8} {'val_mse':>8} {'test_mse':>8} {'test_mae':>8}  detail"
     lines.append(head)
     for row in board.rows:
-        lines.append(f"  {row.name:<32} {row.kind:<9} {('-' if row.lookback is None else row.lookback):>8} "
-                     f"{_fmt(row.val.mse if row.val else None):>8} {_fmt(row.test.mse if row.test else None):>8} "
-                     f"{_fmt(row.test.mae if row.test else None):>8}  {row.detail}".rstrip())
+        lines.append(
+            f"  {row.name:<32} {row.kind:<9} {('-' if row.lookback is None else row.lookback):>8} "
+            f"{_fmt(row.val.mse if row.val else None):>8} {_fmt(row.test.mse if row.test else None):>8} "
+            f"{_fmt(row.test.mae if row.test else None):>8}  {row.detail}".rstrip()
+        )
     if per_channel:
         lines.append("")
         lines.append("  test MSE per channel")

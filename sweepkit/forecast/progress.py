@@ -34,8 +34,9 @@ def resolve_mode(mode: str | None, stream=None) -> str:
 class EpochProgress:
     """Counts one epoch's batches; ``update(windows)`` after each, ``close()`` at the end."""
 
-    def __init__(self, mode: str, epoch: int, max_epochs: int, total_batches: int, every_s: float = 30.0,
-                 clock=time.perf_counter) -> None:
+    def __init__(
+        self, mode: str, epoch: int, max_epochs: int, total_batches: int, every_s: float = 30.0, clock=time.perf_counter
+    ) -> None:
         self.mode, self.epoch, self.max_epochs = mode, epoch, max_epochs
         self.total, self.every_s, self.clock = total_batches, float(every_s), clock
         self.batches = self.windows = 0
@@ -44,8 +45,14 @@ class EpochProgress:
         if mode == "bar":
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total_batches, desc=f"epoch {epoch}/{max_epochs}", unit="batch",
-                            leave=False, dynamic_ncols=True, file=sys.stderr)
+            self.bar = tqdm(
+                total=total_batches,
+                desc=f"epoch {epoch}/{max_epochs}",
+                unit="batch",
+                leave=False,
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
 
     def rate(self) -> float:
         """Training windows per second so far in this epoch."""
@@ -64,9 +71,16 @@ class EpochProgress:
             if now - self.last_line >= self.every_s and self.batches < self.total:
                 self.last_line = now
                 left = (self.total - self.batches) * (now - self.started) / self.batches
-                log.info("epoch %d/%d: %d/%d batches (%.0f%%), %s windows/s, ~%.0f s left in the epoch",
-                         self.epoch, self.max_epochs, self.batches, self.total, 100 * self.batches / self.total,
-                         f"{self.rate():,.0f}", left)
+                log.info(
+                    "epoch %d/%d: %d/%d batches (%.0f%%), %s windows/s, ~%.0f s left in the epoch",
+                    self.epoch,
+                    self.max_epochs,
+                    self.batches,
+                    self.total,
+                    100 * self.batches / self.total,
+                    f"{self.rate():,.0f}",
+                    left,
+                )
 
     def close(self) -> None:
         if self.bar is not None:

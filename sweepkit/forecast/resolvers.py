@@ -38,7 +38,6 @@ def objective_pruner(objective: Any, target: str) -> str:
 
 def register() -> None:
     """Register the resolvers (idempotent)."""
-    for name, fn in (("objective_directions", objective_directions),
-                     ("objective_pruner", objective_pruner)):
+    for name, fn in (("objective_directions", objective_directions), ("objective_pruner", objective_pruner)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -18,10 +18,10 @@ from torch import nn
 from sweepkit.forecast.data import Splits, load_series, split_and_scale
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.progress import EpochProgress, resolve_mode
+from sweepkit.loggers import make_logger
 from sweepkit.manifest._store import fault_point
 from sweepkit.pruning import current_trial
 from sweepkit.tracker import BestModelTracker
-from sweepkit.loggers import make_logger
 
 log = logging.getLogger("sweepkit.train")
 
@@ -61,16 +61,23 @@ def run_fingerprint(cfg: Any) -> str:
         return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
     trainer = {k: v for k, v in plain(cfg.trainer).items() if k not in _RESUME_FREE_KEYS}
-    parts = {"model": plain(cfg.model), "dataset": plain(cfg.dataset), "trainer": trainer,
-             "objective": plain(cfg.get("objective", "val_loss"))}
+    parts = {
+        "model": plain(cfg.model),
+        "dataset": plain(cfg.dataset),
+        "trainer": trainer,
+        "objective": plain(cfg.get("objective", "val_loss")),
+    }
     return json.dumps(parts, sort_keys=True, default=str)
 
 
 def rng_state() -> dict[str, Any]:
     """Python, numpy and torch (CPU and CUDA) random states, as plain values and tensors."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),  # type: ignore[attr-defined]
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),  # type: ignore[attr-defined]
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -95,16 +102,22 @@ def load_resume(path: Path, fingerprint: str, max_epochs: int) -> dict[str, Any]
         epoch = int(state["epoch"])
         state["model_state"], state["optimizer"], state["scheduler"], state["rng"]  # noqa: B018
     except Exception as exc:  # a torn or foreign file: train from the start, say so
-        log.warning("resume checkpoint %s is unreadable (%s: %s); starting from epoch 1 "
-                    "(it is replaced after the first epoch)", path, type(exc).__name__, exc)
+        log.warning(
+            "resume checkpoint %s is unreadable (%s: %s); starting from epoch 1 (it is replaced after the first epoch)",
+            path,
+            type(exc).__name__,
+            exc,
+        )
         return None
     if state.get("fingerprint") != fingerprint:
-        log.warning("resume checkpoint %s was written with other settings (model, dataset or "
-                    "trainer changed); starting from epoch 1", path)
+        log.warning(
+            "resume checkpoint %s was written with other settings (model, dataset or "
+            "trainer changed); starting from epoch 1",
+            path,
+        )
         return None
     if not 1 <= epoch < max_epochs:
-        log.warning("resume checkpoint %s is at epoch %d of %d; starting from epoch 1",
-                    path, epoch, max_epochs)
+        log.warning("resume checkpoint %s is at epoch %d of %d; starting from epoch 1", path, epoch, max_epochs)
         return None
     return state
 
@@ -127,20 +140,20 @@ class WindowSampler:
     def batch(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.data[starts[:, None] + self.past], self.data[starts[:, None] + self.future]
 
-    def batches(self, split: str, batch_size: int, shuffle: bool = False, generator=None,
-                limit: int | None = None):
+    def batches(self, split: str, batch_size: int, shuffle: bool = False, generator=None, limit: int | None = None):
         """Batches of ``split``'s windows; shuffled, with ``limit`` a fresh random ``limit`` of them."""
         starts = self.starts[split]
         if shuffle:
             order = torch.randperm(len(starts), generator=generator, device="cpu")[:limit]
             starts = starts[order.to(starts.device)]
         for i in range(0, len(starts), batch_size):
-            yield self.batch(starts[i:i + batch_size])
+            yield self.batch(starts[i : i + batch_size])
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, sampler: WindowSampler, split: str, batch_size: int,
-             per_channel: bool = False) -> dict[str, Any]:
+def evaluate(
+    model: nn.Module, sampler: WindowSampler, split: str, batch_size: int, per_channel: bool = False
+) -> dict[str, Any]:
     """MSE and MAE over every window, horizon step and channel of a split, on the standardised
     scale; with ``per_channel`` also ``mse_per_channel`` and ``mae_per_channel`` (lists)."""
     model.eval()
@@ -192,8 +205,10 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     objectives = [str(objective)] if isinstance(objective, str) else [str(o) for o in objective]
     objective = objectives[0]
     if objective not in OBJECTIVES or any(o not in EXTRA_OBJECTIVES for o in objectives[1:]):
-        raise ValueError(f"objective must be one of {OBJECTIVES}, or a list of one of them and "
-                         f"any of {EXTRA_OBJECTIVES}, got {objectives!r}")
+        raise ValueError(
+            f"objective must be one of {OBJECTIVES}, or a list of one of them and "
+            f"any of {EXTRA_OBJECTIVES}, got {objectives!r}"
+        )
     mode = str(cfg.sweepkit.mode) if "sweepkit" in cfg else "min"
     seed_everything(int(tcfg.seed))
     if tcfg.get("num_threads"):
@@ -220,7 +235,8 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     n_train = len(splits.starts["train"]) if epoch_windows is None else min(epoch_windows, len(splits.starts["train"]))
     steps_per_epoch = max(1, math.ceil(n_train / int(tcfg.batch_size)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # stepped every batch
-        optimizer, lambda step: lr_factor(step / steps_per_epoch, warmup, schedule_epochs, kind))
+        optimizer, lambda step: lr_factor(step / steps_per_epoch, warmup, schedule_epochs, kind)
+    )
     generator = torch.Generator().manual_seed(int(tcfg.seed))
 
     extra = dict(record or {})
@@ -238,13 +254,19 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
         set_rng_state(resumed["rng"])
         tracker.resume_from(resumed["tracker"], int(resumed["epoch"]))
         first_epoch, stale = int(resumed["epoch"]) + 1, int(resumed.get("stale", 0))
-        log.info("resuming from epoch %d/%d: epochs 1-%d restored from %s", first_epoch, max_epochs,
-                 first_epoch - 1, tracker.resume_path)
+        log.info(
+            "resuming from epoch %d/%d: epochs 1-%d restored from %s",
+            first_epoch,
+            max_epochs,
+            first_epoch - 1,
+            tracker.resume_path,
+        )
     extra["run_name"] = tracker.record["run_name"]
     run_name = str(extra.get("run_name", Path(run_dir).name))
     try:
-        wandb_info = logger.start(config=extra.get("config", {}), run_name=run_name,
-                                  group=extra.get("group"), tags=extra.get("tags"))
+        wandb_info = logger.start(
+            config=extra.get("config", {}), run_name=run_name, group=extra.get("group"), tags=extra.get("tags")
+        )
     except BaseException as exc:  # e.g. W&B online init timed out: record the failure
         tracker.finish("failed", error=f"{type(exc).__name__}: {exc}")
         raise
@@ -254,21 +276,48 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     for entry in tracker.record["history"] if resumed is not None else ():
         reporter.report(entry[objective], int(entry["epoch"]))  # steps the trial has are skipped
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("%s on %s (%s, %d x %d), %d parameters, %d/%d/%d windows, device %s",
-             cfg.model.name, series.name, series.source, *series.values.shape, n_params,
-             *(len(splits.starts[s]) for s in ("train", "val", "test")), device)
+    log.info(
+        "%s on %s (%s, %d x %d), %d parameters, %d/%d/%d windows, device %s",
+        cfg.model.name,
+        series.name,
+        series.source,
+        *series.values.shape,
+        n_params,
+        *(len(splits.starts[s]) for s in ("train", "val", "test")),
+        device,
+    )
 
     def save(path: Path) -> None:
-        torch.save({"model_state": model.state_dict(), "epoch": epoch, "metric_name": objective,
-                    "metric_value": val_objective, "model": dict(cfg.model), "n_features": n_features,
-                    "lookback": splits.lookback, "horizon": splits.horizon,
-                    "scaler": {"mean": splits.mean.tolist(), "std": splits.std.tolist()}}, path)
+        torch.save(
+            {
+                "model_state": model.state_dict(),
+                "epoch": epoch,
+                "metric_name": objective,
+                "metric_value": val_objective,
+                "model": dict(cfg.model),
+                "n_features": n_features,
+                "lookback": splits.lookback,
+                "horizon": splits.horizon,
+                "scaler": {"mean": splits.mean.tolist(), "std": splits.std.tolist()},
+            },
+            path,
+        )
 
     def save_resume(path: Path) -> None:
-        torch.save({"epoch": epoch, "fingerprint": fingerprint, "stale": stale,
-                    "model_state": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                    "rng": rng_state(), "tracker": tracker.resume_state()}, path)
+        torch.save(
+            {
+                "epoch": epoch,
+                "fingerprint": fingerprint,
+                "stale": stale,
+                "model_state": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(),
+                "rng": rng_state(),
+                "tracker": tracker.resume_state(),
+            },
+            path,
+        )
 
     loss_fn = nn.MSELoss()
     status, error = "complete", None
@@ -288,8 +337,7 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
             model.train()
             total, n_batches = torch.zeros((), device=device), 0  # summed on the device: no sync per step
             progress = EpochProgress(progress_mode, epoch, max_epochs, steps_per_epoch, every_s)
-            for x, y in sampler.batches("train", batch_size, shuffle=True, generator=generator,
-                                            limit=epoch_windows):
+            for x, y in sampler.batches("train", batch_size, shuffle=True, generator=generator, limit=epoch_windows):
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model(x), y)
                 loss.backward()
@@ -308,8 +356,15 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
             windows_per_s = progress.rate()
             val = evaluate(model, sampler, "val", batch_size * 4)
             val_objective = val["mse"] if objective == "val_loss" else val["mae"]
-            entry = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["mse"], "val_mae": val["mae"],
-                     "lr": lr, "time": time.perf_counter() - started, "windows_per_s": windows_per_s}
+            entry = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_loss": val["mse"],
+                "val_mae": val["mae"],
+                "lr": lr,
+                "time": time.perf_counter() - started,
+                "windows_per_s": windows_per_s,
+            }
             if not (math.isfinite(train_loss) and math.isfinite(val_objective)):
                 tracker.log_epoch(entry)
                 status, error = "failed", f"training diverged: non-finite loss at epoch {epoch}"
@@ -322,9 +377,17 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 tracker.save_resume(save_resume)
             fault_point(f"after_epoch_{epoch}")
             logger.log({k: v for k, v in entry.items() if k != "epoch"}, step=epoch)
-            log.info("epoch %3d/%d  train_loss %.5f  val_loss %.5f  val_mae %.5f  %.1fs  %s windows/s%s", epoch,
-                     max_epochs, train_loss, val["mse"], val["mae"], entry["time"], f"{windows_per_s:,.0f}",
-                     "  *" if improved else "")
+            log.info(
+                "epoch %3d/%d  train_loss %.5f  val_loss %.5f  val_mae %.5f  %.1fs  %s windows/s%s",
+                epoch,
+                max_epochs,
+                train_loss,
+                val["mse"],
+                val["mae"],
+                entry["time"],
+                f"{windows_per_s:,.0f}",
+                "  *" if improved else "",
+            )
             reporter.report(val_objective, epoch)
             # the last epoch is not pruned: it saves nothing, and the sampler should see a
             # fully trained trial as complete
@@ -355,8 +418,15 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
         summary.update({f"test_{k}": v for k, v in test.items()})
     logger.finish(status, summary)
     if test is not None:
-        log.info("best %s %.5f at epoch %s; test mse %.5f mae %.5f (%s)", objective, tracker.best_value,
-                 tracker.best_epoch, test["mse"], test["mae"], status)
+        log.info(
+            "best %s %.5f at epoch %s; test mse %.5f mae %.5f (%s)",
+            objective,
+            tracker.best_value,
+            tracker.best_epoch,
+            test["mse"],
+            test["mae"],
+            status,
+        )
     else:
         log.info("run %s with no finite %s", status, objective)
     return RunResult(status, best, tracker.best_epoch, test, tracker.record, n_params)

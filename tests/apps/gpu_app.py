@@ -19,9 +19,14 @@ def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     started = time.time()
     time.sleep(cfg.epoch_seconds)
-    record = {"job_num": hydra_cfg.job.num, "pid": os.getpid(),
-              "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-              "device": cfg.get("device"), "started": started, "ended": time.time()}
+    record = {
+        "job_num": hydra_cfg.job.num,
+        "pid": os.getpid(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "device": cfg.get("device"),
+        "started": started,
+        "ended": time.time(),
+    }
     (Path(hydra_cfg.runtime.output_dir) / "gpu.json").write_text(json.dumps(record))
     return (cfg.model.x - 0.3) ** 2
 

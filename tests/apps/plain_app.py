@@ -33,9 +33,15 @@ def main(cfg: DictConfig):
         ckpt_dir = out / "checkpoints"
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         best = ckpt_dir / "epoch_002.ckpt"
-        state = {"state_dict": {"w": torch.tensor([cfg.x])},
-                 "callbacks": {"ModelCheckpoint{'monitor': 'val/loss', 'mode': 'min'}":
-                               {"best_model_path": str(best), "best_model_score": loss}}}
+        state = {
+            "state_dict": {"w": torch.tensor([cfg.x])},
+            "callbacks": {
+                "ModelCheckpoint{'monitor': 'val/loss', 'mode': 'min'}": {
+                    "best_model_path": str(best),
+                    "best_model_score": loss,
+                }
+            },
+        }
         torch.save(state, best)
         if cfg.save_last:  # written after the best one: the newest file is not the best
             torch.save(state, ckpt_dir / "last.ckpt")

@@ -13,8 +13,15 @@ from sweepkit.forecast import resolvers
 
 resolvers.register()  # the project's conf/sweeper presets use them
 
-SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_PARTITION",
-              "SLURM_CPUS_PER_TASK", "SLURM_MEM_PER_NODE", "SUBMITIT_EXECUTOR")
+SLURM_VARS = (
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_JOB_PARTITION",
+    "SLURM_CPUS_PER_TASK",
+    "SLURM_MEM_PER_NODE",
+    "SUBMITIT_EXECUTOR",
+)
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="slurm_app")

@@ -44,7 +44,7 @@ def main(cfg: DictConfig):
         time.sleep(cfg.epoch_seconds)
         loss = toy_loss(cfg, epoch)
         epochs = epoch
-        tracker.update(epoch, loss, save=lambda path: path.write_text(str(loss)))
+        tracker.update(epoch, loss, save=lambda path, loss=loss: path.write_text(str(loss)))
         tracker.log_epoch({"epoch": epoch, "val_loss": loss})
         reporter.report(loss, epoch)
         if reporter.should_prune():
@@ -56,8 +56,7 @@ def main(cfg: DictConfig):
         import optuna
 
         seen = len(reporter.trial.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
-    record = {"pid": os.getpid(), "epochs": epochs, "status": status, "trial": reporter.number,
-              "complete_seen": seen}
+    record = {"pid": os.getpid(), "epochs": epochs, "status": status, "trial": reporter.number, "complete_seen": seen}
     (run_dir / "toy.json").write_text(json.dumps(record))
     if job_num in cfg.nan_trials:
         return math.nan

@@ -20,8 +20,15 @@ def spirals(n: int, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor
 
 
 class SpiralDataModule(L.LightningDataModule):
-    def __init__(self, n_train: int = 512, n_val: int = 256, n_test: int = 256,
-                 noise: float = 0.02, batch_size: int = 64, seed: int = 0) -> None:
+    def __init__(
+        self,
+        n_train: int = 512,
+        n_val: int = 256,
+        n_test: int = 256,
+        noise: float = 0.02,
+        batch_size: int = 64,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
 
@@ -34,8 +41,12 @@ class SpiralDataModule(L.LightningDataModule):
         self.test = TensorDataset(x[b:], y[b:])
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train, batch_size=self.hparams.batch_size, shuffle=True,
-                          generator=torch.Generator().manual_seed(self.hparams.seed))
+        return DataLoader(
+            self.train,
+            batch_size=self.hparams.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(self.hparams.seed),
+        )
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val, batch_size=len(self.val))

@@ -8,8 +8,7 @@ from torch import nn
 
 
 class MLPClassifier(L.LightningModule):
-    def __init__(self, width: int = 32, depth: int = 2, lr: float = 1e-2,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(self, width: int = 32, depth: int = 2, lr: float = 1e-2, weight_decay: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         layers, size = [], 2
@@ -41,5 +40,4 @@ class MLPClassifier(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr,
-                                weight_decay=self.hparams.weight_decay)
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

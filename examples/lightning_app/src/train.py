@@ -23,8 +23,9 @@ def main(cfg: DictConfig) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
-    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()
-                 if c is not None and "_target_" in c]
+    callbacks = [
+        hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c
+    ]
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks)
     trainer.fit(model=model, datamodule=datamodule)
     # the best epoch's value (as the template's val/acc_best), the same number the manifest ranks

@@ -83,8 +83,9 @@ def chunk_length(length: int, chunk_size: int) -> int:
     return math.ceil(length / math.ceil(length / chunk_size))
 
 
-def decay_matrix(log_a: Pair, rows: int, cols: int, shift: int = 0, step: int = 1,
-                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def decay_matrix(
+    log_a: Pair, rows: int, cols: int, shift: int = 0, step: int = 1, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """The complex matrix M[r, s] = a ** ((r - s - shift) step) where that power is >= 0, else 0, for every
     state, in real block form (P, 2 rows, 2 cols): [[Re M, -Im M], [Im M, Re M]] maps [x_re; x_im] to
     [Re(M x); Im(M x)], so one real matmul does the four of a complex product.
@@ -107,8 +108,9 @@ def decay_matrix(log_a: Pair, rows: int, cols: int, shift: int = 0, step: int = 
     return table.to(dtype).flatten(1)[:, index.flatten()].view(-1, 2 * rows, 2 * cols)
 
 
-def ssm_chunked(u: torch.Tensor, log_a: Pair, b_bar: Pair, c_out: Pair, x0: Pair | None = None,
-                chunk_size: int = 16) -> tuple[torch.Tensor, Pair]:
+def ssm_chunked(
+    u: torch.Tensor, log_a: Pair, b_bar: Pair, c_out: Pair, x0: Pair | None = None, chunk_size: int = 16
+) -> tuple[torch.Tensor, Pair]:
     """The whole layer y = Re(C x) with x_k = a x_(k-1) + B_bar u_k, by chunks, in four large matmuls.
 
     ``u`` (batch, L, H) real; ``log_a`` (P,); ``b_bar`` (P, H); ``c_out`` (H, P) (any factor 2

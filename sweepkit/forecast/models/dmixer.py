@@ -37,11 +37,17 @@ class MixerBlock(nn.Module):
     def __init__(self, length: int, n_features: int, d_model: int, d_ff: int, dropout: float) -> None:
         super().__init__()
         self.time_norm = nn.LayerNorm(n_features)
-        self.time_mlp = nn.Sequential(nn.Linear(length, d_model), nn.GELU(), nn.Dropout(dropout),
-                                      nn.Linear(d_model, length), nn.Dropout(dropout))
+        self.time_mlp = nn.Sequential(
+            nn.Linear(length, d_model), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_model, length), nn.Dropout(dropout)
+        )
         self.feat_norm = nn.LayerNorm(n_features)
-        self.feat_mlp = nn.Sequential(nn.Linear(n_features, d_ff), nn.GELU(), nn.Dropout(dropout),
-                                      nn.Linear(d_ff, n_features), nn.Dropout(dropout))
+        self.feat_mlp = nn.Sequential(
+            nn.Linear(n_features, d_ff),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(d_ff, n_features),
+            nn.Dropout(dropout),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, C)
         x = x + self.time_mlp(self.time_norm(x).transpose(1, 2)).transpose(1, 2)
@@ -59,9 +65,19 @@ class DMixer(nn.Module):
         learnable RevIN scale/shift.
     """
 
-    def __init__(self, n_features: int, lookback: int, horizon: int, d_model: int = 64, d_ff: int = 64,
-                 n_blocks: int = 2, dropout: float = 0.1, kernel_size: int = 25, revin: bool | str = True,
-                 revin_affine: bool = True) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        lookback: int,
+        horizon: int,
+        d_model: int = 64,
+        d_ff: int = 64,
+        n_blocks: int = 2,
+        dropout: float = 0.1,
+        kernel_size: int = 25,
+        revin: bool | str = True,
+        revin_affine: bool = True,
+    ) -> None:
         super().__init__()
         for name, value in (("d_model", d_model), ("d_ff", d_ff), ("n_blocks", n_blocks)):
             if int(value) < 1:

@@ -29,7 +29,7 @@ class _ChannelLinear(nn.Module):
     def __init__(self, n_features: int, lookback: int, horizon: int, individual: bool) -> None:
         super().__init__()
         channels = n_features if individual else 1
-        bound = 1.0 / lookback ** 0.5  # nn.Linear's default init
+        bound = 1.0 / lookback**0.5  # nn.Linear's default init
         self.weight = nn.Parameter(torch.empty(channels, horizon, lookback).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(channels, horizon).uniform_(-bound, bound))
 
@@ -50,9 +50,17 @@ class LinearForecaster(nn.Module):
         dropout: dropout on the (normalised) lookback.
     """
 
-    def __init__(self, n_features: int, lookback: int, horizon: int, individual: bool = False,
-                 norm: str = "last", decomposition: bool = False, kernel_size: int = 25,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        lookback: int,
+        horizon: int,
+        individual: bool = False,
+        norm: str = "last",
+        decomposition: bool = False,
+        kernel_size: int = 25,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)} (model.norm=...)")

@@ -36,12 +36,16 @@ def check_ssm_sizes(state_size: int, num_blocks: int, conj_sym: bool, dt_min: fl
     if state_size < 1 or num_blocks < 1:
         raise ValueError(f"state_size ({state_size}) and num_blocks ({num_blocks}) must be positive")
     if state_size % num_blocks:
-        raise ValueError(f"state_size ({state_size}) must be divisible by num_blocks ({num_blocks}); "
-                         "change model.state_size or model.num_blocks")
+        raise ValueError(
+            f"state_size ({state_size}) must be divisible by num_blocks ({num_blocks}); "
+            "change model.state_size or model.num_blocks"
+        )
     if conj_sym and (state_size // num_blocks) % 2:
-        raise ValueError(f"conj_sym needs an even block size, but state_size/num_blocks = "
-                         f"{state_size}/{num_blocks} = {state_size // num_blocks}; change the sizes or "
-                         "set model.conj_sym=false")
+        raise ValueError(
+            f"conj_sym needs an even block size, but state_size/num_blocks = "
+            f"{state_size}/{num_blocks} = {state_size // num_blocks}; change the sizes or "
+            "set model.conj_sym=false"
+        )
     if not 0 < dt_min < dt_max:
         raise ValueError(f"need 0 < dt_min < dt_max, got dt_min={dt_min}, dt_max={dt_max}")
 
@@ -54,10 +58,22 @@ class S5SSM(nn.Module):
     float64 (never under autocast).
     """
 
-    def __init__(self, d_model: int, state_size: int = 256, num_blocks: int = 8, dt_min: float = 0.001,
-                 dt_max: float = 0.1, discretization: str = "zoh", C_init: str = "trunc_standard_normal",
-                 conj_sym: bool = True, clip_eigs: bool = False, bidirectional: bool = False,
-                 scan_method: str = "chunked", chunk_size: int = 16, step_rescale: float = 1.0) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        state_size: int = 256,
+        num_blocks: int = 8,
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        discretization: str = "zoh",
+        C_init: str = "trunc_standard_normal",
+        conj_sym: bool = True,
+        clip_eigs: bool = False,
+        bidirectional: bool = False,
+        scan_method: str = "chunked",
+        chunk_size: int = 16,
+        step_rescale: float = 1.0,
+    ) -> None:
         super().__init__()
         check_ssm_sizes(state_size, num_blocks, conj_sym, dt_min, dt_max)
         self.discretization = _choice("discretization", discretization, DISCRETIZATIONS)
@@ -217,15 +233,24 @@ def _lecun_linear(fan_in: int, fan_out: int) -> nn.Linear:
 class S5Block(nn.Module):
     """Norm (pre or post), S5 layer, activation, dropout and residual, as the reference block."""
 
-    def __init__(self, d_model: int, activation: str = "half_glu1", prenorm: bool = True, norm: str = "batch",
-                 dropout: float = 0.0, **ssm_kwargs) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        activation: str = "half_glu1",
+        prenorm: bool = True,
+        norm: str = "batch",
+        dropout: float = 0.0,
+        **ssm_kwargs,
+    ) -> None:
         super().__init__()
         self.activation = _choice("activation", activation, ACTIVATIONS)
         self.norm_kind = _choice("norm", norm, NORMS)
         self.prenorm = prenorm
         self.ssm = S5SSM(d_model, **ssm_kwargs)
         # Flax BatchNorm momentum 0.95 is PyTorch momentum 0.05; Flax LayerNorm eps is 1e-6.
-        self.norm = nn.BatchNorm1d(d_model, momentum=0.05, eps=1e-5) if norm == "batch" else nn.LayerNorm(d_model, eps=1e-6)
+        self.norm = (
+            nn.BatchNorm1d(d_model, momentum=0.05, eps=1e-5) if norm == "batch" else nn.LayerNorm(d_model, eps=1e-6)
+        )
         if activation == "full_glu":
             self.out1 = _lecun_linear(d_model, d_model)
         if activation in ("full_glu", "half_glu1", "half_glu2"):
@@ -286,16 +311,41 @@ class S5Forecaster(nn.Module):
     the encoder mixes the channels.
     """
 
-    def __init__(self, n_features: int, lookback: int, horizon: int, state_size: int = 64, num_blocks: int = 4,
-                 d_model: int = 64, n_layers: int = 2, dt_min: float = 0.001, dt_max: float = 0.1,
-                 scan_method: str = "chunked", discretization: str = "zoh",
-                 C_init: str = "trunc_standard_normal", conj_sym: bool = True, clip_eigs: bool = False,
-                 bidirectional: bool = False, activation: str = "half_glu1", prenorm: bool = True,
-                 norm: str = "batch", dropout: float = 0.1, ssm_lr: float | None = 1e-3, chunk_size: int = 16,
-                 step_rescale: float = 1.0, revin: bool | str = True, channel_independent: bool = False) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        lookback: int,
+        horizon: int,
+        state_size: int = 64,
+        num_blocks: int = 4,
+        d_model: int = 64,
+        n_layers: int = 2,
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        scan_method: str = "chunked",
+        discretization: str = "zoh",
+        C_init: str = "trunc_standard_normal",
+        conj_sym: bool = True,
+        clip_eigs: bool = False,
+        bidirectional: bool = False,
+        activation: str = "half_glu1",
+        prenorm: bool = True,
+        norm: str = "batch",
+        dropout: float = 0.1,
+        ssm_lr: float | None = 1e-3,
+        chunk_size: int = 16,
+        step_rescale: float = 1.0,
+        revin: bool | str = True,
+        channel_independent: bool = False,
+    ) -> None:
         super().__init__()
-        for name, value in (("n_features", n_features), ("lookback", lookback), ("horizon", horizon),
-                            ("d_model", d_model), ("n_layers", n_layers)):
+        for name, value in (
+            ("n_features", n_features),
+            ("lookback", lookback),
+            ("horizon", horizon),
+            ("d_model", d_model),
+            ("n_layers", n_layers),
+        ):
             if int(value) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         if ssm_lr is not None and ssm_lr <= 0:
@@ -307,12 +357,27 @@ class S5Forecaster(nn.Module):
         width = 1 if self.channel_independent else n_features
         self.encoder = _lecun_linear(width, d_model)
         self.blocks = nn.ModuleList(
-            S5Block(d_model, activation=activation, prenorm=prenorm, norm=norm, dropout=dropout,
-                    state_size=state_size, num_blocks=num_blocks, dt_min=dt_min, dt_max=dt_max,
-                    discretization=discretization, C_init=C_init, conj_sym=conj_sym, clip_eigs=clip_eigs,
-                    bidirectional=bidirectional, scan_method=scan_method, chunk_size=chunk_size,
-                    step_rescale=step_rescale)
-            for _ in range(n_layers))
+            S5Block(
+                d_model,
+                activation=activation,
+                prenorm=prenorm,
+                norm=norm,
+                dropout=dropout,
+                state_size=state_size,
+                num_blocks=num_blocks,
+                dt_min=dt_min,
+                dt_max=dt_max,
+                discretization=discretization,
+                C_init=C_init,
+                conj_sym=conj_sym,
+                clip_eigs=clip_eigs,
+                bidirectional=bidirectional,
+                scan_method=scan_method,
+                chunk_size=chunk_size,
+                step_rescale=step_rescale,
+            )
+            for _ in range(n_layers)
+        )
         self.time_head = _lecun_linear(lookback, horizon)
         self.decoder = _lecun_linear(d_model, width)
 
@@ -347,5 +412,7 @@ class S5Forecaster(nn.Module):
             is_ssm = leaf in SSM_PARAMETERS or owner.endswith(".norm")
             (ssm if is_ssm else regular).append(param)
         ssm_lr = lr if self.ssm_lr is None else self.ssm_lr
-        return [{"params": ssm, "lr": ssm_lr, "weight_decay": 0.0, "name": "ssm"},
-                {"params": regular, "lr": lr, "weight_decay": weight_decay, "name": "regular"}]
+        return [
+            {"params": ssm, "lr": ssm_lr, "weight_decay": 0.0, "name": "ssm"},
+            {"params": regular, "lr": lr, "weight_decay": weight_decay, "name": "regular"},
+        ]
