@@ -36,7 +36,7 @@ def _register_timed(manager: SweepManager, run_id: str, value) -> float:
     job.mkdir(parents=True, exist_ok=True)
     (job / "best_model.pth").write_bytes(b"x" * 64)
     start = time.perf_counter()
-    manager.register_model(run_id, run_id, value, job / "best_model.pth", epoch=1)
+    manager.register_model(run_id, run_id, value, job / "best_model.pth", best_epoch=1)
     return time.perf_counter() - start
 
 

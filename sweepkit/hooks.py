@@ -186,8 +186,6 @@ class TopKCallback(Callback):
         if status is None:  # the job finished: it is never recorded as failed for want of a record
             record, status = self._finished_job(sweep_dir, job_dir, hydra, job_return, record)
         extra = {
-            "model": OmegaConf.select(config, "model.name"),
-            "dataset": OmegaConf.select(config, "dataset.name"),
             "job_num": OmegaConf.select(config, "hydra.job.num"),
             "labels": record.get("labels") or hydra_job_fields(hydra)["labels"] or None,
         }

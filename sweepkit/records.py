@@ -4,8 +4,9 @@ A job writes ``run.json`` (:class:`RunRecord`, written by :class:`sweepkit.track
 the manifest keeps one :class:`ManifestRecord` per registered run. This module holds the file
 names, the statuses, both record types, the one reader of ``run.json``
 (:func:`read_run_record`), the mapping of one record to the other (:func:`manifest_record`),
-the rank annotation of manifest records (:func:`with_ranks`) and the one containment check
-(:func:`is_inside`). The formats are described in ``docs/run-record.md``.
+the rank annotation of manifest records (:func:`with_ranks`), the upgrade of older manifest
+records (:func:`upgrade_record`) and the one containment check (:func:`is_inside`). The
+formats are described in ``docs/run-record.md``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ JOB_CONFIG = "config.yaml"  # in HYDRA_DIR; also the config's name in BEST_DIR
 
 # ---------------------------------------------------------------- a sweep directory
 LOG_NAME = "runs.jsonl"
+#: The manifest's format: 2 names a run's best epoch ``best_epoch`` (format 1: ``epoch``) and
+#: says what the sweep trains in ``labels`` (format 1: ``model`` and ``dataset``).
+MANIFEST_FORMAT = 2
+#: Formats the readers take; older records are upgraded as they are read.
+MANIFEST_FORMATS = (1, 2)
 RESULTS_NAME = "sweep_results.json"
 SUMMARY_NAME = "sweep_summary.yaml"
 MANAGER_LOG_NAME = "sweep_manager.log"
@@ -95,7 +101,7 @@ class ManifestRecord(TypedDict, total=False):
     metric_names: list[str]
     metric_values: list[float | None] | dict[str, float | None]
     metric_note: str
-    epoch: int | None  # the best epoch
+    best_epoch: int | None
     epochs_run: int | None
     max_epochs: int | None
     seq: int | None
@@ -113,8 +119,6 @@ class ManifestRecord(TypedDict, total=False):
     error: str | None
     registered_at: float
     reclaimed_bytes: int
-    model: str | None
-    dataset: str | None
     labels: dict[str, str] | None
     rank: int | None
     checkpoint: str | None
@@ -155,7 +159,7 @@ def job_run_id(sweep_dir: Path, job_dir: Path, record: RunRecord | None) -> str:
 def manifest_record(sweep_dir: Path, job_dir: Path, run: RunRecord) -> ManifestRecord:
     """What a job's ``run.json`` says of its run, in the manifest record's fields.
 
-    ``best_value`` becomes ``metric_value``, ``best_epoch`` ``epoch``, ``epoch`` ``epochs_run``,
+    ``best_value`` becomes ``metric_value``, ``epoch`` ``epochs_run``,
     ``best_values`` (when an object) ``metric_values`` and ``checkpoint`` ``source_checkpoint``;
     a missing field is None. ``status`` is the record's as written: checking it, and the
     checkpoint, is the caller's.
@@ -167,7 +171,7 @@ def manifest_record(sweep_dir: Path, job_dir: Path, run: RunRecord) -> ManifestR
         "status": run.get("status"),
         "metric_name": run.get("metric_name"),
         "metric_value": run.get("best_value"),
-        "epoch": run.get("best_epoch"),
+        "best_epoch": run.get("best_epoch"),
         "epochs_run": run.get("epoch"),
         "max_epochs": run.get("max_epochs"),
         "params": run.get("params") or {},
@@ -182,6 +186,14 @@ def manifest_record(sweep_dir: Path, job_dir: Path, run: RunRecord) -> ManifestR
     best_values = run.get("best_values")
     if isinstance(best_values, dict):
         record["metric_values"] = best_values
+    return record
+
+
+def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A manifest record (or ranking entry) of format 1 in format 2's fields, in place: its
+    ``epoch``, the best epoch, becomes ``best_epoch``. A format-2 record is returned as it is."""
+    if "epoch" in record and "best_epoch" not in record:
+        record["best_epoch"] = record.pop("epoch")
     return record
 
 

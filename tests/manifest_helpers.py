@@ -20,7 +20,12 @@ def make_job(sweep: Path, run_id: str) -> tuple[Path, Path]:
 def register(manager, run_id: str, value, **extra) -> bool:
     ckpt, cfg = make_job(manager.sweep_dir, run_id)
     return manager.register_model(
-        run_id=run_id, run_name=f"run{run_id}", metric_value=value, model_path=ckpt, config_path=cfg, epoch=1, **extra
+        run_id=run_id,
+        run_name=f"run{run_id}",
+        metric_value=value,
+        model_path=ckpt,
+        config_path=cfg,
+        **{"best_epoch": 1, **extra},
     )
 
 

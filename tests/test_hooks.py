@@ -29,7 +29,7 @@ def _check_sweep(sweep: Path, n_runs: int, ranked: int) -> dict:
     assert values == sorted(finished)[:ranked]
     for run in doc["runs"]:
         assert run["params"] and run["data"]["source"] in ("file", "synthetic")
-        assert run["started_at"] and run["ended_at"] and run["model"] == "dmixer"
+        assert run["started_at"] and run["ended_at"] and run["labels"]["model"] == "dmixer"
     summary = yaml.safe_load((sweep / "sweep_summary.yaml").read_text())
     assert summary["runs"] == n_runs and summary["best"]["run_id"] == doc["top"][0]["run_id"]
     assert "reclaimed_mb" in summary["disk"]

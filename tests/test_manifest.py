@@ -250,7 +250,7 @@ def test_manifest_stays_small_and_finalize_lists_all_readably(tmp_path):  # inva
     doc = manager.finalize()
     assert doc["runs_complete"] and len(doc["runs"]) == 150
     text = results.read_text()
-    assert text.startswith('{\n  "format": 1,') and json.loads(text) == doc  # indented for people
+    assert text.startswith('{\n  "format": 2,') and json.loads(text) == doc  # indented for people
     assert (manager.sweep_dir / "sweep_summary.yaml").read_text().count("failed: 150") == 1
 
 
@@ -308,8 +308,7 @@ def test_manifest_format_fields(manager):
         data={"source": "file", "name": "Wind"},
         wandb={"id": "abc", "url": None},
         test={"mse": 0.3, "mae": 0.4},
-        model="dmixer",
-        dataset="Wind",
+        labels={"model": "dmixer", "dataset": "Wind"},
     )
     doc = json.loads((manager.sweep_dir / "sweep_results.json").read_text())
     for field in (
@@ -317,8 +316,7 @@ def test_manifest_format_fields(manager):
         "mode",
         "top_k",
         "created_at",
-        "model",
-        "dataset",
+        "labels",
         "n_runs",
         "counts",
         "best",
@@ -340,7 +338,7 @@ def test_manifest_format_fields(manager):
         "status",
         "metric_name",
         "metric_value",
-        "epoch",
+        "best_epoch",
         "rank",
         "params",
         "checkpoint",
@@ -355,7 +353,56 @@ def test_manifest_format_fields(manager):
         "registered_at",
     ):
         assert field in run, field
-    assert doc["model"] == "dmixer" and doc["dataset"] == "Wind"
+    assert doc["labels"] == {"model": "dmixer", "dataset": "Wind"} and "model" not in doc
+
+
+def _as_format_1(sweep: Path) -> None:
+    """Rewrite a sweep's log, manifest and settings as format 1 wrote them: ``epoch``, the best
+    epoch, where format 2 says ``best_epoch``; ``model`` and ``dataset`` where it says ``labels``."""
+    log = sweep / "runs.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    for record in records:
+        record["epoch"] = record.pop("best_epoch")
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    path = sweep / "sweep_results.json"
+    doc = json.loads(path.read_text())
+    for entry in [*doc["top"], *(doc.get("runs") or []), doc["best"]]:
+        entry["epoch"] = entry.pop("best_epoch")
+    doc.pop("labels")
+    doc.update(format=1, log={**doc["log"], "size": log.stat().st_size}, model="mlp", dataset="spirals")
+    path.write_text(json.dumps(doc))
+    settings = sweep / ".sweepkit" / "settings.json"
+    settings.write_text(json.dumps({**json.loads(settings.read_text()), "format": 1}))
+
+
+@pytest.mark.parametrize("then", ["register", "repair"])
+def test_a_format_1_sweep_is_read_continued_and_repaired_in_format_2(tmp_path, then):
+    sweep = tmp_path / "sweep"
+    manager = SweepManager(sweep, top_k=2)
+    for rid, value, best_epoch in [("a", 0.5, 2), ("b", 0.2, 3), ("c", 0.9, 1)]:
+        register(manager, rid, value, best_epoch=best_epoch)
+    manager.finalize()
+    _as_format_1(sweep)
+    old = read_manifest(sweep / "sweep_results.json")
+    assert old["format"] == 2 and [(e["run_id"], e["best_epoch"]) for e in old["top"]] == [("b", 3), ("a", 2)]
+    assert not any("epoch" in e for e in [*old["top"], *old["runs"], old["best"]])
+    assert old["labels"] == {"model": "mlp", "dataset": "spirals"} and "model" not in old
+    manager = SweepManager(sweep, top_k=2)
+    if then == "register":
+        ckpt, cfg = make_job(sweep, "d")
+        assert manager.register_model("d", "rund", 0.1, ckpt, cfg, epoch=4)  # format 1's keyword
+        expected = ["d", "b"]
+    else:
+        manager.repair()
+        expected = ["b", "a"]
+    state = assert_invariants(sweep, expected)
+    epochs = {"a": 2, "b": 3, "c": 1, "d": 4}
+    assert [e["best_epoch"] for e in state["top"]] == [epochs[r] for r in expected]
+    registered = ["a", "b", "c", "d"] if then == "register" else ["a", "b", "c"]
+    assert {r["run_id"]: r["best_epoch"] for r in manager.load_runs()} == {r: epochs[r] for r in registered}
+    on_disk = json.loads((sweep / "sweep_results.json").read_text())
+    assert on_disk["format"] == 2 and all("epoch" not in e and "best_epoch" in e for e in on_disk["top"])
+    assert on_disk["labels"] == {"model": "mlp", "dataset": "spirals"} and "dataset" not in on_disk
 
 
 def test_framework_import_does_not_pull_torch():

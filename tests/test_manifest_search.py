@@ -2,7 +2,8 @@
 
 Steps, in any order: register a Hydra-style job (sometimes killed with SIGKILL at a fault point,
 in a forked process), register a bad checkpoint, read with any top_k, repair, delete or truncate
-any of the sweep's files by hand, copy the sweep and go on in the copy. After every step:
+any of the sweep's files by hand, copy the sweep and go on in the copy, rewrite the sweep as
+manifest format 1 left it (a sweep an older release began). After every step:
 - no checkpoint of a run that ranks in the top k is gone (its bytes are somewhere in the sweep);
 - a read changed nothing; after a repair every run with a surviving record is known;
 - a copy's original is never touched again.
@@ -262,6 +263,48 @@ class ManifestMachine(RuleBasedStateMachine):
         path = self.sweep / name
         if path.exists():
             os.truncate(path, int(path.stat().st_size * fraction))
+
+    @rule()
+    def rewrite_as_format_1(self) -> None:
+        """The sweep's files as an older release wrote them: ``epoch`` for ``best_epoch``.
+        Lines and files that do not parse (truncated by hand) stay as they are."""
+        log, results = self.sweep / "runs.jsonl", self.sweep / "sweep_results.json"
+        shift: list[tuple[int, int]] = []  # (old end of a line, bytes it lost)
+        if log.exists():
+            out, pos, lost = [], 0, 0
+            for line in log.read_bytes().splitlines(keepends=True):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if isinstance(record, dict) and "best_epoch" in record and line.endswith(b"\n"):
+                    record["epoch"] = record.pop("best_epoch")
+                    new = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+                    lost += len(line) - len(new)
+                    line = new
+                pos += len(line)
+                out.append(line)
+                shift.append((pos + lost, lost))
+            log.write_bytes(b"".join(out))
+        try:
+            doc = json.loads(results.read_bytes())
+        except (OSError, ValueError):
+            return
+        if not isinstance(doc, dict):
+            return
+        for entry in [*(doc.get("top") or []), *(doc.get("runs") or []), doc.get("best") or {}]:
+            if isinstance(entry, dict) and "best_epoch" in entry:
+                entry["epoch"] = entry.pop("best_epoch")
+        size = (doc.get("log") or {}).get("size")
+        if isinstance(size, int):
+            doc["log"]["size"] = size - max((lost for end, lost in shift if end <= size), default=0)
+        doc["format"] = 1
+        results.write_text(json.dumps(doc))
+        settings = self.sweep / ".sweepkit" / "settings.json"
+        try:
+            settings.write_text(json.dumps({**json.loads(settings.read_bytes()), "format": 1}))
+        except (OSError, ValueError, TypeError):
+            pass
 
     @precondition(lambda self: len(self.originals) < 2)
     @rule()

@@ -51,7 +51,7 @@ def test_manifest_record_maps_run_json_fields(tmp_path):
     }
     record = manifest_record(tmp_path, tmp_path / "3", run)
     assert record["run_id"] == "3" and record["run_name"] == "mlp_003"
-    assert (record["metric_value"], record["epoch"], record["epochs_run"]) == (0.25, 4, 6)
+    assert (record["metric_value"], record["best_epoch"], record["epochs_run"]) == (0.25, 4, 6)
     assert record["metric_values"] == run["best_values"]
     assert record["source_checkpoint"] == "/x/best_model.pth" and record["status"] == "complete"
     empty = manifest_record(tmp_path, tmp_path / "7", {})

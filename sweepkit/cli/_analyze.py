@@ -54,7 +54,7 @@ def analysis(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
             "run_name": best.get("run_name"),
             "run_id": best.get("run_id"),
             "metric_value": best.get("metric_value"),
-            "epoch": best.get("epoch"),
+            "best_epoch": best.get("best_epoch"),
             "params": {k: (best.get("params") or {}).get(k) for k in keys},
         },
         "varying_params": keys,
@@ -102,7 +102,9 @@ def print_analysis(info: dict[str, Any]) -> None:
     if best is None:
         print("  no ranked run yet")
     else:
-        print(f"  run {best['run_name']}: {metric} {fmt_num(best['metric_value'])} at epoch {fmt_num(best['epoch'])}")
+        print(
+            f"  run {best['run_name']}: {metric} {fmt_num(best['metric_value'])} at epoch {fmt_num(best['best_epoch'])}"
+        )
         for key, value in best["params"].items():
             print(f"    {key} = {fmt_num(value)}")
     imp = info["importance"]

@@ -62,7 +62,7 @@ def snapshot(sweep: Sweep) -> dict[str, Any]:
             "rank": i,
             "run_name": r.get("run_name"),
             "metric_value": r.get("metric_value"),
-            "epoch": r.get("epoch"),
+            "best_epoch": r.get("best_epoch"),
             "status": r.get("status"),
         }
         for i, r in enumerate(sweep.ranked(), 1)
@@ -130,7 +130,11 @@ def render(state: dict[str, Any]) -> str:
         table = Table(["rank", "run", metric, "epoch", "status"], title="top k", align_right={"rank", metric, "epoch"})
         for entry in state["top"]:
             table.add(
-                entry["rank"], entry["run_name"] or "-", entry["metric_value"], entry["epoch"], entry["status"] or "-"
+                entry["rank"],
+                entry["run_name"] or "-",
+                entry["metric_value"],
+                entry["best_epoch"],
+                entry["status"] or "-",
             )
         lines.append(table.render_plain("  "))
     else:

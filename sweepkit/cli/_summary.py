@@ -82,7 +82,7 @@ def _brief(run: Run, keys: list[str]) -> dict[str, Any]:
         "job_num": run.get("job_num"),
         "status": run.get("status"),
         "metric_value": run.get("metric_value"),
-        "epoch": run.get("epoch"),
+        "best_epoch": run.get("best_epoch"),
         **({"metric_values": run["metric_values"]} if "metric_values" in run else {}),
         "checkpoint": run.get("checkpoint"),
         "wandb": run.get("wandb") or None,
@@ -133,7 +133,7 @@ def summarize(sweeps: list[Sweep], args: argparse.Namespace) -> int:
                     entry["rank"],
                     entry["run_name"] or "-",
                     entry["metric_value"],
-                    entry["epoch"],
+                    entry["best_epoch"],
                     entry["status"] or "-",
                     *(fmt_num(test.get(t)) for t in tests),
                     *(fmt_num(entry["params"].get(k)) for k in keys),
@@ -206,7 +206,7 @@ def _summary_text_header(info: dict[str, Any]) -> str:
             f"  best {info['metric']} ({info['mode']}): "
             + style(fmt_num(best["metric_value"]), "bold")
             + f"  run {best['run_name']} (job {fmt_num(best['job_num'])}, "
-            f"epoch {fmt_num(best['epoch'])})"
+            f"epoch {fmt_num(best['best_epoch'])})"
         )
     else:
         lines.append(f"  best {info['metric']}: - (no finished run with a finite metric yet)")

@@ -54,7 +54,7 @@ RECENT_S = 600.0
 _UNREGISTERED_FIELDS = (
     "metric_name",
     "metric_value",
-    "epoch",
+    "best_epoch",
     "epochs_run",
     "max_epochs",
     "params",
@@ -356,7 +356,7 @@ class Sweep:
                     "status": states.get(trial.state, "failed"),
                     "metric_name": self.metric_name,
                     "metric_value": value,
-                    "epoch": trial.last_step,
+                    "best_epoch": trial.last_step,
                     "epochs_run": trial.last_step,
                     "params": {**trial.params, **trial.user_attrs.get("sweepkit_applied", {})},
                     "started_at": trial.datetime_start.timestamp() if trial.datetime_start else None,
@@ -416,20 +416,20 @@ class Sweep:
 
     @property
     def model(self) -> str | None:
-        model: str | None = (self.manifest or {}).get("model") or _plain(self._cfg("model", "name"))
+        model: str | None = self.labels.get("model") or _plain(self._cfg("model", "name"))
         return model
 
     @property
     def dataset(self) -> str | None:
-        dataset: str | None = (self.manifest or {}).get("dataset") or _plain(self._cfg("dataset", "name"))
+        dataset: str | None = self.labels.get("dataset") or _plain(self._cfg("dataset", "name"))
         return dataset
 
     @cached_property
     def labels(self) -> dict[str, str]:
         """What the sweep trained, from the app's config groups (``{"model": "mlp"}``): the
-        runs' recorded labels, else a job's ``.hydra/hydra.yaml`` choices."""
-        for run in self.registered:
-            labels = run.get("labels")
+        manifest's, else the runs' recorded labels, else a job's ``.hydra/hydra.yaml`` choices."""
+        recorded = ((self.manifest or {}).get("labels"), *(run.get("labels") for run in self.registered))
+        for labels in recorded:
             if isinstance(labels, dict) and labels:
                 return {str(k): str(v) for k, v in labels.items()}
         for job in self.job_dirs[:1]:

@@ -58,7 +58,7 @@ def job_record(
         metric_value=run["metric_value"],
         model_path=checkpoint,
         config_path=config if config.is_file() else None,
-        epoch=run["epoch"],
+        best_epoch=run["best_epoch"],
         status=status,
         **fields,
     )

@@ -118,14 +118,15 @@ class SweepManager:
         metric_value: float | None,
         model_path: str | os.PathLike[str] | None,
         config_path: str | os.PathLike[str] | None = None,
-        epoch: int | None = None,
+        best_epoch: int | None = None,
         **extra: Any,
     ) -> bool:
         """Record a finished run and keep its checkpoint only if it ranks in the top k.
 
         ``extra`` fields are stored in the run's record: ``status`` (complete [default], pruned,
         failed, killed), ``params``, ``test``, ``data``, ``wandb``, ``error``, ``job_num``,
-        ``started_at``/``ended_at`` (epoch seconds), ``model``, ``dataset`` and any other
+        ``started_at``/``ended_at`` (epoch seconds), ``labels`` (what the run trained, e.g.
+        ``{"model": "mlp"}``; the first run's become the sweep's) and any other
         JSON-serialisable value. With several metrics ``metric_value`` is a list in their order
         or a dict keyed by their names. A NaN, infinite, missing or non-numeric metric (a string
         such as ``"0.01"`` included; with several, in any of them), or a failed/killed status,
@@ -133,10 +134,13 @@ class SweepManager:
         again replaces its record. A checkpoint inside the sweep directory is moved into
         ``best_models/`` or deleted; one outside is hard-linked (copied across file systems)
         and never deleted. A checkpoint that is a directory, or empty, is refused before
-        anything is written. Returns whether the run is in the top k.
+        anything is written. ``best_epoch`` is the epoch of ``metric_value`` (``epoch=``, its
+        name before manifest format 2, is taken too). Returns whether the run is in the top k.
         """
         if not run_id or not isinstance(run_id, str):
             raise ValueError(f"run_id must be a non-empty string, got {run_id!r}")
+        format_1_epoch = extra.pop("epoch", None)  # best_epoch's keyword in format 1
+        best_epoch = format_1_epoch if best_epoch is None else best_epoch
         status = extra.pop("status", "complete")
         if status not in FINISHED_STATUSES:
             raise ValueError(f"status must be one of {FINISHED_STATUSES}, got {status!r}")
@@ -146,7 +150,7 @@ class SweepManager:
         if config_path is not None and not os.path.isfile(config_path):
             raise FileNotFoundError(f"config {config_path} of run {run_id!r} does not exist")
         record = self._make_record(
-            run_id, run_name, metric_value, values, model_path, config_path, epoch, status, extra
+            run_id, run_name, metric_value, values, model_path, config_path, best_epoch, status, extra
         )
         source = record["source_checkpoint"]
         owned = files.is_owned(source, self.sweep_dir)  # checked before the lock: a lstat,
@@ -614,8 +618,7 @@ class SweepManager:
             "top_k": self.top_k,
             "created_at": now,
             "updated_at": now,
-            "model": None,
-            "dataset": None,
+            "labels": None,
             "n_runs": 0,
             "next_seq": 0,
             "counts": {},
@@ -638,7 +641,7 @@ class SweepManager:
         values: list[float | None],
         model_path: str | os.PathLike[str] | None,
         config_path: str | os.PathLike[str] | None,
-        epoch: int | None,
+        best_epoch: int | None,
         status: str,
         extra: dict[str, Any],
     ) -> dict[str, Any]:
@@ -650,7 +653,7 @@ class SweepManager:
             "status": status,
             "metric_name": self.metric_name,
             "metric_value": values[0],
-            "epoch": epoch,
+            "best_epoch": best_epoch,
             "seq": None,
             "params": extra.pop("params", None) or {},
             "source_checkpoint": str(Path(model_path).absolute()) if model_path else None,
@@ -701,7 +704,7 @@ class SweepManager:
         """Fold one logged record into ``doc``: counts, ranking and files. ``previous`` is the
         run's earlier record (:meth:`_previous`), None for a new run; ``owned`` whether its
         checkpoint is sweepkit's to delete (None: check here). Returns whether the top
-        k or the sweep's model/dataset changed (then ``sweep_results.json`` must be written)."""
+        k or the sweep's labels changed (then ``sweep_results.json`` must be written)."""
         run_id = record["run_id"]
         changed = count(doc, record, previous)
         source: str | None = record.get("source_checkpoint")
@@ -998,7 +1001,9 @@ def _top_k_plan(doc: dict[str, Any], top_k: int) -> list[str]:
 
 
 def _brief(entry: dict[str, Any]) -> dict[str, Any]:
-    brief = {k: entry.get(k) for k in ("rank", "run_id", "run_name", "metric_value", "epoch", "checkpoint", "config")}
+    brief = {
+        k: entry.get(k) for k in ("rank", "run_id", "run_name", "metric_value", "best_epoch", "checkpoint", "config")
+    }
     if "metric_values" in entry:
         brief["metric_values"] = entry["metric_values"]
     return brief
@@ -1009,8 +1014,7 @@ def summary_dict(doc: dict[str, Any]) -> dict[str, Any]:
     disk = doc["disk"]
     return {
         "sweep_dir": doc["sweep_dir"],
-        "model": doc.get("model"),
-        "dataset": doc.get("dataset"),
+        "labels": doc.get("labels"),
         "metric": doc["metric_name"],
         "mode": doc["mode"],
         "top_k": doc["top_k"],

@@ -170,7 +170,7 @@ def well_formed(record: dict[str, Any]) -> bool:
 
 
 def count(doc: dict[str, Any], record: dict[str, Any], previous: dict[str, Any] | None) -> bool:
-    """Fold a record into the counts; returns whether the sweep's model/dataset changed."""
+    """Fold a record into the counts; returns whether the sweep's labels changed."""
     status, counts = record["status"], doc["counts"]
     if previous is None:
         doc["n_runs"] += 1
@@ -181,8 +181,7 @@ def count(doc: dict[str, Any], record: dict[str, Any], previous: dict[str, Any] 
             del counts[prev]
     counts[status] = counts.get(status, 0) + 1
     doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
-    changed = False
-    for field in ("model", "dataset"):
-        if doc.get(field) is None and record.get(field) is not None:
-            doc[field], changed = record[field], True
-    return changed
+    if doc.get("labels") is None and isinstance(record.get("labels"), dict) and record["labels"]:
+        doc["labels"] = dict(record["labels"])  # the first run's: what the sweep trains
+        return True
+    return False

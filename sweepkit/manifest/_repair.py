@@ -85,7 +85,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             fields = job_record(m.sweep_dir, job_dir.absolute(), keep_missing=True)
             args = [
                 fields.pop(k)
-                for k in ("run_id", "run_name", "metric_value", "model_path", "config_path", "epoch", "status")
+                for k in ("run_id", "run_name", "metric_value", "model_path", "config_path", "best_epoch", "status")
             ]
             fields["metric_value"] = args[2]
             m._pick_values(fields)
@@ -189,16 +189,15 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     # ---- the new manifest
     doc = m._new_doc()
     if old:
-        doc.update({k: old[k] for k in ("created_at", "disk", "model", "dataset") if k in old})
+        doc.update({k: old[k] for k in ("created_at", "disk", "labels") if k in old})
     doc["top_k"] = top_k
     shutil.rmtree(m.marker_dir, ignore_errors=True)
     for record in merged.values():
         store.mark_registered(m.marker_dir, files.run_key(record["run_id"]))
         doc["counts"][record["status"]] = doc["counts"].get(record["status"], 0) + 1
         doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
-        for field in ("model", "dataset"):
-            if doc.get(field) is None and record.get(field) is not None:
-                doc[field] = record[field]
+        if doc.get("labels") is None and isinstance(record.get("labels"), dict) and record["labels"]:
+            doc["labels"] = dict(record["labels"])
     doc["n_runs"] = len(merged)
     if "front" in doc:
         doc["front"] = rule.select(merged.values(), lambda record: True)[1] or []

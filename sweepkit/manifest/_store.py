@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sweepkit._io import atomic_write_text
-from sweepkit.records import (
-    LOG_NAME,
-)
+from sweepkit.records import LOG_NAME, MANIFEST_FORMAT, MANIFEST_FORMATS, upgrade_record
 
 SETTINGS_FIELDS = ("format", "metric_name", "mode", "top_k", "objectives", "created_at")
 _ANCHOR = ".anchor"
-FORMAT_VERSION = 1
+FORMAT_VERSION = MANIFEST_FORMAT
 
 #: Test-only fault injection: when this variable names a step of a registration, the process
 #: kills itself with SIGKILL at that step (see ``docs/manifest.md``). Unset in normal use.
@@ -130,7 +128,7 @@ def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict[str, Any]
                     "the log aside and drop the bad lines.",
                     path,
                 ) from None
-            records.append((start + pos, record))
+            records.append((start + pos, upgrade_record(record)))
         pos = newline + 1
     return records, start + pos
 
@@ -150,7 +148,7 @@ def _parse_all(data: bytes, start: int) -> tuple[list[tuple[int, dict[str, Any]]
         return None
     records, pos = [], start
     for line, record in zip(lines, parsed):
-        records.append((pos, record))
+        records.append((pos, upgrade_record(record)))
         pos += len(line) + 1
     return records, start + end
 
@@ -185,7 +183,7 @@ def find_record(path: Path, run_id: str, end: int | None = None) -> dict[str, An
             except ValueError:
                 record = None
             if isinstance(record, dict) and record.get("run_id") == run_id:
-                return record
+                return upgrade_record(record)
         pos = start
     return None
 
@@ -247,7 +245,7 @@ def read_manifest(path: Path, move_corrupt: bool = True) -> dict[str, Any] | Non
         return None
     try:
         doc = json.loads(data)  # bytes: a bad encoding is a ValueError too
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION or "log" not in doc:
+        if not isinstance(doc, dict) or doc.get("format") not in MANIFEST_FORMATS or "log" not in doc:
             raise ValueError("not a sweepkit manifest (format/log fields missing)")
     except ValueError as exc:
         reason = str(exc)
@@ -258,6 +256,21 @@ def read_manifest(path: Path, move_corrupt: bool = True) -> dict[str, Any] | Non
         raise ManifestCorruptError(
             f"{path} is corrupt ({reason}); it was moved to {moved.name}. {advice}", path, moved, reason
         ) from None
+    return _upgrade_manifest(doc)
+
+
+def _upgrade_manifest(doc: dict[str, Any]) -> dict[str, Any]:
+    """An older manifest in the current format's fields (in memory; the next save writes it)."""
+    if doc["format"] != FORMAT_VERSION:
+        named = {k: doc.pop(k, None) for k in ("model", "dataset")}  # format 1's labels
+        doc.setdefault("labels", {k: str(v) for k, v in named.items() if v is not None} or None)
+        for key in ("top", "front", "runs"):
+            for entry in doc.get(key) or ():
+                if isinstance(entry, dict):
+                    upgrade_record(entry)
+        if isinstance(doc.get("best"), dict):
+            upgrade_record(doc["best"])
+        doc["format"] = FORMAT_VERSION
     return doc
 
 
@@ -292,6 +305,6 @@ def read_settings(settings_path: Path, results_path: Path | None) -> dict[str, A
             doc = json.loads(path.read_bytes())
         except (OSError, ValueError):
             continue
-        if isinstance(doc, dict) and doc.get("format") == FORMAT_VERSION:
+        if isinstance(doc, dict) and doc.get("format") in MANIFEST_FORMATS:
             return {k: doc[k] for k in ("metric_name", "mode", "top_k", "objectives") if doc.get(k) is not None}
     return {}
