@@ -6,6 +6,19 @@ from pathlib import Path
 
 from sweepkit.manifest import SweepManager, latest_records, read_manifest
 
+#: The steps of a registration, in order, where ``$SWEEPKIT_FAULT_POINT`` kills the process
+#: (``sweepkit.manifest._store.fault_point``).
+FAULT_POINTS = [
+    "before_log_append",
+    "mid_log_append",
+    "after_log_append",
+    "after_stage",
+    "after_delete_stray",
+    "between_rename_phases",
+    "after_apply",
+    "before_manifest_write",
+]
+
 
 def make_job(sweep: Path, run_id: str) -> tuple[Path, Path]:
     """A job directory with a checkpoint whose bytes name the run, and a config."""

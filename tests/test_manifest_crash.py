@@ -16,19 +16,7 @@ from sweepkit import SweepManager
 from sweepkit.manifest import read_manifest
 from sweepkit.manifest._store import FAULT_ENV
 
-from manifest_helpers import assert_invariants, read_log_ids, register
-
-# Steps of a registration, in order (see sweepkit.manifest._store.fault_point).
-FAULT_POINTS = [
-    "before_log_append",
-    "mid_log_append",
-    "after_log_append",
-    "after_stage",
-    "after_delete_stray",
-    "between_rename_phases",
-    "after_apply",
-    "before_manifest_write",
-]
+from manifest_helpers import FAULT_POINTS, assert_invariants, read_log_ids, register
 
 
 def _register_and_die(sweep_dir: str, point: str) -> None:

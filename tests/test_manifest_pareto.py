@@ -19,7 +19,7 @@ from sweepkit import SweepManager
 from sweepkit.manifest import ManifestError, read_manifest
 from sweepkit.manifest._store import FAULT_ENV
 
-from manifest_helpers import all_checkpoints, assert_invariants, read_log_ids, register, run_in_processes
+from manifest_helpers import FAULT_POINTS, all_checkpoints, assert_invariants, read_log_ids, register, run_in_processes
 
 NAMES = ["loss", "size"]
 
@@ -198,16 +198,7 @@ def _register_and_die(sweep_dir: str, point: str) -> None:
 
 @pytest.mark.parametrize(
     "point",
-    [
-        "before_log_append",
-        "mid_log_append",
-        "after_log_append",
-        "after_stage",
-        "after_delete_stray",
-        "between_rename_phases",
-        "after_apply",
-        "before_manifest_write",
-    ],
+    FAULT_POINTS,
 )
 def test_kill_at_every_step_loses_no_front_checkpoint(tmp_path, point):
     sweep = tmp_path / "sweep"

@@ -33,20 +33,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from sweepkit.manifest import ManifestError, SweepManager
 from sweepkit.manifest._store import FAULT_ENV
 
+from manifest_helpers import FAULT_POINTS
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork in a test process
 
 EXAMPLES = int(os.environ.get("SWEEPKIT_SEARCH_EXAMPLES", "200"))
 STEPS = int(os.environ.get("SWEEPKIT_SEARCH_STEPS", "30"))
-FAULTS = [
-    "before_log_append",
-    "mid_log_append",
-    "after_log_append",
-    "after_stage",
-    "after_delete_stray",
-    "between_rename_phases",
-    "after_apply",
-    "before_manifest_write",
-]
+FAULTS = FAULT_POINTS
 RUN_IDS = [str(n) for n in range(6)]
 FILES = [
     "runs.jsonl",

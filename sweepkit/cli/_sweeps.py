@@ -416,12 +416,14 @@ class Sweep:
 
     @property
     def model(self) -> str | None:
-        model: str | None = self.labels.get("model") or _plain(self._cfg("model", "name"))
+        """The app's ``model.name`` (the forecasting app's), else None."""
+        model: str | None = _plain(self._cfg("model", "name"))
         return model
 
     @property
     def dataset(self) -> str | None:
-        dataset: str | None = self.labels.get("dataset") or _plain(self._cfg("dataset", "name"))
+        """The app's ``dataset.name``, else None."""
+        dataset: str | None = _plain(self._cfg("dataset", "name"))
         return dataset
 
     @cached_property
