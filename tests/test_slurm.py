@@ -330,7 +330,14 @@ def test_a_requeued_slurm_job_resumes_from_its_last_epoch(slurm, tmp_path, monke
             while not (run_json.is_file() and json.loads(run_json.read_text())["epoch"] >= 2):
                 assert time.monotonic() < deadline and sweeper.poll() is None, "epoch 2 never ended"
                 time.sleep(0.1)
-            slurm.run("scontrol", "requeue", slurm_job_id(sweep / "0"))
+            job_id = slurm_job_id(sweep / "0")
+            slurm.run("scontrol", "requeue", job_id)
+            # slurmctld holds a requeued job back 120 s once it is pending again: start it now
+            deadline = time.monotonic() + 60
+            while "PENDING" not in slurm.run("squeue", "-h", "-j", job_id, "-o", "%T", check=False).stdout:
+                assert time.monotonic() < deadline, "the requeued job never became pending"
+                time.sleep(0.2)
+            slurm.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
             output, _ = sweeper.communicate(timeout=240)
         finally:
             if sweeper.poll() is None:
