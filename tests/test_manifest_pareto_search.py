@@ -21,11 +21,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from test_manifest_pareto import brute_front
-from test_manifest_search import FAULTS, RANDOM, STEPS, tree
+from test_manifest_search import FAULTS, SEARCH_SETTINGS, tree
 
 from sweepkit.manifest import SweepManager, latest_records
 from sweepkit.manifest._ranking import Rule
@@ -172,12 +172,5 @@ class ParetoMachine(RuleBasedStateMachine):
             assert self.tags[rid].encode() in contents, f"kept run {rid}'s checkpoint is gone"
 
 
-ParetoMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES,
-    stateful_step_count=STEPS,
-    deadline=None,
-    derandomize=not RANDOM,
-    suppress_health_check=list(HealthCheck),
-    print_blob=True,
-)
+ParetoMachine.TestCase.settings = settings(SEARCH_SETTINGS, max_examples=EXAMPLES)  # its own budget
 test_no_sequence_of_steps_breaks_the_front = ParetoMachine.TestCase

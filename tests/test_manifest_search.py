@@ -333,7 +333,8 @@ class ManifestMachine(RuleBasedStateMachine):
 #: (scripts/search_manifest.py does) to explore new ones.
 RANDOM = os.environ.get("SWEEPKIT_SEARCH_RANDOM", "") not in ("", "0")
 
-ManifestMachine.TestCase.settings = settings(
+#: The budget of every manifest search (this one and the Pareto front's).
+SEARCH_SETTINGS = settings(
     max_examples=EXAMPLES,
     stateful_step_count=STEPS,
     deadline=None,
@@ -341,4 +342,5 @@ ManifestMachine.TestCase.settings = settings(
     suppress_health_check=list(HealthCheck),
     print_blob=True,
 )
+ManifestMachine.TestCase.settings = SEARCH_SETTINGS
 test_no_sequence_of_steps_loses_a_ranked_checkpoint = ManifestMachine.TestCase
