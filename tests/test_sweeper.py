@@ -11,7 +11,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from sweepkit.pruning import NoTrial, current_trial
 from sweepkit.sweeper import SweepConfigError, open_storage, parse_search_space
 from sweepkit.sweeper._algorithms import build_pruner, build_sampler
-from sweepkit.sweeper._search_space import check_keys, format_value
+from sweepkit.sweeper._search_space import check_keys, enqueued_params, format_value
 
 
 def dist(expr: str):
@@ -90,6 +90,46 @@ def test_unknown_sampler_and_pruner_are_named():
         build_pruner({"_target_": "optuna.pruners.Nope"})
     with pytest.raises(SweepConfigError, match="reduction_factr"):
         build_pruner({"_target_": "optuna.pruners.HyperbandPruner", "reduction_factr": 2})
+
+
+def test_enqueued_defaults_take_the_config_values_each_distribution_can_sample():
+    config = OmegaConf.create(
+        {
+            "model": {"d_model": 64, "dropout": 0, "revin": "level", "flag": 1, "width": 5, "lr": 0.5},
+            "hydra": {"runtime": {"choices": {"model": "s5"}}},
+        }
+    )
+    space = parse_search_space(
+        {
+            "model": "choice(s5, dmixer)",  # a group: its chosen option
+            "model.d_model": "choice(32, 64)",
+            "model.dropout": "interval(0.0, 0.3)",  # the int 0 is taken as 0.0
+            "model.revin": "choice(level, true, false)",
+            "model.flag": "choice(true, false)",  # 1 is no bool: sampled
+            "model.width": "range(2, 8, 2)",  # 5 is off the step grid: sampled
+            "model.lr": "tag(log, interval(1e-4, 1e-2))",  # out of range: sampled
+        }
+    )
+    [defaults, explicit] = enqueued_params(["defaults", {"model.d_model": 32, "model.width": 4}], space, config)
+    assert defaults == {"model": "s5", "model.d_model": 64, "model.dropout": 0.0, "model.revin": "level"}
+    assert type(defaults["model.dropout"]) is float
+    assert explicit == {"model.d_model": 32, "model.width": 4}
+
+
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ({"model.nope": 1}, "'model.nope' is not a searched key (searched: model.d_model)"),
+        ({"model.d_model": 48}, "model.d_model=48 is outside its search space"),
+        ("best", "enqueue_trials[0]='best': use a mapping of searched keys"),
+        ({}, "enqueue_trials[0]={}"),
+    ],
+)
+def test_bad_enqueued_trials_name_the_entry(entry, fragment):
+    space = parse_search_space({"model.d_model": "choice(32, 64)"})
+    with pytest.raises(SweepConfigError) as err:
+        enqueued_params([entry], space, OmegaConf.create({"model": {"d_model": 64}}))
+    assert fragment in str(err.value)
 
 
 def test_grid_sampler_needs_a_discrete_space():

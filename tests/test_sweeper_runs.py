@@ -206,6 +206,26 @@ def test_dt_pair_sampled_out_of_order_never_crashes_a_trial(tmp_path):
         assert applied["model.dt_min"] < applied["model.dt_max"]
 
 
+def test_enqueued_trials_run_first_and_a_resumed_sweep_does_not_queue_them_again(tmp_path):
+    sweep = tmp_path / "sweep"
+    queue = "hydra.sweeper.enqueue_trials=[defaults,{model.x:0.9}]"
+    first = run_toy(sweep, *FAST, "hydra.sweeper.n_trials=3", queue)
+    study = load_study(sweep)
+    assert study.trials[0].params == {"model.x": 0.5, "model.y": 0.5}  # toy.yaml's values
+    assert study.trials[1].params["model.x"] == 0.9
+    assert study.trials[1].params["model.y"] not in (0.5, study.trials[2].params["model.y"])  # sampled
+    assert study.trials[0].user_attrs["sweepkit_enqueued"] == {"model.x": 0.5, "model.y": 0.5}
+    assert "sweepkit_enqueued" not in study.trials[2].user_attrs
+    assert jobs(sweep)[0]["run"]["status"] == "complete"
+    assert "Queued a trial to run first: model.x=0.5 model.y=0.5" in first.stdout + first.stderr
+
+    resumed = run_toy(sweep, *FAST, "hydra.sweeper.n_trials=4", queue)
+    study = load_study(sweep)
+    assert len(study.trials) == 4
+    assert "sweepkit_enqueued" not in study.trials[3].user_attrs
+    assert "Queued a trial" not in resumed.stdout + resumed.stderr
+
+
 def test_grid_preset_is_hydras_basic_sweeper(tmp_path):
     sweep = tmp_path / "sweep"
     run_toy(sweep, "sweeper=grid", "model.x=0.1,0.2", "model.y=0.5,0.6", "trainer.max_epochs=1")
@@ -222,6 +242,7 @@ def test_grid_preset_is_hydras_basic_sweeper(tmp_path):
         ("hydra/sweeper/pruner=nope", "nope"),
         ("hydra.sweeper.storage=sqlite:////proc/no/such/dir/x.db", "cannot open the study storage"),
         ("hydra.sweeper.pruned_trials=guess", "hydra.sweeper.pruned_trials='guess'"),
+        ("hydra.sweeper.enqueue_trials=[{model.x:2}]", "model.x=2 is outside its search space"),
     ],
 )
 def test_bad_input_fails_before_any_job(tmp_path, override, fragment):

@@ -33,6 +33,7 @@ from sweepkit.sweeper._search_space import (
     SearchSpace,
     SweepConfigError,
     check_keys,
+    enqueued_params,
     parse_search_space,
 )
 from sweepkit.sweeper._storage import (
@@ -58,6 +59,7 @@ _MISSING = object()
 RETRY_OF_ATTR = "sweepkit_retry_of"  # a re-queued trial: the number of the trial it retries
 SUBDIR_ATTR = "sweepkit_job_subdir"  # set when a trial runs in another trial's job dir
 JOB_LOST_ATTR = "sweepkit_job_lost"  # the launcher lost the trial's job (killed, preempted): why
+ENQUEUED_ATTR = "sweepkit_enqueued"  # a trial of hydra.sweeper.enqueue_trials: the parameters queued
 
 
 __all__ = ["Proposal", "SweepAborted", "SweepkitSweeperImpl"]
@@ -109,6 +111,7 @@ class SweepkitSweeperImpl(Sweeper):
         gpus: Any = None,
         gpu_overrides: Optional[Sequence[str]] = None,
         timeout: Optional[float] = None,
+        enqueue_trials: Optional[Sequence[Any]] = None,
     ) -> None:
         self.sampler_config = as_dict(sampler)
         self.pruner_config = as_dict(pruner)
@@ -131,6 +134,14 @@ class SweepkitSweeperImpl(Sweeper):
         self.params = as_dict(params) or {}
         self.custom_search_space = custom_search_space
         self.ordered_params = [list(pair) for pair in (ordered_params or [])]
+        queued = (
+            OmegaConf.to_container(enqueue_trials, resolve=True)
+            if OmegaConf.is_config(enqueue_trials)
+            else enqueue_trials
+        )
+        if not isinstance(queued, (list, tuple, type(None))):
+            raise SweepConfigError(f"hydra.sweeper.enqueue_trials={queued!r}: use a list, e.g. [defaults]")
+        self.enqueue_trials = list(queued or [])
         self.retry_failed = bool((as_dict(resume) or {}).get("retry_failed", False))
         self.async_trials = async_trials
         self.pruned_trials = pruned_trials
@@ -220,6 +231,7 @@ class SweepkitSweeperImpl(Sweeper):
         )
         for name, dist in self.space.distributions.items():
             log.info(f"  {name}: {dist}")
+        self._enqueue(study)
         return study
 
     # ---------------------------------------------------------------- scale-out (storage, GPUs, tools)
@@ -404,6 +416,16 @@ class SweepkitSweeperImpl(Sweeper):
             if self.retry_failed:
                 study.enqueue_trial(frozen.params, user_attrs={RETRY_OF_ATTR: frozen.number})
 
+    def _enqueue(self, study: optuna.Study) -> None:
+        """Queue ``enqueue_trials`` unless a trial with the same parameters exists (a resumed sweep)."""
+        assert self.config is not None
+        for params in enqueued_params(self.enqueue_trials, self.space, self.config):
+            if _queued_already(study, params):
+                continue
+            study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: params})
+            shown = " ".join(self.space.override(k, v) for k, v in params.items())
+            log.info(f"Queued a trial to run first: {shown or '(every parameter sampled)'}")
+
     def _retry_lost_jobs(self, study: optuna.Study) -> None:
         """Queue again each FAIL trial whose job was lost and that no trial retries yet.
 
@@ -570,6 +592,12 @@ class SweepkitSweeperImpl(Sweeper):
         self._tell(study, proposal.trial, state=TrialState.FAIL)
         log.warning(message)
         return Outcome(TrialState.FAIL, message, counted, stops_sweep)
+
+
+def _queued_already(study: optuna.Study, params: dict[str, Any]) -> bool:
+    """Whether ``params`` were queued before (a resumed sweep); retries of such a trial are
+    queued by the resume, not here."""
+    return any(trial.user_attrs.get(ENQUEUED_ATTR) == params for trial in study.get_trials(deepcopy=False))
 
 
 def _retried(trials: Sequence[FrozenTrial]) -> set[int]:

@@ -204,3 +204,78 @@ def grid_values(name: str, distribution: "BaseDistribution") -> list[Any]:
         f"the grid sampler needs discrete parameters, but '{name}' is {distribution}; "
         "use choice(...) or range(...) for it, or another sampler"
     )
+
+
+DEFAULTS_ENTRY = "defaults"
+
+
+def enqueued_params(entries: Sequence[Any], space: SearchSpace, config: DictConfig) -> list[dict[str, Any]]:
+    """The parameters of ``hydra.sweeper.enqueue_trials``, checked against ``space``.
+
+    An entry is a mapping ``{key: value}`` of searched keys (keys left out are sampled), or
+    ``"defaults"``: the composed config's value of every searched key (a group's chosen option for
+    a group key); a key whose value the distribution cannot take is left to the sampler.
+    """
+    queued = []
+    for index, entry in enumerate(entries):
+        where = f"hydra.sweeper.enqueue_trials[{index}]"
+        if entry == DEFAULTS_ENTRY:
+            queued.append(_config_values(space, config))
+            continue
+        if not isinstance(entry, Mapping) or not entry:
+            raise SweepConfigError(
+                f"{where}={entry!r}: use a mapping of searched keys to values, e.g. "
+                "{model.d_model: 64}, or 'defaults' for the config's values"
+            )
+        params = {}
+        for key, value in entry.items():
+            if key not in space.distributions:
+                searched = ", ".join(space.distributions) or "none"
+                raise SweepConfigError(f"{where}: '{key}' is not a searched key (searched: {searched})")
+            if not _takes(space.distributions[key], value):
+                raise SweepConfigError(
+                    f"{where}: {key}={value!r} is outside its search space "
+                    f"{space.distributions[key]}: use a value it can sample"
+                )
+            params[str(key)] = _internal(space.distributions[key], value)
+        queued.append(params)
+    return queued
+
+
+def _config_values(space: SearchSpace, config: DictConfig) -> dict[str, Any]:
+    choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    missing = object()
+    values = {}
+    for key, distribution in space.distributions.items():
+        plain = key.split("@", 1)[0]
+        value = choices[plain] if plain in choices else OmegaConf.select(config, plain, default=missing)
+        if value is not missing and _takes(distribution, value):
+            values[key] = _internal(distribution, value)
+    return values
+
+
+def _takes(distribution: "BaseDistribution", value: Any) -> bool:
+    """Whether ``value`` is one ``distribution`` can sample (bools are no numbers here)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return any(type(value) is type(choice) and value == choice for choice in distribution.choices)
+    assert isinstance(distribution, (FloatDistribution, IntDistribution)), distribution
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(distribution, IntDistribution) and not float(value).is_integer():
+        return False
+    low, step = distribution.low, distribution.step
+    if not low <= value <= distribution.high:
+        return False
+    return step is None or math.isclose((value - low) / step, round((value - low) / step), abs_tol=1e-9)
+
+
+def _internal(distribution: "BaseDistribution", value: Any) -> Any:
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    if isinstance(distribution, FloatDistribution):
+        return float(value)
+    if isinstance(distribution, IntDistribution):
+        return int(value)
+    return value

@@ -220,6 +220,10 @@ class SweepkitSweeperConf:
     # pairs [low, high] that must satisfy low < high (swapped when both sampled out of order);
     # none by default: an app's search space names its own, e.g. [[model.dt_min, model.dt_max]]
     ordered_params: List[List[str]] = field(default_factory=list)
+    # trials to run before the sampler proposes any (Optuna's enqueue_trial): each entry a
+    # mapping of searched keys to values (keys left out are sampled), or "defaults", the
+    # composed config's values of the searched keys; a resumed sweep does not queue one again
+    enqueue_trials: List[Any] = field(default_factory=list)
     resume: ResumeConfig = field(default_factory=ResumeConfig)
     # GPUs the trials in flight are spread over: null (no assignment), auto (the GPUs this
     # machine or $CUDA_VISIBLE_DEVICES offers) or a list of ids, e.g. [0, 1]; see _gpus.py
