@@ -316,28 +316,19 @@ class S5Forecaster(nn.Module):
         n_features: int,
         lookback: int,
         horizon: int,
-        state_size: int = 64,
-        num_blocks: int = 4,
         d_model: int = 64,
         n_layers: int = 2,
-        dt_min: float = 0.001,
-        dt_max: float = 0.1,
-        scan_method: str = "chunked",
-        discretization: str = "zoh",
-        C_init: str = "trunc_standard_normal",
-        conj_sym: bool = True,
-        clip_eigs: bool = False,
-        bidirectional: bool = False,
-        activation: str = "half_glu1",
-        prenorm: bool = True,
-        norm: str = "batch",
+        state_size: int = 64,
+        num_blocks: int = 4,
         dropout: float = 0.1,
         ssm_lr: float | None = 1e-3,
-        chunk_size: int = 16,
-        step_rescale: float = 1.0,
         revin: bool | str = True,
         channel_independent: bool = False,
+        **block_options,
     ) -> None:
+        """``block_options`` go to every :class:`S5Block` (activation, prenorm, norm) and its
+        :class:`S5SSM` (dt_min, dt_max, scan_method, chunk_size, discretization, C_init, conj_sym,
+        clip_eigs, bidirectional, step_rescale), with their defaults."""
         super().__init__()
         for name, value in (
             ("n_features", n_features),
@@ -357,25 +348,7 @@ class S5Forecaster(nn.Module):
         width = 1 if self.channel_independent else n_features
         self.encoder = _lecun_linear(width, d_model)
         self.blocks = nn.ModuleList(
-            S5Block(
-                d_model,
-                activation=activation,
-                prenorm=prenorm,
-                norm=norm,
-                dropout=dropout,
-                state_size=state_size,
-                num_blocks=num_blocks,
-                dt_min=dt_min,
-                dt_max=dt_max,
-                discretization=discretization,
-                C_init=C_init,
-                conj_sym=conj_sym,
-                clip_eigs=clip_eigs,
-                bidirectional=bidirectional,
-                scan_method=scan_method,
-                chunk_size=chunk_size,
-                step_rescale=step_rescale,
-            )
+            S5Block(d_model, dropout=dropout, state_size=state_size, num_blocks=num_blocks, **block_options)
             for _ in range(n_layers)
         )
         self.time_head = _lecun_linear(lookback, horizon)
