@@ -59,6 +59,18 @@ def run_train(
     )
 
 
+def run_cli(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -m sweepkit.cli ARGS`` from ``cwd``, without colour."""
+    return subprocess.run(
+        [sys.executable, "-m", "sweepkit.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
 # Tiny overrides that make a real run take a second or two.
 TINY_DATA = [
     "dataset.max_rows=2000",

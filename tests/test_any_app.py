@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
+
 REPO = Path(__file__).resolve().parents[1]
 PLAIN = REPO / "tests" / "apps" / "plain_app.py"
 
@@ -19,17 +21,6 @@ def run_plain(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
     return subprocess.run(
         [sys.executable, str(PLAIN), "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
-def sweepkit_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sweepkit.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1"},
     )
 
 
@@ -56,12 +47,12 @@ def test_two_config_lines_rank_return_values_and_hand_over_lightning_checkpoints
     assert record["source"] == "return_value" and record["params"] == {"x": 0.0, "save_last": True}
     assert "failed" not in proc.stdout
     # verify does not call the sweep ok while unmanaged checkpoints lie in its job dirs
-    verify = sweepkit_cli(tmp_path, "verify", str(sweep))
+    verify = run_cli(tmp_path, "verify", str(sweep))
     assert verify.returncode == 1
     assert "5 checkpoint(s) in job directories that the manifest does not manage" in verify.stdout
     assert "0/checkpoints/last.ckpt" in verify.stdout
     # no outputs/, logs/ or multirun/ here: the app's own sweep folder is found
-    summary = sweepkit_cli(tmp_path, "summarize")
+    summary = run_cli(tmp_path, "summarize")
     assert summary.returncode == 0, summary.stderr
     assert summary.stdout.startswith("Sweep sweep  (plain_app, ") and "objective" in summary.stdout
 
@@ -109,18 +100,18 @@ def test_summarize_reads_the_optuna_study_of_a_sweep_without_manifest(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not (sweep / "sweep_results.json").exists()
-    out = sweepkit_cli(tmp_path, "summarize")  # no path, no outputs/: multirun/ is found
+    out = run_cli(tmp_path, "summarize")  # no path, no outputs/: multirun/ is found
     assert out.returncode == 0, out.stderr
     assert "no manifest, from the Optuna study" in out.stdout
     assert "runs 4 of 4: complete 4" in out.stdout
-    info = json.loads(sweepkit_cli(tmp_path, "summarize", "--json").stdout)[0]
+    info = json.loads(run_cli(tmp_path, "summarize", "--json").stdout)[0]
     values = [e["metric_value"] for e in info["top"]]
     assert len(values) == 3 and values == sorted(values)
-    report = sweepkit_cli(tmp_path, "report", "-o", str(tmp_path / "report.html"))
+    report = run_cli(tmp_path, "report", "-o", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr
     assert "runs: complete 4" in (tmp_path / "report.html").read_text()
     # no manifest to check against: verify names only the checkpoints nobody manages
-    verify = sweepkit_cli(tmp_path, "verify")
+    verify = run_cli(tmp_path, "verify")
     assert "never registered" not in verify.stdout
     assert "4 checkpoint(s) in job directories that the manifest does not manage" in verify.stdout
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
+
 pytest.importorskip("lightning")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,17 +31,6 @@ def run_app(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=600,
-    )
-
-
-def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sweepkit.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1"},
     )
 
 
@@ -96,19 +87,19 @@ def test_hyperband_sweep_prunes_and_keeps_exactly_three_checkpoints(sweep):
 def test_summarize_and_report_on_the_lightning_sweep(sweep):
     path, _ = sweep
     cwd = path.parents[3]  # the app's working dir: logs/ is found without a path
-    out = cli(cwd, "summarize")
+    out = run_cli(cwd, "summarize")
     assert out.returncode == 0, out.stderr
     assert "model=mlp data=spirals" in out.stdout and "runs 8 of 8" in out.stdout
     header = next(line for line in out.stdout.splitlines() if line.strip().startswith("rank"))
     assert header.split()[:7] == ["rank", "run", "val/loss", "epoch", "status", "test/loss", "test/acc"]
     report = cwd / "report.html"
-    out = cli(cwd, "report", "-o", str(report))
+    out = run_cli(cwd, "report", "-o", str(report))
     assert out.returncode == 0, out.stderr
     html = report.read_text()
     assert "<th>test/acc</th>" in html and "mlp_spirals_" in html
     data = json.loads(html.split('id="sweep-data">')[1].split("</script>")[0])
     assert len(data["top"]) == 3 and all(c["points"] for c in data["top_curves"])
-    assert cli(cwd, "verify").returncode == 0
+    assert run_cli(cwd, "verify").returncode == 0
 
 
 def test_export_has_the_apps_groups_params_and_test_metrics(sweep):
@@ -116,7 +107,7 @@ def test_export_has_the_apps_groups_params_and_test_metrics(sweep):
 
     path, _ = sweep
     cwd = path.parents[3]
-    out = cli(cwd, "export", "-o", "runs.csv")
+    out = run_cli(cwd, "export", "-o", "runs.csv")
     assert out.returncode == 0, out.stderr
     with open(cwd / "runs.csv", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -131,7 +122,7 @@ def test_export_has_the_apps_groups_params_and_test_metrics(sweep):
         if record.get("test"):
             assert float(row["test/acc"]) == pytest.approx(record["test"]["test/acc"])
     assert sorted(int(r["rank"]) for r in rows if r["rank"]) == [1, 2, 3]
-    out = cli(cwd, "export", "-o", "runs.json")
+    out = run_cli(cwd, "export", "-o", "runs.json")
     data = json.loads((cwd / "runs.json").read_text())
     assert out.returncode == 0 and [list(d) for d in data] == [columns] * 8
 
