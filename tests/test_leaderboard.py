@@ -88,6 +88,7 @@ def test_seeds_retrain_the_val_best_configuration(sweep, capsys, tmp_path):
     assert seeds["test"]["mse"] == pytest.approx(sum(seeds["test_mse"]) / 2)
     assert seeds["test_mse_sd"] > 0 and (tmp_path / "s" / "seed_1" / "run.json").is_file()
     (linear,) = [r for r in board["rows"] if r["kind"] == "sweep"]
+    assert re.search(r"best epoch \d+ \(\d+ trials\)", linear["detail"]), linear["detail"]
     again = retrain_seeds(linear["config"], [42], tmp_path / "again", log=lambda *a: None)
     assert again.test.mse == pytest.approx(linear["test"]["mse"], rel=1e-4)
 

@@ -12,10 +12,10 @@ import math
 from pathlib import Path
 
 import pytest
-from test_any_app import run_plain, sweepkit_cli
+from test_any_app import run_plain
 from test_sweeper_runs import run_toy
 
-from conftest import TINY_DATA, run_train
+from conftest import TINY_DATA, run_cli, run_train
 
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
 
@@ -75,21 +75,21 @@ def test_forecasting_app_keeps_the_front_of_val_loss_and_n_params(tmp_path, laun
     for run in doc["runs"]:
         assert run["metric_values"][1] == int(run["metric_values"][1]) > 0  # a parameter count
     assert "Pareto front (val_loss, n_params)" in result.stdout
-    summary = sweepkit_cli(tmp_path, "summarize", str(sweep))
+    summary = run_cli(tmp_path, "summarize", str(sweep))
     assert summary.returncode == 0, summary.stderr
     kept, front = len(doc["top"]), len(doc["front"])
     assert f"Pareto front (val_loss min, n_params min): {front} run(s), {kept} kept" in summary.stdout
-    analysis = json.loads(sweepkit_cli(tmp_path, "analyze", str(sweep), "--json").stdout)
+    analysis = json.loads(run_cli(tmp_path, "analyze", str(sweep), "--json").stdout)
     assert [e["run_id"] for e in analysis["front"]] == [e["run_id"] for e in doc["front"]]
     assert [e["rank"] for e in analysis["front"] if e["rank"]] == list(range(1, kept + 1))
-    report = sweepkit_cli(tmp_path, "report", str(sweep), "-o", str(tmp_path / "r.html"))
+    report = run_cli(tmp_path, "report", str(sweep), "-o", str(tmp_path / "r.html"))
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "r.html").read_text()
     assert f"Kept on the Pareto front: {kept} of {front}" in html
     svg = html[html.index('data-plot="pareto_front"') :]
     svg = svg[: svg.index("</svg>")]
     assert svg.count('data-front="1"') == front and svg.count('data-kept="1"') == kept
-    export = sweepkit_cli(tmp_path, "export", str(sweep), "--output", str(tmp_path / "runs.json"))
+    export = run_cli(tmp_path, "export", str(sweep), "--output", str(tmp_path / "runs.json"))
     assert export.returncode == 0, export.stderr
     rows = {r["run_id"]: r for r in json.loads((tmp_path / "runs.json").read_text())}
     for run in doc["runs"]:

@@ -235,7 +235,8 @@ def build_board(
                 int(state["lookback"]),
                 val,
                 test,
-                f"{sweep.name} #1 {best.get('run_name')} epoch {best.get('epoch')} ({sum(counts.values())} trials)",
+                f"{sweep.name} #1 {best.get('run_name')} best epoch {best.get('best_epoch')}"
+                f" ({sum(counts.values())} trials)",
                 {
                     "sweep": str(sweep.path.absolute()),
                     "run_name": best.get("run_name"),
