@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import AbstractSet, Any, Iterator, Sequence, cast
@@ -16,7 +14,7 @@ from sweepkit.manifest import _files as files
 from sweepkit.manifest import _lock
 from sweepkit.manifest import _store as store
 from sweepkit.manifest._jobs import job_dirs_with_records, job_record
-from sweepkit.manifest._ranking import Rule, count, rule_of, well_formed
+from sweepkit.manifest._ranking import Rule, count, rule_of
 from sweepkit.manifest._store import ManifestError, fault_point
 from sweepkit.records import (
     BEST_DIR,
@@ -33,7 +31,6 @@ from sweepkit.records import (
     SETTINGS_NAME,
     SUMMARY_NAME,
     ManifestRecord,
-    is_inside,
     job_run_id,
     read_run_record,
     with_ranks,
@@ -369,7 +366,6 @@ class SweepManager:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ internals
     # ------------------------------------------------------------------ internals
     def _make_logger(self) -> logging.Logger:
         # A private Logger (not registered with logging.getLogger): no global side effects.
@@ -846,63 +842,6 @@ class SweepManager:
         summary = summary_dict(doc)
         atomic_write_text(self.summary_path, yaml.safe_dump(summary, sort_keys=False))
         self._log.info("write %s", self.summary_path.name)
-
-    def _readable_log(self, actions: list[str]) -> list[dict[str, Any]]:
-        """Every good record of the log; a corrupt log is kept aside and its bad lines dropped."""
-        try:
-            records, end = store.read_log(self.log_path)
-        except store.ManifestCorruptError:
-            aside = self.log_path.with_name(f"{self.log_path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            shutil.copy2(self.log_path, aside)
-            good, dropped = [], 0
-            for line in self.log_path.read_bytes().splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    record = None
-                if isinstance(record, dict) and "run_id" in record:
-                    good.append(line)
-                else:
-                    dropped += 1
-            atomic_write_text(self.log_path, b"".join(g + b"\n" for g in good).decode())
-            actions.append(
-                f"kept corrupt {self.log_path.name} aside as {aside.name}; dropped {dropped} unreadable line(s)"
-            )
-            records, end = store.read_log(self.log_path)
-        size = self._log_size()
-        if end < size:
-            os.truncate(self.log_path, end)
-            actions.append(f"truncated torn last line of {self.log_path.name}")
-        return [r for _, r in records if well_formed(r)]
-
-    def _moved_config(self, record: dict[str, Any], job_dir: Path) -> str | None:
-        """The run's config at the same place under its job dir's new location, if it is there."""
-        config: str | None = record.get("source_config")
-        ckpt: str | None = record.get("source_checkpoint")
-        if not config or not ckpt or os.path.exists(config):
-            return config
-        try:
-            moved = job_dir / Path(config).relative_to(Path(ckpt).parent)
-        except ValueError:
-            return config
-        return str(moved) if moved.is_file() else config
-
-    def _own_checkpoint(self, record: dict[str, Any]) -> str | None:
-        """The run's checkpoint that sweepkit may move or delete (repair), or None.
-
-        The recorded path when it lies in the sweep. When it lies outside (the sweep directory
-        was moved or copied since), ``<sweep>/<run_id>/best_model.pth``: the job directory's own
-        checkpoint, if that is a regular file inside the sweep reached without links.
-        """
-        source = record.get("source_checkpoint")
-        if files.is_owned(source, self.sweep_dir):
-            return source
-        job = Path(record["run_id"])
-        if not source or is_inside(Path(source).parent, self.sweep_dir) or job.is_absolute() or ".." in job.parts:
-            return None
-        local = self.sweep_dir / job / CHECKPOINT
-        no_links = os.path.realpath(local.parent) == os.path.join(os.path.realpath(self.sweep_dir), *job.parts)
-        return str(local) if no_links and files.is_owned(local, self.sweep_dir) else None
 
     def _absolute(self, entry: dict[str, Any]) -> dict[str, Any]:
         out = dict(entry)

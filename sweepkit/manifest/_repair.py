@@ -11,16 +11,19 @@ leaves it out, it is kept in ``kept_by_sweepkit/`` and the actions say so (invar
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sweepkit._io import atomic_write_text
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
 from sweepkit.manifest._jobs import job_dirs_with_records, job_record
 from sweepkit.manifest._ranking import well_formed
-from sweepkit.records import BEST_DIR, CHECKPOINT, LOG_NAME, RESULTS_NAME, RUN_RECORD
+from sweepkit.records import BEST_DIR, CHECKPOINT, LOG_NAME, RESULTS_NAME, RUN_RECORD, is_inside
 
 if TYPE_CHECKING:
     from sweepkit.manifest._manager import SweepManager
@@ -41,7 +44,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     except store.ManifestCorruptError as exc:
         actions.append(f"kept corrupt {exc.path.name} aside as {exc.kept_as}")
     n_actions = len(actions)
-    logged = m._readable_log(actions)
+    logged = _readable_log(m.log_path, actions)
     dropped = len(actions) > n_actions and any("dropped" in a for a in actions[n_actions:])
     if m.log_path.exists():
         m._unflushed = True  # a killed process may have left it unflushed
@@ -155,7 +158,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                     newer_file[rid] = name  # a later registration whose record was lost
                     return None
                 return ("best", name)
-        own = m._own_checkpoint(record)
+        own = _own_checkpoint(m.sweep_dir, record)
         if own and files.is_checkpoint_file(own) and files.is_the_recorded_file(own, record):
             return ("own", own)
         return None
@@ -213,7 +216,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         else:
             fresh.add(files.run_key(rid))
             if found != record["source_checkpoint"]:  # the sweep moved: its job dir's files
-                entry["source_config"] = m._moved_config(record, Path(found).parent)
+                entry["source_config"] = _moved_config(record, Path(found).parent)
             entry["source_checkpoint"] = found
         top.append(entry)
     keep = files.run_marks([merged[rid] for rid in undecided])
@@ -227,7 +230,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     )
     ranked = {e["run_id"] for e in doc["top"]}
     for rid, record in merged.items():
-        source = m._own_checkpoint(record)
+        source = _own_checkpoint(m.sweep_dir, record)
         if rid in ranked or rid in undecided or not source or not files.is_the_recorded_file(source, record):
             continue  # ranked, undecided, or a newer file of the same job: not this record's
         m._delete_checkpoint(doc, Path(source))
@@ -242,3 +245,61 @@ def _listdir(path: Path) -> set[str]:
         return set(os.listdir(path))
     except (FileNotFoundError, NotADirectoryError):
         return set()
+
+
+def _readable_log(log_path: Path, actions: list[str]) -> list[dict[str, Any]]:
+    """Every good record of the log; a corrupt log is kept aside and its bad lines dropped."""
+    try:
+        records, end = store.read_log(log_path)
+    except store.ManifestCorruptError:
+        aside = log_path.with_name(f"{log_path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(log_path, aside)
+        good, dropped = [], 0
+        for line in log_path.read_bytes().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict) and "run_id" in record:
+                good.append(line)
+            else:
+                dropped += 1
+        atomic_write_text(log_path, b"".join(g + b"\n" for g in good).decode())
+        actions.append(f"kept corrupt {log_path.name} aside as {aside.name}; dropped {dropped} unreadable line(s)")
+        records, end = store.read_log(log_path)
+    size = log_path.stat().st_size if log_path.exists() else 0
+    if end < size:
+        os.truncate(log_path, end)
+        actions.append(f"truncated torn last line of {log_path.name}")
+    return [r for _, r in records if well_formed(r)]
+
+
+def _moved_config(record: dict[str, Any], job_dir: Path) -> str | None:
+    """The run's config at the same place under its job dir's new location, if it is there."""
+    config: str | None = record.get("source_config")
+    ckpt: str | None = record.get("source_checkpoint")
+    if not config or not ckpt or os.path.exists(config):
+        return config
+    try:
+        moved = job_dir / Path(config).relative_to(Path(ckpt).parent)
+    except ValueError:
+        return config
+    return str(moved) if moved.is_file() else config
+
+
+def _own_checkpoint(sweep_dir: Path, record: dict[str, Any]) -> str | None:
+    """The run's checkpoint that sweepkit may move or delete (repair), or None.
+
+    The recorded path when it lies in the sweep. When it lies outside (the sweep directory
+    was moved or copied since), ``<sweep>/<run_id>/best_model.pth``: the job directory's own
+    checkpoint, if that is a regular file inside the sweep reached without links.
+    """
+    source = record.get("source_checkpoint")
+    if files.is_owned(source, sweep_dir):
+        return source
+    job = Path(record["run_id"])
+    if not source or is_inside(Path(source).parent, sweep_dir) or job.is_absolute() or ".." in job.parts:
+        return None
+    local = sweep_dir / job / CHECKPOINT
+    no_links = os.path.realpath(local.parent) == os.path.join(os.path.realpath(sweep_dir), *job.parts)
+    return str(local) if no_links and files.is_owned(local, sweep_dir) else None
