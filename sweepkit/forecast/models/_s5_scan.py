@@ -105,7 +105,7 @@ def decay_matrix(
     lag = torch.where(lag >= 0, lag, n_lags)
     part = torch.arange(2, device=k.device)
     index = (2 * part.view(2, 1, 1, 1) + part.view(1, 1, 2, 1)) * (n_lags + 1) + lag.view(1, rows, 1, cols)
-    return table.to(dtype).flatten(1)[:, index.flatten()].view(-1, 2 * rows, 2 * cols)
+    return table.to(dtype).flatten(1).index_select(1, index.flatten()).view(-1, 2 * rows, 2 * cols)
 
 
 def ssm_chunked(
