@@ -534,10 +534,7 @@ class SweepManager:
         return doc
 
     def _log_size(self) -> int:
-        try:
-            return self.log_path.stat().st_size
-        except FileNotFoundError:
-            return 0
+        return store.file_size(self.log_path)
 
     def _logged_before(self, doc: dict[str, Any], record: dict[str, Any], offset: int) -> dict[str, Any] | None:
         """The run's record before log byte ``offset``; None for a new run id (no read)."""

@@ -267,8 +267,7 @@ def _readable_log(log_path: Path, actions: list[str]) -> list[dict[str, Any]]:
         atomic_write_text(log_path, b"".join(g + b"\n" for g in good).decode())
         actions.append(f"kept corrupt {log_path.name} aside as {aside.name}; dropped {dropped} unreadable line(s)")
         records, end = store.read_log(log_path)
-    size = log_path.stat().st_size if log_path.exists() else 0
-    if end < size:
+    if end < store.file_size(log_path):
         os.truncate(log_path, end)
         actions.append(f"truncated torn last line of {log_path.name}")
     return [r for _, r in records if well_formed(r)]

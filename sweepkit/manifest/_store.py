@@ -83,6 +83,14 @@ def append_record(path: Path, record: dict[str, Any], fsync: bool = True) -> tup
     return offset, offset + len(data)
 
 
+def file_size(path: Path) -> int:
+    """The size of ``path`` in bytes; 0 when it does not exist."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def flush_file(path: Path) -> None:
     """fsync ``path``: every byte any process appended to it so far reaches the disk."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
