@@ -18,7 +18,7 @@ import pytest
 from optuna.trial import TrialState
 from test_sweeper_runs import check_trials_match_jobs, jobs, toy_command, toy_env
 
-from sweepkit.sweeper import SweepConfigError, trial_ranks
+from sweepkit.sweeper import SweepConfigError, set_trial_ranks, trial_ranks
 from sweepkit.sweeper._storage import check_driver, open_storage
 
 from postgres_server import free_port, postgres_server
@@ -314,3 +314,23 @@ def test_ranking_is_rewritten_only_when_it_changes(tmp_path, monkeypatch):
     assert writes == [TOP_K_ATTR] and trial_ranks(study) == {0: (1, "best_models/a.pth")}
     attrs.publish(study, top + [{**top[0], "rank": 2, "trial": 1}])
     assert writes == [TOP_K_ATTR] * 2 and set(trial_ranks(study)) == {0, 1}
+
+
+@pytest.mark.parametrize("directions", [["minimize"], ["minimize", "maximize"]])
+def test_a_ranking_computed_elsewhere_is_recorded_on_the_study(tmp_path, directions):
+    url = f"journal://{tmp_path / 'j.log'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url), directions=directions)
+    for number in range(3):
+        trial = study.ask()
+        trial.set_user_attr("run_name", f"run_{number}")
+        study.tell(trial, [0.1 * (number + 1)] * len(directions))
+    ranks = {0: (2, None), 2: (1, "best_models/rank_01.pth")}
+    set_trial_ranks(url, "s", ranks)
+    reloaded = optuna.load_study(study_name="s", storage=open_storage(url))
+    assert trial_ranks(reloaded) == ranks
+    top = reloaded.user_attrs["top_k"]
+    assert [e["trial"] for e in top] == [2, 0]  # rank order, whatever the mapping's order
+    assert [e["run_name"] for e in top] == ["run_2", "run_0"]
+    told = {2: 0.1 * 3, 0: 0.1 * 1}
+    expected = [told[n] if len(directions) == 1 else [told[n]] * 2 for n in (2, 0)]
+    assert [e["value"] for e in top] == expected
