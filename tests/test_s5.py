@@ -240,6 +240,26 @@ def test_gradcheck_tiny_layer(method):
     assert torch.autograd.gradcheck(run, (u, *params))
 
 
+@pytest.mark.parametrize("method", ["chunked", "parallel"])
+@pytest.mark.parametrize("length", [7, 12])
+def test_gradcheck_carried_state_and_final_state(method, length):
+    """Gradients reach the entering state and flow back from the final one (truncated BPTT)."""
+    layer = layer64(d_model=2, state_size=4, num_blocks=1, scan_method=method, chunk_size=3)
+    names = [name for name, _ in layer.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_() for p in layer.parameters())
+    u = torch.randn(2, length, 2, dtype=torch.float64, requires_grad=True)
+    state = torch.randn(2, layer.n_states, 2, dtype=torch.float64, requires_grad=True)
+
+    def run(u, state, *values):
+        carried = torch.view_as_complex(state)
+        y, final = torch.func.functional_call(
+            layer, dict(zip(names, values)), (u,), {"state": carried, "return_state": True}
+        )
+        return y, torch.view_as_real(final)
+
+    assert torch.autograd.gradcheck(run, (u, state, *params))
+
+
 def test_gradients_reach_every_forecaster_parameter():
     torch.manual_seed(0)
     model = S5Forecaster(
