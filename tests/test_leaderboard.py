@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
 
 from sweepkit.cli import main
 
@@ -89,7 +90,11 @@ def test_seeds_retrain_the_val_best_configuration(sweep, capsys, tmp_path):
     assert seeds["test_mse_sd"] > 0 and (tmp_path / "s" / "seed_1" / "run.json").is_file()
     (linear,) = [r for r in board["rows"] if r["kind"] == "sweep"]
     assert re.search(r"best epoch \d+ \(\d+ trials\)", linear["detail"]), linear["detail"]
-    again = retrain_seeds(linear["config"], [42], tmp_path / "again", log=lambda *a: None)
+    # a sweep that skipped test scoring (trainer.test=false) still gets its seeds scored on test
+    config = OmegaConf.load(linear["config"])
+    config.trainer.test = False
+    OmegaConf.save(config, tmp_path / "no_test.yaml")
+    again = retrain_seeds(tmp_path / "no_test.yaml", [42], tmp_path / "again", log=lambda *a: None)
     assert again.test.mse == pytest.approx(linear["test"]["mse"], rel=1e-4)
 
 

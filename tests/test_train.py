@@ -7,10 +7,11 @@ import math
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.models.dmixer import DMixer
-from sweepkit.forecast.training import lr_factor
+from sweepkit.forecast.training import lr_factor, run_fingerprint
 
 from conftest import TINY, TINY_DATA, run_train
 
@@ -33,9 +34,6 @@ def test_dmixer_shapes_and_tiny_overfit():
 
 
 def test_unknown_model_and_bad_hyperparameter():
-    import pytest
-    from omegaconf import OmegaConf
-
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         build_model(OmegaConf.create({"name": "nope"}), 2, 8, 4)
     with pytest.raises(ValueError, match="n_blocks"):
@@ -57,6 +55,23 @@ def test_single_run_writes_record_and_checkpoint(tmp_path):
     ckpt = torch.load(promoted, weights_only=True)
     assert ckpt["epoch"] == record["best_epoch"] and "model_state" in ckpt
     assert not (tmp_path / "run" / "best_model.pth").exists()
+
+
+def test_test_scoring_can_be_skipped_and_a_bad_value_is_named(tmp_path):
+    """trainer.test=false ends a run without scoring the test split; the checkpoint is kept as usual,
+    and the setting does not stop a killed run from resuming."""
+    out = run_train(["dataset=Wind", *TINY, "trainer.test=false", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "complete" and record.get("test") is None
+    assert math.isfinite(record["best_value"])
+    assert "test not scored (trainer.test=false)" in out.stdout + out.stderr
+    assert len(list((tmp_path / "run" / "best_models").glob("rank_01_*_best_model.pth"))) == 1
+    cfg = OmegaConf.create(record["config"])
+    other = OmegaConf.merge(cfg, {"trainer": {"test": True}})
+    assert run_fingerprint(cfg) == run_fingerprint(other)
+    out = run_train(["dataset=Wind", *TINY, "trainer.test=maybe", f"hydra.run.dir={tmp_path}/bad"], tmp_path)
+    assert out.returncode != 0 and "trainer.test='maybe'" in out.stderr
 
 
 def test_multirun_two_jobs(tmp_path):

@@ -273,6 +273,7 @@ def retrain_seeds(
     for seed in seeds:
         run_cfg = copy.deepcopy(cfg)
         run_cfg.trainer.seed = int(seed)
+        run_cfg.trainer.test = True  # a sweep may have skipped it; these runs are scored on test
         if threads:
             run_cfg.trainer.num_threads = int(threads)
         run_dir = Path(out_dir) / f"seed_{seed}"

@@ -50,7 +50,7 @@ def seed_everything(seed: int) -> None:
 
 
 #: trainer keys that say how a run runs, not what it trains: a resume checkpoint ignores them
-_RESUME_FREE_KEYS = ("resume", "progress", "progress_every_s", "device", "num_threads")
+_RESUME_FREE_KEYS = ("resume", "progress", "progress_every_s", "device", "num_threads", "test")
 
 
 def run_fingerprint(cfg: Any) -> str:
@@ -232,6 +232,9 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     valid = isinstance(epoch_windows, int) and not isinstance(epoch_windows, bool) and epoch_windows > 0
     if epoch_windows is not None and not valid:
         raise ValueError(f"trainer.epoch_windows={epoch_windows!r}: use a number of windows > 0, or null for all")
+    score_test = tcfg.get("test", True)
+    if not isinstance(score_test, bool):
+        raise ValueError(f"trainer.test={score_test!r}: use true (score the best checkpoint on test) or false")
     n_train = len(splits.starts["train"]) if epoch_windows is None else min(epoch_windows, len(splits.starts["train"]))
     steps_per_epoch = max(1, math.ceil(n_train / int(tcfg.batch_size)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # stepped every batch
@@ -403,7 +406,7 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
                 log.info("trainer.max_time=%gs reached in epoch %d: training ends here", float(max_time), epoch)
                 break
         test = None
-        if tracker.checkpoint_path is not None:
+        if tracker.checkpoint_path is not None and score_test:
             state = torch.load(tracker.checkpoint_path, map_location=device, weights_only=True)
             model.load_state_dict(state["model_state"])
             test = evaluate(model, sampler, "test", batch_size * 4)
@@ -425,6 +428,14 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
             tracker.best_epoch,
             test["mse"],
             test["mae"],
+            status,
+        )
+    elif tracker.checkpoint_path is not None:
+        log.info(
+            "best %s %.5f at epoch %s; test not scored (trainer.test=false) (%s)",
+            objective,
+            tracker.best_value,
+            tracker.best_epoch,
             status,
         )
     else:
