@@ -420,24 +420,9 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     if test:
         summary.update({f"test_{k}": v for k, v in test.items()})
     logger.finish(status, summary)
-    if test is not None:
-        log.info(
-            "best %s %.5f at epoch %s; test mse %.5f mae %.5f (%s)",
-            objective,
-            tracker.best_value,
-            tracker.best_epoch,
-            test["mse"],
-            test["mae"],
-            status,
-        )
-    elif tracker.checkpoint_path is not None:
-        log.info(
-            "best %s %.5f at epoch %s; test not scored (trainer.test=false) (%s)",
-            objective,
-            tracker.best_value,
-            tracker.best_epoch,
-            status,
-        )
+    if tracker.checkpoint_path is not None:
+        scored = f"test mse {test['mse']:.5f} mae {test['mae']:.5f}" if test else "test not scored (trainer.test=false)"
+        log.info("best %s %.5f at epoch %s; %s (%s)", objective, tracker.best_value, tracker.best_epoch, scored, status)
     else:
         log.info("run %s with no finite %s", status, objective)
     return RunResult(status, best, tracker.best_epoch, test, tracker.record, n_params)
