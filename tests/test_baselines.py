@@ -148,6 +148,40 @@ def test_s5_channel_independent_does_not_mix_channels():
         assert (delta < 1e-5) == independent
 
 
+@pytest.mark.parametrize("revin", [False, True, "level"])
+def test_s5_linear_skip_from_ridge_starts_as_the_ridge_forecast(revin):
+    rng = np.random.default_rng(0)
+    t = np.arange(900)
+    values = np.sin(2 * np.pi * t / 24)[:, None] * [1.0, 0.5] + 0.3 * rng.normal(size=(900, 2))
+    splits = _splits(values)
+    ridge = fit_ridge(splits)
+    cfg = {"name": "s5", "state_size": 8, "num_blocks": 2, "d_model": 8, "n_layers": 1, "dropout": 0.0}
+    model = build_model(OmegaConf.create({**cfg, "revin": revin, "linear_skip": "ridge"}), 2, 24, 12).eval()
+    assert model.skip_from_ridge
+    model.start_from_ridge(ridge.weights)
+    x, _ = windows(splits.data, splits.starts["val"], 24, 12)
+    with torch.no_grad():
+        forecast = model(torch.from_numpy(x)).double().numpy()
+    np.testing.assert_allclose(forecast, ridge(x), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # once the decoder moves, the S5 stack adds to the ridge forecast
+        model.decoder.bias.fill_(0.5)
+        assert np.abs(model(torch.from_numpy(x)).double().numpy() - ridge(x)).min() > 1e-3
+
+
+def test_s5_linear_skip_values_are_checked():
+    cfg = {"name": "s5", "state_size": 8, "num_blocks": 2, "d_model": 8, "n_layers": 1, "dropout": 0.0}
+    trained = build_model(OmegaConf.create({**cfg, "linear_skip": True}), 3, 16, 4)
+    assert trained.linear_skip is not None and not trained.skip_from_ridge
+    plain = build_model(OmegaConf.create(cfg), 3, 16, 4)
+    assert plain.linear_skip is None
+    with pytest.raises(ValueError, match="start_from_ridge needs model.linear_skip=ridge"):
+        plain.start_from_ridge(np.zeros((17, 4)))
+    with pytest.raises(ValueError, match=r"ridge weights \(9, 4\) do not fit lookback 16"):
+        trained.start_from_ridge(np.zeros((9, 4)))
+    with pytest.raises(ValueError, match="linear_skip must be true, false or ridge, got 'yes'"):
+        build_model(OmegaConf.create({**cfg, "linear_skip": "yes"}), 3, 16, 4)
+
+
 def test_lr_schedule_warms_up_then_decays_over_its_own_length():
     assert lr_factor(0.5, 1, 10) == pytest.approx(0.5)
     assert lr_factor(1.0, 1, 10) == pytest.approx(1.0)
@@ -178,4 +212,8 @@ def test_search_spaces_name_real_keys_and_every_revin_choice_builds(model):
     key = "model.norm" if model == "linear" else "model.revin"
     for value in space.distributions[key].choices:
         net = build_model(OmegaConf.merge(cfg.model, {key.split(".")[1]: value}), 7, 96, 8)
+        assert net(torch.randn(2, 96, 7)).shape == (2, 8, 7)
+    for value in space.distributions["model.linear_skip"].choices if model == "s5" else ():
+        net = build_model(OmegaConf.merge(cfg.model, {"linear_skip": value}), 7, 96, 8)
+        assert (net.linear_skip is not None) == (value is not False)
         assert net(torch.randn(2, 96, 7)).shape == (2, 8, 7)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sweepkit.forecast.baselines import fit_ridge
 from sweepkit.forecast.data import Splits, load_series, split_and_scale
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.progress import EpochProgress, resolve_mode
@@ -264,6 +265,10 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
             first_epoch - 1,
             tracker.resume_path,
         )
+    elif getattr(model, "skip_from_ridge", False):  # model.linear_skip=ridge
+        ridge = fit_ridge(splits)
+        model.start_from_ridge(ridge.weights)
+        log.info("linear skip starts from ridge (alpha %g, val mse %.5f)", ridge.alpha, ridge.val.mse)
     extra["run_name"] = tracker.record["run_name"]
     run_name = str(extra.get("run_name", Path(run_dir).name))
     try:

@@ -23,7 +23,7 @@ from sweepkit.forecast.models.revin import make_revin
 NORMS = ("none", "last", "mean", "revin", "level")
 
 
-class _ChannelLinear(nn.Module):
+class ChannelLinear(nn.Module):
     """(B, L, C) -> (B, H, C): one (H, L) map shared by channels, or one per channel."""
 
     def __init__(self, n_features: int, lookback: int, horizon: int, individual: bool) -> None:
@@ -70,8 +70,8 @@ class LinearForecaster(nn.Module):
         self.revin = make_revin(norm if norm in ("revin", "level") else False, n_features, horizon)
         self.dropout = nn.Dropout(float(dropout))
         self.decompose = MovingAverage(int(kernel_size)) if decomposition else None
-        self.head = _ChannelLinear(n_features, lookback, horizon, bool(individual))
-        self.trend_head = _ChannelLinear(n_features, lookback, horizon, bool(individual)) if decomposition else None
+        self.head = ChannelLinear(n_features, lookback, horizon, bool(individual))
+        self.trend_head = ChannelLinear(n_features, lookback, horizon, bool(individual)) if decomposition else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, C) -> (B, H, C)
         level = stats = None

@@ -35,8 +35,13 @@ class RevIN(nn.Module):
             x = x * self.weight + self.bias
         return x, (mean, std)
 
-    def denormalize(self, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def denormalize(
+        self, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor], level: bool = True
+    ) -> torch.Tensor:
+        """Map ``y`` back to the data's scale; ``level=False`` only rescales it (no shift, no mean)."""
         mean, std = stats
+        if not level:
+            return y / (self.weight + self.eps * self.eps) * std if self.affine else y * std
         if self.affine:
             y = (y - self.bias) / (self.weight + self.eps * self.eps)
         if self.level_weight is not None:

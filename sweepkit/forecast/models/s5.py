@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sweepkit.forecast.models._s5_init import block_diagonal_init, lecun_normal
 from sweepkit.forecast.models._s5_scan import SCAN_METHODS, run_scan, ssm_chunked
+from sweepkit.forecast.models.linear import ChannelLinear
 from sweepkit.forecast.models.revin import make_revin
 
 DISCRETIZATIONS = ("zoh", "bilinear")
@@ -309,6 +311,13 @@ class S5Forecaster(nn.Module):
     level to carry forward). ``channel_independent``: every channel runs through the same layers as
     a series of its own (encoder 1 -> d_model, decoder d_model -> 1), as in PatchTST; otherwise
     the encoder mixes the channels.
+
+    ``linear_skip``: add a linear forecast of the lookback (one map shared by the channels, as in
+    ``model=linear``) so the S5 stack learns what a linear model misses; the map then carries the
+    level, and RevIN only rescales the stack's output. ``true`` trains the map from a random
+    start; ``ridge`` fixes it to the closed-form ridge fit of the train split
+    (:meth:`start_from_ridge`, called by the training loop) and starts the decoder at zero, so the
+    model starts as that ridge forecast and the S5 stack learns its residual.
     """
 
     def __init__(
@@ -324,6 +333,7 @@ class S5Forecaster(nn.Module):
         ssm_lr: float | None = 1e-3,
         revin: bool | str = True,
         channel_independent: bool = False,
+        linear_skip: bool | str = False,
         **block_options,
     ) -> None:
         """``block_options`` go to every :class:`S5Block` (activation, prenorm, norm) and its
@@ -339,6 +349,8 @@ class S5Forecaster(nn.Module):
         ):
             if int(value) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
+        if linear_skip not in (False, True, "ridge"):
+            raise ValueError(f"linear_skip must be true, false or ridge, got {linear_skip!r}")
         if ssm_lr is not None and ssm_lr <= 0:
             raise ValueError(f"ssm_lr must be positive (or null to use the main lr), got {ssm_lr}")
         self.n_features, self.lookback, self.horizon = n_features, lookback, horizon
@@ -353,11 +365,16 @@ class S5Forecaster(nn.Module):
         )
         self.time_head = _lecun_linear(lookback, horizon)
         self.decoder = _lecun_linear(d_model, width)
+        self.linear_skip = ChannelLinear(n_features, lookback, horizon, individual=False) if linear_skip else None
+        self.skip_from_ridge = linear_skip == "ridge"
+        if self.skip_from_ridge:  # a fixed ridge forecast: the S5 stack learns its residual
+            self.linear_skip.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != self.lookback or x.shape[2] != self.n_features:
             raise ValueError(f"expected input (batch, {self.lookback}, {self.n_features}), got {tuple(x.shape)}")
         stats = None
+        skip = self.linear_skip(x) if self.linear_skip is not None else None
         if self.revin is not None:
             x, stats = self.revin.normalize(x)
         batch = x.shape[0]
@@ -374,7 +391,24 @@ class S5Forecaster(nn.Module):
         y = self.decoder(h)
         if self.channel_independent:
             y = y.reshape(batch, self.n_features, self.horizon).transpose(1, 2)
-        return self.revin.denormalize(y, stats) if self.revin is not None else y
+        if self.revin is not None:
+            y = self.revin.denormalize(y, stats, level=skip is None)
+        return y if skip is None else y + skip
+
+    def start_from_ridge(self, weights: np.ndarray) -> None:
+        """Set the linear skip to a ridge map ``weights`` of shape (lookback + 1, horizon), as
+        :func:`sweepkit.forecast.baselines.fit_ridge` returns it, and the decoder to zero."""
+        if self.linear_skip is None:
+            raise ValueError("start_from_ridge needs model.linear_skip=ridge (or true)")
+        map_ = torch.as_tensor(np.asarray(weights), dtype=self.linear_skip.weight.dtype)
+        if map_.shape != (self.lookback + 1, self.horizon):
+            shape, want = tuple(map_.shape), f"lookback {self.lookback}, horizon {self.horizon}"
+            raise ValueError(f"ridge weights {shape} do not fit {want}")
+        with torch.no_grad():
+            self.linear_skip.weight[0].copy_(map_[:-1].T)
+            self.linear_skip.bias[0].copy_(map_[-1])
+            self.decoder.weight.zero_()
+            self.decoder.bias.zero_()
 
     def optimizer_groups(self, lr: float, weight_decay: float) -> list[dict]:
         """The reference's groups: Lambda, B, log_step and block norms at ssm_lr without weight decay;
