@@ -172,6 +172,28 @@ def test_linear_model_trains_through_train_py_with_warmup(tmp_path):
     assert math.isfinite(record["test"]["mse"])
 
 
+def test_s5_linear_skip_ridge_keeps_the_ridge_map_through_training(tmp_path):
+    """model.linear_skip=ridge fits ridge on the run's own train split, and training moves the S5
+    stack, never the ridge map."""
+    from sweepkit.forecast.baselines import fit_ridge
+    from sweepkit.forecast.data import load_series, split_and_scale
+
+    tiny_s5 = ["model=s5", "model.d_model=8", "model.state_size=8", "model.num_blocks=2", "model.n_layers=1"]
+    overrides = ["dataset=Wind", *TINY_DATA, *tiny_s5, "model.linear_skip=ridge", "trainer.max_epochs=2"]
+    out = run_train([*overrides, f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "linear skip starts from ridge (alpha" in out.stdout + out.stderr
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    dcfg = OmegaConf.create(record["config"]["dataset"])
+    splits = split_and_scale(load_series(dcfg).values, dcfg.lookback, dcfg.horizon, tuple(dcfg.split))
+    ridge = torch.as_tensor(fit_ridge(splits).weights, dtype=torch.float32)
+    (promoted,) = (tmp_path / "run" / "best_models").glob("rank_01_*_best_model.pth")
+    state = torch.load(promoted, weights_only=True)["model_state"]
+    torch.testing.assert_close(state["linear_skip.weight"][0], ridge[:-1].T)
+    torch.testing.assert_close(state["linear_skip.bias"][0], ridge[-1])
+    assert state["decoder.weight"].abs().max() > 0  # the stack trained from its zero start
+
+
 def test_progress_lines_when_piped_and_a_bar_on_a_terminal(caplog):
     from sweepkit.forecast.progress import EpochProgress, resolve_mode
 
