@@ -87,13 +87,14 @@ def jsonable(value: Any) -> Any:
 def finite(value: Any) -> float | None:
     """``value`` as a float when it is a real, finite number, else None.
 
-    Bools and text (``"0.01"``) are not numbers here: a metric must be one.
+    Bools and text (``"0.01"``) are not numbers here: a metric must be one. An integer too
+    large for a float (``10**400``) is not finite.
     """
     if value is None or isinstance(value, (bool, str, bytes)):
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 

@@ -40,12 +40,13 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from sweepkit import events
+from sweepkit import _liveness, events
 from sweepkit._io import check_mode, safe_name
 from sweepkit.records import (
     HYDRA_DIR,
     INTERNAL_DIR,
     JOB_CONFIG,
+    JOB_LOCK,
     RUN_RECORD,
     UNREGISTERED_DIR,
     has_run_record,
@@ -111,6 +112,8 @@ class TopKCallback(Callback):
         self.checkpoint = checkpoint
         self.enabled, self.verbose = enabled, verbose
         self._finalizer: Callable[[], bool] | None = None
+        self._driver_lock: int | None = None  # held from multirun start to its end
+        self._job_lock: int | None = None  # held while a job runs in this process
 
     def _manager(
         self, sweep_dir: Path, record: dict[str, Any] | None = None, hydra_cfg: Any = None, value: Any = None
@@ -155,6 +158,16 @@ class TopKCallback(Callback):
         return metric_name, mode if mode in ("min", "max") else "min"
 
     # -------------------------------------------------------------- per job (worker)
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Hold the job's lock while it runs: the sweep counts as running (sweepkit._liveness)."""
+        if not self.enabled:
+            return
+        job_dir = Path(str(config.hydra.runtime.output_dir)).absolute()
+        try:
+            self._job_lock = _liveness.hold_lock(job_dir / JOB_LOCK)
+        except (_liveness.SweepRunningError, OSError) as exc:
+            _warn(f"job {job_dir.name} could not take its lock ({exc}); cleanup and repair may not see it run")
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if not self.enabled:
             return
@@ -165,6 +178,8 @@ class TopKCallback(Callback):
             traceback.print_exc()
             _note_unregistered(config, job_return, exc)
         finally:  # loggers end the job's run even when registration failed
+            _liveness.release_lock(self._job_lock)
+            self._job_lock = None
             events.publish(events.JobEnded())
 
     def _register(self, config: DictConfig, job_return: JobReturn) -> None:
@@ -192,6 +207,13 @@ class TopKCallback(Callback):
         with self._manager(sweep_dir, record, hydra, value) as manager:
             if len(manager.metric_names) > 1:
                 extra["metric_values"] = job_values(manager.metric_names, record, value, job_dir)
+            elif record.get("metric_name") not in (None, manager.metric_name):
+                _warn(
+                    f"job {job_dir.name} records {record['metric_name']!r} but the sweep ranks "
+                    f"{manager.metric_name!r}: the run is kept unranked. Set sweepkit.metric_name="
+                    f"{record['metric_name']} (hydra.callbacks.topk.metric_name), or record "
+                    f"{manager.metric_name!r} in the job"
+                )
             in_top = manager.register_job_dir(
                 job_dir, status=status, error=error, **{k: v for k, v in extra.items() if v is not None}
             )
@@ -222,9 +244,17 @@ class TopKCallback(Callback):
         if not self.enabled:
             return
         sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
-        self._check_resumed(sweep_dir)
-        # A failed job makes Hydra exit before on_multirun_end: finish the manifest at exit.
-        self._finalizer = lambda: self._finish(sweep_dir)
+        try:  # one live driver per sweep dir, whatever the sweeper (sweepkit's takes it too)
+            self._driver_lock = _liveness.hold_driver_lock(sweep_dir)
+        except _liveness.SweepRunningError as exc:
+            raise SystemExit(f"[sweepkit] ERROR: {_liveness.launch_refused(sweep_dir, exc.activity)}") from None
+        try:
+            self._check_resumed(sweep_dir)
+        except BaseException:
+            self._release_driver(sweep_dir)
+            raise
+        # A failed job or Ctrl-C makes Hydra exit before on_multirun_end: finish the manifest at exit.
+        self._finalizer = lambda: self._finish_multirun(sweep_dir, stopped=True)
         atexit.register(self._finalizer)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -233,8 +263,18 @@ class TopKCallback(Callback):
         if self._finalizer is not None:
             atexit.unregister(self._finalizer)
             self._finalizer = None
-        if not self._finish(Path(str(config.hydra.sweep.dir)).absolute()):
+        if not self._finish_multirun(Path(str(config.hydra.sweep.dir)).absolute()):
             raise SystemExit(1)  # Hydra turns callback errors into warnings; this is not one
+
+    def _finish_multirun(self, sweep_dir: Path, stopped: bool = False) -> bool:
+        try:
+            return self._finish(sweep_dir, stopped=stopped)
+        finally:
+            self._release_driver(sweep_dir)
+
+    def _release_driver(self, sweep_dir: Path) -> None:
+        _liveness.release_driver_lock(self._driver_lock, sweep_dir)
+        self._driver_lock = None
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.enabled:
@@ -265,13 +305,13 @@ class TopKCallback(Callback):
                 f"[sweepkit] ERROR: {sweep_dir} is a sweep with {said}; resume it with the same settings.{hint}"
             )
 
-    def _finish(self, sweep_dir: Path, reconcile: bool = True) -> bool:
+    def _finish(self, sweep_dir: Path, reconcile: bool = True, stopped: bool = False) -> bool:
         """Finish the manifest; False (after saying why, loudly) when jobs stay unregistered."""
-        from sweepkit.manifest._jobs import job_dirs_with_records
+        from sweepkit.manifest._jobs import job_dirs_started
         from sweepkit.records import LOG_NAME, RESULTS_NAME
 
         if not any((sweep_dir / name).exists() for name in (LOG_NAME, RESULTS_NAME)) and not (
-            reconcile and job_dirs_with_records(sweep_dir)
+            reconcile and job_dirs_started(sweep_dir)
         ):
             return True  # no job ran (the sweep stopped before any): nothing to finish
         try:
@@ -287,7 +327,7 @@ class TopKCallback(Callback):
             )
             return False
         if self.verbose:
-            print(sweep_finished(doc))
+            print(sweep_finished(doc, stopped))
         if missing:
             print(
                 f"[sweepkit] ERROR: {len(missing)} job(s) could not register in the top-k "
@@ -513,7 +553,7 @@ def _as_number(value: Any, metric_name: str) -> float | None:
         return None
     try:
         number = float(value.item() if hasattr(value, "item") else value)
-    except (TypeError, ValueError, RuntimeError):
+    except (TypeError, ValueError, RuntimeError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 
@@ -586,10 +626,16 @@ def sweep_update(manager: Any, job_dir: Path, in_top: bool) -> str:
     return "\n".join(lines)
 
 
-def sweep_finished(doc: dict[str, Any]) -> str:
-    """The console report at the end of a sweep."""
+def sweep_finished(doc: dict[str, Any], stopped: bool = False) -> str:
+    """The console report at the end of a sweep (``stopped``: it ended early, e.g. on Ctrl-C)."""
     best = doc.get("best")
-    text = f"[sweepkit] Sweep finished: {doc['n_runs']} runs, results in {doc['sweep_dir']}"
+    if stopped:
+        text = (
+            f"[sweepkit] Sweep stopped before its end (interrupted, or a job failed): {doc['n_runs']} runs "
+            f"recorded in {doc['sweep_dir']}; run the same command to resume it"
+        )
+    else:
+        text = f"[sweepkit] Sweep finished: {doc['n_runs']} runs, results in {doc['sweep_dir']}"
     if doc.get("objectives"):
         names = ", ".join(o["name"] for o in doc["objectives"])
         text += f"\n  Pareto front ({names}): {len(doc['front'])} run(s), {len(doc['top'])} kept"

@@ -24,6 +24,7 @@ CHECKPOINT = "best_model.pth"
 RESUME_CHECKPOINT = "last.pt"
 HYDRA_DIR = ".hydra"  # Hydra's job files: config.yaml, hydra.yaml, overrides.yaml
 JOB_CONFIG = "config.yaml"  # in HYDRA_DIR; also the config's name in BEST_DIR
+JOB_LOCK = ".job.lock"  # held (flock) by a running job: see sweepkit/_liveness.py
 
 # ---------------------------------------------------------------- a sweep directory
 LOG_NAME = "runs.jsonl"
@@ -41,7 +42,9 @@ KEPT_DIR = "kept_by_sweepkit"
 MULTIRUN_CONFIG = "multirun.yaml"  # Hydra's composed config of the sweep
 OPTIMIZATION_RESULTS = "optimization_results.yaml"  # the sweeper's outcome
 JOURNAL_NAME = "optuna_journal.log"  # the study's default storage
-INTERNAL_DIR = ".sweepkit"
+INTERNAL_DIR = ".sweepkit"  # caches and live locks only: a copy may lose it (invariant 12)
+DRIVER_LOCK = "driver.lock"  # in INTERNAL_DIR: held (flock) by the sweep's driver
+STUDY_FILE = "study.json"  # in INTERNAL_DIR: the study's name (also in MULTIRUN_CONFIG)
 MARKER_DIR = "registered"  # in INTERNAL_DIR
 SETTINGS_NAME = "settings.json"  # in INTERNAL_DIR
 UNREGISTERED_DIR = "unregistered"  # in INTERNAL_DIR

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -470,10 +471,15 @@ def test_repair_of_a_moved_sweep_uses_the_job_dirs_own_checkpoint(tmp_path):
             )
     new = tmp_path / "moved"
     os.rename(old, new)
-    SweepManager(new, top_k=2).repair()
+    actions = SweepManager(new, top_k=2).repair()
     assert outside.read_bytes() == b"ckpt:3"  # a link: never followed, moved or deleted
     assert (new / "3" / "best_model.pth").is_symlink()
     (new / "3" / "best_model.pth").unlink()  # a user's link: not sweepkit's to remove
+    # the moved-sweep rule placed run 2: what a record ranked before (run 0) is kept aside, not deleted
+    kept = list((new / "kept_by_sweepkit").iterdir())
+    assert [p.read_bytes() for p in kept if p.suffix == ".pth"] == [b"ckpt:0"]
+    assert any("kept best_models/rank_02_run0_best_model.pth" in a for a in actions), actions
+    shutil.rmtree(new / "kept_by_sweepkit")
     assert_invariants(new, ["2", "1"])
     assert not (new / "2" / "best_model.pth").exists()  # moved into best_models/
 

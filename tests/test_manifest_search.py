@@ -1,11 +1,15 @@
 """Search for ways to lose a checkpoint: a Hypothesis state machine over the manifest.
 
 Steps, in any order: register a Hydra-style job (sometimes killed with SIGKILL at a fault point,
-in a forked process), register a bad checkpoint, read with any top_k, repair, delete or truncate
-any of the sweep's files by hand, copy the sweep and go on in the copy, rewrite the sweep as
-manifest format 1 left it (a sweep an older release began). After every step:
+in a forked process), register a bad checkpoint, read with any top_k, repair, finish the sweep
+(reconcile), delete or truncate any of the sweep's files by hand, lose the hidden folder, copy
+the sweep (whole, or by a glob that skips hidden entries) and go on in the copy, repair / re-rank
+/ delete while a driver process holds the sweep, rewrite the sweep as manifest format 1 left it
+(a sweep an older release began). After every step:
 - no checkpoint of a run that ranks in the top k is gone (its bytes are somewhere in the sweep);
+- the manifest counts each run once;
 - a read changed nothing; after a repair every run with a surviving record is known;
+- a command refused near a running sweep changed nothing;
 - a copy's original is never touched again.
 The model ranks like the manager and forgets a run only when the test itself deletes its file.
 
@@ -30,7 +34,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from sweepkit.manifest import ManifestError, SweepManager
+from sweepkit._liveness import exclusive, hold_driver_lock
+from sweepkit.manifest import ManifestError, SweepManager, SweepRunningError, latest_records
 from sweepkit.manifest._store import FAULT_ENV
 
 from manifest_helpers import FAULT_POINTS
@@ -59,6 +64,14 @@ def tree(root: Path) -> dict[str, tuple]:
         digest = hashlib.sha1(path.read_bytes()).digest() if stat.S_ISREG(st_.st_mode) else b""
         out[str(path.relative_to(root))] = (stat.S_IFMT(st_.st_mode), st_.st_mtime_ns, digest)
     return out
+
+
+def _drive(sweep: str, ready, done) -> None:
+    """A sweep's driver for as long as ``done`` is unset: it holds the driver lock."""
+    hold_driver_lock(Path(sweep))
+    ready.set()
+    done.wait(60)
+    os._exit(0)
 
 
 def _die_registering(sweep: str, top_k: int, job: str, point: str) -> None:
@@ -222,15 +235,9 @@ class ManifestMachine(RuleBasedStateMachine):
     @rule()
     def repair(self) -> None:
         SweepManager(self.sweep, top_k=self.top_k).repair()
-        records = {r["run_id"]: r for r in SweepManager(self.sweep).load_runs()}
-        for rid, entry in sorted(self.pending.items()):  # a rerun's run.json that repair took
-            if records.get(rid, {}).get("metric_value") == entry["value"]:  # (no other record)
-                self._registered(rid, entry)
-                if entry.get("forfeited"):  # the test deleted its file before the repair
-                    self.alive.discard(rid)
-                    self._rank()
+        self._adopt_pending()
         self.pending.clear()
-        known = set(records)
+        known = {r["run_id"] for r in SweepManager(self.sweep).load_runs()}
         with_record = {p.parent.name for p in self.sweep.glob("*/run.json")} - {"bad"}
         assert with_record <= known, f"runs with a surviving record were forgotten: {with_record - known}"
 
@@ -307,6 +314,71 @@ class ManifestMachine(RuleBasedStateMachine):
         self.originals.append((self.sweep, tree(self.sweep)))
         self.sweep = copy
 
+    @precondition(lambda self: len(self.originals) < 2)
+    @rule()
+    def copy_by_glob_and_go_on(self) -> None:
+        """``mkdir copy; cp -a sweep/* copy/``: the glob skips the hidden folder and lock file."""
+        copy = self.root / f"copy{len(self.originals)}"
+        copy.mkdir()
+        for entry in self.sweep.iterdir():
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, copy / entry.name, symlinks=True)
+            else:
+                shutil.copy2(entry, copy / entry.name, follow_symlinks=False)
+        self.originals.append((self.sweep, tree(self.sweep)))
+        self.sweep = copy
+
+    @rule()
+    def lose_the_hidden_folder(self) -> None:
+        shutil.rmtree(self.sweep / ".sweepkit", ignore_errors=True)
+
+    @rule()
+    def finish_the_sweep(self) -> None:
+        """What the driver does at the end: register jobs that never did, write the summary."""
+        try:
+            SweepManager(self.sweep, top_k=self.top_k).finalize()
+        except ManifestError:
+            return  # a broken sweep is named; a repair mends it
+        self._adopt_pending()
+
+    @rule(act=st.sampled_from(["repair", "set_top_k", "delete"]))
+    def act_on_a_running_sweep(self, act: str) -> None:
+        """A destructive command while a driver process holds the sweep: refused, nothing changes."""
+        before = tree(self.sweep)
+        ready, done = mp.get_context("fork").Event(), mp.get_context("fork").Event()
+        proc = mp.get_context("fork").Process(target=_drive, args=(str(self.sweep), ready, done))
+        proc.start()
+        try:
+            assert ready.wait(30), "the driver never took its lock"
+            with pytest.raises(SweepRunningError, match=f"pid {proc.pid}"):
+                if act == "repair":
+                    SweepManager(self.sweep, top_k=self.top_k).repair()
+                elif act == "set_top_k":
+                    SweepManager(self.sweep).set_top_k(1, apply=True)
+                else:
+                    with exclusive(self.sweep, "delete it"):
+                        shutil.rmtree(self.sweep)
+        finally:
+            done.set()
+            proc.join(30)
+        ours = {".sweepkit", ".sweepkit/driver.lock"}  # the driver's own lock
+        assert {k: v for k, v in tree(self.sweep).items() if k not in ours} == {
+            k: v for k, v in before.items() if k not in ours
+        }
+
+    def _adopt_pending(self) -> None:
+        """Runs killed before their log line that a repair or the sweep's end registered."""
+        records = {r["run_id"]: r for r in SweepManager(self.sweep).load_runs()}
+        for rid, entry in sorted(self.pending.items()):  # a rerun's run.json that was taken
+            if records.get(rid, {}).get("metric_value") == entry["value"]:  # (no other record)
+                self._registered(rid, entry)
+                if entry.get("forfeited"):  # the test deleted its file before
+                    self.alive.discard(rid)
+                    self._rank()
+                del self.pending[rid]
+
     # ------------------------------------------------------------ what must hold
     def _contents(self) -> set[bytes]:
         return {
@@ -322,6 +394,15 @@ class ManifestMachine(RuleBasedStateMachine):
             assert self.runs[rid]["tag"].encode() in contents, (
                 f"run {rid} ranks in the top {self.top_k} but its checkpoint is gone"
             )
+
+    @invariant()
+    def each_run_counts_once(self) -> None:
+        try:
+            doc = SweepManager(self.sweep).state()
+        except ManifestError:
+            return  # a broken sweep is named; the next write or a repair mends it
+        logged = {r["run_id"] for r in latest_records(self.sweep / "runs.jsonl")}
+        assert doc["n_runs"] == len(logged), f"the manifest counts {doc['n_runs']} runs for {len(logged)} run ids"
 
     @invariant()
     def originals_are_untouched(self) -> None:

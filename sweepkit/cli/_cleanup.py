@@ -1,6 +1,7 @@
 """``cleanup``: delete finished sweeps whose last write is older than N days (a dry run by default).
 
-Safety: a sweep that is still running is never deleted; nothing outside the root is touched;
+Safety: a sweep that is still running is never deleted (the one liveness probe decides, and the
+deletion holds the sweep's driver lock, so no driver starts meanwhile); nothing outside the root is touched;
 links are removed as links, never followed (``os.walk(followlinks=False)`` + ``os.lstat``).
 """
 
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TypedDict
 
+from sweepkit._liveness import SweepRunningError, exclusive
 from sweepkit.cli._render import Table, fmt_bytes, fmt_time, print_json, style
 from sweepkit.cli._sweeps import CliError, Sweep, dir_size, display_path, find_sweeps, search_root
 from sweepkit.records import is_inside
@@ -46,23 +48,20 @@ def run(args: argparse.Namespace) -> int:
         for s in chosen
     ]
     deleted, failures = [], []
+    refused = {s.name: str(s.activity) for s in running}
     if args.live:
         for sweep, entry in zip(chosen, entries):
-            fresh = Sweep(sweep.path)  # look again right before deleting
-            if fresh.running:
-                running.append(fresh)
-                continue
             try:
-                remove_tree(sweep.path, root_real)
+                with exclusive(sweep.path, "delete it"):  # looks again, and no driver starts meanwhile
+                    remove_tree(sweep.path, root_real)
                 deleted.append(entry)
+            except SweepRunningError as exc:
+                running.append(sweep)
+                refused[sweep.name] = str(exc.activity)
             except OSError as exc:
                 failures.append(f"{sweep.name}: {exc}")
     for sweep in running:
-        print(
-            f"sweepkit cleanup: {sweep.name} is still running (lock held or a job wrote in the "
-            "last 10 minutes); not deleted",
-            file=sys.stderr,
-        )
+        print(f"sweepkit cleanup: {sweep.name} is still running ({refused[sweep.name]}); not deleted", file=sys.stderr)
     for failure in failures:
         print(f"sweepkit cleanup: error: could not delete {failure}", file=sys.stderr)
     listed = deleted if args.live else entries

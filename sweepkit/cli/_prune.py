@@ -13,15 +13,15 @@ from sweepkit.cli._sweeps import CliError, latest_sweep
 
 
 def run(args: argparse.Namespace) -> int:
-    from sweepkit.manifest import ManifestError, SweepManager
+    from sweepkit.manifest import ManifestError, SweepManager, SweepRunningError
 
     sweep = latest_sweep(args.path)
-    if args.live and sweep.running:
-        raise CliError(f"{sweep.name} is still running; change its top_k after it ends")
     manager = SweepManager(sweep.path, lock_timeout=30)
     try:
         with manager:
-            plan = manager.set_top_k(args.top_k, apply=args.live)
+            plan = manager.set_top_k(args.top_k, apply=args.live)  # refuses a running sweep
+    except SweepRunningError as exc:
+        raise CliError(f"{sweep.name} is still running ({exc.activity}); change its top_k after it ends") from None
     except ManifestError as exc:
         raise CliError(str(exc)) from None
     if args.json:

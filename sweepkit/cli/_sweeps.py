@@ -24,18 +24,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from sweepkit._liveness import RECENT_S
 from sweepkit.manifest import ManifestCorruptError, ManifestError, latest_records, read_manifest
 from sweepkit.records import (
     HYDRA_DIR,
     INTERNAL_DIR,
     JOURNAL_NAME,
-    LOCK_NAME,
     LOG_NAME,
     MULTIRUN_CONFIG,
     RANKED_STATUSES,
     RESULTS_NAME,
     RUN_RECORD,
-    SUMMARY_NAME,
     ManifestRecord,
     RunRecord,
     has_run_record,
@@ -48,8 +47,7 @@ from sweepkit.records import (
 log = logging.getLogger("sweepkit.cli")
 
 MARKERS = (MULTIRUN_CONFIG, RESULTS_NAME, LOG_NAME)
-#: A job or sweep that wrote within this many seconds counts as alive.
-RECENT_S = 600.0
+
 #: What an unregistered job's run shows of its ``run.json`` (besides its name and status).
 _UNREGISTERED_FIELDS = (
     "metric_name",
@@ -541,27 +539,20 @@ class Sweep:
         }
 
     # ------------------------------------------------------------ liveness
-    def lock_held(self) -> bool:
-        """Whether another process holds the manifest's lock now (a non-blocking try)."""
-        from sweepkit.manifest._lock import is_held
-
-        return is_held(self.path / LOCK_NAME)
-
     @cached_property
+    def activity(self) -> Any:
+        """What keeps the sweep running (:func:`sweepkit._liveness.sweep_activity`), or None."""
+        from sweepkit._liveness import sweep_activity
+
+        activity = sweep_activity(self.path)
+        if activity is not None:
+            log.debug("%s is running: %s", self.path, activity)
+        return activity
+
+    @property
     def running(self) -> bool:
-        """Whether the sweep is still going: its lock is held, a job reports ``running`` and
-        wrote recently, or it has no summary yet and something in it was written recently."""
-        now = time.time()
-        if any(r.get("status") == "running" for r in self.runs):
-            reason = "a job reports running"
-        elif not (self.path / SUMMARY_NAME).exists() and now - self.updated < RECENT_S:
-            reason = f"no {SUMMARY_NAME} yet and written {now - self.updated:.0f} s ago"
-        elif self.lock_held():
-            reason = "its lock is held"
-        else:
-            return False
-        log.debug("%s is running: %s", self.path, reason)
-        return True
+        """Whether the sweep is still going: the one liveness probe's answer."""
+        return self.activity is not None
 
     def status(self) -> str:
         return "running" if self.running else "finished"

@@ -9,25 +9,31 @@ import os
 from pathlib import Path
 from typing import cast
 
+from sweepkit._liveness import exclusive
 from sweepkit.cli._render import print_json, style
 from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
-from sweepkit.manifest import ManifestError, read_log
+from sweepkit.manifest import ManifestError, SweepRunningError, read_log
 from sweepkit.manifest._files import is_the_recorded_file
 from sweepkit.manifest._manager import WRITE_EVERY
-from sweepkit.records import BEST_DIR, CHECKPOINT, KEPT_DIR, LOG_NAME, RESULTS_NAME, is_inside
+from sweepkit.records import BEST_DIR, CHECKPOINT, KEPT_DIR, LOG_NAME, RESULTS_NAME, RESUME_CHECKPOINT, is_inside
+
+
+class ByHand(str):
+    """A problem that ``--repair`` cannot mend: the user decides (its text says what to do)."""
 
 
 def run(args: argparse.Namespace) -> int:
     sweep = latest_sweep(args.path)
     problems = check(sweep)
     actions: list[str] = []
-    if problems and args.repair:
-        if sweep.running:
+    if any(not isinstance(p, ByHand) for p in problems) and args.repair:
+        try:
+            actions = repair(sweep, problems)  # refuses a running sweep
+        except SweepRunningError as exc:
             raise CliError(
-                f"{sweep.name} is still running; repair it after it ends (a repair "
+                f"{sweep.name} is still running ({exc.activity}); repair it after it ends (a repair "
                 "would mark its running jobs as killed)"
-            )
-        actions = repair(sweep, problems)
+            ) from None
         sweep = Sweep(sweep.path)
         problems_after = check(sweep)
     else:
@@ -37,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             {
                 "sweep": sweep.name,
                 "problems": problems,
+                "by_hand": [p for p in problems_after if isinstance(p, ByHand)],
                 "actions": actions,
                 "remaining": problems_after,
                 "ok": not problems_after,
@@ -48,16 +55,21 @@ def run(args: argparse.Namespace) -> int:
         print("  ok: best_models/, the manifest and the job directories agree")
         return 0
     for problem in problems:
-        print(f"  {style('problem', 'red')}: {problem}")
+        if not isinstance(problem, ByHand):
+            print(f"  {style('problem', 'red')}: {problem}")
     for action in actions:
         print(f"  {style('repair', 'green')}: {action}")
+    mendable = [p for p in problems_after if not isinstance(p, ByHand)]
     if args.repair:
-        for problem in problems_after:
+        for problem in mendable:
             print(f"  {style('still wrong', 'red')}: {problem}")
-        if not problems_after:
-            print("  ok after repair")
-    else:
-        print(f"  {len(problems)} problem(s); run `sweepkit verify --repair {sweep.name}` to mend them")
+    for problem in problems_after:
+        if isinstance(problem, ByHand):
+            print(f"  {style('by hand', 'yellow')}: {problem}")
+    if args.repair and not mendable:
+        print("  ok after repair" if not problems_after else "  repaired; what is left is for you to decide (by hand)")
+    elif mendable:
+        print(f"  {len(mendable)} problem(s); run `sweepkit verify --repair {sweep.name}` to mend them")
     return 1 if problems_after else 0
 
 
@@ -112,9 +124,11 @@ def check(sweep: Sweep) -> list[str]:
     kept = sweep.path / KEPT_DIR
     if kept.is_dir() and not kept.is_symlink() and any(kept.iterdir()):
         problems.append(
-            f"{KEPT_DIR}/ holds {len(list(kept.iterdir()))} file(s) that a repair "
-            "could not decide on (see sweep_manager.log); check them and delete them "
-            "by hand"
+            ByHand(
+                f"{KEPT_DIR}/ holds {len(list(kept.iterdir()))} file(s) that a repair "
+                "could not decide on (see sweep_manager.log); check them and delete them "
+                "by hand"
+            )
         )
     ranked_ids = {e.get("run_id") for e in top}
     for run in runs:
@@ -129,10 +143,12 @@ def check(sweep: Sweep) -> list[str]:
                 where = os.path.relpath(source, sweep.path)
                 if not is_the_recorded_file(source, run):
                     problems.append(
-                        f"run {run['run_id']} is not in the top {sweep.top_k}; {where} "
-                        "is a newer file than the checkpoint it registered (the job "
-                        "ran again?): sweepkit leaves it; register the job again or "
-                        "delete it by hand"
+                        ByHand(
+                            f"run {run['run_id']} is not in the top {sweep.top_k}; {where} "
+                            "is a newer file than the checkpoint it registered (the job "
+                            "ran again?): sweepkit leaves it; register the job again or "
+                            "delete it by hand"
+                        )
                     )
                     break
                 problems.append(
@@ -148,16 +164,23 @@ CHECKPOINT_SUFFIXES = (".ckpt", ".pth", ".pt", ".safetensors")
 
 def unmanaged_checkpoints(sweep: Sweep, known: list[str]) -> list[str]:
     """Checkpoint files in job directories that no run handed to the manifest (e.g. a
-    ModelCheckpoint's ``last.ckpt``): the manifest neither keeps nor deletes them."""
+    ModelCheckpoint's ``last.ckpt``): the manifest neither keeps nor deletes them. Not counted:
+    sweepkit's own resume files (``last.pt``) and the jobs that never registered (``--repair``
+    registers them, and their checkpoints with them)."""
     handed = {os.path.realpath(r["source_checkpoint"]) for r in sweep.runs if r.get("source_checkpoint")}
+    pending = {str(r["run_id"]) for r in sweep.runs if r.get("registered", True) is False}
     found = []
     for job in sweep.job_dirs:
+        if job.name in pending:
+            continue
         for top, dirs, files in os.walk(job, followlinks=False):
             dirs[:] = [d for d in dirs if not d.startswith(".") and len(Path(top, d).relative_to(job).parts) <= 3]
             found += [
                 os.path.join(top, f)
                 for f in sorted(files)
-                if f.endswith(CHECKPOINT_SUFFIXES) and os.path.realpath(os.path.join(top, f)) not in handed
+                if f.endswith(CHECKPOINT_SUFFIXES)
+                and f != RESUME_CHECKPOINT
+                and os.path.realpath(os.path.join(top, f)) not in handed
             ]
     found = [p for p in found if not any(os.path.relpath(p, sweep.path) in k for k in known)]
     if not found:
@@ -165,10 +188,12 @@ def unmanaged_checkpoints(sweep: Sweep, known: list[str]) -> list[str]:
     shown = ", ".join(os.path.relpath(p, sweep.path) for p in found[:5])
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
     return [
-        f"{len(found)} checkpoint(s) in job directories that the manifest does not manage "
-        f"({shown}{more}): sweepkit never deletes them; delete them by hand, stop writing "
-        "them (ModelCheckpoint(save_last=False)), or name the run's checkpoint "
-        "(hydra.callbacks.topk.checkpoint, or SweepkitCallback for Lightning)"
+        ByHand(
+            f"{len(found)} checkpoint(s) in job directories that the manifest does not manage "
+            f"({shown}{more}): sweepkit never deletes them; delete them by hand, stop writing "
+            "them (ModelCheckpoint(save_last=False)), or name the run's checkpoint "
+            "(hydra.callbacks.topk.checkpoint, or SweepkitCallback for Lightning)"
+        )
     ]
 
 
@@ -182,7 +207,7 @@ def repair(sweep: Sweep, problems: list[str]) -> list[str]:
         manager = SweepManager(
             sweep.path, top_k=sweep.top_k, metric_name=sweep.metric_name, mode=sweep.mode, lock_timeout=30
         )
-    with manager:
+    with exclusive(sweep.path, "repair it"), manager:
         actions = manager.repair()
         unregistered = [p for p in problems if "never registered" in p]
         if unregistered:

@@ -4,6 +4,7 @@ See ``docs/manifest.md`` for the files a sweep directory holds and their fields.
 statuses live in :mod:`sweepkit.records`.
 """
 
+from sweepkit._liveness import SweepRunningError
 from sweepkit.manifest._manager import SweepManager, read_run_json, read_settings
 from sweepkit.manifest._store import (
     ManifestCorruptError,
@@ -17,6 +18,7 @@ __all__ = [
     "ManifestCorruptError",
     "ManifestError",
     "SweepManager",
+    "SweepRunningError",
     "latest_records",
     "read_log",
     "read_manifest",

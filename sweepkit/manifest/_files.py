@@ -119,6 +119,17 @@ def is_checkpoint_file(path: str | os.PathLike[str] | None) -> bool:
     return st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0
 
 
+def rebased(path: Any, old_root: str, new_root: str) -> Any:
+    """``path`` moved from below ``old_root`` to the same place below ``new_root`` (a copied
+    sweep's view of its own files); any other value as it is."""
+    if not isinstance(path, str):
+        return path
+    try:
+        return str(Path(new_root) / Path(path).relative_to(old_root))
+    except ValueError:
+        return path
+
+
 def move_aside(best_dir: Path, name: str, log: logging.Logger) -> Path:
     """Move ``best_models/name`` into ``<sweep>/kept_by_sweepkit/`` (never overwriting)."""
     kept = best_dir.parent / KEPT_DIR

@@ -21,6 +21,20 @@ def job_dirs_with_records(sweep_dir: Path) -> list[Path]:
     return [p for p in children if p.is_dir() and not p.is_symlink() and has_run_record(p)]
 
 
+def job_dirs_started(sweep_dir: Path) -> list[Path]:
+    """The sweep's direct sub-directories (not links) of jobs that started: they hold a
+    ``run.json`` or Hydra's job config (``.hydra/config.yaml``: a job killed before its record)."""
+    try:
+        children = sorted(sweep_dir.iterdir())
+    except FileNotFoundError:
+        return []
+    return [
+        p
+        for p in children
+        if p.is_dir() and not p.is_symlink() and (has_run_record(p) or (p / HYDRA_DIR / JOB_CONFIG).is_file())
+    ]
+
+
 def job_record(
     sweep_dir: Path, job_dir: Path, status: str | None = None, error: str | None = None, keep_missing: bool = False
 ) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The sweep lock: an exclusive ``flock`` on ``<sweep>/.sweep.lock``, waited for in the kernel.
 
-:func:`make_lock` builds the lock a manager takes; :func:`is_held` asks, without waiting,
-whether another process holds it now.
+:func:`make_lock` builds the lock a manager takes; :mod:`sweepkit._liveness` asks, without
+waiting, whether another process holds it now.
 """
 
 from __future__ import annotations
@@ -52,38 +52,6 @@ def make_lock(path: Path, kind: str | None, timeout: float) -> SweepLock:
     if not HAVE_FLOCK:
         return filelock.FileLock(path, timeout=timeout, poll_interval=0.001)
     return FlockLock(path, timeout)
-
-
-def is_held(path: Path) -> bool:
-    """Whether another process holds the lock on ``path`` now (a non-blocking try).
-
-    A soft lock (``$SWEEPKIT_LOCK=soft``) is held while its file exists.
-    """
-    if not path.exists():
-        return False
-    if os.environ.get("SWEEPKIT_LOCK") == "soft":  # a read never fails on a bad setting
-        return True
-    if not HAVE_FLOCK:
-        import filelock
-
-        lock = filelock.FileLock(str(path), timeout=0)
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            return True
-        lock.release()
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # closing releases our lock, if we got it
-    return False
 
 
 class FlockLock:

@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 from typing import AbstractSet, Any, Iterator, Sequence, cast
 
+from sweepkit import _liveness
 from sweepkit._io import atomic_write_text, check_mode, finite, jsonable
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _lock
 from sweepkit.manifest import _store as store
-from sweepkit.manifest._jobs import job_dirs_with_records, job_record
+from sweepkit.manifest._jobs import job_dirs_started, job_record
 from sweepkit.manifest._ranking import Rule, count, rule_of
 from sweepkit.manifest._store import ManifestError, fault_point
 from sweepkit.records import (
@@ -28,6 +29,7 @@ from sweepkit.records import (
     MARKER_DIR,
     RANKED_STATUSES,
     RESULTS_NAME,
+    RUN_RECORD,
     SETTINGS_NAME,
     SUMMARY_NAME,
     ManifestRecord,
@@ -155,7 +157,7 @@ class SweepManager:
         if source is not None:
             record["source_id"] = files.fingerprint(source)  # which file this record means
         with self._locked() as doc:
-            prev = self._previous(run_id, doc["log"]["size"])
+            prev = self._previous(doc, run_id)
             record["seq"] = prev["seq"] if prev else doc["next_seq"]
             if (
                 prev is not None
@@ -234,11 +236,14 @@ class SweepManager:
             cast("list[ManifestRecord]", store.latest_records(self.log_path)), doc["top"], doc.get("front")
         )
 
-    def is_registered(self, run_id: str) -> bool:
-        """Whether ``run_id`` has been registered (a stat; the log is read only for a marked id)."""
+    def is_registered(self, run_id: str, quick: bool = False) -> bool:
+        """Whether ``run_id`` has been registered: a stat, and a log read only for a marked id
+        (or when the markers, a cache, were lost). ``quick``: True may mean "maybe"."""
         if not os.path.lexists(self.marker_dir / files.run_key(run_id)):
-            return False
-        return store.find_record(self.log_path, run_id) is not None
+            doc = store.read_manifest(self.results_path, move_corrupt=False) if os.path.isdir(self.marker_dir) else None
+            if doc is not None and not store.markers_lost(self.marker_dir, doc["n_runs"]):
+                return False
+        return quick or store.find_record(self.log_path, run_id) is not None
 
     def register_job_dir(
         self, job_dir: str | os.PathLike[str], status: str | None = None, error: str | None = None, **extra: Any
@@ -250,12 +255,21 @@ class SweepManager:
         without ``run.json`` is registered without metric or checkpoint. A recorded checkpoint
         that is missing, a directory or empty is not ranked (``checkpoint_note`` says why).
         With several metrics the values are ``run.json``'s ``best_values`` (or ``extra``'s
-        ``metric_values``, a list or a dict keyed by metric name).
+        ``metric_values``, a list or a dict keyed by metric name). A record of another metric
+        than the sweep's (``run.json``'s ``metric_name``) is registered unranked, with a note.
         """
         job_dir = Path(job_dir).absolute()
         fields = job_record(self.sweep_dir, job_dir, status, error)
         fields.update(extra)
         self._pick_values(fields)
+        recorded = (read_run_record(job_dir) or {}).get("metric_name")
+        if len(self.metric_names) == 1 and isinstance(recorded, str) and recorded != self.metric_name:
+            fields["metric_value"] = None  # another metric's value under this one's name ranks nothing
+            fields["metric_note"] = (
+                f"run.json records {recorded!r}, but this sweep ranks {self.metric_name!r}; set the "
+                f"sweep's metric_name to {recorded!r} (sweepkit.metric_name), or record {self.metric_name!r}"
+            )
+            self._log.warning("register %s: %s", fields["run_id"], fields["metric_note"])
         return self.register_model(**fields)
 
     def _pick_values(self, fields: dict[str, Any]) -> None:
@@ -270,27 +284,34 @@ class SweepManager:
         fields["metric_value"] = values
 
     def reconcile(self, job_dirs: list[str | os.PathLike[str]] | None = None) -> list[str]:
-        """Register jobs that wrote ``run.json`` but never registered (their hook never ran).
+        """Register jobs that never registered (their hook never ran).
 
-        ``job_dirs`` defaults to the sweep's direct sub-directories that hold a ``run.json``.
-        Call it only when none of those jobs still runs (the hook calls it at multirun end):
-        a record still ``running`` is registered as ``killed``. Returns the actions taken.
+        ``job_dirs`` defaults to the sweep's direct sub-directories that hold a ``run.json``
+        or, killed before they wrote one, Hydra's job files. Call it only when none of those
+        jobs still runs (the hook calls it at multirun end): a record still ``running``, or a
+        job without one, is registered as ``killed``. Returns the actions taken.
         """
-        dirs: Sequence[str | os.PathLike[str]] = job_dirs_with_records(self.sweep_dir) if job_dirs is None else job_dirs
+        dirs: Sequence[str | os.PathLike[str]] = job_dirs_started(self.sweep_dir) if job_dirs is None else job_dirs
         actions = []
         registered = None  # every logged run id, read once when a job needs it
         for job_dir in map(Path, dirs):
             record = read_run_record(job_dir)
             run_id = job_run_id(self.sweep_dir, job_dir.absolute(), record)
-            if not record:
+            if not record and job_dirs is not None:
                 continue
-            if os.path.lexists(self.marker_dir / files.run_key(run_id)):
+            if registered is not None or self.is_registered(run_id, quick=True):
                 if registered is None:
                     registered = {r["run_id"] for r in store.latest_records(self.log_path)}
                 if run_id in registered:
                     continue
-            self.register_job_dir(job_dir)
-            actions.append(f"registered unreported job {run_id} ({record.get('status')})")
+            if record:
+                self.register_job_dir(job_dir)
+                actions.append(f"registered unreported job {run_id} ({record.get('status')})")
+            else:
+                self.register_job_dir(
+                    job_dir, status="killed", error=f"job ended before it wrote {RUN_RECORD} (killed)"
+                )
+                actions.append(f"registered job {run_id} as killed (it ended before it wrote {RUN_RECORD})")
             self._log.info("reconcile %s", actions[-1])
         return actions
 
@@ -304,12 +325,13 @@ class SweepManager:
         It never deletes a checkpoint that any source ranks in the top k: where the sources
         disagree the file is kept (in ``kept_by_sweepkit/``) and the action says so. Rewrites
         ``sweep_results.json`` and ``sweep_summary.yaml``. Call it when no job of the sweep
-        runs. Returns the actions taken.
+        runs: it refuses (:class:`SweepRunningError`) while the sweep's driver or a job is
+        alive. Returns the actions taken.
         """
         from sweepkit.manifest import _repair
 
         actions: list[str] = []
-        with self._lock_only():
+        with _liveness.exclusive(self.sweep_dir, "repair it"), self._lock_only():
             self._check_settings(store.read_settings(self.settings_path, self.results_path))
             doc = _repair.rebuild(self, actions, scan_jobs=True)
             self._write_summary(doc)
@@ -325,7 +347,7 @@ class SweepManager:
         With ``apply=False`` (default) nothing changes: the actions are a preview. A smaller
         ``top_k`` deletes the checkpoints (and configs) ranked below it (of a Pareto front: the
         most crowded ones); a larger one deletes nothing (checkpoints deleted earlier cannot
-        come back).
+        come back). Applying refuses (:class:`SweepRunningError`) while the sweep runs.
         """
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
@@ -333,7 +355,7 @@ class SweepManager:
             doc = self._snapshot()
             return _top_k_plan(doc, top_k)
         self._requested["top_k"] = None  # this call is the explicit change
-        with self._locked() as doc:
+        with _liveness.exclusive(self.sweep_dir, "change its top_k"), self._locked() as doc:
             plan = _top_k_plan(doc, top_k)
             doc["top_k"] = self.top_k = top_k
             self._flush_log()
@@ -669,7 +691,8 @@ class SweepManager:
                 or any(isinstance(v, (str, bytes)) for v in _as_list(raw_metric))
                 else "not finite"
             )
-            record["metric_note"] = f"{kind}: {raw_metric!r}"
+            shown = repr(raw_metric)
+            record["metric_note"] = f"{kind}: {shown if len(shown) <= 80 else shown[:60] + '...'}"
         record.update(extra)
         checked: dict[str, Any] = jsonable(record)
         store.dumps(checked)  # fail early on a non-serialisable extra
@@ -682,11 +705,18 @@ class SweepManager:
             self._log.debug("fsync %s", self.log_path.name)
         self._unflushed = False
 
-    def _previous(self, run_id: str, end: int) -> dict[str, Any] | None:
-        """The run's latest record before log byte ``end``; None for a run id never registered.
+    def _previous(self, doc: dict[str, Any], run_id: str) -> dict[str, Any] | None:
+        """The run's latest record in the log; None for a run id never registered.
 
-        Marks the run id first: an unmarked id needs no log read (the common case).
+        Marks the run id first: an unmarked id needs no log read (the common case). The
+        markers are a cache in the hidden folder: when they count fewer runs than the manifest
+        (the folder was lost, or the sweep copied without it) they are rebuilt from the log.
         """
+        end = doc["log"]["size"]
+        if store.markers_lost(self.marker_dir, doc["n_runs"]):
+            ids = {record["run_id"] for record in store.latest_records(self.log_path)}
+            store.rebuild_markers(self.marker_dir, map(files.run_key, ids))
+            self._log.info("rebuilt %d registration markers from %s", len(ids), LOG_NAME)
         if store.mark_registered(self.marker_dir, files.run_key(run_id)):
             return None
         return store.find_record(self.log_path, run_id, end)
@@ -803,6 +833,7 @@ class SweepManager:
 
     def _save(self, doc: dict[str, Any], full: bool = False) -> None:
         doc["updated_at"] = time.time()
+        moved_from, doc["sweep_dir"] = doc.get("sweep_dir"), str(self.sweep_dir)  # a copy names itself
         top = doc["top"]
         doc["best"] = _brief(top[0]) if top else None
         doc["disk"]["best_models_bytes"] = sum(
@@ -814,6 +845,10 @@ class SweepManager:
             doc["runs"] = with_ranks(
                 cast("list[ManifestRecord]", store.latest_records(self.log_path)), top, doc.get("front")
             )
+            if moved_from and moved_from != doc["sweep_dir"]:
+                for run in doc["runs"]:
+                    for key in ("source_checkpoint", "source_config", "config"):
+                        run[key] = files.rebased(run.get(key), moved_from, doc["sweep_dir"])
             doc["runs_complete"] = True
         else:  # top k and counts only: the cost does not grow with the sweep
             doc.pop("runs", None)

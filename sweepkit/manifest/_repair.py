@@ -160,8 +160,12 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                 return ("best", name)
         own = _own_checkpoint(m.sweep_dir, record)
         if own and files.is_checkpoint_file(own) and files.is_the_recorded_file(own, record):
+            if own != record.get("source_checkpoint"):
+                moved.add(rid)  # the moved-sweep rule: a guess, so nothing ranked is deleted for it
             return ("own", own)
         return None
+
+    moved: set[str] = set()
 
     where = {rid: spot for rid, r in merged.items() if rule.rankable(r) and (spot := locate(r))}
 
@@ -219,7 +223,8 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
                 entry["source_config"] = _moved_config(record, Path(found).parent)
             entry["source_checkpoint"] = found
         top.append(entry)
-    keep = files.run_marks([merged[rid] for rid in undecided])
+    # Where the moved-sweep rule placed a run, no file a record ranked is deleted: kept aside.
+    keep = files.run_marks([merged[rid] for rid in (merged if moved else undecided)])
     actions += m._sync(
         doc,
         top,

@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from sweepkit._io import atomic_write_text
 from sweepkit.records import LOG_NAME, MANIFEST_FORMAT, MANIFEST_FORMATS, upgrade_record
@@ -225,6 +225,29 @@ def mark_registered(marker_dir: Path, key: str) -> bool:
         return True
     except FileExistsError:
         return False
+
+
+def markers_lost(marker_dir: Path, n_runs: int) -> bool:
+    """Whether the markers in ``marker_dir`` count fewer runs than ``n_runs`` (the manifest's):
+    the hidden folder was lost or thinned, so an unmarked run id may still be in the log.
+
+    One ``stat`` in the common case (the shared file's link count is the number of markers);
+    a directory listing where markers are plain files.
+    """
+    if n_runs == 0:
+        return False
+    try:
+        if os.stat(os.path.join(marker_dir, _ANCHOR)).st_nlink - 1 >= n_runs:
+            return False
+        return len(os.listdir(marker_dir)) - 1 < n_runs
+    except FileNotFoundError:
+        return True
+
+
+def rebuild_markers(marker_dir: Path, keys: Iterable[str]) -> None:
+    """Mark every key in ``keys`` (the run ids of the log), keeping the markers already there."""
+    for key in keys:
+        mark_registered(marker_dir, key)
 
 
 def move_aside(path: Path) -> Path:

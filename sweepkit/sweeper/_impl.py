@@ -22,8 +22,6 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from sweepkit._io import atomic_write_text
-from sweepkit.records import MULTIRUN_CONFIG
 from sweepkit.sweeper import _report
 from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler
 from sweepkit.sweeper._loop import Outcome, Proposal, SweepAborted, TrialRunner, is_slurm_launcher
@@ -47,6 +45,7 @@ from sweepkit.sweeper._sweep_dir import (
     hold_driver_lock,
     release_driver_lock,
     resolve_study_name,
+    write_multirun_config,
 )
 
 log = logging.getLogger("sweepkit.sweeper")
@@ -221,8 +220,7 @@ class SweepkitSweeperImpl(Sweeper):
         if self.budget == "per_run":  # the stock rule: n_trials more, whatever ran before
             self.n_trials += self.used(study)
         self._feed_optuna_tools(study)
-        # as composed, with any password in a URL masked (``${oc.env:...}`` stays as written)
-        atomic_write_text(self.sweep_dir / MULTIRUN_CONFIG, redact(OmegaConf.to_yaml(self.config)))
+        write_multirun_config(self.sweep_dir, self.config, study.study_name)
         log.info(
             f"Study {study.study_name!r} in {redact(self.storage_url)}: "
             f"sampler={sampler_name} pruner={type(pruner).__name__} "
@@ -445,7 +443,7 @@ class SweepkitSweeperImpl(Sweeper):
         try:
             self._sweep(arguments)
         finally:
-            release_driver_lock(getattr(self, "driver_lock", None))
+            release_driver_lock(getattr(self, "driver_lock", None), getattr(self, "sweep_dir", None))
 
     def _sweep(self, arguments: list[str]) -> None:
         study = self.prepare(arguments)

@@ -3,34 +3,25 @@
 ``<sweep>/.sweepkit/driver.lock`` is held (``flock``) by the process that runs the sweep loop
 for as long as it runs; the kernel drops it when that process dies, so a second launch into
 the same directory is refused only while the first is alive (invariant 11).
-``<sweep>/.sweepkit/study.json`` stores the study's name, so a copied or moved sweep resumes
-its own study instead of starting one named after its new path.
+The study's name is written into ``multirun.yaml`` (and the jobs' Hydra configs), so a copied or
+moved sweep resumes its own study, by any copy, instead of starting one named after its new
+path; ``<sweep>/.sweepkit/study.json`` caches it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
-import time
 from pathlib import Path
 from typing import Any
 
-from sweepkit._io import atomic_write_json
-from sweepkit.records import INTERNAL_DIR
+from sweepkit import _liveness
+from sweepkit._io import atomic_write_json, atomic_write_text
+from sweepkit.records import HYDRA_DIR, INTERNAL_DIR, MULTIRUN_CONFIG, STUDY_FILE
 from sweepkit.sweeper._search_space import SweepConfigError
 from sweepkit.sweeper._storage import default_study_name
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: no driver lock
-    fcntl = None  # type: ignore[assignment]
-
 log = logging.getLogger(__name__)
-
-DRIVER_LOCK = "driver.lock"
-STUDY_FILE = "study.json"
 
 
 class SweepAlreadyRunning(SweepConfigError):
@@ -42,66 +33,72 @@ def hold_driver_lock(sweep_dir: Path) -> int | None:
 
     Raises :class:`SweepAlreadyRunning` naming the holder when another live process has it.
     """
-    if fcntl is None:
-        return None
-    path = Path(sweep_dir) / INTERNAL_DIR / DRIVER_LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _holder(fd)
-        os.close(fd)
-        raise SweepAlreadyRunning(
-            f"a sweep is already running in {sweep_dir} (pid {holder.get('pid', '?')} on host "
-            f"{holder.get('host', '?')}, since {holder.get('started', '?')}). Wait for it to "
-            "end, or choose another hydra.sweep.dir; the lock goes with the process that holds "
-            "it, so a sweep whose driver died can be resumed at once."
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.write(
-        fd,
-        json.dumps(
-            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-        ).encode(),
-    )
-    return fd
+        return _liveness.hold_driver_lock(sweep_dir)
+    except _liveness.SweepRunningError as exc:
+        raise SweepAlreadyRunning(_liveness.launch_refused(sweep_dir, exc.activity)) from None
 
 
-def release_driver_lock(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)  # closing drops the flock
-
-
-def _holder(fd: int) -> dict[str, Any]:
-    try:
-        data = os.pread(fd, 4096, 0)
-        holder = json.loads(data) if data else {}
-    except (OSError, ValueError):
-        holder = {}
-    return holder if isinstance(holder, dict) else {}
+release_driver_lock = _liveness.release_driver_lock
 
 
 def resolve_study_name(sweep_dir: Path, configured: str | None) -> str:
-    """The study this sweep directory runs: ``configured`` when given, else the one stored in
-    the directory, else a new name from the directory's path (then stored)."""
-    path = Path(sweep_dir) / INTERNAL_DIR / STUDY_FILE
+    """The study this sweep directory runs: ``configured`` when given, else the one the directory
+    names, else a new name from the directory's path.
+
+    The directory names its study in ``multirun.yaml`` (``hydra.sweeper.study_name``, written
+    by :func:`write_multirun_config`) and in its jobs' ``.hydra/hydra.yaml``, files that any copy
+    keeps; ``.sweepkit/study.json`` is a cache of it that a copy may lose (invariant 12).
+    """
+    sweep_dir = Path(sweep_dir)
+    cache = sweep_dir / INTERNAL_DIR / STUDY_FILE
     try:
-        stored = json.loads(path.read_text()).get("study_name")
+        cached = json.loads(cache.read_text()).get("study_name")
     except (OSError, ValueError, AttributeError):
-        stored = None
+        cached = None
+    stored = cached or _named_study(sweep_dir)
     if configured and stored and configured != stored:
         log.warning(
             f"{sweep_dir} ran study {stored!r}; hydra.sweeper.study_name={configured!r} switches it to another study"
         )
     name = configured or stored or default_study_name(sweep_dir)
-    if name != stored:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path, {"study_name": name})
+    if name != cached:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cache, {"study_name": name})
     return name
+
+
+def write_multirun_config(sweep_dir: Path, config: Any, study_name: str) -> None:
+    """``multirun.yaml``: the sweep's composed config with the study it runs filled in, any
+    password in a URL masked (``${oc.env:...}`` stays as written)."""
+    from omegaconf import OmegaConf
+
+    from sweepkit.sweeper._storage import redact
+
+    data = OmegaConf.to_container(config, resolve=False)
+    assert isinstance(data, dict)
+    data.setdefault("hydra", {}).setdefault("sweeper", {})["study_name"] = study_name
+    atomic_write_text(Path(sweep_dir) / MULTIRUN_CONFIG, redact(OmegaConf.to_yaml(data)))
+
+
+def _named_study(sweep_dir: Path) -> str | None:
+    """The study name that ``multirun.yaml`` or, failing it, a job's ``.hydra/hydra.yaml`` gives."""
+    import yaml
+
+    candidates = [sweep_dir / MULTIRUN_CONFIG]
+    try:
+        candidates += sorted(sweep_dir.glob(f"*/{HYDRA_DIR}/hydra.yaml"))[:3]
+    except OSError:
+        pass
+    for path in candidates:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            name = doc["hydra"]["sweeper"]["study_name"]
+        except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):
+            continue
+        if isinstance(name, str) and name and "${" not in name:
+            return name
+    return None
 
 
 def check_callback_mode(config: Any, direction: str) -> None:

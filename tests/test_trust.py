@@ -1,0 +1,228 @@
+"""A sweep's identity and liveness (DESIGN.md invariants 11-13), on the paths users took:
+destructive commands near a running resumed sweep, copies that drop the hidden folder, the
+hidden folder lost after a kill, a refused launch. Real Hydra multiruns of the toy app, real
+processes and locks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from test_manifest_safety import TOPK, assert_ranked_files, hydra_like_sweep, snapshot
+from test_sweeper_runs import load_study, run_toy, toy_command, toy_env
+
+from sweepkit.cli import main as cli_main
+from sweepkit.manifest import SweepManager, SweepRunningError, latest_records, read_manifest
+
+ARGS = ["sweeper=bayes", "trainer.max_epochs=2", *TOPK]
+
+
+def contents(folder: Path) -> dict[str, str]:
+    """Each file's name and content hash (what a user would miss if it changed)."""
+    return {name: entry[3] for name, entry in snapshot(folder).items()}
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    code = cli_main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def job_values(sweep: Path) -> dict[str, float]:
+    """Each finished job's best value, from its own run.json."""
+    out = {}
+    for path in sweep.glob("*/run.json"):
+        record = json.loads(path.read_text())
+        if record.get("status") in ("complete", "pruned"):
+            out[path.parent.name] = record["best_value"]
+    return out
+
+
+def assert_counts_match_jobs(sweep: Path) -> dict:
+    """The manifest counts each job once and ranks the best of them (from the jobs' records)."""
+    doc = SweepManager(sweep).state()
+    logged = {r["run_id"] for r in latest_records(sweep / "runs.jsonl")}
+    job_dirs = {p.name for p in sweep.iterdir() if p.name.isdigit()}
+    assert doc["n_runs"] == len(logged) == len(job_dirs), (doc["n_runs"], logged, job_dirs)
+    values = job_values(sweep)
+    best = sorted(values, key=values.get)[: doc["top_k"]]
+    assert [e["run_id"] for e in doc["top"]] == best
+    return doc
+
+
+def start_hanging_resume(sweep: Path, n_trials: int, hang: int) -> subprocess.Popen:
+    """Resume ``sweep`` with trial ``hang`` hanging before it writes anything; return once the
+    job has started (its driver is alive, no job says ``running``)."""
+    proc = subprocess.Popen(
+        toy_command(sweep, *ARGS, f"hydra.sweeper.n_trials={n_trials}", f"hang_trials=[{hang}]"),
+        cwd=sweep.parent,
+        env=toy_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 90
+    while not (sweep / str(hang) / ".hydra").exists():
+        assert time.time() < deadline and proc.poll() is None, "the resumed sweep never started its job"
+        time.sleep(0.1)
+    return proc
+
+
+def kill(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+# ------------------------------------------------------------------ one liveness probe
+def test_destructive_commands_refuse_a_running_resumed_sweep_and_name_its_driver(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=3")
+    assert (sweep / "sweep_summary.yaml").exists()  # a resumed sweep looks finished between jobs
+    kept = snapshot(sweep / "best_models")
+    proc = start_hanging_resume(sweep, 4, hang=3)
+    try:
+        driver = f"pid {proc.pid}"
+        code, _, err = cli(capsys, "cleanup", tmp_path, "--days", "0", "--live")
+        assert code == 1 and "still running" in err and driver in err
+        code, _, err = cli(capsys, "prune", "--top-k", "1", "--live", sweep)
+        assert code == 1 and "still running" in err and driver in err
+        (sweep / "best_models" / next(iter(kept))).unlink()  # a problem for verify to find
+        code, out, err = cli(capsys, "verify", "--repair", sweep)
+        assert code == 1 and "still running" in err and driver in err
+        for act in (lambda m: m.repair(), lambda m: m.set_top_k(1, apply=True)):
+            with pytest.raises(SweepRunningError, match=driver):
+                act(SweepManager(sweep))
+        code, out, _ = cli(capsys, "--json", "list", sweep)
+        assert json.loads(out)[0]["running"] is True
+        assert sweep.is_dir() and len(snapshot(sweep / "best_models")) == len(kept) - 1
+        assert SweepManager(sweep).top_k == 3
+    finally:
+        kill(proc)
+    # the lock went with the driver: the same commands act now
+    assert cli(capsys, "verify", "--repair", sweep)[0] == 0
+    code, out, _ = cli(capsys, "cleanup", tmp_path, "--days", "0", "--live")
+    assert code == 0 and not sweep.exists()
+
+
+def test_a_driver_waiting_on_a_job_on_another_sweeper_counts_as_running(tmp_path, capsys):
+    """Hydra's own sweeper (sweeper=grid) has no sweepkit driver: the callback holds the lock."""
+    sweep = tmp_path / "grid"
+    proc = subprocess.Popen(
+        toy_command(sweep, "sweeper=grid", "trainer.max_epochs=1", "model.x=0.1,0.2", "hang_trials=[1]", *TOPK),
+        cwd=tmp_path,
+        env=toy_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 90
+        while not (sweep / "1" / ".hydra").exists():
+            assert time.time() < deadline and proc.poll() is None, "the grid sweep never reached job 1"
+            time.sleep(0.1)
+        code, _, err = cli(capsys, "cleanup", tmp_path, "--days", "0", "--live")
+        assert code == 1 and f"pid {proc.pid}" in err and sweep.is_dir()
+    finally:
+        kill(proc)
+
+
+# ------------------------------------------------------------------ identity in visible files
+def test_a_sweep_copied_without_its_hidden_folder_resumes_its_own_study(tmp_path):
+    original = tmp_path / "old"
+    run_toy(original, *ARGS, "hydra.sweeper.n_trials=4")
+    best = sorted(job_values(original).values())[:3]
+    copy = tmp_path / "new"
+    copy.mkdir()
+    subprocess.run(f"cp -a {original}/* {copy}/", shell=True, check=True)  # the glob skips .sweepkit
+    assert not (copy / ".sweepkit").exists()
+    run_toy(copy, *ARGS, "hydra.sweeper.n_trials=6")
+    study = load_study(copy)  # one study in the journal: the original's, continued
+    assert [t.number for t in study.trials] == list(range(6))
+    doc = assert_counts_match_jobs(copy)
+    assert doc["n_runs"] == 6 and sorted(job_values(copy).values())[:3] <= best
+    assert_ranked_files(copy, 3)
+    assert read_manifest(copy / "sweep_results.json")["sweep_dir"] == str(copy)
+
+
+def test_the_hidden_folder_lost_after_a_kill_costs_no_run_and_no_checkpoint(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=3")
+    proc = start_hanging_resume(sweep, 4, hang=3)
+    kill(proc)
+    shutil.rmtree(sweep / ".sweepkit")
+    run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=6")
+    assert len(load_study(sweep).trials) == 6
+    doc = assert_counts_match_jobs(sweep)
+    assert doc["n_runs"] == 6
+    assert_ranked_files(sweep, 3)
+
+
+@pytest.mark.parametrize("loss", ["folder", "one marker"])
+def test_end_of_sweep_reconcile_without_the_markers_keeps_every_ranked_file(tmp_path, loss):
+    sweep = tmp_path / "sweep"
+    hydra_like_sweep(sweep, [0.5, 0.3, 0.9, 0.1], top_k=2)
+    kept = contents(sweep / "best_models")
+    if loss == "folder":
+        shutil.rmtree(sweep / ".sweepkit")
+    else:
+        os.unlink(next(p for p in (sweep / ".sweepkit" / "registered").iterdir() if not p.name.startswith(".")))
+    manager = SweepManager(sweep)
+    assert manager.reconcile() == [] and all(manager.is_registered(str(n)) for n in range(4))
+    doc = manager.finalize()
+    assert doc["n_runs"] == 4 and doc["counts"] == {"complete": 4}
+    assert contents(sweep / "best_models") == kept
+    # a job registered again (its checkpoint was promoted) keeps the promoted file
+    manager.register_job_dir(sweep / "3")
+    assert contents(sweep / "best_models") == kept and manager.state()["n_runs"] == 4
+
+
+def test_a_refused_launch_leaves_nothing_behind(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    proc = run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=0", ok=False)
+    assert proc.returncode != 0 and "n_trials" in proc.stderr
+    assert not (sweep / ".sweepkit").exists()
+    code, out, _ = cli(capsys, "list", tmp_path)
+    assert "sweep" not in out.split("\n", 1)[-1] or code != 0
+
+
+# ------------------------------------------------------------------ Ctrl-C
+def test_ctrl_c_leaves_an_honest_sweep_that_verify_accepts_and_a_resume_continues(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        toy_command(
+            sweep, "sweeper=bayes", "trainer.max_epochs=4", "epoch_seconds=0.5", "hydra.sweeper.n_trials=4", *TOPK
+        ),
+        cwd=tmp_path,
+        env=toy_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.time() + 90
+    while True:
+        try:
+            if json.loads((sweep / "1" / "run.json").read_text())["status"] == "running":
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        assert time.time() < deadline and proc.poll() is None, "the sweep never reached its second job"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "Sweep finished" not in out and "stopped before its end" in out
+    runs = {r["run_id"]: r for r in SweepManager(sweep).load_runs()}
+    assert runs["1"]["status"] == "killed" and runs["0"]["status"] == "complete"
+    assert_counts_match_jobs(sweep)
+    code, out, _ = cli(capsys, "verify", sweep)
+    assert code == 0 and "ok" in out
+    run_toy(sweep, "sweeper=bayes", "trainer.max_epochs=1", "hydra.sweeper.n_trials=4", *TOPK)
+    assert_counts_match_jobs(sweep)
+    assert cli(capsys, "verify", sweep)[0] == 0
