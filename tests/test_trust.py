@@ -226,3 +226,44 @@ def test_ctrl_c_leaves_an_honest_sweep_that_verify_accepts_and_a_resume_continue
     run_toy(sweep, "sweeper=bayes", "trainer.max_epochs=1", "hydra.sweeper.n_trials=4", *TOPK)
     assert_counts_match_jobs(sweep)
     assert cli(capsys, "verify", sweep)[0] == 0
+
+
+# ------------------------------------------------------------------ the smaller findings
+def test_a_metric_too_large_for_a_float_is_recorded_unranked(tmp_path):
+    sweep = tmp_path / "sweep"
+    manager = hydra_like_sweep(sweep, [0.5], top_k=2)
+    job = sweep / "huge"
+    job.mkdir()
+    (job / "best_model.pth").write_bytes(b"ckpt:huge")
+    assert manager.register_model("huge", "huge", 10**400, job / "best_model.pth") is False
+    record = next(r for r in manager.load_runs() if r["run_id"] == "huge")
+    assert record["metric_value"] is None and record["metric_note"].startswith("not finite: 1000")
+    assert len(record["metric_note"]) < 100 and not (job / "best_model.pth").exists()
+
+
+def test_a_metric_name_the_jobs_do_not_record_is_said_and_ranks_nothing(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=2", "++hydra.callbacks.topk.metric_name=foo")
+    said = proc.stdout + proc.stderr
+    assert "job 0 records 'val_loss' but the sweep ranks 'foo'" in said and "sweepkit.metric_name=val_loss" in said
+    runs = SweepManager(sweep).load_runs()
+    assert [r["metric_value"] for r in runs] == [None, None]
+    assert all("records 'val_loss'" in r["metric_note"] for r in runs)
+    assert SweepManager(sweep).state()["top"] == []
+
+
+def test_verify_advises_repair_only_for_what_repair_mends(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    hydra_like_sweep(sweep, [0.5, 0.3, 0.9, 0.1], top_k=2)
+    (sweep / "2" / "last.pt").write_bytes(b"resume")  # sweepkit's own resume file
+    assert cli(capsys, "verify", sweep)[0] == 0
+    (sweep / "2" / "checkpoints").mkdir()
+    (sweep / "2" / "checkpoints" / "last.ckpt").write_bytes(b"lightning")
+    (sweep / "best_models" / "rank_02_job1_best_model.pth").unlink()
+    code, out, _ = cli(capsys, "verify", sweep)
+    assert code == 1 and "problem: rank 2" in out and "by hand: 1 checkpoint(s)" in out
+    assert "1 problem(s); run `sweepkit verify --repair" in out
+    code, out, _ = cli(capsys, "verify", "--repair", sweep)
+    assert code == 1 and "repaired; what is left is for you to decide (by hand)" in out
+    code, out, _ = cli(capsys, "verify", sweep)
+    assert code == 1 and "by hand: 1 checkpoint(s)" in out and "--repair" not in out
