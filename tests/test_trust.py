@@ -267,3 +267,25 @@ def test_verify_advises_repair_only_for_what_repair_mends(tmp_path, capsys):
     assert code == 1 and "repaired; what is left is for you to decide (by hand)" in out
     code, out, _ = cli(capsys, "verify", sweep)
     assert code == 1 and "by hand: 1 checkpoint(s)" in out and "--repair" not in out
+
+
+def test_a_damaged_study_journal_is_named_and_verify_repair_mends_it(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=3")
+    journal = sweep / "optuna_journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    torn = len(lines) - 2  # a writer killed mid-line; the next append starts right after it
+    lines[torn] = lines[torn][: len(lines[torn]) // 2] + lines.pop(torn + 1)
+    journal.write_bytes(b"".join(lines))
+    proc = run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=4", ok=False)
+    assert proc.returncode != 0
+    assert f"the study journal {journal} is damaged: line {torn + 1}" in proc.stderr
+    assert f"sweepkit verify --repair {sweep}" in proc.stderr
+    code, out, _ = cli(capsys, "verify", sweep)
+    assert code == 1 and f"optuna_journal.log line(s) {torn + 1} are not whole records" in out
+    code, out, _ = cli(capsys, "verify", "--repair", sweep)
+    assert code == 0 and "kept the operation after it" in out, out
+    assert [p.name for p in sweep.glob("optuna_journal.log.corrupt-*")]
+    run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=4")
+    assert len(load_study(sweep).trials) == 4
+    assert_counts_match_jobs(sweep)

@@ -15,7 +15,16 @@ from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
 from sweepkit.manifest import ManifestError, SweepRunningError, read_log
 from sweepkit.manifest._files import is_the_recorded_file
 from sweepkit.manifest._manager import WRITE_EVERY
-from sweepkit.records import BEST_DIR, CHECKPOINT, KEPT_DIR, LOG_NAME, RESULTS_NAME, RESUME_CHECKPOINT, is_inside
+from sweepkit.records import (
+    BEST_DIR,
+    CHECKPOINT,
+    JOURNAL_NAME,
+    KEPT_DIR,
+    LOG_NAME,
+    RESULTS_NAME,
+    RESUME_CHECKPOINT,
+    is_inside,
+)
 
 
 class ByHand(str):
@@ -156,6 +165,14 @@ def check(sweep: Sweep) -> list[str]:
                 )
                 break
     problems += unmanaged_checkpoints(sweep, problems)
+    from sweepkit.sweeper._journal import damaged_lines
+
+    damaged = damaged_lines(sweep.path / JOURNAL_NAME)
+    if damaged:
+        problems.append(
+            f"{JOURNAL_NAME} line(s) {', '.join(map(str, damaged))} are not whole records (a write cut short): "
+            "the study cannot be read or resumed; --repair mends it"
+        )
     return problems
 
 
@@ -207,8 +224,11 @@ def repair(sweep: Sweep, problems: list[str]) -> list[str]:
         manager = SweepManager(
             sweep.path, top_k=sweep.top_k, metric_name=sweep.metric_name, mode=sweep.mode, lock_timeout=30
         )
+    from sweepkit.sweeper._journal import mend
+
     with exclusive(sweep.path, "repair it"), manager:
-        actions = manager.repair()
+        actions = mend(sweep.path / JOURNAL_NAME) if any(JOURNAL_NAME in p for p in problems) else []
+        actions += manager.repair()
         unregistered = [p for p in problems if "never registered" in p]
         if unregistered:
             actions += manager.reconcile()

@@ -35,7 +35,9 @@ from sweepkit.sweeper._search_space import (
     parse_search_space,
 )
 from sweepkit.sweeper._storage import (
+    check_journal,
     default_storage_url,
+    journal_path,
     open_storage,
     redact,
     warn_if_password,
@@ -203,6 +205,8 @@ class SweepkitSweeperImpl(Sweeper):
         in_memory = self.storage == MEMORY
         self.storage_url = self.storage or default_storage_url(self.sweep_dir)
         self.resolved_study_name = resolve_study_name(self.sweep_dir, self.study_name)
+        if not in_memory and (journal := journal_path(self.storage_url)) is not None:
+            check_journal(journal)  # Optuna reads it lazily: a damaged one would fail anywhere later
         storage = optuna.storages.InMemoryStorage() if in_memory else open_storage(self.storage_url)
         try:
             study = self._open_study(storage, sampler, pruner, directions)

@@ -143,8 +143,8 @@ def open_storage(url: str) -> "BaseStorage":
     import optuna
 
     check_driver(url)
+    path = journal_path(url)
     try:
-        path = journal_path(url)
         if path is not None:
             from optuna.storages.journal import JournalFileBackend
 
@@ -158,12 +158,28 @@ def open_storage(url: str) -> "BaseStorage":
     except SweepConfigError:
         raise
     except Exception as err:
+        if path is not None:
+            check_journal(path)
         raise SweepConfigError(
             f"cannot open the study storage {redact(url)!r}: {type(err).__name__}: {err}\n"
             "Set hydra.sweeper.storage to a writable journal file ('journal:///path/to/file.log'), "
             "an RDB URL ('sqlite:///path/to/file.db', 'postgresql://user@host/db') or null for "
             "a journal file in the sweep directory."
         ) from None
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a journal file that Optuna cannot read (a write cut short in its middle), naming
+    the file, the line and the fix."""
+    from sweepkit.sweeper._journal import damaged_lines
+
+    damaged = damaged_lines(path)
+    if damaged:
+        raise SweepConfigError(
+            f"the study journal {path} is damaged: line {damaged[0]} is not a whole record (a write cut "
+            f"short by a crash), so Optuna cannot read it. Run `sweepkit verify --repair {path.parent}` "
+            "to mend it (it keeps a copy aside), then launch again"
+        )
 
 
 def _open_rdb(url: str) -> "BaseStorage":
