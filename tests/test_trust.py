@@ -6,6 +6,7 @@ processes and locks."""
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from test_sweeper_runs import load_study, run_toy, toy_command, toy_env
 
 from sweepkit.cli import main as cli_main
 from sweepkit.manifest import SweepManager, SweepRunningError, latest_records, read_manifest
+from sweepkit.manifest._store import FAULT_ENV
 
 ARGS = ["sweeper=bayes", "trainer.max_epochs=2", *TOPK]
 
@@ -289,3 +291,34 @@ def test_a_damaged_study_journal_is_named_and_verify_repair_mends_it(tmp_path, c
     run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=4")
     assert len(load_study(sweep).trials) == 4
     assert_counts_match_jobs(sweep)
+
+
+def _die_after_stage(sweep: str, job: str) -> None:
+    os.environ[FAULT_ENV] = "after_stage"
+    SweepManager(sweep, top_k=1).register_job_dir(job)
+    os._exit(0)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork in a test process
+def test_reconcile_keeps_a_checkpoint_a_killed_registration_had_staged(tmp_path):
+    """Found by the state machine: a registration killed after staging its file, the log lost,
+    then the sweep's end registered the job again from run.json (whose path is gone)."""
+    sweep = tmp_path / "sweep"
+    SweepManager(sweep, top_k=1).finalize()
+    job = sweep / "0"
+    job.mkdir()
+    (job / "best_model.pth").write_bytes(b"ckpt:0")
+    (job / "run.json").write_text(
+        json.dumps(
+            {"run_name": "job0", "status": "complete", "best_value": 0.0, "checkpoint": str(job / "best_model.pth")}
+        )
+    )
+    proc = mp.get_context("fork").Process(target=_die_after_stage, args=(str(sweep), str(job)))
+    proc.start()
+    proc.join(60)
+    assert [p.name for p in (sweep / "best_models").iterdir()][0].startswith(".incoming_")
+    (sweep / "runs.jsonl").unlink()
+    SweepManager(sweep, top_k=1).finalize()
+    SweepManager(sweep, top_k=1).repair()
+    assert (sweep / "best_models" / "rank_01_job0_best_model.pth").read_bytes() == b"ckpt:0"
+    assert [e["run_id"] for e in SweepManager(sweep).get_best_models()] == ["0"]

@@ -65,6 +65,22 @@ def guess_names(existing: set[str], entry: dict[str, Any], kind: str) -> list[st
     return sorted(n for n in existing if pattern.match(n))
 
 
+def own_file_in(best_dir: Path, run_id: str, run_name: str) -> Path | None:
+    """The run's checkpoint already in ``best_dir`` (being promoted, or rank-named), or None."""
+    key = run_key(run_id)
+    try:
+        existing = set(os.listdir(best_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    names = [
+        tmp_name(key, CKPT),
+        incoming_name(key, CKPT),
+        *guess_names(existing, {"run_name": run_name, "key": key}, CKPT),
+    ]
+    found = next((n for n in names if n in existing and is_checkpoint_file(best_dir / n)), None)
+    return best_dir / found if found else None
+
+
 def owner_of(name: str) -> tuple[str, str] | None:
     """Whom a sweepkit file in ``best_models/`` belongs to: ``("label", ...)`` for a rank name,
     ``("key", ...)`` for a staged name, None for any other name."""

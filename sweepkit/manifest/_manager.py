@@ -159,17 +159,17 @@ class SweepManager:
         with self._locked() as doc:
             prev = self._previous(doc, run_id)
             record["seq"] = prev["seq"] if prev else doc["next_seq"]
-            if (
-                prev is not None
-                and source is None
-                and rankable is False
-                and None not in values
-                and status in RANKED_STATUSES
-            ):
-                # re-registered without a path (its file was promoted): keep the ranked file
-                ranked = next((e for e in doc["top"] if e["run_id"] == run_id), None)
+            if source is None and rankable is False and None not in values and status in RANKED_STATUSES:
+                # Registered again without a path: its file was promoted (it is ranked), or staged
+                # by a registration killed before it finished. Keep that file.
+                ranked = next((e for e in doc["top"] if e["run_id"] == run_id), None) if prev else None
                 if ranked is not None:
                     record["source_checkpoint"] = ranked["source_checkpoint"]
+                elif (own := files.own_file_in(self.best_dir, run_id, record["run_name"])) is not None and not any(
+                    Path(e["checkpoint"]).name == own.name
+                    for e in doc["top"]  # not another run's
+                ):
+                    record["source_checkpoint"] = str(own)
             rule = self._rule()
             in_top = not rule.stays_out(doc, record) and any(  # the common case: no ranking
                 e["run_id"] == run_id for e in rule.rank(doc, record)[0]
