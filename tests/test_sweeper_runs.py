@@ -38,12 +38,21 @@ def toy_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "WANDB_MODE": "disabled"}
 
 
-def run_toy(sweep_dir: Path, *overrides: str, ok: bool = True) -> subprocess.CompletedProcess:
+def run_toy(
+    sweep_dir: Path, *overrides: str, ok: bool = True, timeout: float | None = None
+) -> subprocess.CompletedProcess:
+    """Run the toy app; with ``timeout`` the sweep is killed (SIGKILL) after that many seconds."""
     command = toy_command(sweep_dir, *overrides)
     with subprocess.Popen(
         command, cwd=sweep_dir.parent, env=toy_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as child:
-        stdout, stderr = child.communicate(timeout=180)
+        try:
+            stdout, stderr = child.communicate(timeout=timeout or 180)
+        except subprocess.TimeoutExpired:
+            if timeout is None:
+                raise
+            child.kill()
+            stdout, stderr = child.communicate()
     proc = subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
     proc.pid = child.pid  # the sweeper's process
     if ok:
@@ -366,3 +375,17 @@ def test_timeout_stops_new_trials_and_updates_carry_an_eta(tmp_path):
     )
     bad = run_toy(tmp_path / "bad", "hydra.sweeper.timeout=0", ok=False)
     assert bad.returncode != 0 and "hydra.sweeper.timeout=0.0: use seconds > 0" in bad.stdout + bad.stderr
+
+
+@pytest.mark.parametrize("how", ["resume", "extend"])
+def test_a_seeded_sweep_resumed_or_extended_repeats_no_configuration(tmp_path, how):
+    """A seeded sampler's random start continues where the study stands; it does not replay."""
+    sweep = tmp_path / "sweep"
+    args = ["sweeper=bayes", "trainer.max_epochs=1", "hydra.sweeper.sampler.seed=1234"]
+    if how == "resume":  # killed after 3 trials: the driver dies with its fourth job
+        run_toy(sweep, *args, "hydra.sweeper.n_trials=4", "hang_trials=[3]", ok=False, timeout=12)
+    else:  # a finished sweep, extended
+        run_toy(sweep, *args, "hydra.sweeper.n_trials=3")
+    run_toy(sweep, *args, "hydra.sweeper.n_trials=7")
+    params = [tuple(sorted(t.params.items())) for t in load_study(sweep).trials if t.params]
+    assert len(params) >= 6 and len(set(params)) == len(params), params

@@ -83,18 +83,31 @@ def sampler_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return ready
 
 
-def build_sampler(config: Any, space: SearchSpace) -> "BaseSampler":
-    """Instantiate the sampler; a grid sampler gets the discrete search space."""
+def build_sampler(config: Any, space: SearchSpace, trials_before: int = 0) -> "BaseSampler":
+    """Instantiate the sampler; a grid sampler gets the discrete search space.
+
+    ``trials_before``: trials the (resumed) study holds already. A seeded sampler then gets a
+    seed derived from its seed and that count, so its random draws continue instead of replaying
+    the first trials' (the same resume point gives the same draws).
+    """
     from optuna.samplers import GridSampler
 
     kwargs = as_dict(config) or {"_target_": "optuna.samplers.TPESampler"}
     cls = _locate("sampler", kwargs.pop("_target_", None), "optuna.samplers", SAMPLERS)
     kwargs.pop("_partial_", None)  # the grid's search space comes from the sweep's params
     kwargs = sampler_kwargs(kwargs)
+    if trials_before and is_seeded(kwargs):
+        kwargs["seed"] = (kwargs["seed"] * 1_000_003 + trials_before) % 2**32
     if cls is GridSampler:
         kwargs["search_space"] = {name: space.grid_values(name) for name in space.distributions}
     sampler: BaseSampler = _call("sampler", cls, kwargs)
     return sampler
+
+
+def is_seeded(config: Any) -> bool:
+    """Whether a sampler config sets an integer ``seed``."""
+    seed = (as_dict(config) or {}).get("seed")
+    return isinstance(seed, int) and not isinstance(seed, bool)
 
 
 def build_pruner(config: Any) -> "BasePruner":

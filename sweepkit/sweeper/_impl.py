@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from sweepkit.sweeper import _report
-from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler
+from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler, is_seeded
 from sweepkit.sweeper._loop import Outcome, Proposal, SweepAborted, TrialRunner, is_slurm_launcher
 from sweepkit.sweeper._objectives import BadReturn, directions_of, objective_values
 from sweepkit.sweeper._pruned import PRUNED_TRIALS, estimate_pruned
@@ -217,6 +217,13 @@ class SweepkitSweeperImpl(Sweeper):
                 f"cannot create or load study {self.resolved_study_name!r} in "
                 f"{redact(self.storage_url)!r}: {type(err).__name__}: {err}"
             ) from None
+        trials_before = len(study.get_trials(deepcopy=False))
+        if trials_before and is_seeded(self.sampler_config):  # continue the draws, do not replay them
+            study.sampler = build_sampler(self.sampler_config, self.space, trials_before)
+            if isinstance(study.sampler, optuna.samplers.GridSampler):
+                self.grid_sampler = study.sampler
+            elif self.pruned_trials == "estimate" and not multi:
+                study.sampler = estimate_pruned(study.sampler)
         if self.metric_names is None and study.metric_names is not None:
             self.metric_names = list(study.metric_names)  # a resumed study keeps its names
         self._set_metric_names(study, self.metric_names)
