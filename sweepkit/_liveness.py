@@ -6,8 +6,8 @@ A sweep is alive while any of these holds, checked in this order:
    driver dies), taken by the sweeper, or by the top-k callback for another sweeper;
 2. a registration holds the manifest's lock ``<sweep>/.sweep.lock``;
 3. a job holds its lock ``<job dir>/.job.lock`` (from the job's start to its end);
-4. a job's ``run.json`` says ``running`` and was written in the last ``RECENT_S`` seconds (a job
-   on a host whose locks do not reach this one).
+4. a job's ``run.json`` says ``running``, was written in the last ``RECENT_S`` seconds and is
+   not in the manifest's log (a job on a host whose locks do not reach this one).
 
 :func:`sweep_activity` asks; :func:`exclusive` is what a command that deletes or re-ranks holds
 while it acts: it takes the driver lock itself, so no driver can start meanwhile, and refuses
@@ -27,7 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from sweepkit.records import DRIVER_LOCK, INTERNAL_DIR, JOB_LOCK, LOCK_NAME, RUN_RECORD, STUDY_FILE, read_run_record
+from sweepkit.records import (
+    DRIVER_LOCK,
+    INTERNAL_DIR,
+    JOB_LOCK,
+    LOCK_NAME,
+    LOG_NAME,
+    RUN_RECORD,
+    STUDY_FILE,
+    job_run_id,
+    read_run_record,
+)
 
 try:
     import fcntl
@@ -156,14 +166,28 @@ def sweep_activity(sweep_dir: str | os.PathLike[str]) -> Activity | None:
         if held is not None:
             return held
     now = time.time()
+    log: bytes | None = None  # the manifest's log, read once if a job says running
     for job in jobs:
         record = read_run_record(job) if (job / RUN_RECORD).exists() else None
         if record and record.get("status") == "running":
             age = now - _mtime(job / RUN_RECORD)
-            if age < RECENT_S:
-                what = "job" if job == sweep else f"job {job.name}"
-                return Activity(f"{what} (its run.json says running, written {age:.0f} s ago)")
+            if age >= RECENT_S:
+                continue
+            if log is None:
+                log = _read(sweep / LOG_NAME)
+            run_id = job_run_id(sweep, job, record)
+            if b'"run_id":' + json.dumps(run_id).encode() in log:
+                continue  # registered since (killed, e.g. by Ctrl-C): it ended
+            what = "job" if job == sweep else f"job {job.name}"
+            return Activity(f"{what} (its run.json says running, written {age:.0f} s ago)")
     return None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def launch_refused(sweep_dir: Path, activity: Activity) -> str:

@@ -218,8 +218,11 @@ def test_ctrl_c_leaves_an_honest_sweep_that_verify_accepts_and_a_resume_continue
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert "[sweepkit] interrupted (Ctrl-C): the sweep stopped; run the same command to resume it" in err
     assert "Sweep finished" not in out and "stopped before its end" in out
+    code, out, _ = cli(capsys, "--json", "list", sweep)
+    assert json.loads(out)[0]["running"] is False  # the interrupted job is registered: it ended
     runs = {r["run_id"]: r for r in SweepManager(sweep).load_runs()}
     assert runs["1"]["status"] == "killed" and runs["0"]["status"] == "complete"
     assert_counts_match_jobs(sweep)

@@ -1,6 +1,8 @@
 """The plugin class Hydra instantiates for ``hydra/sweeper=sweepkit`` (a thin shim)."""
 
 import logging
+import os
+import sys
 from typing import Any, List, Optional
 
 from hydra.core.plugins import Plugins
@@ -36,7 +38,23 @@ class SweepkitSweeper(Sweeper):
         self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: List[str]) -> Optional[Any]:
-        return self.sweeper.sweep(arguments)
+        """Run the sweep. A configuration error or Ctrl-C ends it with one line on stderr, not
+        a traceback (``HYDRA_FULL_ERROR=1`` shows the traceback)."""
+        from sweepkit.sweeper._search_space import SweepConfigError
+
+        try:
+            return self.sweeper.sweep(arguments)
+        except (SweepConfigError, KeyboardInterrupt) as err:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            if isinstance(err, KeyboardInterrupt):
+                print(
+                    "[sweepkit] interrupted (Ctrl-C): the sweep stopped; run the same command to resume it",
+                    file=sys.stderr,
+                )
+                raise SystemExit(130) from None
+            print(f"[sweepkit] ERROR: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
 
 
 def use_chosen_preset(config: DictConfig) -> None:
