@@ -521,6 +521,8 @@ class SweepManager:
         if log_size < known:
             return self._recover(f"{LOG_NAME} is shorter ({log_size} bytes) than {RESULTS_NAME} expected ({known})")
         if log_size > known:  # registrations not written to the file (or left half done)
+            if not store.line_starts_at(self.log_path, known):  # a log written anew since (a recovery killed)
+                return self._recover(f"{LOG_NAME} does not continue where {RESULTS_NAME} left it (byte {known})")
             records, end = store.read_log(self.log_path, known)
             changed = end < log_size
             if changed:

@@ -141,6 +141,27 @@ def read_log(path: Path, start: int = 0) -> tuple[list[tuple[int, dict[str, Any]
     return records, start + pos
 
 
+def line_starts_at(path: Path, offset: int) -> bool:
+    """Whether a line of the log starts at byte ``offset`` and is a run record (or the file
+    ends there): the log goes on from where a manifest that says ``offset`` left it."""
+    try:
+        with open(path, "rb") as handle:
+            if offset:
+                handle.seek(offset - 1)
+                if handle.read(1) != b"\n":
+                    return False
+            line = handle.readline()
+    except OSError:
+        return False
+    if not line.endswith(b"\n"):
+        return True  # the end, or a torn last line (read_log ignores it)
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "run_id" in record
+
+
 def _parse_all(data: bytes, start: int) -> tuple[list[tuple[int, dict[str, Any]]], int] | None:
     """The common case of :func:`read_log`, every line a good record: one parse for all of
     them. None when any line is blank or bad (the caller then finds which, line by line)."""
