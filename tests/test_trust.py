@@ -186,11 +186,13 @@ def test_end_of_sweep_reconcile_without_the_markers_keeps_every_ranked_file(tmp_
 
 def test_a_refused_launch_leaves_nothing_behind(tmp_path, capsys):
     sweep = tmp_path / "sweep"
-    proc = run_toy(sweep, *ARGS, "hydra.sweeper.n_trials=0", ok=False)
-    assert proc.returncode != 0 and "n_trials" in proc.stderr
+    # refused after the driver lock and the study's name: its storage cannot be opened
+    proc = run_toy(sweep, *ARGS, f"hydra.sweeper.storage=sqlite:///{tmp_path}/no/such/dir/x.db", ok=False)
+    assert proc.returncode == 1 and "cannot open the study storage" in proc.stderr
+    assert "Traceback" not in proc.stderr  # one line (the sweeper's configuration error)
     assert not (sweep / ".sweepkit").exists()
-    code, out, _ = cli(capsys, "list", tmp_path)
-    assert "sweep" not in out.split("\n", 1)[-1] or code != 0
+    code, _, err = cli(capsys, "list", tmp_path)
+    assert code == 1 and "no sweep found" in err
 
 
 # ------------------------------------------------------------------ Ctrl-C
