@@ -1,10 +1,11 @@
 """Search for ways to lose a checkpoint: a Hypothesis state machine over the manifest.
 
-Steps, in any order: register a Hydra-style job (sometimes killed with SIGKILL at a fault point,
-in a forked process), register a bad checkpoint, read with any top_k, repair, finish the sweep
-(reconcile), delete or truncate any of the sweep's files by hand, lose the hidden folder, copy
-the sweep (whole, or by a glob that skips hidden entries) and go on in the copy, repair / re-rank
-/ delete while a driver process holds the sweep, rewrite the sweep as manifest format 1 left it
+Steps, in any order: register a Hydra-style job (sometimes killed with SIGKILL, or interrupted
+with SIGINT as by Ctrl-C, at a fault point, in a forked process), register a bad checkpoint,
+read with any top_k, repair, finish the sweep (reconcile), delete or truncate any of the sweep's
+files by hand, lose the hidden folder, copy the sweep (whole, or by a glob that skips hidden
+entries) and go on in the copy, repair / re-rank / delete while a driver process holds the
+sweep, rewrite the sweep as manifest format 1 left it
 (a sweep an older release began). After every step:
 - no checkpoint of a run that ranks in the top k is gone (its bytes are somewhere in the sweep);
 - the manifest counts each run once;
@@ -25,6 +26,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import stat
 import tempfile
 from pathlib import Path
@@ -36,7 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from sweepkit._liveness import exclusive, hold_driver_lock
 from sweepkit.manifest import ManifestError, SweepManager, SweepRunningError, latest_records
-from sweepkit.manifest._store import FAULT_ENV
+from sweepkit.manifest._store import FAULT_ENV, FAULT_SIGNAL_ENV
 
 from manifest_helpers import FAULT_POINTS
 
@@ -74,9 +76,14 @@ def _drive(sweep: str, ready, done) -> None:
     os._exit(0)
 
 
-def _die_registering(sweep: str, top_k: int, job: str, point: str) -> None:
-    os.environ[FAULT_ENV] = point
-    SweepManager(sweep, top_k=top_k).register_job_dir(job)
+def _die_registering(sweep: str, top_k: int, job: str, point: str, how: str) -> None:
+    """Register ``job`` and die at ``point``: SIGKILL, or Ctrl-C (SIGINT, which unwinds)."""
+    os.environ[FAULT_ENV], os.environ[FAULT_SIGNAL_ENV] = point, how
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        SweepManager(sweep, top_k=top_k).register_job_dir(job)
+    except KeyboardInterrupt:
+        os._exit(130)
     os._exit(0)  # the fault point was not on this registration's path
 
 
@@ -173,8 +180,9 @@ class ManifestMachine(RuleBasedStateMachine):
         value=st.integers(0, 999),
         status=st.sampled_from(["complete", "complete", "pruned", "failed"]),
         fault=st.one_of(st.none(), st.none(), st.sampled_from(FAULTS)),
+        how=st.sampled_from(["KILL", "KILL", "INT"]),
     )
-    def register(self, rid: str, value: int, status: str, fault: str | None) -> None:
+    def register(self, rid: str, value: int, status: str, fault: str | None, how: str) -> None:
         value = value / 1000 + self.version * 1e-7  # no ties: the model needs no seq
         job, entry = self._job(rid, value, status)
         self.pending.pop(rid, None)
@@ -183,7 +191,7 @@ class ManifestMachine(RuleBasedStateMachine):
             self._registered(rid, entry)
             return
         proc = mp.get_context("fork").Process(
-            target=_die_registering, args=(str(self.sweep), self.top_k, str(job), fault)
+            target=_die_registering, args=(str(self.sweep), self.top_k, str(job), fault, how)
         )
         proc.start()
         proc.join(60)

@@ -29,6 +29,7 @@ FORMAT_VERSION = MANIFEST_FORMAT
 #: Test-only fault injection: when this variable names a step of a registration, the process
 #: kills itself with SIGKILL at that step (see ``docs/manifest.md``). Unset in normal use.
 FAULT_ENV = "SWEEPKIT_FAULT_POINT"
+FAULT_SIGNAL_ENV = "SWEEPKIT_FAULT_SIGNAL"
 
 
 class ManifestError(RuntimeError):
@@ -51,9 +52,10 @@ class ManifestCorruptError(ManifestError):
 
 
 def fault_point(name: str) -> None:
-    """Kill this process with SIGKILL when ``$SWEEPKIT_FAULT_POINT`` equals ``name``."""
+    """Kill this process with SIGKILL when ``$SWEEPKIT_FAULT_POINT`` equals ``name``; with
+    ``$SWEEPKIT_FAULT_SIGNAL=INT``, interrupt it instead (SIGINT: Ctrl-C, which unwinds)."""
     if os.environ.get(FAULT_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGINT if os.environ.get(FAULT_SIGNAL_ENV) == "INT" else signal.SIGKILL)
 
 
 def dumps(obj: Any) -> str:
