@@ -22,7 +22,7 @@ DEMO_DIR := outputs/sweeps/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 
 demo: install
 	$(BIN)/python train.py -m model=dmixer dataset=Wind experiment=quick hydra.sweeper.n_trials=8 \
-		hydra.sweep.dir=$(DEMO_DIR)
+		trainer.num_threads=1 hydra.sweep.dir=$(DEMO_DIR)
 	$(BIN)/sweepkit summarize $(DEMO_DIR)
 
 lint: install

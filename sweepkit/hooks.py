@@ -74,7 +74,8 @@ class TopKCallback(Callback):
         checkpoint: where a job without ``run.json`` left its checkpoint, a glob relative to
             the job directory (default Lightning's ``checkpoints/*.ckpt``).
         enabled: set False to switch the manifest off (``hydra.callbacks.topk.enabled=false``).
-        verbose: print the "Sweep update" after every job (default True).
+        verbose: print the "Sweep update" after every job (default True; under sweepkit's own
+            sweeper, whose update after each trial shows the manifest's top k, it stays quiet).
     """
 
     publishes_job_events = True  # see sweepkit.events.PUBLISHER_ATTR
@@ -217,7 +218,7 @@ class TopKCallback(Callback):
             in_top = manager.register_job_dir(
                 job_dir, status=status, error=error, **{k: v for k, v in extra.items() if v is not None}
             )
-            if self.verbose:
+            if self.verbose and not _sweepkit_sweeper(config):  # sweepkit's sweeper reports each trial itself
                 print(sweep_update(manager, job_dir, in_top))
             if events.subscribed(events.JobRegistered):  # e.g. logger=wandb: its run waits for us
                 events.publish(registered_event(manager, sweep_dir, job_dir, in_top))
@@ -338,6 +339,13 @@ class TopKCallback(Callback):
             )
             return False
         return True
+
+
+def _sweepkit_sweeper(config: DictConfig) -> bool:
+    """Whether sweepkit's sweeper drives this job (its update after each trial shows the top k)."""
+    from sweepkit.sweeper.config import SWEEPER_TARGET
+
+    return bool(OmegaConf.select(config, "hydra.sweeper._target_", default=None) == SWEEPER_TARGET)
 
 
 def _note_unregistered(config: DictConfig, job_return: JobReturn, exc: Exception) -> None:

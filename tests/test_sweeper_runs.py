@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -389,3 +390,18 @@ def test_a_seeded_sweep_resumed_or_extended_repeats_no_configuration(tmp_path, h
     run_toy(sweep, *args, "hydra.sweeper.n_trials=7")
     params = [tuple(sorted(t.params.items())) for t in load_study(sweep).trials if t.params]
     assert len(params) >= 6 and len(set(params)) == len(params), params
+
+
+def test_the_console_shows_one_update_per_trial_with_rounded_parameters(tmp_path):
+    proc = run_toy(
+        tmp_path / "sweep",
+        "sweeper=bayes",
+        "trainer.max_epochs=1",
+        "hydra.sweeper.n_trials=3",
+        "++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+    )
+    said = proc.stdout + proc.stderr
+    assert said.count("Sweep update") == 3 and "[sweepkit] Sweep update" not in said
+    assert "top k (manifest)" in said
+    best = [line for line in said.splitlines() if "best so far" in line]
+    assert best and all(not re.search(r"\d\.\d{5,}", line.split("value=")[1].split(" ", 1)[1]) for line in best), best

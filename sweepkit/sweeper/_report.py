@@ -36,6 +36,13 @@ def applied_params(trial: "optuna.trial.FrozenTrial") -> dict[str, Any]:
     return {**trial.params, **trial.user_attrs.get(APPLIED_ATTR, {})}
 
 
+def shown_params(trial: "optuna.trial.FrozenTrial") -> str:
+    """The trial's parameters for a log line: floats to 4 significant digits (the results file
+    keeps them whole)."""
+    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in applied_params(trial).items())
+    return "{" + shown + "}"
+
+
 def state_counts(study: "optuna.Study") -> dict[str, int]:
     from optuna.trial import TrialState
 
@@ -152,11 +159,11 @@ def log_progress(
         front = pareto_front(study)
         log.info(f"  Pareto front: {len(front)} trial(s)")
         for trial in front[:FRONT_SHOWN]:
-            log.info(f"    trial {trial.number}: {_values(study, trial)} {applied_params(trial)}")
+            log.info(f"    trial {trial.number}: {_values(study, trial)} {shown_params(trial)}")
         if len(front) > FRONT_SHOWN:
             log.info(f"    ... and {len(front) - FRONT_SHOWN} more (optimization_results.yaml)")
     elif (best := best_trial(study)) is not None:
-        log.info(f"  best so far: trial {best.number} value={best.value:.6g} {applied_params(best)}")
+        log.info(f"  best so far: trial {best.number} value={best.value:.6g} {shown_params(best)}")
     top = read_top_k(sweep_dir)
     if top:
         label = "kept on the front" if "metric_values" in top[0] else "top k"
