@@ -163,13 +163,14 @@ class SweepManager:
                 # Registered again without a path: its file was promoted (it is ranked), or staged
                 # by a registration killed before it finished. Keep that file.
                 ranked = next((e for e in doc["top"] if e["run_id"] == run_id), None) if prev else None
-                if ranked is not None:
+                if ranked is not None:  # the file it names, as fingerprinted then (not a newer one)
                     record["source_checkpoint"] = ranked["source_checkpoint"]
+                    record["source_id"] = ranked.get("source_id")
                 elif (own := files.own_file_in(self.best_dir, run_id, record["run_name"])) is not None and not any(
                     Path(e["checkpoint"]).name == own.name
                     for e in doc["top"]  # not another run's
                 ):
-                    record["source_checkpoint"] = str(own)
+                    record["source_checkpoint"], record["source_id"] = str(own), files.fingerprint(own)
             rule = self._rule()
             in_top = not rule.stays_out(doc, record) and any(  # the common case: no ranking
                 e["run_id"] == run_id for e in rule.rank(doc, record)[0]
