@@ -331,3 +331,20 @@ def test_reconcile_keeps_a_checkpoint_a_killed_registration_had_staged(tmp_path)
     SweepManager(sweep, top_k=1).repair()
     assert (sweep / "best_models" / "rank_01_job0_best_model.pth").read_bytes() == b"ckpt:0"
     assert [e["run_id"] for e in SweepManager(sweep).get_best_models()] == ["0"]
+
+
+def test_a_run_registered_again_keeps_the_fingerprint_of_its_ranked_file(tmp_path):
+    """Found by the state machine: the sweep's end registered a promoted job again (its log was
+    lost); the job then ran again without registering; a repair must not take the rerun's file
+    for the old record (it would rank it with the old value)."""
+    sweep = tmp_path / "sweep"
+    hydra_like_sweep(sweep, [0.1], top_k=1)
+    (sweep / "runs.jsonl").unlink()
+    SweepManager(sweep, top_k=1).finalize()  # recovers the log; registers job 0 again from run.json
+    (sweep / "0" / "best_model.pth").write_bytes(b"ckpt:rerun")  # a rerun that never registered
+    record = json.loads((sweep / "0" / "run.json").read_text())
+    (sweep / "0" / "run.json").write_text(json.dumps({**record, "best_value": 0.5}))
+    (sweep / "best_models" / "rank_01_job0_best_model.pth").unlink()  # the ranked file, deleted by hand
+    SweepManager(sweep, top_k=1).repair()
+    assert SweepManager(sweep).state()["top"] == []  # its record's file is gone; the rerun's is not it
+    assert (sweep / "0" / "best_model.pth").read_bytes() == b"ckpt:rerun"  # left alone
