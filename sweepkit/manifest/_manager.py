@@ -294,6 +294,9 @@ class SweepManager:
         """
         dirs: Sequence[str | os.PathLike[str]] = job_dirs_started(self.sweep_dir) if job_dirs is None else job_dirs
         actions = []
+        if dirs and self.results_path.exists():
+            with self._locked():  # a lost or cut log is recovered first: it says who registered
+                pass
         registered = None  # every logged run id, read once when a job needs it
         for job_dir in map(Path, dirs):
             record = read_run_record(job_dir)
