@@ -112,19 +112,18 @@ def hold_lock(path: Path) -> int | None:
     return fd
 
 
-def release_lock(fd: int | None) -> bool:
-    """Give back one hold of a lock from :func:`hold_lock`; the last one closes it (then True)."""
+def release_lock(fd: int | None) -> None:
+    """Give back one hold of a lock from :func:`hold_lock`; the last one closes it."""
     if fd is None:
-        return False
+        return
     for key, entry in list(_held.items()):
         if entry[0] == fd:
             entry[1] -= 1
             if entry[1] > 0:
-                return False
+                return
             del _held[key]
             break
     os.close(fd)  # closing drops the flock
-    return True
 
 
 def hold_driver_lock(sweep_dir: Path) -> int | None:

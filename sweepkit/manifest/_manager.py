@@ -237,14 +237,14 @@ class SweepManager:
             cast("list[ManifestRecord]", store.latest_records(self.log_path)), doc["top"], doc.get("front")
         )
 
-    def is_registered(self, run_id: str, quick: bool = False) -> bool:
+    def is_registered(self, run_id: str) -> bool:
         """Whether ``run_id`` has been registered: a stat, and a log read only for a marked id
-        (or when the markers, a cache, were lost). ``quick``: True may mean "maybe"."""
+        (or when the markers, a cache, were lost)."""
         if not os.path.lexists(self.marker_dir / files.run_key(run_id)):
             doc = store.read_manifest(self.results_path, move_corrupt=False) if os.path.isdir(self.marker_dir) else None
             if doc is not None and not store.markers_lost(self.marker_dir, doc["n_runs"]):
                 return False
-        return quick or store.find_record(self.log_path, run_id) is not None
+        return store.find_record(self.log_path, run_id) is not None
 
     def register_job_dir(
         self, job_dir: str | os.PathLike[str], status: str | None = None, error: str | None = None, **extra: Any
@@ -297,17 +297,14 @@ class SweepManager:
         if dirs and self.results_path.exists():
             with self._locked():  # a lost or cut log is recovered first: it says who registered
                 pass
-        registered = None  # every logged run id, read once when a job needs it
+        registered = {r["run_id"] for r in store.latest_records(self.log_path)}  # one read, at the end
         for job_dir in map(Path, dirs):
             record = read_run_record(job_dir)
             run_id = job_run_id(self.sweep_dir, job_dir.absolute(), record)
             if not record and job_dirs is not None:
                 continue
-            if registered is not None or self.is_registered(run_id, quick=True):
-                if registered is None:
-                    registered = {r["run_id"] for r in store.latest_records(self.log_path)}
-                if run_id in registered:
-                    continue
+            if run_id in registered:
+                continue
             if record:
                 self.register_job_dir(job_dir)
                 actions.append(f"registered unreported job {run_id} ({record.get('status')})")
