@@ -7,13 +7,13 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install demo lint test bench clean-venv
+.PHONY: install demo lint test test-fast bench clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test,samplers,postgres,lightning]" --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e ".[test,forecast,wandb,samplers,postgres,lightning]" --config-settings editable_mode=compat
 	touch $@
 
 install: $(BIN)/.installed
@@ -33,6 +33,9 @@ lint: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not integration"
 
 clean-venv:
 	rm -rf $(VENV)

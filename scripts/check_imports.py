@@ -1,9 +1,13 @@
 """Check sweepkit's imports: no import circle inside the package, and a light core.
 
-1. Every ``import`` of a ``sweepkit`` module inside ``sweepkit/`` (at module level, inside a
-   function, or under ``if TYPE_CHECKING:``: modules that need each other are one idea) is an
-   edge; a cycle of edges fails.
-2. ``import sweepkit`` loads none of torch, wandb, optuna, numpy, lightning; the framework core
+1. Every ``import`` of a ``sweepkit`` module inside ``sweepkit/`` (at module level or inside a
+   function) is an edge; a cycle of edges fails, between modules and between packages
+   (``sweepkit.cli`` and ``sweepkit.forecast``, say: the packages of a cycle cannot be installed or
+   changed apart).
+2. A module imports another package's private module (``sweepkit.X._y`` from outside
+   ``sweepkit.X``) nowhere: packages talk through their public names. ``sweepkit._y`` (the
+   package's shared helpers) may be imported from anywhere inside ``sweepkit``.
+3. ``import sweepkit`` loads none of torch, wandb, optuna, numpy, lightning; the framework core
    (records, manifest, tracker, hooks, pruning, events, sweeper, CLI) loads none of torch,
    wandb, lightning or the demo workload (``sweepkit.forecast``).
 
@@ -106,6 +110,34 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def package_of(module: str) -> str:
+    """``sweepkit.cli._app`` -> ``sweepkit.cli``; ``sweepkit.hooks`` -> itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    packages: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        here = package_of(module)
+        packages.setdefault(here, set()).update(package_of(m) for m in imported if package_of(m) != here)
+    for imported in list(packages.values()):
+        for package in imported:
+            packages.setdefault(package, set())
+    return packages
+
+
+def private_imports(graph: dict[str, set[str]]) -> list[str]:
+    """``A -> sweepkit.X._y`` where A is outside ``sweepkit.X``."""
+    found = []
+    for module, imported in sorted(graph.items()):
+        for other in sorted(imported):
+            parent, _, last = other.rpartition(".")
+            private = last.startswith("_") and not last.startswith("__") and parent != "sweepkit"
+            if private and not (module == parent or module.startswith(parent + ".")):
+                found.append(f"{module} imports {other}, a private module of {parent}")
+    return found
+
+
 def loaded_by(module: str) -> set[str]:
     """Top-level names of the modules that ``import module`` loads (in a fresh interpreter)."""
     code = f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))"
@@ -124,6 +156,9 @@ def main() -> int:
             print(f"check_imports: known import circle (to be removed): {' <-> '.join(circle)}")
         else:
             problems.append(f"import circle: {' <-> '.join(circle)}")
+    for circle in cycles(package_graph(graph)):
+        problems.append(f"package import circle: {' <-> '.join(circle)}")
+    problems += private_imports(graph)
     for module in ("sweepkit", *CORE):
         if module not in modules:
             continue
@@ -135,7 +170,10 @@ def main() -> int:
     for problem in problems:
         print(f"check_imports: {problem}", file=sys.stderr)
     if not problems:
-        print(f"check_imports: {len(modules)} modules, no new import circle, the core imports light")
+        print(
+            f"check_imports: {len(modules)} modules, no import circle between modules or packages, "
+            "no private import across packages, the core imports light"
+        )
     return 1 if problems else 0
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from sweepkit.errors import SweepRunningError
 from sweepkit.records import (
     DRIVER_LOCK,
     INTERNAL_DIR,
@@ -49,14 +50,6 @@ RECENT_S = 600.0
 
 #: Locks this process holds: real path -> [fd, holds]; taking one again only counts.
 _held: dict[str, list[int]] = {}
-
-
-class SweepRunningError(RuntimeError):
-    """A command that deletes or re-ranks met a sweep that is running. ``activity`` says what."""
-
-    def __init__(self, message: str, activity: "Activity") -> None:
-        super().__init__(message)
-        self.activity = activity
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweepkit import _liveness, events
 from sweepkit._io import check_mode, safe_name
+from sweepkit._settings import direction_modes, plain, sweeper_metric_names
 from sweepkit.records import (
     HYDRA_DIR,
     INTERNAL_DIR,
@@ -79,6 +80,8 @@ class TopKCallback(Callback):
     """
 
     publishes_job_events = True  # see sweepkit.events.PUBLISHER_ATTR
+    #: set by :func:`sweeper_topk`: the callback a sweeper config added (multiruns only)
+    from_sweeper = False
 
     def __init__(
         self,
@@ -94,7 +97,7 @@ class TopKCallback(Callback):
         del SweepManager  # imported here so a bad setting fails when Hydra builds the callback
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"sweepkit.top_k must be an integer >= 1, got {top_k!r}")
-        metric_name, mode = _plain(metric_name), _plain(mode)
+        metric_name, mode = plain(metric_name), plain(mode)
         for one in mode if isinstance(mode, list) else [mode]:
             if one is not None:
                 check_mode(one, "sweepkit.mode")
@@ -134,12 +137,12 @@ class TopKCallback(Callback):
         except Exception:  # the manager names the problem when it opens the sweep
             doc = {}
         stored = doc.get("objectives")
-        directions = _direction_modes(hydra_cfg)
+        directions = direction_modes(hydra_cfg)
         metric_name = (
             self.metric_name
             or ([o["name"] for o in stored] if stored else None)
             or doc.get("metric_name")
-            or _sweeper_names(hydra_cfg, directions, value)
+            or sweeper_metric_names(hydra_cfg, directions, value)
             or record.get("metric_name")
             or DEFAULT_METRIC
         )
@@ -159,9 +162,15 @@ class TopKCallback(Callback):
         return metric_name, mode if mode in ("min", "max") else "min"
 
     # -------------------------------------------------------------- per job (worker)
+    def _acts_in(self, config: DictConfig) -> bool:
+        """Enabled, and (for the callback a sweeper config added) the job is part of a multirun."""
+        if not self.enabled:
+            return False
+        return not self.from_sweeper or OmegaConf.select(config, "hydra.mode", default=None) == RunMode.MULTIRUN
+
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Hold the job's lock while it runs: the sweep counts as running (sweepkit._liveness)."""
-        if not self.enabled:
+        if not self._acts_in(config):
             return
         job_dir = Path(str(config.hydra.runtime.output_dir)).absolute()
         try:
@@ -170,7 +179,7 @@ class TopKCallback(Callback):
             _warn(f"job {job_dir.name} could not take its lock ({exc}); cleanup and repair may not see it run")
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if not self.enabled:
+        if not self._acts_in(config):
             return
         try:
             self._register(config, job_return)
@@ -242,6 +251,12 @@ class TopKCallback(Callback):
 
     # ------------------------------------------------------- launching process
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.from_sweeper:
+            from sweepkit.sweeper import SWEEPER_TOPK, use_chosen_preset
+
+            use_chosen_preset(config)  # before Hydra builds the sweeper from this config
+            if configured_topk(config, besides=SWEEPER_TOPK):
+                self.enabled = False  # hydra.callbacks has its own: it wins
         if not self.enabled:
             return
         sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
@@ -278,7 +293,7 @@ class TopKCallback(Callback):
         self._driver_lock = None
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.enabled:
+        if self.enabled and not self.from_sweeper:
             self._finish(Path(str(config.hydra.run.dir)).absolute(), reconcile=False)
 
     def _check_resumed(self, sweep_dir: Path) -> None:
@@ -308,7 +323,7 @@ class TopKCallback(Callback):
 
     def _finish(self, sweep_dir: Path, reconcile: bool = True, stopped: bool = False) -> bool:
         """Finish the manifest; False (after saying why, loudly) when jobs stay unregistered."""
-        from sweepkit.manifest._jobs import job_dirs_started
+        from sweepkit.manifest import job_dirs_started
         from sweepkit.records import LOG_NAME, RESULTS_NAME
 
         if not any((sweep_dir / name).exists() for name in (LOG_NAME, RESULTS_NAME)) and not (
@@ -378,45 +393,12 @@ def unregistered_jobs(manager: Any) -> list[str]:
     return missing
 
 
-def _plain(value: Any) -> Any:
-    """A config value as plain Python (a ListConfig becomes a list)."""
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
-
-def _direction_modes(hydra_cfg: Any) -> list[str] | None:
-    """``min``/``max`` for each of the sweeper's directions (None when it has none)."""
-    try:
-        direction = _plain(OmegaConf.select(hydra_cfg, "sweeper.direction")) if hydra_cfg else None
-    except Exception:  # an interpolation that does not resolve here
-        return None
-    words = {"minimize": "min", "min": "min", "maximize": "max", "max": "max"}
-    modes = [words.get(str(d)) for d in (direction if isinstance(direction, list) else [direction])]
-    return None if not modes or None in modes else [m for m in modes if m is not None]
-
-
-def _sweeper_names(hydra_cfg: Any, directions: list[str] | None, value: Any) -> list[str] | None:
-    """The metric names of a sweep with several objectives: ``hydra.sweeper.metric_names``,
-    else the keys of the dict the job returned, else ``value0``, ``value1``, ..."""
-    if not directions or len(directions) < 2:
-        return None
-    try:
-        names = _plain(OmegaConf.select(hydra_cfg, "sweeper.metric_names"))
-    except Exception:
-        names = None
-    if names:
-        return [str(n) for n in names]
-    value = _plain(value)
-    if isinstance(value, dict) and len(value) == len(directions):
-        return [str(k) for k in value]
-    return [f"value{i}" for i in range(len(directions))]
-
-
 def job_values(names: list[str], record: dict[str, Any], value: Any, job_dir: Path) -> list[Any]:
     """A job's value of each metric: ``run.json``'s ``best_values``, else what the job
     returned (a dict keyed by metric name, or a tuple/list in their order), else the record's
     ``best_value`` for its own metric. A metric with no value is said loudly; the run is
     recorded and never on the front."""
-    value = _plain(value)
+    value = plain(value)
     found = dict(record.get("best_values") or {})
     if isinstance(value, dict):
         for name in names:
@@ -519,31 +501,13 @@ def find_checkpoint(job_dir: Path, pattern: str = DEFAULT_CHECKPOINT) -> tuple[P
     )
     if len(found) <= 1:
         return (found[0], "the only match") if found else (None, "no match")
-    best = _recorded_best(found)
+    from sweepkit.integrations.lightning import recorded_best  # Lightning's format, not torch
+
+    best = recorded_best(found)
     if best is not None:
         return best, "ModelCheckpoint's best_model_path"
     kept = [p for p in found if not p.name.startswith("last")] or found
     return kept[-1], "the newest"
-
-
-def _recorded_best(found: list[Path]) -> Path | None:
-    """The ``best_model_path`` a ModelCheckpoint stored in the newest checkpoint, if among ``found``."""
-    if "torch" not in sys.modules:  # a job that never imported torch wrote no Lightning file
-        return None
-    import torch
-
-    try:
-        state = torch.load(found[-1], map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        return None
-    callbacks = state.get("callbacks") if isinstance(state, dict) else None
-    real = {os.path.realpath(p): p for p in found}
-    for key, cb_state in (callbacks or {}).items():
-        if "ModelCheckpoint" in str(key) and isinstance(cb_state, dict):
-            path = cb_state.get("best_model_path")
-            if path and os.path.realpath(path) in real:
-                return real[os.path.realpath(path)]
-    return None
 
 
 def _as_number(value: Any, metric_name: str) -> float | None:
@@ -657,21 +621,21 @@ def sweep_finished(doc: dict[str, Any], stopped: bool = False) -> str:
     return text
 
 
-def install_topk(settings: Any, callbacks: Any, config: DictConfig) -> "TopKCallback | None":
-    """Add the top-k manifest to a multirun's Hydra callbacks (``hydra.sweeper.topk``).
+def sweeper_topk(settings: Any = None) -> TopKCallback:
+    """The top-k callback that sweepkit's sweeper configs add to ``hydra.callbacks`` (as
+    ``sweepkit.sweeper.SWEEPER_TOPK``), built from ``hydra.sweeper.topk``: a mapping of
+    :class:`TopKCallback`'s settings (``{top_k: 3}``), or null/false for none.
 
-    The sweeper calls this in ``setup``, after Hydra built ``callbacks`` from
-    ``hydra.callbacks`` and ran their ``on_multirun_start``: a ``TopKCallback`` configured there
-    wins (and this does nothing); otherwise one is built from ``settings`` (a mapping of its
-    arguments; None or false: nothing is installed), started, and appended, so every job and
-    the end of the multirun reach it as if it were configured in ``hydra.callbacks``.
+    It acts in multiruns only (a single run of an app whose config selects the sweeper is not a
+    sweep), and stands down when ``hydra.callbacks`` configures a ``TopKCallback`` of its own
+    (``hydra/callbacks=sweepkit_topk``), which then wins.
     """
-    if settings is None or settings is False:
-        return None
     if OmegaConf.is_config(settings):
         settings = OmegaConf.to_container(settings, resolve=True)
     if settings is True:
         settings = {}
+    if settings is None or settings is False:
+        settings = {"enabled": False}
     if not isinstance(settings, dict):
         raise ValueError(
             f"hydra.sweeper.topk must be a mapping of the top-k callback's settings "
@@ -683,12 +647,15 @@ def install_topk(settings: Any, callbacks: Any, config: DictConfig) -> "TopKCall
         raise ValueError(
             f"hydra.sweeper.topk: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
-    present = getattr(callbacks, "callbacks", None)
-    if present is None:
-        return None
-    if any(isinstance(c, TopKCallback) for c in present):
-        return None  # hydra.callbacks has its own (e.g. hydra/callbacks=sweepkit_topk)
     callback = TopKCallback(**settings)
-    callback.on_multirun_start(config=config)
-    present.append(callback)
+    callback.from_sweeper = True
     return callback
+
+
+def configured_topk(config: DictConfig, besides: str) -> bool:
+    """Whether ``hydra.callbacks`` has a ``TopKCallback`` entry other than ``besides``."""
+    entries = OmegaConf.select(config, "hydra.callbacks", default=None) or {}
+    return any(
+        name != besides and str(OmegaConf.select(entry, "_target_", default="")).endswith(".TopKCallback")
+        for name, entry in entries.items()
+    )

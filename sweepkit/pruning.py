@@ -80,7 +80,7 @@ class SweepTrial:
 
     def mark_pruned(self) -> None:
         """Record on the trial that its job stopped early (the sweeper tells it ``PRUNED``)."""
-        from sweepkit.sweeper._report import PRUNED_ATTR
+        from sweepkit.sweeper import PRUNED_ATTR
 
         self.trial.set_user_attr(PRUNED_ATTR, self._last_step)
         self.pruned = True
@@ -132,8 +132,7 @@ def _sweep_settings() -> tuple[str, str, int, Any] | None:
 def _load_trial(storage_url: str, study_name: str, number: int, pruner_config: Any) -> Any:
     import optuna
 
-    from sweepkit.sweeper._algorithms import build_pruner
-    from sweepkit.sweeper._storage import open_storage
+    from sweepkit.sweeper import build_pruner, open_storage
 
     storage = open_storage(storage_url)
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=build_pruner(pruner_config))

@@ -7,7 +7,7 @@ from pathlib import Path
 from sweepkit.manifest import SweepManager, latest_records, read_manifest
 
 #: The steps of a registration, in order, where ``$SWEEPKIT_FAULT_POINT`` kills the process
-#: (``sweepkit.manifest._store.fault_point``).
+#: (``sweepkit.testing.fault_point``).
 FAULT_POINTS = [
     "before_log_append",
     "mid_log_append",

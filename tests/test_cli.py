@@ -21,6 +21,8 @@ from sweepkit.cli import main
 
 from conftest import DATA_DIR, REPO, TINY, run_train
 
+pytestmark = pytest.mark.integration
+
 TOPK = [
     "sweepkit.top_k=2",
     "++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from sweepkit.errors import DataError
 from sweepkit.forecast.data import (
-    DataError,
     load_series,
     packaged_file,
     read_series_file,

@@ -16,6 +16,8 @@ from test_sweeper_runs import REPO
 from sweepkit.sweeper import SweepConfigError
 from sweepkit.sweeper._gpus import GPUS_ENV, GpuSlots, build_slots, detect_gpus, resolve_gpus
 
+pytestmark = pytest.mark.integration
+
 GPU_APP = REPO / "tests" / "apps" / "gpu_app.py"
 
 

@@ -17,6 +17,8 @@ from sweepkit.cli import main
 
 from conftest import REPO, TINY_DATA, run_train
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):

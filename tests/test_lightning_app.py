@@ -14,6 +14,8 @@ import pytest
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.integration
+
 pytest.importorskip("lightning")
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,10 +8,14 @@ import random
 import shutil
 import time
 
+import pytest
+
 from sweepkit import SweepManager
-from sweepkit.manifest._store import FAULT_ENV
+from sweepkit.testing import FAULT_ENV
 
 from manifest_helpers import assert_invariants, register, run_in_processes
+
+pytestmark = pytest.mark.integration
 
 N_PROCS, PER_PROC, TOP_K = 16, 50, 3
 

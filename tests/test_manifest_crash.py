@@ -14,9 +14,11 @@ import pytest
 
 from sweepkit import SweepManager
 from sweepkit.manifest import read_manifest
-from sweepkit.manifest._store import FAULT_ENV
+from sweepkit.testing import FAULT_ENV
 
 from manifest_helpers import FAULT_POINTS, assert_invariants, read_log_ids, register
+
+pytestmark = pytest.mark.integration
 
 
 def _register_and_die(sweep_dir: str, point: str) -> None:

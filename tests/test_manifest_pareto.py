@@ -17,9 +17,11 @@ import pytest
 
 from sweepkit import SweepManager
 from sweepkit.manifest import ManifestError, read_manifest
-from sweepkit.manifest._store import FAULT_ENV
+from sweepkit.testing import FAULT_ENV
 
 from manifest_helpers import FAULT_POINTS, all_checkpoints, assert_invariants, read_log_ids, register, run_in_processes
+
+pytestmark = pytest.mark.integration
 
 NAMES = ["loss", "size"]
 

@@ -29,9 +29,12 @@ from test_manifest_search import FAULTS, SEARCH_SETTINGS, tree
 
 from sweepkit.manifest import SweepManager, latest_records
 from sweepkit.manifest._ranking import Rule
-from sweepkit.manifest._store import FAULT_ENV
+from sweepkit.testing import FAULT_ENV
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork in a test process
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # fork in a test process
+]
 
 EXAMPLES = int(os.environ.get("SWEEPKIT_SEARCH_EXAMPLES", "60"))
 NAMES, MODES = ["loss", "size"], ["min", "max"]

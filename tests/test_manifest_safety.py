@@ -21,9 +21,11 @@ from test_sweeper_runs import jobs, load_study, run_toy, toy_command, toy_env
 
 from sweepkit.cli import main as cli_main
 from sweepkit.manifest import ManifestError, SweepManager, read_manifest
-from sweepkit.manifest._store import FAULT_ENV
+from sweepkit.testing import FAULT_ENV
 
 from manifest_helpers import all_checkpoints, assert_invariants, make_job, register
+
+pytestmark = pytest.mark.integration
 
 TOPK = ["++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback"]
 

@@ -38,11 +38,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from sweepkit._liveness import exclusive, hold_driver_lock
 from sweepkit.manifest import ManifestError, SweepManager, SweepRunningError, latest_records
-from sweepkit.manifest._store import FAULT_ENV, FAULT_SIGNAL_ENV
+from sweepkit.testing import FAULT_ENV, FAULT_SIGNAL_ENV
 
 from manifest_helpers import FAULT_POINTS
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork in a test process
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # fork in a test process
+]
 
 EXAMPLES = int(os.environ.get("SWEEPKIT_SEARCH_EXAMPLES", "200"))
 STEPS = int(os.environ.get("SWEEPKIT_SEARCH_STEPS", "30"))

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from optuna.trial import TrialState
 from test_sweeper_runs import check_trials_match_jobs, jobs, load_study, run_toy
+
+pytestmark = pytest.mark.integration
 
 # Trials of 0.1 s or 3 s (two epochs of 0.05 s or 1.5 s); seed 36 samples short, long, then
 # four short ones.

@@ -17,6 +17,8 @@ from test_sweeper_runs import run_toy
 
 from conftest import TINY_DATA, run_cli, run_train
 
+pytestmark = pytest.mark.integration
+
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
 
 

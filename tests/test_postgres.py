@@ -23,6 +23,8 @@ from sweepkit.sweeper._storage import check_driver, open_storage
 
 from postgres_server import free_port, postgres_server
 
+pytestmark = pytest.mark.integration
+
 FROM_ENV = "hydra.sweeper.storage=${oc.env:SWEEPKIT_TEST_PG}"
 PARALLEL = [
     "hydra/launcher=joblib",

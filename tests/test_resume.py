@@ -10,6 +10,8 @@ import pytest
 
 from conftest import TINY, run_train
 
+pytestmark = pytest.mark.integration
+
 EPOCHS = ["trainer.max_epochs=4", "trainer.patience=null", "model.dropout=0.1"]
 KILL_AFTER_2 = {"SWEEPKIT_FAULT_POINT": "after_epoch_2"}  # SIGKILL once epoch 2 is saved
 

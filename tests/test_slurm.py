@@ -16,6 +16,8 @@ from omegaconf import OmegaConf
 
 from slurm_cluster import REPO_ROOT, SlurmCluster, cluster_pids, slurm, slurm_cluster  # noqa: F401
 
+pytestmark = pytest.mark.integration
+
 APP = REPO_ROOT / "tests" / "apps" / "slurm_app.py"
 PRESETS_SEARCHPATH = f"hydra.searchpath=[file://{REPO_ROOT / 'conf'}]"
 MULTIRUN_TIMEOUT_S = 180

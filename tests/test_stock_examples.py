@@ -20,6 +20,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "tests" / "apps" / "stock_apps.py"
 JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]
@@ -204,7 +206,7 @@ def test_a_pruner_with_memory_storage_is_refused_before_any_job(tmp_path):
     "sampler, extra",
     [
         (
-            "cmaes",
+            "sweepkit_cmaes",
             [
                 "hydra.sweeper.sampler.n_startup_trials=2",
                 "y=interval(-5, 5)",
@@ -232,7 +234,7 @@ def test_each_optional_sampler_runs_a_sweep(tmp_path, sampler, extra):
     proc = sweep(out, "sphere", f"hydra/sweeper/sampler={sampler}", "hydra.sweeper.n_trials=6", *extra)
     study = study_of(out, "sphere")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
-    assert f"sampler={dict(cmaes='CmaEsSampler', gp='GPSampler', qmc='QMCSampler')[sampler]}" in proc.stdout
+    assert f"sampler={dict(sweepkit_cmaes='CmaEsSampler', gp='GPSampler', qmc='QMCSampler')[sampler]}" in proc.stdout
     assert results(out)["best_value"] == study.best_value
 
 

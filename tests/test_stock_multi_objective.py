@@ -13,6 +13,8 @@ import pytest
 from optuna.trial import TrialState
 from test_stock_examples import LAUNCHERS, brute_force_front, dominates, results, study_of, sweep
 
+pytestmark = pytest.mark.integration
+
 
 def check_front(sweep_dir, study_name="multi-objective"):
     study, found = study_of(sweep_dir, study_name), results(sweep_dir)

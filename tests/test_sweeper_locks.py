@@ -17,6 +17,8 @@ from sweepkit.manifest import SweepManager
 from sweepkit.sweeper import _storage
 from sweepkit.sweeper._storage import GRACE_ENV, LOCK_ENV, journal_lock, open_storage
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[1]
 GRACE_S = 3
 

@@ -18,6 +18,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[1]
 TOY = REPO / "tests" / "apps" / "toy_app.py"
 FAST = ["trainer.max_epochs=2", "hydra.sweeper.sampler.seed=3"]

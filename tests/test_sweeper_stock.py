@@ -4,15 +4,17 @@ accepted with its stock meaning; nested ``_target_`` values are instantiated."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import optuna
 import pytest
 from omegaconf import OmegaConf
 
+from sweepkit.errors import BadReturn
 from sweepkit.sweeper import Objective, SweepConfigError, named_objectives, parse_search_space
 from sweepkit.sweeper._algorithms import build_sampler
-from sweepkit.sweeper._objectives import BadReturn, objective_values
+from sweepkit.sweeper._objectives import objective_values
 from sweepkit.sweeper.config import SAMPLERS
 
 # The keys and default values of the stock plugin's sampler configs (hydra-optuna-sweeper).
@@ -21,14 +23,14 @@ STOCK = {
         "TPESampler",
         dict(
             seed=None,
-            consider_prior=None,
-            prior_weight=None,
-            consider_magic_clip=None,
-            consider_endpoints=None,
+            consider_prior=True,
+            prior_weight=1.0,
+            consider_magic_clip=True,
+            consider_endpoints=False,
             n_startup_trials=10,
             n_ei_candidates=24,
             multivariate=False,
-            warn_independent_sampling=None,
+            warn_independent_sampling=True,
         ),
     ),
     "random": ("RandomSampler", dict(seed=None)),
@@ -99,6 +101,14 @@ def test_every_stock_key_with_its_stock_default_builds_the_sampler(name):
     assert type(sampler).__name__ == cls_name
 
 
+@pytest.mark.parametrize("name", ["tpe", "cmaes"])
+def test_a_stock_node_with_its_defaults_builds_without_optunas_deprecation_warnings(name):
+    """The stock defaults of arguments Optuna now deprecates are Optuna's own behaviour: left out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        build_sampler(compose(name), SPACE)
+
+
 def test_stock_values_reach_the_sampler():
     tpe = build_sampler(compose("tpe", seed=3, consider_endpoints=True, prior_weight=2.0, n_startup_trials=4), SPACE)
     assert tpe._n_startup_trials == 4 and tpe._parzen_estimator_parameters.prior_weight == 2.0
@@ -115,7 +125,7 @@ def test_a_nested_target_is_instantiated():
         sampler = build_sampler(compose(name, independent_sampler=nested), SPACE)
         assert isinstance(sampler._independent_sampler, optuna.samplers.RandomSampler)
     crossover = {"_target_": "optuna.samplers.nsgaii.UniformCrossover", "swapping_prob": 0.3}
-    nsga = build_sampler(compose("nsgaii", crossover=crossover), SPACE)
+    nsga = build_sampler(compose("sweepkit_nsgaii", crossover=crossover), SPACE)
     assert type(nsga._child_generation_strategy._crossover).__name__ == "UniformCrossover"
 
 

@@ -15,6 +15,8 @@ from sweepkit.forecast.training import lr_factor, run_fingerprint
 
 from conftest import TINY, TINY_DATA, run_train
 
+pytestmark = pytest.mark.integration
+
 
 def test_dmixer_shapes_and_tiny_overfit():
     torch.manual_seed(0)

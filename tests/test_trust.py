@@ -20,7 +20,9 @@ from test_sweeper_runs import load_study, run_toy, toy_command, toy_env
 
 from sweepkit.cli import main as cli_main
 from sweepkit.manifest import SweepManager, SweepRunningError, latest_records, read_manifest
-from sweepkit.manifest._store import FAULT_ENV
+from sweepkit.testing import FAULT_ENV
+
+pytestmark = pytest.mark.integration
 
 ARGS = ["sweeper=bayes", "trainer.max_epochs=2", *TOPK]
 

@@ -17,6 +17,8 @@ from conftest import DATA_DIR, REPO, TINY, run_train
 wandb = pytest.importorskip("wandb")
 from wandb.proto import wandb_internal_pb2  # noqa: E402
 
+pytestmark = pytest.mark.integration
+
 _BLOCK, _HEADER = 32768, 7  # LevelDB-log framing of a .wandb file (wandb ships no reader)
 _FULL, _LAST = 1, 4
 
@@ -332,7 +334,8 @@ def test_a_waiting_run_is_finished_when_the_next_starts(offline_wandb):
 
 
 def test_mode_and_credentials(monkeypatch, tmp_path):
-    from sweepkit.loggers.wandb import WandbLogger, WandbSetupError, artifact_name, flatten, resolve_mode
+    from sweepkit.errors import WandbSetupError
+    from sweepkit.loggers.wandb import WandbLogger, artifact_name, flatten, resolve_mode
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     assert resolve_mode(None) == "offline" and resolve_mode("online") == "online"

@@ -7,7 +7,9 @@ import logging
 import os
 import sys
 import time
+from functools import cache
 from importlib import import_module
+from types import ModuleType
 from typing import Callable, TypeVar
 
 from sweepkit._version import __version__
@@ -26,8 +28,6 @@ examples:
   sweepkit verify SWEEP --repair              check a sweep against its manifest and mend it
   sweepkit prune --top-k 2 SWEEP              what keeping only the best 2 would delete
   sweepkit report SWEEP --output report.html  a self-contained HTML page with plots
-  sweepkit leaderboard --dataset Wind         baselines, best checkpoints, anchors on test
-                                              (the next `sweepkit report` of a scored sweep shows it)
 
 exit codes: 0 success, 1 no sweep found or a failure, 2 bad usage.
 With no PATH, sweeps are found by what Hydra and sweepkit wrote (multirun.yaml, the manifest,
@@ -49,12 +49,39 @@ COMMANDS = {
     "verify": ("_verify", "check a sweep against its manifest; --repair mends it"),
     "prune": ("_prune", "change how many checkpoints a sweep keeps (dry run unless --live)"),
     "report": ("_report", "self-contained HTML report with plots"),
-    "leaderboard": ("_leaderboard", "baselines and each sweep's best checkpoint on the test split"),
 }
+
+#: The entry-point group through which other packages add commands (docs/cli.md).
+COMMAND_GROUP = "sweepkit.commands"
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
+
+
+@cache
+def added_commands(only: str | None = None) -> tuple[dict[str, ModuleType], dict[str, str]]:
+    """The commands other packages add (the ``sweepkit.commands`` entry-point group: a module
+    with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``), and, for each one that
+    cannot load (its extra is not installed, say), why. ``only``: load just that command (the
+    others' modules, and the packages they import, stay unloaded)."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, ModuleType] = {}
+    missing: dict[str, str] = {}
+    for point in entry_points(group=COMMAND_GROUP):
+        if point.name in COMMANDS or point.name in found or (only is not None and point.name != only):
+            continue  # a built-in command, or a second package's claim to a name, is not replaced
+        try:
+            module = point.load()
+        except ImportError as exc:
+            missing[point.name] = str(exc)
+            continue
+        if not all(hasattr(module, attr) for attr in ("HELP", "add_arguments", "run")):
+            missing[point.name] = f"{point.value} lacks HELP, add_arguments or run"
+            continue
+        found[point.name] = module
+    return found, missing
 
 
 _N = TypeVar("_N", int, float)
@@ -82,7 +109,8 @@ _positive_int = _number(int, 1, True, "expected a whole number", "expected 1 or 
 _seconds = _number(float, 0, False, "expected seconds", "expected more than 0 seconds")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command (``command``: of the built-in ones and that one only)."""
     parser = argparse.ArgumentParser(
         prog="sweepkit",
         formatter_class=_Formatter,
@@ -164,9 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="add this leaderboard (the JSON of `sweepkit leaderboard --json`) to the page "
         "(default: the one `sweepkit leaderboard` left in the sweep, if any)",
     )
-    import_module("sweepkit.cli._leaderboard").add_arguments(
-        add("leaderboard", "a folder above sweeps (default outputs)", default="outputs")
-    )
+    added = {} if command in COMMANDS else added_commands(command)[0]
+    for name, module in added.items():
+        help_ = module.HELP
+        module.add_arguments(
+            sub.add_parser(name, parents=[common], help=help_, description=help_, formatter_class=_Formatter)
+        )
     return parser
 
 
@@ -180,7 +211,12 @@ def _setup_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit code (0 ok, 1 failure or nothing found, 2 usage)."""
-    parser = build_parser()
+    command = next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None)
+    added, unavailable = ({}, {}) if command in COMMANDS else added_commands(command)
+    if command in unavailable:
+        print(f"sweepkit {command}: error: {unavailable[command]}", file=sys.stderr)
+        return 1
+    parser = build_parser(command if command in COMMANDS or command in added else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
@@ -188,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     log = logging.getLogger("sweepkit.cli")
     start = time.perf_counter()
-    module = import_module(f"sweepkit.cli.{COMMANDS[args.command][0]}")
-    from sweepkit.cli._sweeps import CliError
+    module = added.get(args.command) or import_module(f"sweepkit.cli.{COMMANDS[args.command][0]}")
+    from sweepkit.errors import CliError
 
     try:
         code: int = module.run(args)

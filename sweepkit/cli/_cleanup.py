@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import TypedDict
 
-from sweepkit._liveness import SweepRunningError, exclusive
+from sweepkit._liveness import exclusive
 from sweepkit.cli._render import Table, fmt_bytes, fmt_time, print_json, style
-from sweepkit.cli._sweeps import CliError, Sweep, dir_size, display_path, find_sweeps, search_root
+from sweepkit.cli._sweeps import Sweep, dir_size, display_path, find_sweeps, search_root
+from sweepkit.errors import CliError, SweepRunningError
 from sweepkit.records import is_inside
 
 

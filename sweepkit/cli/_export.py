@@ -20,7 +20,8 @@ from typing import Any
 
 from sweepkit.cli._render import write_file
 from sweepkit.cli._summary import test_metrics, varying_params
-from sweepkit.cli._sweeps import CliError, Sweep, find_sweeps
+from sweepkit.cli._sweeps import Sweep, find_sweeps
+from sweepkit.errors import CliError
 
 FORMATS = (".csv", ".json", ".parquet")
 BASE_COLUMNS = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 
 from sweepkit.cli._render import print_json, style
-from sweepkit.cli._sweeps import CliError, latest_sweep
+from sweepkit.cli._sweeps import latest_sweep
+from sweepkit.errors import CliError
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,7 +22,8 @@ from sweepkit._version import __version__
 from sweepkit.cli import _plots, _stats
 from sweepkit.cli._render import fmt_num, fmt_time, write_file
 from sweepkit.cli._summary import report_errors, test_metrics, varying_params
-from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
+from sweepkit.cli._sweeps import Sweep, latest_sweep
+from sweepkit.errors import CliError
 from sweepkit.records import INTERNAL_DIR, LEADERBOARD_NAME, RANKED_STATUSES
 
 MAX_PARALLEL_RUNS = 500

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from sweepkit._liveness import RECENT_S
+from sweepkit._settings import MODE_OF
+from sweepkit.errors import CliError
 from sweepkit.manifest import ManifestCorruptError, ManifestError, latest_records, read_manifest
 from sweepkit.records import (
     HYDRA_DIR,
@@ -74,10 +76,6 @@ class Objective(TypedDict):
 
     name: str
     mode: str
-
-
-class CliError(Exception):
-    """A failure the command reports in one message (exit code 1)."""
 
 
 def is_sweep_dir(path: Path, subdirs: list[str] | None = None) -> bool:
@@ -310,7 +308,7 @@ class Sweep:
         try:
             import optuna
 
-            from sweepkit.sweeper._storage import open_storage
+            from sweepkit.sweeper import open_storage
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             handle = open_storage(str(storage) if storage else str(journal.absolute()))
@@ -468,7 +466,7 @@ class Sweep:
         mode = (self.manifest or {}).get("mode") or _plain(self._cfg("sweepkit", "mode"))
         if mode not in ("min", "max"):
             direction = _plain(self._cfg("hydra", "sweeper", "direction"))
-            mode = {"minimize": "min", "maximize": "max"}.get(str(direction), direction)
+            mode = MODE_OF.get(str(direction), direction)
         return mode if mode in ("min", "max") else "min"
 
     @property

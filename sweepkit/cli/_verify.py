@@ -11,10 +11,9 @@ from typing import cast
 
 from sweepkit._liveness import exclusive
 from sweepkit.cli._render import print_json, style
-from sweepkit.cli._sweeps import CliError, Sweep, latest_sweep
-from sweepkit.manifest import ManifestError, SweepRunningError, read_log
-from sweepkit.manifest._files import is_the_recorded_file
-from sweepkit.manifest._manager import WRITE_EVERY
+from sweepkit.cli._sweeps import Sweep, latest_sweep
+from sweepkit.errors import CliError
+from sweepkit.manifest import WRITE_EVERY, ManifestError, SweepRunningError, is_the_recorded_file, read_log
 from sweepkit.records import (
     BEST_DIR,
     CHECKPOINT,
@@ -25,6 +24,7 @@ from sweepkit.records import (
     RESUME_CHECKPOINT,
     is_inside,
 )
+from sweepkit.sweeper import damaged_journal_lines, mend_journal
 
 
 class ByHand(str):
@@ -165,9 +165,8 @@ def check(sweep: Sweep) -> list[str]:
                 )
                 break
     problems += unmanaged_checkpoints(sweep, problems)
-    from sweepkit.sweeper._journal import damaged_lines
 
-    damaged = damaged_lines(sweep.path / JOURNAL_NAME)
+    damaged = damaged_journal_lines(sweep.path / JOURNAL_NAME)
     if damaged:
         problems.append(
             f"{JOURNAL_NAME} line(s) {', '.join(map(str, damaged))} are not whole records (a write cut short): "
@@ -224,10 +223,9 @@ def repair(sweep: Sweep, problems: list[str]) -> list[str]:
         manager = SweepManager(
             sweep.path, top_k=sweep.top_k, metric_name=sweep.metric_name, mode=sweep.mode, lock_timeout=30
         )
-    from sweepkit.sweeper._journal import mend
 
     with exclusive(sweep.path, "repair it"), manager:
-        actions = mend(sweep.path / JOURNAL_NAME) if any(JOURNAL_NAME in p for p in problems) else []
+        actions = mend_journal(sweep.path / JOURNAL_NAME) if any(JOURNAL_NAME in p for p in problems) else []
         actions += manager.repair()
         unregistered = [p for p in problems if "never registered" in p]
         if unregistered:

@@ -26,6 +26,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sweepkit.errors import DataError
+
 log = logging.getLogger(__name__)
 
 DATE_COLUMNS = {"date", "time", "datetime", "timestamp", "ds"}
@@ -41,10 +43,6 @@ def packaged_file(name: str) -> Path:
             f"no packaged data file {name!r} (the package ships {sorted(p.name for p in PACKAGED_DIR.glob('*.gz'))})"
         )
     return path
-
-
-class DataError(ValueError):
-    """A data file or dataset setting that cannot be used."""
 
 
 @dataclass

@@ -149,7 +149,7 @@ def evaluate_checkpoint(path: str | Path, data: _Data, threads: int | None = 1) 
 
 
 def _sweeps_of(root: Path, dataset: str):
-    from sweepkit.cli._sweeps import CliError, find_sweeps
+    from sweepkit.cli import CliError, find_sweeps
 
     try:
         sweeps = find_sweeps(root)

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import ListConfig, OmegaConf
 
-_DIRECTION = {"min": "minimize", "max": "maximize", "minimize": "minimize", "maximize": "maximize"}
+from sweepkit._settings import DIRECTION_OF
 
 
 def _several(objective: Any) -> bool:
@@ -25,7 +25,7 @@ def _several(objective: Any) -> bool:
 
 def objective_directions(objective: Any, mode: str) -> Any:
     """``minimize`` (or ``maximize``) for one objective; a list of them for several."""
-    direction = _DIRECTION.get(str(mode))
+    direction = DIRECTION_OF.get(str(mode))
     if direction is None:
         raise ValueError(f"sweepkit.mode={mode!r}: use min or max")
     return [direction] * len(objective) if _several(objective) else direction

@@ -20,8 +20,8 @@ from sweepkit.forecast.data import Splits, load_series, split_and_scale
 from sweepkit.forecast.models import build_model
 from sweepkit.forecast.progress import EpochProgress, resolve_mode
 from sweepkit.loggers import make_logger
-from sweepkit.manifest._store import fault_point
 from sweepkit.pruning import current_trial
+from sweepkit.testing import fault_point
 from sweepkit.tracker import BestModelTracker
 
 log = logging.getLogger("sweepkit.train")

@@ -24,6 +24,7 @@ from typing import Any
 import wandb
 
 from sweepkit import events
+from sweepkit.errors import WandbSetupError
 
 log = logging.getLogger("sweepkit.wandb")
 
@@ -32,10 +33,6 @@ _LEGACY_MODES = {"dryrun": "offline", "run": "online"}
 
 _open_run: "_OpenRun | None" = None  # the run kept open for the top-k hook (at most one)
 _atexit_registered = False
-
-
-class WandbSetupError(RuntimeError):
-    """The W&B settings cannot work (bad mode, no credentials for online mode)."""
 
 
 def resolve_mode(configured: str | None) -> str:

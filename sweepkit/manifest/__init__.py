@@ -4,21 +4,20 @@ See ``docs/manifest.md`` for the files a sweep directory holds and their fields.
 statuses live in :mod:`sweepkit.records`.
 """
 
-from sweepkit._liveness import SweepRunningError
-from sweepkit.manifest._manager import SweepManager, read_run_json, read_settings
-from sweepkit.manifest._store import (
-    ManifestCorruptError,
-    ManifestError,
-    latest_records,
-    read_log,
-    read_manifest,
-)
+from sweepkit.errors import ManifestCorruptError, ManifestError, SweepRunningError
+from sweepkit.manifest._files import is_the_recorded_file
+from sweepkit.manifest._jobs import job_dirs_started
+from sweepkit.manifest._manager import WRITE_EVERY, SweepManager, read_run_json, read_settings
+from sweepkit.manifest._store import latest_records, read_log, read_manifest
 
 __all__ = [
+    "WRITE_EVERY",
     "ManifestCorruptError",
     "ManifestError",
     "SweepManager",
     "SweepRunningError",
+    "is_the_recorded_file",
+    "job_dirs_started",
     "latest_records",
     "read_log",
     "read_manifest",

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from sweepkit._io import atomic_write_bytes, fsync_dir, safe_name
-from sweepkit.manifest._store import fault_point
 from sweepkit.records import CHECKPOINT as CKPT
 from sweepkit.records import JOB_CONFIG as CONFIG
 from sweepkit.records import KEPT_DIR, is_inside
+from sweepkit.testing import fault_point
 
 KINDS = (CKPT, CONFIG)
 _KIND = f"(?:{re.escape(CKPT)}|{re.escape(CONFIG)})"

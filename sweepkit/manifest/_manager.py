@@ -11,12 +11,12 @@ from typing import AbstractSet, Any, Iterator, Sequence, cast
 
 from sweepkit import _liveness
 from sweepkit._io import atomic_write_text, check_mode, finite, jsonable
+from sweepkit.errors import ManifestCorruptError, ManifestError
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _lock
 from sweepkit.manifest import _store as store
 from sweepkit.manifest._jobs import job_dirs_started, job_record
 from sweepkit.manifest._ranking import Rule, count, rule_of
-from sweepkit.manifest._store import ManifestError, fault_point
 from sweepkit.records import (
     BEST_DIR,
     CHECKPOINT,
@@ -37,6 +37,7 @@ from sweepkit.records import (
     read_run_record,
     with_ranks,
 )
+from sweepkit.testing import fault_point
 
 #: A registration that leaves the top k alone rewrites ``sweep_results.json`` only when the file
 #: lags the log by this many records, or was last written this many seconds ago.
@@ -507,7 +508,7 @@ class SweepManager:
         """
         try:
             doc = store.read_manifest(self.results_path)
-        except store.ManifestCorruptError as exc:
+        except ManifestCorruptError as exc:
             self._check_settings(store.read_settings(self.settings_path, None))
             return self._recover(f"{exc.path.name} was corrupt (kept aside as {exc.kept_as})")
         self._check_settings(doc or store.read_settings(self.settings_path, None))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepkit._io import atomic_write_text
+from sweepkit.errors import ManifestCorruptError
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
 from sweepkit.manifest._jobs import job_dirs_with_records, job_record
@@ -41,7 +42,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     old = None
     try:
         old = store.read_manifest(m.results_path)
-    except store.ManifestCorruptError as exc:
+    except ManifestCorruptError as exc:
         actions.append(f"kept corrupt {exc.path.name} aside as {exc.kept_as}")
     n_actions = len(actions)
     logged = _readable_log(m.log_path, actions)
@@ -256,7 +257,7 @@ def _readable_log(log_path: Path, actions: list[str]) -> list[dict[str, Any]]:
     """Every good record of the log; a corrupt log is kept aside and its bad lines dropped."""
     try:
         records, end = store.read_log(log_path)
-    except store.ManifestCorruptError:
+    except ManifestCorruptError:
         aside = log_path.with_name(f"{log_path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.copy2(log_path, aside)
         good, dropped = [], 0

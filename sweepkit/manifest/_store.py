@@ -14,48 +14,18 @@ from __future__ import annotations
 import errno
 import json
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from sweepkit._io import atomic_write_text
+from sweepkit.errors import ManifestCorruptError
 from sweepkit.records import LOG_NAME, MANIFEST_FORMAT, MANIFEST_FORMATS, upgrade_record
+from sweepkit.testing import FAULT_ENV, fault_point
 
 SETTINGS_FIELDS = ("format", "metric_name", "mode", "top_k", "objectives", "created_at")
 _ANCHOR = ".anchor"
 FORMAT_VERSION = MANIFEST_FORMAT
-
-#: Test-only fault injection: when this variable names a step of a registration, the process
-#: kills itself with SIGKILL at that step (see ``docs/manifest.md``). Unset in normal use.
-FAULT_ENV = "SWEEPKIT_FAULT_POINT"
-FAULT_SIGNAL_ENV = "SWEEPKIT_FAULT_SIGNAL"
-
-
-class ManifestError(RuntimeError):
-    """A sweep directory is not in a state the manager can work with."""
-
-
-class ManifestCorruptError(ManifestError):
-    """A manifest file does not parse. ``path`` names it; ``moved_to`` is where it was kept."""
-
-    def __init__(self, message: str, path: Path, moved_to: Path | None = None, reason: str = "") -> None:
-        super().__init__(message)
-        self.path = path
-        self.moved_to = moved_to
-        self.reason = reason  # what is wrong with the file, in a few words
-
-    @property
-    def kept_as(self) -> str:
-        """The name the file is kept under now (its own when it was not moved)."""
-        return (self.moved_to or self.path).name
-
-
-def fault_point(name: str) -> None:
-    """Kill this process with SIGKILL when ``$SWEEPKIT_FAULT_POINT`` equals ``name``; with
-    ``$SWEEPKIT_FAULT_SIGNAL=INT``, interrupt it instead (SIGINT: Ctrl-C, which unwinds)."""
-    if os.environ.get(FAULT_ENV) == name:
-        os.kill(os.getpid(), signal.SIGINT if os.environ.get(FAULT_SIGNAL_ENV) == "INT" else signal.SIGKILL)
 
 
 def dumps(obj: Any) -> str:

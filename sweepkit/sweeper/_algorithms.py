@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweepkit.sweeper._search_space import SearchSpace, SweepConfigError
+from sweepkit.errors import SweepConfigError
+from sweepkit.sweeper._search_space import SearchSpace
 from sweepkit.sweeper.config import PRUNERS, SAMPLERS
 
 if TYPE_CHECKING:
@@ -48,18 +49,30 @@ def _locate(kind: str, target: Any, module: str, known: Mapping[str, type]) -> t
         ) from None
 
 
-def motpe_removed(**_: Any) -> None:
-    """The stock plugin's ``motpe`` sampler config: gone with Optuna 4.0."""
+def motpe_removed() -> NoReturn:
+    """The stock plugin's ``motpe`` sampler: gone with Optuna 4.0 (a clear error)."""
     raise SweepConfigError(
         "the 'motpe' sampler was removed in Optuna 4.0: use hydra/sweeper/sampler=tpe, which "
         "handles several objectives (or nsgaii / nsgaiii)"
     )
 
 
+#: Stock-node defaults that are Optuna's own behaviour for arguments Optuna now deprecates:
+#: left out, so a stock ``tpe`` or ``cmaes`` node builds its sampler without FutureWarnings.
+_SAME_AS_OPTUNA = {
+    "consider_prior": True,
+    "prior_weight": 1.0,
+    "consider_magic_clip": True,
+    "consider_endpoints": False,
+    "warn_independent_sampling": True,
+    "inc_popsize": 2,
+}
+
+
 def sampler_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Stock-style sampler arguments made ready for the class.
 
-    A null value means Optuna's default (the stock configs use null for that); a config with a
+    A null value means Optuna's default (so does a stock default in ``_SAME_AS_OPTUNA``); a config with a
     ``_target_`` (``independent_sampler``, ``crossover``, ...) is instantiated as Hydra would;
     a ``*_func`` given as a dotted path names a function.
     """
@@ -67,7 +80,7 @@ def sampler_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
     ready = {}
     for key, value in kwargs.items():
-        if value is None:
+        if value is None or (key in _SAME_AS_OPTUNA and _SAME_AS_OPTUNA[key] == value):
             continue
         if isinstance(value, Mapping) and "_target_" in value:
             try:
@@ -93,6 +106,8 @@ def build_sampler(config: Any, space: SearchSpace, trials_before: int = 0) -> "B
     from optuna.samplers import GridSampler
 
     kwargs = as_dict(config) or {"_target_": "optuna.samplers.TPESampler"}
+    if str(kwargs.get("_target_")).endswith("MOTPESampler"):
+        motpe_removed()
     cls = _locate("sampler", kwargs.pop("_target_", None), "optuna.samplers", SAMPLERS)
     kwargs.pop("_partial_", None)  # the grid's search space comes from the sweep's params
     kwargs = sampler_kwargs(kwargs)

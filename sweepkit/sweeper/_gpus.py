@@ -16,7 +16,7 @@ import subprocess
 import threading
 from typing import Any, Optional, Sequence
 
-from sweepkit.sweeper._search_space import SweepConfigError
+from sweepkit.errors import SweepConfigError
 
 log = logging.getLogger("sweepkit.sweeper")
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from optuna.pruners import BasePruner, HyperbandPruner
 from optuna.trial import TrialState
 
-from sweepkit.sweeper._search_space import SweepConfigError
+from sweepkit.errors import SweepConfigError
 
 if TYPE_CHECKING:
     from optuna.study import Study

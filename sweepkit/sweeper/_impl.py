@@ -22,18 +22,13 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from sweepkit.errors import BadReturn, SweepAborted, SweepConfigError
 from sweepkit.sweeper import _report
 from sweepkit.sweeper._algorithms import as_dict, build_pruner, build_sampler, is_seeded
-from sweepkit.sweeper._loop import Outcome, Proposal, SweepAborted, TrialRunner, is_slurm_launcher
-from sweepkit.sweeper._objectives import BadReturn, directions_of, objective_values
+from sweepkit.sweeper._loop import Outcome, Proposal, TrialRunner, is_slurm_launcher
+from sweepkit.sweeper._objectives import directions_of, objective_values
 from sweepkit.sweeper._pruned import PRUNED_TRIALS, estimate_pruned
-from sweepkit.sweeper._search_space import (
-    SearchSpace,
-    SweepConfigError,
-    check_keys,
-    enqueued_params,
-    parse_search_space,
-)
+from sweepkit.sweeper._search_space import SearchSpace, check_keys, enqueued_params, parse_search_space
 from sweepkit.sweeper._storage import (
     check_journal,
     default_storage_url,

@@ -3,7 +3,7 @@
 Optuna's ``JournalFileBackend`` appends one JSON object per line under a lock. A writer killed
 mid-append leaves a torn line; Optuna skips a torn *last* line, but the next append starts right
 after the torn bytes, so the two merge into one line that does not parse, and from then on the
-journal cannot be read at all. :func:`damaged_lines` finds such lines; :func:`mend` keeps a copy
+journal cannot be read at all. :func:`damaged_journal_lines` finds such lines; :func:`mend_journal` keeps a copy
 of the file aside and replaces each by the intact operation at its end (the next writer's), or
 drops it when none is there. Written by hand: Optuna has no repair for its journal.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from sweepkit._io import atomic_write_text
 
 
-def damaged_lines(path: Path) -> list[int]:
+def damaged_journal_lines(path: Path) -> list[int]:
     """Line numbers (from 1) of the complete lines that are not a JSON object, except a last one
     (Optuna skips a torn last line)."""
     try:
@@ -30,10 +30,10 @@ def damaged_lines(path: Path) -> list[int]:
     return [n for n in bad if n < len(lines) or lines[-1].endswith(b"\n")]
 
 
-def mend(path: Path) -> list[str]:
+def mend_journal(path: Path) -> list[str]:
     """Mend the journal (see the module's doc); returns what it did, one line each."""
     lines = path.read_bytes().splitlines(keepends=True)
-    damaged = set(damaged_lines(path))
+    damaged = set(damaged_journal_lines(path))
     if not damaged:
         return []
     aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol, Sequence
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from sweepkit.sweeper._search_space import SweepConfigError
+from sweepkit.errors import SweepAborted, SweepConfigError
 
 if TYPE_CHECKING:
     import optuna
@@ -57,10 +57,6 @@ def is_parallel_launcher(launcher: Any) -> bool:
 def is_slurm_launcher(launcher: Any) -> bool:
     """Whether ``launcher`` is submitit's SLURM launcher (or a subclass)."""
     return any(name.endswith(_SLURM_LAUNCHER) for name in _class_names(launcher))
-
-
-class SweepAborted(RuntimeError):
-    """Too many trials failed: the sweep stops (the study stays consistent and resumable)."""
 
 
 @dataclass

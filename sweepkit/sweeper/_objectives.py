@@ -16,9 +16,8 @@ from typing import Any, NamedTuple, Optional, Sequence
 
 from omegaconf import OmegaConf
 
-from sweepkit.sweeper._search_space import SweepConfigError
-
-_DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
+from sweepkit._settings import DIRECTION_OF
+from sweepkit.errors import BadReturn, SweepConfigError
 
 
 class Objective(NamedTuple):
@@ -27,16 +26,12 @@ class Objective(NamedTuple):
     value: float
 
 
-class BadReturn(ValueError):
-    """The task's return value does not fit the study's objectives."""
-
-
 def directions_of(direction: Any) -> list[str]:
     """``hydra.sweeper.direction`` (one or a list; min/max allowed) as minimize/maximize."""
     if OmegaConf.is_config(direction):
         direction = OmegaConf.to_container(direction, resolve=True)
     given = direction if isinstance(direction, (list, tuple)) else [direction]
-    directions = [_DIRECTIONS.get(getattr(d, "name", str(d)).lower()) for d in given]
+    directions = [DIRECTION_OF.get(getattr(d, "name", str(d)).lower()) for d in given]
     if not given or None in directions:
         raise SweepConfigError(
             f"hydra.sweeper.direction={direction!r}: use minimize or maximize, or a "

@@ -14,8 +14,10 @@ In a primary config or an ``hparams_search``-style file, one line::
       - override /hydra/sweeper: sweepkit_hyperband
 
 The Optuna presets (hyperband, bayes, random) also keep the sweep's global top-k manifest: the
-sweeper installs ``TopKCallback`` unless ``hydra.callbacks`` has one already
-(``hydra.sweeper.topk.top_k=5`` keeps 5, ``hydra.sweeper.topk=null`` switches it off).
+sweeper's config adds ``TopKCallback`` to ``hydra.callbacks`` (as ``sweepkit_sweeper_topk``,
+which stands down when ``hydra.callbacks`` configures one of its own), built from
+``hydra.sweeper.topk`` (``hydra.sweeper.topk.top_k=5`` keeps 5, ``hydra.sweeper.topk=null``
+switches it off).
 ``sweepkit_grid`` runs Hydra's basic sweeper, so with it select the callback as well
 (``override /hydra/callbacks: sweepkit_topk``).
 
@@ -28,9 +30,15 @@ the runs and the sweeper. Every value can be overridden as usual
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from sweepkit.sweeper.config import SWEEPER_TARGET
+
+log = logging.getLogger("sweepkit.sweeper")
 
 # Shared by the Optuna presets: 20 trials, trials in flight follow the launcher's n_jobs, the
 # sweep stops once more than a quarter of its trials failed.
@@ -47,7 +55,12 @@ _COMMON: dict[str, Any] = {
 PRESETS: dict[str, dict[str, Any]] = {
     # TPE with Hyperband early stopping (the default of the demo app's `-m`).
     "sweepkit_hyperband": {
-        "defaults": ["sweepkit", "_self_", {"override sampler": "tpe"}, {"override pruner": "hyperband"}],
+        "defaults": [
+            "sweepkit",
+            "_self_",
+            {"override sampler": "sweepkit_tpe"},
+            {"override pruner": "sweepkit_hyperband"},
+        ],
         **_COMMON,
         "pruned_trials": "estimate",  # TPE ranks a pruned trial by its estimated final value
         "sampler": {"n_startup_trials": 5},
@@ -60,7 +73,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # Bayesian search (TPE) without early stopping: every trial trains all epochs.
     "sweepkit_bayes": {
-        "defaults": ["sweepkit", "_self_", {"override sampler": "tpe"}, {"override pruner": "none"}],
+        "defaults": ["sweepkit", "_self_", {"override sampler": "sweepkit_tpe"}, {"override pruner": "none"}],
         **_COMMON,
         "sampler": {"n_startup_trials": 5},
     },
@@ -104,3 +117,30 @@ def register_presets() -> None:
         package="hydra.callbacks",
         provider="sweepkit",
     )
+
+
+#: The stock plugin's class, which lightning-hydra-template's hparams_search files name.
+STOCK_TARGET = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+
+
+def use_chosen_preset(config: DictConfig) -> None:
+    """A config that selects a sweepkit preset but still names the stock plugin's class in
+    ``hydra.sweeper._target_`` (the line every stock ``hparams_search`` file has) runs sweepkit's
+    sweeper, with a warning saying which line to delete."""
+    choice = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    chosen = choice.get("hydra/sweeper")
+    target = OmegaConf.select(config, "hydra.sweeper._target_", default=None)
+    if target != STOCK_TARGET or chosen not in OPTUNA_PRESETS + ("sweepkit",):
+        return
+    log.warning(
+        "hydra/sweeper=%s is sweepkit's, but hydra.sweeper._target_ names the stock "
+        "OptunaSweeper; running sweepkit's sweeper. Delete the line `_target_: %s` "
+        "to silence this.",
+        chosen,
+        STOCK_TARGET,
+    )
+    with read_write(config.hydra.sweeper), open_dict(config.hydra.sweeper):
+        config.hydra.sweeper._target_ = SWEEPER_TARGET
+
+
+register_presets()

@@ -27,12 +27,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from omegaconf import DictConfig, OmegaConf
 
+from sweepkit.errors import SweepConfigError
+
 if TYPE_CHECKING:  # optuna is imported lazily: building configs must stay cheap
     from optuna.distributions import BaseDistribution
-
-
-class SweepConfigError(ValueError):
-    """A sweep setting that cannot work; raised before any job runs."""
 
 
 _PRIMITIVES = (str, int, float, bool)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepkit._io import safe_name
+from sweepkit.errors import SweepConfigError
 from sweepkit.records import JOURNAL_NAME
-from sweepkit.sweeper._search_space import SweepConfigError
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
@@ -171,9 +171,9 @@ def open_storage(url: str) -> "BaseStorage":
 def check_journal(path: Path) -> None:
     """Refuse a journal file that Optuna cannot read (a write cut short in its middle), naming
     the file, the line and the fix."""
-    from sweepkit.sweeper._journal import damaged_lines
+    from sweepkit.sweeper._journal import damaged_journal_lines
 
-    damaged = damaged_lines(path)
+    damaged = damaged_journal_lines(path)
     if damaged:
         raise SweepConfigError(
             f"the study journal {path} is damaged: line {damaged[0]} is not a whole record (a write cut "

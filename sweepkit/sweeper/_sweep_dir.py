@@ -17,8 +17,9 @@ from typing import Any
 
 from sweepkit import _liveness
 from sweepkit._io import atomic_write_json, atomic_write_text
+from sweepkit._settings import MODE_OF
+from sweepkit.errors import SweepConfigError
 from sweepkit.records import HYDRA_DIR, INTERNAL_DIR, MULTIRUN_CONFIG, STUDY_FILE
-from sweepkit.sweeper._search_space import SweepConfigError
 from sweepkit.sweeper._storage import default_study_name
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def check_callback_mode(config: Any, direction: str) -> None:
     from omegaconf import OmegaConf
 
     callbacks = OmegaConf.select(config, "hydra.callbacks", default=None) or {}
-    expected = {"minimize": "min", "maximize": "max"}.get(direction)
+    expected = MODE_OF.get(direction)
     for name, callback in callbacks.items():
         target = str(OmegaConf.select(callback, "_target_", default="") or "")
         if not target.endswith("TopKCallback") or expected is None:

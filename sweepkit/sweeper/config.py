@@ -3,9 +3,16 @@
 Groups (selectable from the command line or a defaults list):
 
 - ``hydra/sweeper``: ``sweepkit``
-- ``hydra/sweeper/sampler``: ``tpe`` (default), ``random``, ``cmaes``, ``gp``, ``grid``, ``qmc``,
-  ``nsgaii``, ``nsgaiii`` (and the stock plugin's ``motpe``, which says it was removed)
-- ``hydra/sweeper/pruner``: ``none`` (default), ``hyperband``, ``successive_halving``, ``median``
+- ``hydra/sweeper/sampler``: ``sweepkit_tpe`` (default), ``tpe``, ``random``, ``cmaes``,
+  ``sweepkit_cmaes``, ``gp``, ``grid``, ``qmc``, ``nsgaii``, ``sweepkit_nsgaii``, ``nsgaiii`` (and the
+  stock plugin's ``motpe``, which says it was removed)
+- ``hydra/sweeper/pruner``: ``none`` (default), ``hyperband``, ``sweepkit_hyperband``,
+  ``successive_halving``, ``median``
+
+The names the stock Optuna sweeper plugin registers too (``tpe``, ``random``, ``cmaes``,
+``nsgaii``, ``motpe``, ``hyperband``) have exactly the stock plugin's fields and defaults, so a
+config composes the same whichever of the two plugins Hydra imports last; sweepkit's fuller
+nodes carry a ``sweepkit_`` prefix and are what its presets select.
 
 Sampler and pruner nodes use Hydra's ``_target_`` style, as the stock Optuna sweeper does, so
 ``hydra.sweeper.sampler.seed=123`` or ``hydra.sweeper.pruner.reduction_factor=2`` work.
@@ -20,6 +27,9 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 
 SWEEPER_TARGET = "hydra_plugins.sweepkit_sweeper.sweepkit_sweeper.SweepkitSweeper"
+#: The ``hydra/callbacks`` config the sweeper's config adds: the top-k callback of ``hydra.sweeper.topk``.
+SWEEPER_TOPK = "sweepkit_sweeper_topk"
+_TOPK_SETTINGS = "${oc.select:hydra.sweeper.topk,null}"
 
 
 @dataclass
@@ -28,8 +38,70 @@ class SamplerConfig:
     seed: Optional[int] = None
 
 
-# Every key of the stock plugin's sampler configs is here with its stock meaning; a key left
-# null takes Optuna's default. A value that is a config with a ``_target_`` (for example
+# The stock plugin's nodes, field for field and default for default (hydra-optuna-sweeper's
+# config.py): registered under the stock names.
+
+
+@dataclass
+class StockTPESamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.TPESampler"
+    consider_prior: bool = True
+    prior_weight: float = 1.0
+    consider_magic_clip: bool = True
+    consider_endpoints: bool = False
+    n_startup_trials: int = 10
+    n_ei_candidates: int = 24
+    multivariate: bool = False
+    warn_independent_sampling: bool = True
+
+
+@dataclass
+class StockCmaEsSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    x0: Optional[Dict[str, Any]] = None
+    sigma0: Optional[float] = None
+    independent_sampler: Optional[Any] = None
+    warn_independent_sampling: bool = True
+    consider_pruned_trials: bool = False
+    restart_strategy: Optional[Any] = None
+    inc_popsize: int = 2
+    use_separable_cma: bool = False
+    source_trials: Optional[Any] = None
+
+
+@dataclass
+class StockNSGAIISamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    population_size: int = 50
+    mutation_prob: Optional[float] = None
+    crossover_prob: float = 0.9
+    swapping_prob: float = 0.5
+    constraints_func: Optional[Any] = None
+
+
+@dataclass
+class StockMOTPESamplerConfig(SamplerConfig):
+    # removed in Optuna 4.0: building it says what to use instead (_algorithms.motpe_removed)
+    _target_: str = "optuna.samplers.MOTPESampler"
+    consider_prior: bool = True
+    prior_weight: float = 1.0
+    consider_magic_clip: bool = True
+    consider_endpoints: bool = False
+    n_startup_trials: int = 10
+    n_ehvi_candidates: int = 24
+
+
+@dataclass
+class StockHyperbandPrunerConfig:
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    max_resource: str = "auto"  # Union[str, int]
+    reduction_factor: int = 3
+    bootstrap_count: int = 0
+
+
+# sweepkit's nodes: every argument of the current Optuna class; a key left null takes Optuna's
+# default. A value that is a config with a ``_target_`` (for example
 # ``independent_sampler: {_target_: optuna.samplers.RandomSampler}``) is instantiated.
 
 
@@ -88,12 +160,6 @@ class NSGAIIISamplerConfig(NSGAIISamplerConfig):
     _target_: str = "optuna.samplers.NSGAIIISampler"
     reference_points: Optional[Any] = None
     dividing_parameter: int = 3
-
-
-@dataclass
-class MOTPESamplerConfig(SamplerConfig):
-    # removed in Optuna 4.0, as in the stock plugin: selecting it is a clear error
-    _target_: str = "sweepkit.sweeper._algorithms.motpe_removed"
 
 
 @dataclass
@@ -173,7 +239,15 @@ class SweepkitSweeperConf:
     _target_: str = SWEEPER_TARGET
     # the sweeper builds the sampler and pruner itself (clear errors, grid search space)
     _recursive_: bool = False
-    defaults: List[Any] = field(default_factory=lambda: ["_self_", {"sampler": "tpe"}, {"pruner": "none"}])
+    # the sampler, the pruner, and the top-k callback in hydra.callbacks (built from topk below)
+    defaults: List[Any] = field(
+        default_factory=lambda: [
+            "_self_",
+            {"sampler": "sweepkit_tpe"},
+            {"pruner": "none"},
+            f"/hydra/callbacks/{SWEEPER_TOPK}",
+        ]
+    )
 
     sampler: Any = None
     pruner: Any = None
@@ -230,26 +304,37 @@ class SweepkitSweeperConf:
     gpus: Any = None
     # what a trial's job receives for its GPU ({gpu} = the id), e.g. ["trainer.device=cuda:{gpu}"]
     gpu_overrides: List[str] = field(default_factory=lambda: ["++hydra.job.env_set.CUDA_VISIBLE_DEVICES={gpu}"])
-    # the global top-k manifest (sweepkit.hooks.TopKCallback), installed by the sweeper when no
-    # hydra.callbacks entry provides one: null = off; the shipped presets set it on
-    # ({top_k: 3, ...}); hydra.sweeper.topk.top_k=5 keeps 5, hydra.sweeper.topk=null none
+    # the global top-k manifest (sweepkit.hooks.TopKCallback, which this config adds to
+    # hydra.callbacks as sweepkit_sweeper_topk; a TopKCallback configured there by the app wins):
+    # null = off; the shipped presets set it on ({top_k: 3, ...}); hydra.sweeper.topk.top_k=5
+    # keeps 5, hydra.sweeper.topk=null none
     topk: Any = None
 
 
-SAMPLERS: Dict[str, type] = {
-    "tpe": TPESamplerConfig,
+#: The stock plugin's names, with its nodes.
+STOCK_SAMPLERS: Dict[str, type] = {
+    "tpe": StockTPESamplerConfig,
     "random": RandomSamplerConfig,
-    "cmaes": CmaEsSamplerConfig,
+    "cmaes": StockCmaEsSamplerConfig,
+    "nsgaii": StockNSGAIISamplerConfig,
+    "motpe": StockMOTPESamplerConfig,
+}
+STOCK_PRUNERS: Dict[str, type] = {"hyperband": StockHyperbandPrunerConfig}
+
+SAMPLERS: Dict[str, type] = {
+    **STOCK_SAMPLERS,
+    "sweepkit_tpe": TPESamplerConfig,
+    "sweepkit_cmaes": CmaEsSamplerConfig,
+    "sweepkit_nsgaii": NSGAIISamplerConfig,
     "gp": GPSamplerConfig,
     "grid": GridSamplerConfig,
     "qmc": QMCSamplerConfig,
-    "nsgaii": NSGAIISamplerConfig,
     "nsgaiii": NSGAIIISamplerConfig,
-    "motpe": MOTPESamplerConfig,
 }
 PRUNERS: Dict[str, type] = {
     "none": NoPrunerConfig,
-    "hyperband": HyperbandPrunerConfig,
+    **STOCK_PRUNERS,
+    "sweepkit_hyperband": HyperbandPrunerConfig,
     "successive_halving": SuccessiveHalvingPrunerConfig,
     "median": MedianPrunerConfig,
 }
@@ -259,6 +344,18 @@ def register_configs() -> None:
     """Store the sweeper, sampler and pruner configs (idempotent)."""
     store = ConfigStore.instance()
     store.store(group="hydra/sweeper", name="sweepkit", node=SweepkitSweeperConf, provider="sweepkit")
+    store.store(
+        group="hydra/callbacks",
+        name=SWEEPER_TOPK,
+        node={
+            SWEEPER_TOPK: {
+                "_target_": "sweepkit.hooks.sweeper_topk",
+                "settings": "${oc.select:hydra.sweeper.topk,null}",
+            }
+        },
+        package="hydra.callbacks",
+        provider="sweepkit",
+    )
     for name, node in SAMPLERS.items():
         store.store(group="hydra/sweeper/sampler", name=name, node=node, provider="sweepkit")
     for name, node in PRUNERS.items():

@@ -37,6 +37,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from None
 
 from sweepkit._io import check_mode
+from sweepkit._settings import direction_modes
 
 log = logging.getLogger("sweepkit.lightning")
 
@@ -235,9 +236,7 @@ def _sweep_job() -> Any:
 
 def _direction_mode(hydra_cfg: Any) -> str | None:
     """The sweeper's (first) direction as min/max; the monitored metric is the first one."""
-    from sweepkit.hooks import _direction_modes
-
-    modes = _direction_modes(hydra_cfg)
+    modes = direction_modes(hydra_cfg)
     return modes[0] if modes else None
 
 

@@ -1,13 +1,18 @@
 """``sweepkit leaderboard``: baselines, each finished sweep's best checkpoint and published anchors.
 
+A command of the forecasting workload, offered to the ``sweepkit`` CLI through the
+``sweepkit.commands`` entry-point group (see ``docs/cli.md``): this module has ``HELP``,
+``add_arguments(parser)`` and ``run(args)``, and raises ImportError at import where the workload's
+extra (``sweepkit[forecast]``: torch) is not installed, so the CLI leaves the command out.
 The work is in :mod:`sweepkit.forecast.leaderboard`; it (and torch) is imported only when the
 command runs, so ``sweepkit --help`` stays fast. The result, as JSON, is left in every sweep that
-has a row (:func:`sweepkit.cli._report.leaderboard_path`), where ``sweepkit report`` shows it.
+has a row (:func:`sweepkit.cli.leaderboard_path`), where ``sweepkit report`` shows it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -15,10 +20,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sweepkit.cli._sweeps import CliError, display_path
+from sweepkit.cli import CliError, display_path
+
+if importlib.util.find_spec("torch") is None:  # cheap: nothing is imported
+    raise ImportError("the forecasting workload needs torch: pip install 'sweepkit[forecast]'")
+
+HELP = "baselines and each sweep's best checkpoint on the test split"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="a folder above sweeps (default: $SWEEPKIT_OUTPUTS, else the sweeps found below the working directory)",
+    )
     p.add_argument("--dataset", required=True, help="the dataset's name (Wind, Solar)")
     p.add_argument(
         "--lookback",
@@ -113,8 +129,7 @@ def save(board: dict[str, Any], html: str | None) -> None:
     """Leave ``board`` in each sweep it has a row of (for ``sweepkit report``; a sweep that cannot
     take it, read-only say, gets a warning) and, with ``html``, write it as a page."""
     from sweepkit._io import atomic_write_json
-    from sweepkit.cli._render import write_file
-    from sweepkit.cli._report import leaderboard_page, leaderboard_path
+    from sweepkit.cli import leaderboard_page, leaderboard_path, write_file
 
     for sweep in dict.fromkeys(r["sweep"] for r in board["rows"] if r["kind"] == "sweep"):
         path = leaderboard_path(Path(sweep))
