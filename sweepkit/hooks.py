@@ -62,7 +62,8 @@ DEFAULT_METRIC = "objective"
 
 
 class TopKCallback(Callback):
-    """Register each Hydra job with :class:`sweepkit.SweepManager`.
+    """Register each job of a Hydra multirun with :class:`sweepkit.SweepManager`. A single run
+    (no ``-m``) is not a sweep: the callback leaves it alone.
 
     Args:
         top_k: checkpoints kept per sweep (default 3).
@@ -163,10 +164,9 @@ class TopKCallback(Callback):
 
     # -------------------------------------------------------------- per job (worker)
     def _acts_in(self, config: DictConfig) -> bool:
-        """Enabled, and (for the callback a sweeper config added) the job is part of a multirun."""
-        if not self.enabled:
-            return False
-        return not self.from_sweeper or OmegaConf.select(config, "hydra.mode", default=None) == RunMode.MULTIRUN
+        """Enabled, and the job is part of a multirun: a single run (no ``-m``) is not a sweep;
+        it keeps its checkpoint where it wrote it."""
+        return self.enabled and OmegaConf.select(config, "hydra.mode", default=None) == RunMode.MULTIRUN
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Hold the job's lock while it runs: the sweep counts as running (sweepkit._liveness)."""
@@ -195,11 +195,8 @@ class TopKCallback(Callback):
     def _register(self, config: DictConfig, job_return: JobReturn) -> None:
         hydra = (job_return.hydra_cfg or config).hydra
         job_dir = Path(hydra.runtime.output_dir).absolute()
-        multirun = hydra.mode == RunMode.MULTIRUN
-        sweep_dir = job_dir
-        if multirun:
-            depth = len(Path(str(hydra.sweep.subdir)).parts)
-            sweep_dir = job_dir.parents[depth - 1]
+        depth = len(Path(str(hydra.sweep.subdir)).parts)
+        sweep_dir = job_dir.parents[depth - 1]
         status = error = None
         if job_return.status == JobStatus.FAILED:  # return_value would re-raise: check first
             exc = job_return._return_value
@@ -291,10 +288,6 @@ class TopKCallback(Callback):
     def _release_driver(self, sweep_dir: Path) -> None:
         _liveness.release_driver_lock(self._driver_lock, sweep_dir)
         self._driver_lock = None
-
-    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.enabled and not self.from_sweeper:
-            self._finish(Path(str(config.hydra.run.dir)).absolute(), reconcile=False)
 
     def _check_resumed(self, sweep_dir: Path) -> None:
         """Stop before any job when a resumed sweep keeps another top_k, metric or mode."""
@@ -626,8 +619,7 @@ def sweeper_topk(settings: Any = None) -> TopKCallback:
     ``sweepkit.sweeper.SWEEPER_TOPK``), built from ``hydra.sweeper.topk``: a mapping of
     :class:`TopKCallback`'s settings (``{top_k: 3}``), or null/false for none.
 
-    It acts in multiruns only (a single run of an app whose config selects the sweeper is not a
-    sweep), and stands down when ``hydra.callbacks`` configures a ``TopKCallback`` of its own
+    It stands down when ``hydra.callbacks`` configures a ``TopKCallback`` of its own
     (``hydra/callbacks=sweepkit_topk``), which then wins.
     """
     if OmegaConf.is_config(settings):

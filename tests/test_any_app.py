@@ -41,7 +41,13 @@ def test_two_config_lines_rank_return_values_and_hand_over_lightning_checkpoints
         assert entry["source_checkpoint"].endswith(f"/{entry['run_id']}/checkpoints/epoch_002.ckpt")
         assert (sweep / entry["checkpoint"]).is_file()
     assert "using checkpoints/epoch_002.ckpt (ModelCheckpoint's best_model_path)" in proc.stderr
-    assert len(list((sweep / "best_models").glob("*_best_model.pth"))) == 3
+    # each kept checkpoint keeps its own suffix (a Lightning file stays a .ckpt)
+    assert sorted(p.name[:8] for p in (sweep / "best_models").glob("*_best_model.ckpt")) == [
+        "rank_01_",
+        "rank_02_",
+        "rank_03_",
+    ]
+    assert not list((sweep / "best_models").glob("*.pth"))
     assert not list(sweep.glob("*/checkpoints/epoch_*.ckpt"))  # ranked moved, the rest deleted
     assert len(list(sweep.glob("*/checkpoints/last.ckpt"))) == 5  # not sweepkit's: left alone
     record = json.loads((sweep / "0" / "run.json").read_text())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,10 +64,17 @@ def test_failed_job_is_recorded_and_sweep_still_finalised(tmp_path):
     assert len(doc["top"]) == 2 and (sweep / "sweep_summary.yaml").exists()
 
 
-def test_single_run_is_a_sweep_of_one(tmp_path):
+def test_a_single_run_is_not_a_sweep(tmp_path):
+    """No -m: the checkpoint stays the run's best_model.pth, no manifest, no sweep messages, and
+    the sweepkit command lists no sweep."""
     run_dir = tmp_path / "run"
     result = run_train([*BASE, "model.d_model=4", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [p.name[:8] for p in (run_dir / "best_models").glob("*.pth")] == ["rank_01_"]
-    assert not (run_dir / "best_model.pth").exists()
-    assert (run_dir / "sweep_summary.yaml").exists()
+    assert (run_dir / "best_model.pth").is_file()
+    made = {"best_models", "sweep_results.json", "runs.jsonl", "sweep_summary.yaml", ".sweepkit"}
+    assert not made & set(os.listdir(run_dir))
+    assert "Sweep" not in result.stdout + result.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "sweepkit.cli", "list", str(tmp_path)], capture_output=True, text=True
+    )
+    assert listed.returncode == 1 and "no sweep found" in listed.stderr

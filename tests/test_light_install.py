@@ -81,6 +81,7 @@ def test_a_plain_python_app_sweeps_with_hyperband_and_keeps_the_top_k(light_env,
     assert values == sorted(values)
     # the kept checkpoints are the jobs' own JSON files, moved (each holds its job's best loss)
     for entry in top:
+        assert entry["checkpoint"].endswith("_best_model.json")  # the file keeps its own suffix
         kept = json.loads((sweep / entry["checkpoint"]).read_text())
         assert kept["val_loss"] == pytest.approx(entry["metric_value"])
     jobs = [d for d in sweep.iterdir() if d.is_dir() and d.name.isdigit()]

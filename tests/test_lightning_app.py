@@ -62,7 +62,7 @@ def test_hyperband_sweep_prunes_and_keeps_exactly_three_checkpoints(sweep):
     assert doc["n_runs"] == 8 and doc["metric_name"] == "val/loss" and doc["mode"] == "min"
     assert doc["counts"].get("pruned", 0) >= 1 and doc["counts"].get("complete", 0) >= 1
     assert set(doc["counts"]) <= {"complete", "pruned"}
-    kept = sorted(p.name for p in (path / "best_models").glob("*_best_model.pth"))
+    kept = sorted(p.name for p in (path / "best_models").glob("*_best_model.ckpt"))  # Lightning's suffix kept
     assert [n[:8] for n in kept] == ["rank_01_", "rank_02_", "rank_03_"]
     assert not list(path.glob("*/checkpoints/*.ckpt"))  # the other 5 were deleted
     assert doc["disk"]["deleted_checkpoints"] == 5

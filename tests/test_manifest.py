@@ -538,3 +538,33 @@ def test_manifest_write_deferred_while_the_top_k_stands(manager):
     register(manager, "x0", 0.5, status="failed")  # an update is always written
     assert read_manifest(results)["counts"] == {"complete": 3 + n, "failed": 1}
     assert len(manager.load_runs()) == 4 + n and manager.finalize()["n_runs"] == 4 + n
+
+
+def test_a_kept_checkpoint_keeps_its_own_suffix_through_reranks_and_repair(tmp_path):
+    """A Lightning ``.ckpt`` stays a ``.ckpt`` (``rank_01_<run>_best_model.ckpt``), beside
+    sweepkit's ``.pth``; re-ranking and a repair after the manifest is lost keep each suffix."""
+    sweep = tmp_path / "sweep"
+    manager = SweepManager(sweep, top_k=2)
+
+    def job(rid: str, name: str) -> Path:
+        path = sweep / "jobs" / rid / name
+        path.parent.mkdir(parents=True)
+        path.write_bytes(f"ckpt:{rid}".encode())
+        return path
+
+    assert manager.register_model("a", "runa", 0.3, job("a", "epoch_004.ckpt"))
+    assert manager.register_model("b", "runb", 0.2, job("b", "best_model.pth"))
+    best = sweep / "best_models"
+    assert sorted(os.listdir(best)) == ["rank_01_runb_best_model.pth", "rank_02_runa_best_model.ckpt"]
+    assert manager.register_model("c", "runc", 0.1, job("c", "model.safetensors"))
+    assert sorted(os.listdir(best)) == ["rank_01_runc_best_model.safetensors", "rank_02_runb_best_model.pth"]
+    assert not (sweep / "jobs" / "a" / "epoch_004.ckpt").exists()  # out of the top 2: deleted
+    (sweep / "sweep_results.json").unlink()
+    shutil.rmtree(sweep / ".sweepkit")
+    SweepManager(sweep, top_k=2).repair()
+    state = SweepManager(sweep, top_k=2).state()
+    assert [e["checkpoint"] for e in state["top"]] == [
+        "best_models/rank_01_runc_best_model.safetensors",
+        "best_models/rank_02_runb_best_model.pth",
+    ]
+    assert (sweep / state["top"][0]["checkpoint"]).read_bytes() == b"ckpt:c"

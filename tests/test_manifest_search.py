@@ -51,6 +51,8 @@ EXAMPLES = int(os.environ.get("SWEEPKIT_SEARCH_EXAMPLES", "200"))
 STEPS = int(os.environ.get("SWEEPKIT_SEARCH_STEPS", "30"))
 FAULTS = FAULT_POINTS
 RUN_IDS = [str(n) for n in range(6)]
+#: Each job's checkpoint file: sweepkit's own name, or a Lightning-style one (kept with its suffix).
+CKPT_NAME = {rid: "best_model.pth" if int(rid) % 2 == 0 else "epoch_003.ckpt" for rid in RUN_IDS}
 FILES = [
     "runs.jsonl",
     "sweep_results.json",
@@ -59,6 +61,7 @@ FILES = [
     "best_models/*",
     "*/run.json",
     "*/best_model.pth",
+    "*/epoch_003.ckpt",
 ]
 
 
@@ -139,7 +142,7 @@ class ManifestMachine(RuleBasedStateMachine):
         self.version += 1
         job = self.sweep / rid
         job.mkdir(exist_ok=True)
-        old = job / "best_model.pth"
+        old = job / CKPT_NAME[rid]
         overwritten = old.is_file() and rid in self.alive and old.read_text() == self.runs[rid]["tag"]
         tag = f"ckpt:{rid}:{self.version}"
         old.write_text(tag)
@@ -157,7 +160,7 @@ class ManifestMachine(RuleBasedStateMachine):
                     "status": status,
                     "best_value": value,
                     "best_epoch": 1,
-                    "checkpoint": str(job / "best_model.pth"),
+                    "checkpoint": str(job / CKPT_NAME[rid]),
                 }
             )
         )

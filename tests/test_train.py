@@ -52,11 +52,10 @@ def test_single_run_writes_record_and_checkpoint(tmp_path):
     assert record["data"]["source"] == "file" and record["data"]["name"] == "Wind"
     assert len(record["data"]["sha256"]) == 64
     assert math.isfinite(record["best_value"]) and set(record["test"]) == {"mse", "mae"}
-    # a single run is a sweep of one: the hook promotes its checkpoint to rank 1
-    (promoted,) = (tmp_path / "run" / "best_models").glob("rank_01_*_best_model.pth")
-    ckpt = torch.load(promoted, weights_only=True)
+    # a single run is not a sweep: its checkpoint stays in the run directory
+    ckpt = torch.load(tmp_path / "run" / "best_model.pth", weights_only=True)
     assert ckpt["epoch"] == record["best_epoch"] and "model_state" in ckpt
-    assert not (tmp_path / "run" / "best_model.pth").exists()
+    assert not (tmp_path / "run" / "best_models").exists()
 
 
 def test_test_scoring_can_be_skipped_and_a_bad_value_is_named(tmp_path):
@@ -68,7 +67,7 @@ def test_test_scoring_can_be_skipped_and_a_bad_value_is_named(tmp_path):
     assert record["status"] == "complete" and record.get("test") is None
     assert math.isfinite(record["best_value"])
     assert "test not scored (trainer.test=false)" in out.stdout + out.stderr
-    assert len(list((tmp_path / "run" / "best_models").glob("rank_01_*_best_model.pth"))) == 1
+    assert (tmp_path / "run" / "best_model.pth").is_file()
     cfg = OmegaConf.create(record["config"])
     other = OmegaConf.merge(cfg, {"trainer": {"test": True}})
     assert run_fingerprint(cfg) == run_fingerprint(other)
@@ -189,8 +188,7 @@ def test_s5_linear_skip_ridge_keeps_the_ridge_map_through_training(tmp_path):
     dcfg = OmegaConf.create(record["config"]["dataset"])
     splits = split_and_scale(load_series(dcfg).values, dcfg.lookback, dcfg.horizon, tuple(dcfg.split))
     ridge = torch.as_tensor(fit_ridge(splits).weights, dtype=torch.float32)
-    (promoted,) = (tmp_path / "run" / "best_models").glob("rank_01_*_best_model.pth")
-    state = torch.load(promoted, weights_only=True)["model_state"]
+    state = torch.load(tmp_path / "run" / "best_model.pth", weights_only=True)["model_state"]
     torch.testing.assert_close(state["linear_skip.weight"][0], ridge[:-1].T)
     torch.testing.assert_close(state["linear_skip.bias"][0], ridge[-1])
     assert state["decoder.weight"].abs().max() > 0  # the stack trained from its zero start

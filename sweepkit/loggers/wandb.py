@@ -156,7 +156,7 @@ def _log_model(run: Any, rank: int, checkpoint: Path, sweep_name: str, metadata:
     name = artifact_name(sweep_name)
     info = {"rank": rank, "sweep": sweep_name, "run_name": run.name, **(metadata or {})}
     artifact = wandb.Artifact(name, type="model", metadata=info)
-    artifact.add_file(str(checkpoint), name="best_model.pth")  # copied: the file may move later
+    artifact.add_file(str(checkpoint), name=f"best_model{Path(checkpoint).suffix}")  # copied: the file may move later
     aliases = [f"rank-{rank}"] + (["best"] if rank == 1 else [])
     run.log_artifact(artifact, aliases=aliases)
     run.summary["sweep_rank"] = rank

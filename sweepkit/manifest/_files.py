@@ -18,8 +18,10 @@ from sweepkit.records import JOB_CONFIG as CONFIG
 from sweepkit.records import KEPT_DIR, is_inside
 from sweepkit.testing import fault_point
 
-KINDS = (CKPT, CONFIG)
-_KIND = f"(?:{re.escape(CKPT)}|{re.escape(CONFIG)})"
+# A kept checkpoint's name ends in ``best_model`` plus its source file's own suffix
+# (``rank_01_<label>_best_model.ckpt`` for Lightning's, ``..._best_model.pth`` for sweepkit's).
+_CKPT_KIND = r"best_model\.[A-Za-z0-9_]{1,12}"
+_KIND = rf"(?:{_CKPT_KIND}|{re.escape(CONFIG)})"
 # Names sweepkit itself creates in best_models/: only these are ever deleted there.
 OUR_NAMES = re.compile(
     rf"^((rank|front)_\d{{2,}}_.+_{_KIND}"
@@ -28,6 +30,29 @@ OUR_NAMES = re.compile(
 _RANK_LABEL = re.compile(rf"^(?:rank|front)_\d{{2,}}_(.+)_{_KIND}$")
 _STAGED_KEY = re.compile(r"^\.{1,2}(?:tmp|incoming)_([0-9a-f]{16})_")
 #: ``KEPT_DIR``: where files sweepkit will not delete, but cannot leave in ``best_models/``, go.
+
+
+def checkpoint_kind(source: Any) -> str:
+    """``best_model`` plus the suffix of ``source`` (a path), or ``best_model.pth`` when it has
+    no usable one: the tail of the names its checkpoint takes in ``best_models/``."""
+    suffix = Path(str(source)).suffix if source else ""
+    return f"best_model{suffix}" if re.fullmatch(r"\.[A-Za-z0-9_]{1,12}", suffix) and suffix != ".tmp" else CKPT
+
+
+def entry_kind(entry: dict[str, Any], fresh: bool = False) -> str:
+    """The checkpoint kind of a ranked entry: its source's when ``fresh`` (being promoted now),
+    else that of the name it has in ``best_models/``, else its source's."""
+    if not fresh:
+        name = entry.get("file_ckpt") or (Path(entry["checkpoint"]).name if entry.get("checkpoint") else "")
+        match = re.search(rf"_({_CKPT_KIND})$", name)
+        if match:
+            return match.group(1)
+    return checkpoint_kind(entry.get("source_checkpoint"))
+
+
+def is_checkpoint_name(name: str) -> bool:
+    """Whether ``name`` is one sweepkit gives a checkpoint in ``best_models/`` (ranked or staged)."""
+    return bool(OUR_NAMES.match(name)) and re.search(rf"_{_CKPT_KIND}(\..+\.tmp)?$", name) is not None
 
 
 def run_key(run_id: str) -> str:
@@ -59,10 +84,19 @@ def labels(entries: Iterable[dict[str, Any]]) -> dict[str, str]:
 
 
 def guess_names(existing: set[str], entry: dict[str, Any], kind: str) -> list[str]:
-    """Rank- or front-named files that carry this run's label (the manifest was lost)."""
+    """Rank- or front-named files that carry this run's label (the manifest was lost); for a
+    checkpoint ``kind``, of any checkpoint suffix."""
     label = re.escape(safe_name(entry["run_name"], 60))
-    pattern = re.compile(rf"^(?:rank|front)_\d{{2,}}_{label}(-{entry['key'][:8]})?_{re.escape(kind)}$")
+    tail = re.escape(kind) if kind == CONFIG else _CKPT_KIND
+    pattern = re.compile(rf"^(?:rank|front)_\d{{2,}}_{label}(-{entry['key'][:8]})?_{tail}$")
     return sorted(n for n in existing if pattern.match(n))
+
+
+def staged_names(existing: set[str], key: str) -> list[str]:
+    """The run's checkpoints being re-ranked or promoted (``.tmp_<key>_*`` first, then
+    ``.incoming_<key>_*``), of any checkpoint suffix."""
+    pattern = re.compile(rf"^\.(?:tmp|incoming)_{key}_{_CKPT_KIND}$")
+    return sorted((n for n in existing if pattern.match(n)), key=lambda n: (not n.startswith(".tmp_"), n))
 
 
 def own_file_in(best_dir: Path, run_id: str, run_name: str) -> Path | None:
@@ -72,11 +106,7 @@ def own_file_in(best_dir: Path, run_id: str, run_name: str) -> Path | None:
         existing = set(os.listdir(best_dir))
     except (FileNotFoundError, NotADirectoryError):
         return None
-    names = [
-        tmp_name(key, CKPT),
-        incoming_name(key, CKPT),
-        *guess_names(existing, {"run_name": run_name, "key": key}, CKPT),
-    ]
+    names = [*staged_names(existing, key), *guess_names(existing, {"run_name": run_name, "key": key}, CKPT)]
     found = next((n for n in names if n in existing and is_checkpoint_file(best_dir / n)), None)
     return best_dir / found if found else None
 
@@ -248,7 +278,7 @@ def sync_best_models(
     ``.tmp_<key>_*``, then to its final name. A ranked checkpoint therefore always exists under
     some name. A file no ranked run uses is deleted
     only when ``deletable(name)``; any other is moved to ``<sweep>/kept_by_sweepkit/``
-    (``why_kept`` says why in the action). Returns ({key: {kind: name}},
+    (``why_kept`` says why in the action). Returns ({key: {"checkpoint": name, "config": name}},
     checkpoint bytes freed, checkpoints deleted).
     """
     try:
@@ -257,28 +287,31 @@ def sync_best_models(
         best_dir.mkdir(parents=True, exist_ok=True)
         existing = set()
     names = labels(entries)
+    kinds = {e["key"]: (entry_kind(e, e["key"] in fresh), CONFIG) for e in entries}
     located: dict[tuple[str, str], str] = {}
     used: set[str] = set()
     for entry in entries:
         key = entry["key"]
-        for kind in KINDS:
+        for kind in kinds[key]:
+            is_ckpt = kind != CONFIG
             final = final_name(entry["rank"], names[key], kind, prefix)
-            source = entry.get("source_checkpoint" if kind == CKPT else "source_config")
+            source = entry.get("source_checkpoint" if is_ckpt else "source_config")
             candidates = [
                 tmp_name(key, kind),
                 incoming_name(key, kind),
-                entry.get("file_ckpt" if kind == CKPT else "file_config"),
+                entry.get("file_ckpt" if is_ckpt else "file_config"),
                 final,
+                *(staged_names(existing, key) if is_ckpt else []),
                 *guess_names(existing, entry, kind),
             ]
             usable: list[str] = [c for c in candidates if c and c in existing and c not in used]
             name = None
-            if key in fresh and source and (is_checkpoint_file(source) if kind == CKPT else os.path.isfile(source)):
-                if kind == CKPT and not is_owned(source, sweep_dir):
+            if key in fresh and source and (is_checkpoint_file(source) if is_ckpt else os.path.isfile(source)):
+                if is_ckpt and not is_owned(source, sweep_dir):
                     name = next((c for c in usable if _same_file(best_dir / c, source)), None)
                 if name is None:
                     name = incoming_name(key, kind)
-                    if kind == CKPT:
+                    if is_ckpt:
                         how = stage_checkpoint(Path(source), best_dir / name, is_owned(source, sweep_dir), log)
                         fault_point("after_stage")
                         actions.append(f"promote {entry['run_id']} ({how}) {source}")
@@ -291,7 +324,7 @@ def sync_best_models(
                 name = incoming_name(key, kind)
                 atomic_write_bytes(best_dir / name, Path(source).read_bytes())
             if name is None:
-                if kind == CKPT:
+                if is_ckpt:
                     actions.append(f"ERROR checkpoint of ranked run {entry['run_id']} not found")
                 continue
             located[(key, kind)] = name
@@ -309,13 +342,13 @@ def sync_best_models(
             )
             continue
         size = safe_unlink(best_dir / name, log)
-        if CKPT in name:
+        if is_checkpoint_name(name):
             freed, deleted = freed + size, deleted + 1
         actions.append(f"delete best_models/{name}")
         fault_point("after_delete_stray")
     moves = []
     for entry in entries:
-        for kind in KINDS:
+        for kind in kinds[entry["key"]]:
             current = located.get((entry["key"], kind))
             final = final_name(entry["rank"], names[entry["key"]], kind, prefix)
             if current and current != final:
@@ -329,5 +362,8 @@ def sync_best_models(
         located[(key, kind)] = final
     if moves or freed:
         fsync_dir(best_dir)
-    result = {e["key"]: {kind: located.get((e["key"], kind)) for kind in KINDS} for e in entries}
+    result = {
+        e["key"]: {"checkpoint": located.get((e["key"], kinds[e["key"]][0])), "config": located.get((e["key"], CONFIG))}
+        for e in entries
+    }
     return result, freed, deleted

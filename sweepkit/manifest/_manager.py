@@ -19,10 +19,8 @@ from sweepkit.manifest._jobs import job_dirs_started, job_record
 from sweepkit.manifest._ranking import Rule, count, rule_of
 from sweepkit.records import (
     BEST_DIR,
-    CHECKPOINT,
     FINISHED_STATUSES,
     INTERNAL_DIR,
-    JOB_CONFIG,
     LOCK_NAME,
     LOG_NAME,
     MANAGER_LOG_NAME,
@@ -612,11 +610,12 @@ class SweepManager:
         out = []
         for rank, entry in enumerate(top, 1):
             key = files.run_key(entry["run_id"])
+            kind = files.entry_kind(entry, fresh=not entry.get("rank"))
             where = [
                 entry.get("checkpoint") if entry.get("rank") else None,
-                f"{BEST_DIR}/{files.final_name(rank, names[key], CHECKPOINT, prefix)}",
-                f"{BEST_DIR}/{files.tmp_name(key, CHECKPOINT)}",
-                f"{BEST_DIR}/{files.incoming_name(key, CHECKPOINT)}",
+                f"{BEST_DIR}/{files.final_name(rank, names[key], kind, prefix)}",
+                f"{BEST_DIR}/{files.tmp_name(key, kind)}",
+                f"{BEST_DIR}/{files.incoming_name(key, kind)}",
                 entry.get("source_checkpoint"),
             ]
             found = next((w for w in where if w and os.path.lexists(self.sweep_dir / w)), None)
@@ -817,10 +816,10 @@ class SweepManager:
             names = located[entry.pop("key")]
             for field in ("file_ckpt", "file_config"):
                 entry.pop(field)
-            if names[CHECKPOINT] is None:
+            if names["checkpoint"] is None:
                 continue  # lost (reported in the actions); it cannot stay ranked
-            entry["checkpoint"] = f"{BEST_DIR}/{names[CHECKPOINT]}"
-            entry["config"] = f"{BEST_DIR}/{names[JOB_CONFIG]}" if names[JOB_CONFIG] else None
+            entry["checkpoint"] = f"{BEST_DIR}/{names['checkpoint']}"
+            entry["config"] = f"{BEST_DIR}/{names['config']}" if names["config"] else None
             new_top.append(entry)
         for rank, entry in enumerate(new_top, 1):
             entry["rank"] = rank

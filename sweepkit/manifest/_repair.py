@@ -56,7 +56,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     ranked_files = sorted(
         n
         for n in existing  # rank-named or staged (being promoted)
-        if files.owner_of(n) and n.endswith(CHECKPOINT)
+        if files.owner_of(n) and files.is_checkpoint_name(n)
     )
     # Whole: the manifest parsed and the log is at least as long as it says, with no bad line.
     # Without a manifest a cut log cannot be told from a whole one, so every source votes.
@@ -149,8 +149,7 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         rid, run_key = record["run_id"], files.run_key(record["run_id"])
         names = [Path(old_top[rid]["checkpoint"]).name] if old_top.get(rid, {}).get("checkpoint") else []
         names += [
-            files.tmp_name(run_key, CHECKPOINT),
-            files.incoming_name(run_key, CHECKPOINT),
+            *files.staged_names(existing, run_key),
             *files.guess_names(existing, {"run_name": record["run_name"], "key": run_key}, CHECKPOINT),
         ]
         for name in names:
