@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "BadReturn",
     "CliError",
+    "ConfigError",
     "DataError",
     "ManifestCorruptError",
     "ManifestError",
@@ -71,6 +72,11 @@ class SweepRunningError(SweepkitError, RuntimeError):
 
 class CliError(SweepkitError):
     """A failure the ``sweepkit`` command reports in one message (exit code 1)."""
+
+
+class ConfigError(SweepkitError, ValueError):
+    """A setting of the app (``model.*``, ``trainer.*``, ...) that cannot work; found before
+    the data loads where it can be."""
 
 
 class DataError(SweepkitError, ValueError):

@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
 from sweepkit._io import atomic_write_json, check_mode, finite
 from sweepkit.records import CHECKPOINT, RESUME_CHECKPOINT, RUN_RECORD, RUN_RECORD_FORMAT, RUN_STATUSES
 
@@ -242,15 +240,8 @@ def hydra_job_fields(hydra_cfg: Any) -> dict[str, Any]:
 
 
 def override_params(overrides: list[str]) -> dict[str, Any]:
-    """Command-line overrides as ``{dotted key: value}`` (``hydra.*`` keys left out)."""
-    params: dict[str, Any] = {}
-    for item in overrides:
-        key, _, raw = str(item).lstrip("+~").partition("=")
-        if not key or key.startswith("hydra."):
-            continue
-        try:
-            value = yaml.safe_load(raw) if raw else None
-        except yaml.YAMLError:
-            value = raw
-        params[key] = value if isinstance(value, (int, float, str, bool)) or value is None else raw
-    return params
+    """Command-line overrides as ``{dotted key: value}`` (``hydra.*`` keys left out; a list or
+    mapping value as its text)."""
+    from sweepkit._overrides import override_values
+
+    return override_values(overrides)

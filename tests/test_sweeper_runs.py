@@ -406,4 +406,9 @@ def test_the_console_shows_one_update_per_trial_with_rounded_parameters(tmp_path
     assert said.count("Sweep update") == 3 and "[sweepkit] Sweep update" not in said
     assert "top k (manifest)" in said
     best = [line for line in said.splitlines() if "best so far" in line]
-    assert best and all(not re.search(r"\d\.\d{5,}", line.split("value=")[1].split(" ", 1)[1]) for line in best), best
+    shown = [n for line in best for n in re.findall(r"=(-?[\d.]+(?:e-?\d+)?)", line.split("{", 1)[1])]
+
+    def significant(number: str) -> int:
+        return len(number.lstrip("-").split("e")[0].replace(".", "").lstrip("0"))
+
+    assert best and shown and all(significant(n) <= 4 for n in shown), best

@@ -36,7 +36,7 @@ def test_dmixer_shapes_and_tiny_overfit():
 
 
 def test_unknown_model_and_bad_hyperparameter():
-    with pytest.raises(ValueError, match="unknown model 'nope'"):
+    with pytest.raises(ValueError, match="model.name='nope' is not a model"):
         build_model(OmegaConf.create({"name": "nope"}), 2, 8, 4)
     with pytest.raises(ValueError, match="n_blocks"):
         build_model(OmegaConf.create({"name": "dmixer", "n_blocks": 0}), 2, 8, 4)
@@ -139,6 +139,40 @@ def test_bad_input_is_named(tmp_path):
     assert out.returncode != 0 and "data file not found" in out.stderr
     out = run_train(["dataset=Wind", *TINY, "dataset.horizon=100000", f"hydra.run.dir={tmp_path}/r2"], tmp_path)
     assert out.returncode != 0 and "horizon" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        ("model.d_model=abc", "model.d_model='abc' is not a whole number: give one, e.g. model.d_model=64"),
+        ("+model.widht=3", "model.widht is not a setting of model dmixer: use one of d_model, d_ff, n_blocks"),
+        ("trainer.progress=fancy", "trainer.progress must be one of"),
+        ("trainer.device=cuda:7", "trainer.device=cuda:7"),
+        ("dataset.path=/nonexistent/wind.csv", "data file not found"),
+    ],
+)
+def test_a_setting_that_cannot_work_ends_a_single_run_in_one_line(tmp_path, override, line):
+    """Sweepkit's own setting and data errors: one stderr line naming the key, the value and the
+    fix, exit status 1, no traceback, found before the data loads where they can be."""
+    env = {"HYDRA_FULL_ERROR": "0"}
+    out = run_train(["dataset=Wind", *TINY, override, f"hydra.run.dir={tmp_path}/r"], tmp_path, env=env)
+    assert out.returncode == 1
+    errors = [x for x in out.stderr.splitlines() if x.strip()]
+    assert len(errors) == 1 and errors[0].startswith("[sweepkit] ERROR: ") and line in errors[0], out.stderr
+    if not override.startswith("dataset."):
+        assert "windows" not in out.stdout + out.stderr  # refused before the data was loaded
+    full = run_train(["dataset=Wind", *TINY, override, f"hydra.run.dir={tmp_path}/f"], tmp_path)  # HYDRA_FULL_ERROR=1
+    assert full.returncode == 1 and "Traceback" in full.stderr
+
+
+def test_a_sweep_whose_trials_fail_on_a_setting_stops_in_one_line(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "dataset=Wind", *TINY, "model.d_model=abc", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}"]
+    out = run_train(args, tmp_path, env={"HYDRA_FULL_ERROR": "0"})
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "[sweepkit] ERROR: 1 of 1 trials failed" in out.stderr
+    assert "model.d_model='abc' is not a whole number" in out.stderr
+    assert "Sweep finished" not in out.stdout + out.stderr
 
 
 def test_cfg_job_and_help_list_groups(tmp_path):

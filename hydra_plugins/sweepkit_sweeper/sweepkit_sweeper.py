@@ -13,7 +13,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from sweepkit.sweeper import SweepConfigError
+import sweepkit.sweeper  # noqa: F401  (registers sweepkit's configs in Hydra's ConfigStore)
+from sweepkit.errors import SweepkitError
 
 
 class SweepkitSweeper(Sweeper):
@@ -29,11 +30,11 @@ class SweepkitSweeper(Sweeper):
         self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: List[str]) -> Optional[Any]:
-        """Run the sweep. A configuration error or Ctrl-C ends it with one line on stderr, not
-        a traceback (``HYDRA_FULL_ERROR=1`` shows the traceback)."""
+        """Run the sweep. One of sweepkit's errors (a setting, too many failed trials) or Ctrl-C
+        ends it with one line on stderr, not a traceback (``HYDRA_FULL_ERROR=1`` shows it)."""
         try:
             return self.sweeper.sweep(arguments)
-        except (SweepConfigError, KeyboardInterrupt) as err:
+        except (SweepkitError, KeyboardInterrupt) as err:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             if isinstance(err, KeyboardInterrupt):

@@ -483,12 +483,9 @@ class Sweep:
         task = self._cfg("hydra", "overrides", "task")
         if not isinstance(task, list) or not task:
             return None
-        total = 1
-        for override in task:
-            key, _, value = str(override).partition("=")
-            if value and "," in value and "(" not in value and not key.startswith("hydra."):
-                total *= len(value.split(","))
-        return total
+        from sweepkit._overrides import sweep_size
+
+        return sweep_size(task)
 
     @property
     def timeout(self) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,16 +11,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from sweepkit._overrides import override_values
+from sweepkit.errors import SweepkitError
 from sweepkit.forecast.training import run_training
 
 
 def job_params(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     """The job's command-line overrides as {dotted key: value} (group choices as their names)."""
     params: dict[str, Any] = {}
-    for item in overrides:
-        key, _, raw = item.lstrip("+~").partition("=")
+    for key, given in override_values(overrides, skip_hydra=False).items():
         value = OmegaConf.select(cfg, key, default=None)
-        params[key] = raw if value is None or OmegaConf.is_config(value) else value
+        params[key] = given if value is None or OmegaConf.is_config(value) else value
     return params
 
 
@@ -26,6 +29,8 @@ def run_job(cfg: DictConfig) -> float | dict[str, float]:
     """Train with ``cfg`` in Hydra's output directory and return the best validation objective.
 
     With a list ``objective`` (``[val_loss, n_params]``) it returns a dict keyed by those names.
+    In a single run, a setting or data file that cannot work ends it with one line on stderr and
+    exit status 1 (``HYDRA_FULL_ERROR=1`` shows the traceback).
     """
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -47,7 +52,13 @@ def run_job(cfg: DictConfig) -> float | dict[str, float]:
         ],
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    result = run_training(cfg, run_dir, record)
+    try:
+        result = run_training(cfg, run_dir, record)
+    except SweepkitError as exc:  # a setting or data file that cannot work: one line, no traceback
+        if multirun or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise  # a trial fails with it; the sweeper reports it
+        print(f"[sweepkit] ERROR: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     objective = cfg.get("objective")
     if OmegaConf.is_list(objective):
         extra = {"n_params": float(result.n_params) if result.n_params is not None else float("nan")}

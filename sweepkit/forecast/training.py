@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from sweepkit.errors import ConfigError
 from sweepkit.forecast.baselines import fit_ridge
 from sweepkit.forecast.data import Splits, load_series, split_and_scale
-from sweepkit.forecast.models import build_model
+from sweepkit.forecast.models import build_model, check_model_config
 from sweepkit.forecast.progress import EpochProgress, resolve_mode
 from sweepkit.loggers import make_logger
 from sweepkit.pruning import current_trial
@@ -124,9 +125,18 @@ def load_resume(path: Path, fingerprint: str, max_epochs: int) -> dict[str, Any]
 
 
 def pick_device(name: str) -> torch.device:
+    """``trainer.device``: auto (a CUDA GPU if there is one, else the CPU), cpu, cuda, cuda:N."""
     if name in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"trainer.device={name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name}, but torch sees no CUDA GPU here: use trainer.device=auto or cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"trainer.device={name}: this machine has {torch.cuda.device_count()} GPU(s), 0 to N-1")
+    return device
 
 
 class WindowSampler:
@@ -195,6 +205,27 @@ def lr_factor(epoch: float, warmup_epochs: float, schedule_epochs: float, kind: 
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def check_trainer_config(tcfg: Any) -> None:
+    """Refuse a ``trainer.*`` value that cannot work, before any data loads (ConfigError)."""
+    kind = str(tcfg.get("scheduler", "cosine"))
+    if kind not in ("cosine", "none"):
+        raise ConfigError(f"trainer.scheduler must be cosine or none, got {kind!r}")
+    epoch_windows = tcfg.get("epoch_windows")
+    valid = isinstance(epoch_windows, int) and not isinstance(epoch_windows, bool) and epoch_windows > 0
+    if epoch_windows is not None and not valid:
+        raise ConfigError(f"trainer.epoch_windows={epoch_windows!r}: use a number of windows > 0, or null for all")
+    score_test = tcfg.get("test", True)
+    if not isinstance(score_test, bool):
+        raise ConfigError(f"trainer.test={score_test!r}: use true (score the best checkpoint on test) or false")
+    max_time = tcfg.get("max_time")
+    if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
+        raise ConfigError(f"trainer.max_time={max_time!r}: use seconds > 0, or null for no limit")
+    try:
+        resolve_mode(tcfg.get("progress", "auto"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = None) -> RunResult:
     """Train ``cfg.model`` on ``cfg.dataset`` with ``cfg.trainer``; write run.json and the best checkpoint.
 
@@ -206,7 +237,7 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     objectives = [str(objective)] if isinstance(objective, str) else [str(o) for o in objective]
     objective = objectives[0]
     if objective not in OBJECTIVES or any(o not in EXTRA_OBJECTIVES for o in objectives[1:]):
-        raise ValueError(
+        raise ConfigError(
             f"objective must be one of {OBJECTIVES}, or a list of one of them and "
             f"any of {EXTRA_OBJECTIVES}, got {objectives!r}"
         )
@@ -215,6 +246,8 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     if tcfg.get("num_threads"):
         torch.set_num_threads(int(tcfg.num_threads))
     device = pick_device(tcfg.get("device", "auto"))
+    check_model_config(cfg.model)  # before the data loads
+    check_trainer_config(tcfg)
     logger = make_logger(cfg.get("logger"))  # a bad logger setting fails before any work
 
     series = load_series(dcfg)
@@ -224,18 +257,11 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     optimizer = make_optimizer(model, float(tcfg.lr), float(tcfg.weight_decay))
     max_epochs = int(tcfg.max_epochs)
     kind = str(tcfg.get("scheduler", "cosine"))
-    if kind not in ("cosine", "none"):
-        raise ValueError(f"trainer.scheduler must be cosine or none, got {kind!r}")
     warmup = float(tcfg.get("warmup_epochs") or 0.0)
     schedule_epochs = float(tcfg.get("schedule_epochs") or max_epochs)
     sampler = WindowSampler(splits, device)
     epoch_windows = tcfg.get("epoch_windows")
-    valid = isinstance(epoch_windows, int) and not isinstance(epoch_windows, bool) and epoch_windows > 0
-    if epoch_windows is not None and not valid:
-        raise ValueError(f"trainer.epoch_windows={epoch_windows!r}: use a number of windows > 0, or null for all")
     score_test = tcfg.get("test", True)
-    if not isinstance(score_test, bool):
-        raise ValueError(f"trainer.test={score_test!r}: use true (score the best checkpoint on test) or false")
     n_train = len(splits.starts["train"]) if epoch_windows is None else min(epoch_windows, len(splits.starts["train"]))
     steps_per_epoch = max(1, math.ceil(n_train / int(tcfg.batch_size)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # stepped every batch
@@ -332,8 +358,6 @@ def run_training(cfg: Any, run_dir: str | Path, record: dict[str, Any] | None = 
     batch_size, clip = int(tcfg.batch_size), tcfg.get("grad_clip")
     patience = tcfg.get("patience")
     max_time = tcfg.get("max_time")
-    if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
-        raise ValueError(f"trainer.max_time={max_time!r}: use seconds > 0, or null for no limit")
     deadline = time.monotonic() + float(max_time) if max_time else math.inf
     out_of_time = False
     progress_mode = resolve_mode(tcfg.get("progress", "auto"))
