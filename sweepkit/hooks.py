@@ -27,6 +27,7 @@ marks jobs that never reported as killed and writes the full ``sweep_results.jso
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import os
 import sys
@@ -57,6 +58,8 @@ from sweepkit.records import (
 
 #: Where a job without ``run.json`` is expected to leave its checkpoint (Lightning's layout).
 DEFAULT_CHECKPOINT = "checkpoints/*.ckpt"
+log = logging.getLogger("sweepkit.hooks")
+
 #: The metric name of a job that records nothing but its return value.
 DEFAULT_METRIC = "objective"
 
@@ -212,7 +215,17 @@ class TopKCallback(Callback):
             "labels": record.get("labels") or hydra_job_fields(hydra)["labels"] or None,
         }
         with self._manager(sweep_dir, record, hydra, value) as manager:
-            if len(manager.metric_names) > 1:
+            n_metrics = len(manager.metric_names)
+            if status != "failed" and n_metrics > 1 and _sweepkit_sweeper(config) and _one_number(value, record):
+                # the study fails this trial (one value for several objectives): so does the manifest
+                status, error = (
+                    "failed",
+                    (
+                        f"the job returned one number ({_short(value)}) for the {n_metrics} objectives "
+                        f"{manager.metric_names}; return a tuple of numbers or a dict keyed by their names"
+                    ),
+                )
+            if n_metrics > 1 and status != "failed":
                 extra["metric_values"] = job_values(manager.metric_names, record, value, job_dir)
             elif record.get("metric_name") not in (None, manager.metric_name):
                 _warn(
@@ -386,6 +399,12 @@ def unregistered_jobs(manager: Any) -> list[str]:
     return missing
 
 
+def _one_number(value: Any, record: dict[str, Any]) -> bool:
+    """Whether a job gave one plain number where several objectives need one each."""
+    value = plain(value)
+    return not record.get("best_values") and isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def job_values(names: list[str], record: dict[str, Any], value: Any, job_dir: Path) -> list[Any]:
     """A job's value of each metric: ``run.json``'s ``best_values``, else what the job
     returned (a dict keyed by metric name, or a tuple/list in their order), else the record's
@@ -536,7 +555,8 @@ def _mtime(path: Path) -> float:
 
 
 def _warn(message: str) -> None:
-    print(f"[sweepkit] WARNING: {message}", file=sys.stderr)
+    """A warning about a job, through logging (Hydra's job log and console, ``sweepkit.hooks``)."""
+    log.warning(message)
 
 
 def registered_event(manager: Any, sweep_dir: Path, job_dir: Path, in_top: bool) -> events.JobRegistered:

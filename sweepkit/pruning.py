@@ -91,9 +91,12 @@ TrialReporter = NoTrial | SweepTrial
 _cache: dict[tuple[str, str, int], SweepTrial] = {}
 
 
-def current_trial() -> TrialReporter:
-    """The reporter for the running Hydra job's trial, or a :class:`NoTrial` outside a sweep."""
-    settings = _sweep_settings()
+def current_trial(hydra_cfg: Any = None) -> TrialReporter:
+    """The reporter for the running Hydra job's trial, or a :class:`NoTrial` outside a sweep.
+
+    ``hydra_cfg``: the job's ``hydra`` config, for a process Hydra did not start (a DDP rank
+    spawned by the job); by default the running job's own."""
+    settings = _sweep_settings(hydra_cfg)
     if settings is None:
         return NoTrial()
     storage_url, study_name, number, pruner_config = settings
@@ -112,15 +115,16 @@ def job_was_pruned() -> bool:
     return bool(trial is not None and trial.pruned)
 
 
-def _sweep_settings() -> tuple[str, str, int, Any] | None:
+def _sweep_settings(hydra_cfg: Any = None) -> tuple[str, str, int, Any] | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     from sweepkit.sweeper.config import SWEEPER_TARGET
 
-    if not HydraConfig.initialized():
-        return None
-    hydra_cfg: Any = HydraConfig.get()  # a DictConfig typed as HydraConf
+    if hydra_cfg is None:
+        if not HydraConfig.initialized():
+            return None
+        hydra_cfg = HydraConfig.get()  # a DictConfig typed as HydraConf
     sweeper = hydra_cfg.get("sweeper")
     if hydra_cfg.get("mode") != RunMode.MULTIRUN or sweeper is None:
         return None

@@ -40,7 +40,7 @@ def test_two_config_lines_rank_return_values_and_hand_over_lightning_checkpoints
     for entry in doc["top"]:
         assert entry["source_checkpoint"].endswith(f"/{entry['run_id']}/checkpoints/epoch_002.ckpt")
         assert (sweep / entry["checkpoint"]).is_file()
-    assert "using checkpoints/epoch_002.ckpt (ModelCheckpoint's best_model_path)" in proc.stderr
+    assert "using checkpoints/epoch_002.ckpt (ModelCheckpoint's best_model_path)" in (proc.stdout + proc.stderr)
     # each kept checkpoint keeps its own suffix (a Lightning file stays a .ckpt)
     assert sorted(p.name[:8] for p in (sweep / "best_models").glob("*_best_model.ckpt")) == [
         "rank_01_",
@@ -69,8 +69,8 @@ def test_no_checkpoint_and_a_text_return_are_said_loudly_and_recorded_unranked(t
     sweep = tmp_path / "sweep"
     proc = run_plain(tmp_path, "x=0.1,0.2", "no_checkpoint=true", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stderr.count("left no checkpoint matching 'checkpoints/*.ckpt'") == 2
-    assert "hydra.callbacks.topk.checkpoint" in proc.stderr
+    assert (proc.stdout + proc.stderr).count("left no checkpoint matching 'checkpoints/*.ckpt'") == 2
+    assert "hydra.callbacks.topk.checkpoint" in (proc.stdout + proc.stderr)
     doc = json.loads((sweep / "sweep_results.json").read_text())
     assert doc["counts"] == {"complete": 2} and doc["top"] == []
     assert all(r["metric_value"] is not None and r["source_checkpoint"] is None for r in doc["runs"])
@@ -78,7 +78,7 @@ def test_no_checkpoint_and_a_text_return_are_said_loudly_and_recorded_unranked(t
     sweep = tmp_path / "text"
     proc = run_plain(tmp_path, "x=0.1,0.2", "return_text=true", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stderr.count("returned 'done' (str), not a finite number") == 2
+    assert (proc.stdout + proc.stderr).count("returned 'done' (str), not a finite number") == 2
     doc = json.loads((sweep / "sweep_results.json").read_text())
     assert doc["counts"] == {"complete": 2} and doc["top"] == []
     assert all(r["metric_value"] is None for r in doc["runs"])
@@ -90,7 +90,7 @@ def test_a_returned_job_whose_record_says_running_is_recorded_complete(tmp_path)
     sweep = tmp_path / "sweep"
     proc = run_plain(tmp_path, "x=0.1", "no_checkpoint=true", "unfinished_record=true", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "returned but its run.json says status 'running'; recorded as complete" in proc.stderr
+    assert "returned but its run.json says status 'running'; recorded as complete" in (proc.stdout + proc.stderr)
     doc = json.loads((sweep / "sweep_results.json").read_text())
     assert doc["counts"] == {"complete": 1}
 

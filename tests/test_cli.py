@@ -467,8 +467,7 @@ def test_monitor_eta_follows_the_finished_trials_and_the_time_limit():
 
     state = {
         "sweep": "s",
-        "model": None,
-        "dataset": None,
+        "what": "",
         "running": True,
         "n_trials": 10,
         "done": 4,

@@ -303,3 +303,107 @@ def test_the_preset_topk_is_switchable_off(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert not (sweep / "sweep_results.json").exists()
     assert len(list(sweep.glob("*/checkpoints/epoch_*.ckpt"))) == 2
+
+
+def test_the_generic_cli_speaks_of_labels_answers_json_and_works_from_a_job_folder(sweep, tmp_path):
+    path, _ = sweep
+    cwd = path.parents[3]
+    out = run_cli(cwd, "--json", "compare", "--label", "model=mlp", "--label", "data=spirals")
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert row["labels"] == {"data": "spirals", "model": "mlp"} and row["what"] == "model=mlp data=spirals"
+    assert run_cli(cwd, "compare", "--model", "mlp").returncode == 0  # the shorthand of --label model=mlp
+    out = run_cli(cwd, "compare", "--label", "model=mnist")
+    assert out.returncode == 1 and "no sweep matches model=mnist" in out.stderr
+    out = run_cli(cwd, "compare", "--label", "model")
+    assert out.returncode == 1 and out.stderr.strip().endswith("give KEY=VALUE, e.g. --label model=mlp")
+    # every command that takes --json prints JSON, and nothing else on stdout
+    answers = {
+        "summarize": [],
+        "analyze": [],
+        "compare": [],
+        "list": [],
+        "monitor": ["--once"],
+        "verify": [],
+        "cleanup": ["--days", "10000"],
+        "prune": ["--top-k", "2"],
+        "report": ["-o", str(tmp_path / "r.html")],
+        "export": ["-o", str(tmp_path / "runs.csv")],
+    }
+    for command, extra in answers.items():
+        out = run_cli(cwd, command, "--json", *extra)
+        assert out.returncode == 0, (command, out.stderr)
+        assert json.loads(out.stdout) is not None, command
+    assert json.loads(run_cli(cwd, "report", "--json", "-o", str(tmp_path / "r.html")).stdout)["plots"] >= 1
+    assert json.loads(run_cli(cwd, "export", "--json", "-o", str(tmp_path / "x.csv")).stdout)["runs"] == 8
+    # export to stdout: CSV, or JSON with --json
+    out = run_cli(cwd, "export", "-o", "-")
+    assert out.returncode == 0 and out.stdout.splitlines()[0].startswith("sweep,") and len(out.stdout.splitlines()) == 9
+    assert len(json.loads(run_cli(cwd, "export", "--json", "-o", "-").stdout)) == 8
+    # from inside a job's folder, the sweep that holds it
+    out = run_cli(path / "0", "--json", "summarize")
+    assert out.returncode == 0, out.stderr
+    assert [s["path"] for s in json.loads(out.stdout)] == [str(path)]
+
+
+@pytest.mark.slow
+def test_a_ddp_trial_reports_prunes_and_records_from_rank_0(tmp_path):
+    """trainer=ddp_sim (2 CPU processes per trial, ddp_spawn over gloo): rank 0 reports each
+    validation to the trial and records run.json under the app's metric name; a prune stops both
+    ranks together (the sweep ends; the pruned trial trained fewer epochs)."""
+    proc = run_app(
+        tmp_path,
+        "hparams_search=spirals",
+        "trainer=ddp_sim",
+        *FIXED,
+        "hydra.sweeper.n_trials=4",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (path,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    doc = json.loads((path / "sweep_results.json").read_text())
+    assert doc["n_runs"] == 4 and doc["metric_name"] == "val/loss"
+    records = [json.loads((path / str(n) / "run.json").read_text()) for n in range(4)]
+    assert all(r["metric_name"] == "val/loss" and r["history"] for r in records)
+    states = trial_states(path)
+    assert "pruned" in states.values(), states
+    import optuna
+
+    from sweepkit.sweeper._storage import open_storage
+
+    storage = open_storage(str(path / "optuna_journal.log"))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+    assert all(t.intermediate_values for t in trials)  # rank 0 reported through the storage
+    for trial, record in zip(trials, records):
+        assert record["status"] == trial.state.name.lower()
+        if record["status"] == "pruned":
+            assert record["epoch"] < record["max_epochs"]
+
+
+def test_logger_left_empty_is_accepted_as_the_stock_sweeper_accepts_it(tmp_path):
+    """The template's tests pass ``logger=[]``: a config group the config leaves null, chosen
+    empty. A misspelt key is still refused (by Hydra, before the sweeper)."""
+    proc = run_app(tmp_path, "hparams_search=spirals", "logger=[]", *FIXED, "hydra.sweeper.n_trials=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Sweep finished: 2 runs" in proc.stdout + proc.stderr
+    proc = run_app(tmp_path, "hparams_search=spirals", "loger=[]", *FIXED, "hydra.sweeper.n_trials=2")
+    assert proc.returncode == 1 and "Could not override 'loger'" in proc.stderr
+
+
+def test_one_number_for_several_objectives_fails_the_job_in_the_manifest_as_in_the_study(tmp_path):
+    """The template's train.py returns one float; with two directions the study fails the trial,
+    and the manifest records the job failed too (not complete), naming the fix. The refusal of a
+    pruner for several objectives suggests hydra/sweeper/pruner=none, which composes."""
+    args = ["hparams_search=spirals", "hydra.sweeper.direction=[minimize,maximize]", *FIXED]
+    (tmp_path / "a").mkdir()
+    refused = run_app(tmp_path / "a", *args)
+    assert refused.returncode == 1 and "Use hydra/sweeper/pruner=none" in refused.stderr
+    (tmp_path / "b").mkdir()
+    proc = run_app(tmp_path / "b", *args, "hydra/sweeper/pruner=none", "hydra.sweeper.n_trials=2")
+    assert proc.returncode == 1 and "with 2 objectives the task must return" in proc.stderr
+    (path,) = (tmp_path / "b" / "logs" / "train" / "multiruns").iterdir()
+    (record,) = [json.loads(line) for line in (path / "runs.jsonl").read_text().splitlines()]
+    assert record["status"] == "failed" and "returned one number" in record["error"]
+    assert trial_states(path) == {0: "fail"}

@@ -39,8 +39,8 @@ def analysis(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
         curves.append({"rank": rank, "run_name": run.get("run_name"), "values": [h.get(metric) for h in history]})
     return {
         "sweep": sweep.name,
-        "model": sweep.model,
-        "dataset": sweep.dataset,
+        "labels": sweep.labels,
+        "what": sweep.what,
         "metric": metric,
         "mode": sweep.mode,
         "counts": sweep.counts(),
@@ -76,8 +76,7 @@ def analysis(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
 
 def print_analysis(info: dict[str, Any]) -> None:
     metric = info["metric"]
-    what = " on ".join(x for x in (info["model"], info["dataset"]) if x)
-    print(style(f"Sweep {info['sweep']}", "bold") + f"  {what}  ({metric}, {info['mode']})")
+    print(style(f"Sweep {info['sweep']}", "bold") + f"  {info['what']}  ({metric}, {info['mode']})")
     dist = info["distribution"]
     print(f"\n{style(metric + ' distribution', 'bold')} (complete and pruned runs)")
     if dist is None:

@@ -19,7 +19,7 @@ examples:
   sweepkit summarize                          every sweep found here, newest first
   sweepkit summarize outputs/sweeps/s5/Solar  only the sweeps below that folder
   sweepkit analyze                            the newest sweep: metric spread, importance, curves
-  sweepkit compare --model s5                 one row per sweep of model s5
+  sweepkit compare --label model=s5           one row per sweep whose model group chose s5
   sweepkit list --json                        sweep folders, size, runs, running (as JSON)
   sweepkit export SWEEP --output runs.csv     one row per run (.csv, .json, .parquet)
   sweepkit cleanup --days 30                  what would be deleted (a dry run)
@@ -148,8 +148,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--top", type=_positive_int, default=None, metavar="K", help="learning curves of the best K runs"
     )
     p = add("compare", many)
-    p.add_argument("--model", help="only sweeps of this model")
-    p.add_argument("--dataset", help="only sweeps of this dataset")
+    p.add_argument(
+        "--label",
+        action="append",
+        metavar="KEY=VALUE",
+        help="only sweeps whose config group KEY chose VALUE (repeatable; e.g. --label model=mlp)",
+    )
+    p.add_argument("--model", help="shorthand for --label model=MODEL")
+    p.add_argument("--dataset", help="shorthand for --label dataset=DATASET")
     add("list", many)
     p = add("export", many)
     p.add_argument(
@@ -157,7 +163,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "-o",
         required=True,
         metavar="FILE",
-        help="results.csv, results.json or results.parquet (parquet needs pyarrow)",
+        help="results.csv, results.json or results.parquet (parquet needs pyarrow); - writes CSV "
+        "to stdout (JSON with --json)",
     )
     p = add("cleanup", many)
     p.add_argument(

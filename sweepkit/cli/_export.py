@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sweepkit.cli._render import write_file
+from sweepkit.cli._render import print_json, write_file
 from sweepkit.cli._summary import test_metrics, varying_params
 from sweepkit.cli._sweeps import Sweep, find_sweeps
 from sweepkit.errors import CliError
@@ -47,8 +47,11 @@ BASE_COLUMNS = [
 
 
 def run(args: argparse.Namespace) -> int:
+    """Write the rows to ``--output`` (``-`` for stdout: CSV, or JSON with ``--json``); with
+    ``--json`` and a file, also print what was written as JSON."""
+    to_stdout = args.output == "-"
     output = Path(args.output)
-    suffix = output.suffix.lower()
+    suffix = (".json" if getattr(args, "json", False) else ".csv") if to_stdout else output.suffix.lower()
     if suffix not in FORMATS:
         print(
             f"sweepkit export: error: unknown output format {output.suffix or '(none)'!r} of "
@@ -69,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
     errors = [e for s in sweeps for e in dict.fromkeys(s.errors)]
     for error in errors:
         print(f"sweepkit: error: {error}", file=sys.stderr)
+    if to_stdout:
+        if suffix == ".csv":
+            write_csv_to(sys.stdout, columns, rows)
+        else:
+            print_json([{c: row.get(c) for c in columns} for row in rows])
+        return 1 if errors else 0
     if not output.parent.is_dir():
         raise CliError(f"cannot write {output}: folder {output.parent} does not exist")
     if suffix == ".csv":
@@ -83,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
         pq.write_table(pa.Table.from_pylist(rows), output)
     print(f"wrote {len(rows)} runs x {len(columns)} columns from {len(sweeps)} sweep(s) to {output}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print_json({"output": str(output), "runs": len(rows), "columns": columns, "sweeps": len(sweeps)})
     return 1 if errors else 0
 
 
@@ -171,13 +182,17 @@ def test_column(name: str) -> str:
     return name if name.startswith("test") else f"test_{name}"
 
 
+def write_csv_to(handle: Any, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+
+
 def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns, restval="")
-            writer.writeheader()
-            writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+            write_csv_to(handle, columns, rows)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -75,8 +75,8 @@ def snapshot(sweep: Sweep) -> dict[str, Any]:
         eta = eta_seconds(done, sweep.n_trials - done, elapsed, sweep.timeout)
     return {
         "sweep": sweep.name,
-        "model": sweep.model,
-        "dataset": sweep.dataset,
+        "labels": sweep.labels,
+        "what": sweep.what,
         "metric": sweep.metric_name,
         "running": running,
         "n_trials": sweep.n_trials,
@@ -98,7 +98,7 @@ def _timing(state: dict[str, Any]) -> str:
 
 
 def render(state: dict[str, Any]) -> str:
-    what = " on ".join(x for x in (state["model"], state["dataset"]) if x)
+    what = state["what"]
     status = style("running", "cyan") if state["running"] else style("finished", "green")
     counts = state["counts"]
     lines = [

@@ -20,7 +20,7 @@ from typing import Any, cast
 from sweepkit._io import finite, jsonable
 from sweepkit._version import __version__
 from sweepkit.cli import _plots, _stats
-from sweepkit.cli._render import fmt_num, fmt_time, write_file
+from sweepkit.cli._render import fmt_num, fmt_time, print_json, write_file
 from sweepkit.cli._summary import report_errors, test_metrics, varying_params
 from sweepkit.cli._sweeps import Sweep, latest_sweep
 from sweepkit.errors import CliError
@@ -59,11 +59,23 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {output} ({len(figures)} plots, {len(data['top'])} top runs{with_board}) for {sweep.name}",
         file=sys.stderr,
     )
+    images: list[str] = []
     if args.png:
         from sweepkit.cli._png import write_pngs
 
-        paths = write_pngs(figures, Path(args.png))
-        print(f"wrote {len(paths)} PNG images (plots without text labels) to {args.png}", file=sys.stderr)
+        images = [str(p) for p in write_pngs(figures, Path(args.png))]
+        print(f"wrote {len(images)} PNG images (plots without text labels) to {args.png}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print_json(
+            {
+                "sweep": str(sweep.path),
+                "output": str(output),
+                "plots": len(figures),
+                "top": len(data["top"]),
+                "leaderboard": str(board_path) if board is not None else None,
+                "png": images,
+            }
+        )
     return report_errors([sweep])
 
 
@@ -152,9 +164,8 @@ def report_data(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
     return {
         "sweep": sweep.name,
         "path": str(sweep.path.absolute()),
-        "model": sweep.model,
+        "labels": sweep.labels,
         "pareto": pareto,
-        "dataset": sweep.dataset,
         "what": sweep.what,
         "test_metrics": tests,
         "metric": metric,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sweepkit.cli._render import STATUS_STYLE, Table, fmt_bytes, fmt_num, fmt_time, print_json, style
 from sweepkit.cli._sweeps import Objective, Run, Sweep, dir_size, find_sweeps
+from sweepkit.errors import CliError
 
 MAX_PARAM_COLUMNS = 6
 MAX_TEST_COLUMNS = 4
@@ -50,8 +51,6 @@ def sweep_summary(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
     return {
         "sweep": sweep.name,
         "path": str(sweep.path.absolute()),
-        "model": sweep.model,
-        "dataset": sweep.dataset,
         "labels": sweep.labels,
         "what": sweep.what,
         "source": "optuna" if sweep.runs and sweep.runs[0].get("source") == "optuna" else "manifest",
@@ -213,12 +212,21 @@ def _summary_text_header(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def wanted_labels(args: argparse.Namespace) -> dict[str, str]:
+    """``--label KEY=VALUE`` (repeatable), with ``--model M`` and ``--dataset D`` as shorthands."""
+    wanted: dict[str, str] = {}
+    for item in args.label or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--label {item!r}: give KEY=VALUE, e.g. --label model=mlp")
+        wanted[key] = value
+    wanted.update({k: v for k, v in (("model", args.model), ("dataset", args.dataset)) if v})
+    return wanted
+
+
 def compare(sweeps: list[Sweep], args: argparse.Namespace) -> int:
-    selected = [
-        s
-        for s in sweeps
-        if (not args.model or s.model == args.model) and (not args.dataset or s.dataset == args.dataset)
-    ]
+    wanted = wanted_labels(args)
+    selected = [s for s in sweeps if all(s.labels.get(k) == v for k, v in wanted.items())]
     rows: list[dict[str, Any]] = []
     for sweep in selected:
         counts = sweep.counts()
@@ -227,8 +235,8 @@ def compare(sweeps: list[Sweep], args: argparse.Namespace) -> int:
         rows.append(
             {
                 "sweep": sweep.name,
-                "model": sweep.model,
-                "dataset": sweep.dataset,
+                "labels": sweep.labels,
+                "what": sweep.what,
                 "started": sweep.started,
                 "status": sweep.status(),
                 "runs": len(sweep.runs),
@@ -242,17 +250,13 @@ def compare(sweeps: list[Sweep], args: argparse.Namespace) -> int:
         print_json(rows)
         return report_errors(sweeps)
     if not rows:
-        print(
-            f"no sweep matches model={args.model or '*'} dataset={args.dataset or '*'} "
-            f"({len(sweeps)} sweeps under {args.path or '.'})",
-            file=sys.stderr,
-        )
+        asked = " ".join(f"{k}={v}" for k, v in wanted.items())
+        print(f"no sweep matches {asked} ({len(sweeps)} sweeps under {args.path or '.'})", file=sys.stderr)
         return 1
     table = Table(
         [
             "sweep",
-            "model",
-            "dataset",
+            "what",
             "started",
             "status",
             "runs",
@@ -268,8 +272,7 @@ def compare(sweeps: list[Sweep], args: argparse.Namespace) -> int:
     for row in rows:
         table.add(
             row["sweep"],
-            row["model"] or "-",
-            row["dataset"] or "-",
+            row["what"] or "-",
             fmt_time(row["started"]),
             row["status"],
             row["runs"],

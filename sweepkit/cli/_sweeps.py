@@ -124,7 +124,7 @@ def search_root(root: Path | str | None) -> tuple[Path, int | None]:
 
 def find_sweeps(root: Path | str | None) -> list["Sweep"]:
     """Every sweep at or below ``root`` (None: see :func:`search_root`), newest first; links
-    are never followed."""
+    are never followed. With none below, the sweep ``root`` lies in (from a job's folder)."""
     root, depth = search_root(root)
     if not os.path.lexists(root):
         raise CliError(
@@ -152,6 +152,11 @@ def find_sweeps(root: Path | str | None) -> list["Sweep"]:
             )
         )
     log.debug("found %d sweep(s) under %s", len(found), root)
+    if not found:  # inside a sweep (a job's folder, say): the sweep that holds it
+        holder = next((p for p in root.absolute().parents[:SEARCH_DEPTH] if is_sweep_dir(p)), None)
+        if holder is not None:
+            log.debug("%s lies inside the sweep %s", root, holder)
+            found.append(Sweep(holder))
     if not found:
         where = (
             f"{display_path(root)} (searched {depth} levels deep; give a path or set "

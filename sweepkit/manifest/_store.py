@@ -255,7 +255,7 @@ def move_aside(path: Path) -> Path:
     return dest
 
 
-def read_manifest(path: Path, move_corrupt: bool = True) -> dict[str, Any] | None:
+def read_manifest(path: str | os.PathLike[str], move_corrupt: bool = True) -> dict[str, Any] | None:
     """Parse ``sweep_results.json``; None when absent.
 
     A file that does not parse raises :class:`ManifestCorruptError` naming it. With
@@ -263,6 +263,7 @@ def read_manifest(path: Path, move_corrupt: bool = True) -> dict[str, Any] | Non
     ``<name>.corrupt-<ts>`` so a rebuild never overwrites it; read-only callers (the CLI) pass
     ``move_corrupt=False`` and the file stays where it is.
     """
+    path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

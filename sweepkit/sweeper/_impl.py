@@ -166,7 +166,13 @@ class SweepkitSweeperImpl(Sweeper):
         directions = self.directions = self._check_settings()
         multi = len(directions) > 1
         self.space = parse_search_space(self.params, arguments)
-        check_keys(self.space, self.config)
+        loader = self.hydra_context.config_loader if self.hydra_context is not None else None
+
+        def is_group(key: str) -> bool:
+            parent, _, name = key.replace(".", "/").rpartition("/")
+            return loader is not None and name in loader.list_groups(parent)
+
+        check_keys(self.space, self.config, is_group)
         self.extender: Optional[Callable[[DictConfig, Trial], None]] = None
         if self.custom_search_space:
             try:

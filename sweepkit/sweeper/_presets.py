@@ -63,19 +63,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         ],
         **_COMMON,
         "pruned_trials": "estimate",  # TPE ranks a pruned trial by its estimated final value
-        "sampler": {"n_startup_trials": 5},
-        "pruner": {
-            "min_resource": "auto",  # first rung after a ninth of a full trial (>= 1 step)
-            "max_resource": "auto",  # a full trial: learned from the first complete trial
-            "reduction_factor": 4,  # a rung keeps the best quarter
-            "shared_history": True,  # TPE learns from every bracket (BOHB-style)
-        },
+        # the sampler's and pruner's settings are their nodes' defaults (sweepkit_tpe: 5 random
+        # trials first; sweepkit_hyperband: rungs from a ninth of a full trial, keep a quarter),
+        # so hydra/sweeper/sampler=... or hydra/sweeper/pruner=... swaps one whole
     },
     # Bayesian search (TPE) without early stopping: every trial trains all epochs.
     "sweepkit_bayes": {
         "defaults": ["sweepkit", "_self_", {"override sampler": "sweepkit_tpe"}, {"override pruner": "none"}],
         **_COMMON,
-        "sampler": {"n_startup_trials": 5},
     },
     # Random search without early stopping.
     "sweepkit_random": {

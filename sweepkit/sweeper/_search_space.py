@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
@@ -165,15 +165,17 @@ def format_value(value: Any) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def check_keys(space: SearchSpace, config: DictConfig) -> None:
-    """Every key must name a config value or a config group of ``config`` (unless ``+key``)."""
+def check_keys(space: SearchSpace, config: DictConfig, is_group: Callable[[str], bool] = lambda key: False) -> None:
+    """Every key must name a config value or a config group of ``config`` (unless ``+key``);
+    ``is_group(key)``: whether the app's config search path has that group (one the config left
+    null, chosen as ``logger=[]``, is none of the config's values)."""
     choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
     missing = object()
     for key in list(space.distributions) + list(space.fixed):
         if space.prefixes.get(key) or space.fixed.get(key, "").startswith(("+", "~")):
             continue
         plain = key.split("@", 1)[0]
-        if plain in choices:
+        if plain in choices or is_group(plain):
             continue
         if OmegaConf.select(config, plain, default=missing, throw_on_missing=False) is not missing:
             continue

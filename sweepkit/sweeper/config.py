@@ -112,7 +112,7 @@ class TPESamplerConfig(SamplerConfig):
     prior_weight: Optional[float] = None
     consider_magic_clip: Optional[bool] = None
     consider_endpoints: Optional[bool] = None
-    n_startup_trials: int = 10
+    n_startup_trials: int = 5  # sweepkit's choice (Optuna's is 10): TPE starts after 5 random trials
     n_ei_candidates: int = 24
     multivariate: bool = False
     group: bool = False
@@ -198,12 +198,15 @@ class NoPrunerConfig:
 
 @dataclass
 class HyperbandPrunerConfig:
+    """sweepkit's Hyperband (``sweepkit_hyperband``): its defaults are the hyperband preset's."""
+
     _target_: str = "optuna.pruners.HyperbandPruner"
     # epochs before the first rung, or "auto": max(1, max_resource // 9)
-    min_resource: Any = 1
-    # an int (the number of epochs a full trial trains) or "auto"
+    min_resource: Any = "auto"
+    # an int (the number of epochs a full trial trains) or "auto": learned from the first
+    # complete trial
     max_resource: Any = "auto"
-    reduction_factor: int = 3
+    reduction_factor: int = 4  # a rung keeps the best quarter
     bootstrap_count: int = 0
     # true: the sampler learns from the trials of every bracket (as BOHB does); false: only
     # from the new trial's own bracket (Optuna's default, which starves TPE on small budgets)

@@ -14,6 +14,8 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from sweepkit.integrations.lightning import best_model_score
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `src.` imports from any cwd
 
 
@@ -28,8 +30,9 @@ def main(cfg: DictConfig) -> float | None:
     ]
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks)
     trainer.fit(model=model, datamodule=datamodule)
-    # the best epoch's value (as the template's val/acc_best), the same number the manifest ranks
-    best = trainer.checkpoint_callback.best_model_score
+    # the best epoch's value (as the template's val/acc_best), the same number the manifest ranks;
+    # read from the best checkpoint under ddp_spawn, where this process gets back only its path
+    best = best_model_score(trainer)
     if cfg.get("test"):
         trainer.test(model=model, datamodule=datamodule, ckpt_path="best")
     return None if best is None else float(best)

@@ -19,7 +19,10 @@ In a job of a Hydra multirun it
 
 Outside a multirun (a single run, a notebook, a test) every hook returns at once.
 ``monitor`` and ``mode`` default to those of the Trainer's ModelCheckpoint. With several
-processes per trial (DDP) only rank 0 reports and records, and the trial is not pruned.
+processes per trial (DDP, ``ddp_spawn`` included: the callback carries the job's Hydra settings
+into the processes it is pickled to), rank 0 reports through the study's storage and records
+the run, and a prune stops every rank together (rank 0's answer, reduced across the ranks as
+Lightning's EarlyStopping does).
 """
 
 from __future__ import annotations
@@ -65,12 +68,17 @@ class SweepkitCallback(Callback):
         self._validations = 0
         self._last_epoch = 0
         self._warned_min = False
-        self._can_prune = True
         self._fitting = False  # validations of trainer.validate() after fit are not the trial's
+        self._in_sweep = False  # this process trains a trial of a sweep (any rank)
+        # the job's Hydra settings, taken where the callback is made (the job's process): a
+        # DDP rank that Lightning spawns has no Hydra of its own
+        self._job_hydra = _sweep_job()
 
     # ------------------------------------------------------------------ fit
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        hydra_cfg = _sweep_job()
+        hydra_cfg = _sweep_job() or self._job_hydra
+        self._in_sweep, self._fitting = hydra_cfg is not None, hydra_cfg is not None
+        self._pruned_at, self._validations, self._last_epoch = None, 0, 0
         if hydra_cfg is None or not trainer.is_global_zero:
             self.tracker = None
             return
@@ -86,21 +94,33 @@ class SweepkitCallback(Callback):
             mode=mode,
             extra={**fields, "max_epochs": max_epochs, "source": "lightning"},
         )
-        self.reporter = current_trial()
-        self._pruned_at, self._validations, self._last_epoch = None, 0, 0
-        self._fitting = True
-        self._can_prune = trainer.world_size == 1
-        if not self._can_prune:
+        self.reporter = current_trial(hydra_cfg)
+        if not self.reporter.active:
             log.warning(
-                "SweepkitCallback: %d processes train this trial; it reports from rank 0 "
-                "but does not prune (a stop on one rank would stall the others); sweep "
-                "with one device per trial to prune",
-                trainer.world_size,
+                "SweepkitCallback: this job's trial cannot be reached (hydra.sweeper.storage is not "
+                "set, or the sweeper is not sweepkit's): nothing is reported or pruned"
             )
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.tracker is None or not self._fitting or trainer.sanity_checking:
+        if not self._in_sweep or not self._fitting or trainer.sanity_checking:
             return
+        prune = self._validated(trainer) if self.tracker is not None else False
+        if trainer.world_size > 1:  # every rank takes part: all stop together, or none
+            prune = bool(trainer.strategy.reduce_boolean_decision(prune, all=False))
+        if not prune:
+            return
+        self._pruned_at = self._pruned_at or trainer.current_epoch + 1
+        trainer.should_stop = True
+        if self.tracker is not None:
+            log.info(
+                "trial %s pruned by the sweeper at epoch %d; keeping the best checkpoint so far",
+                self.reporter.number,
+                self._pruned_at,
+            )
+            self._warn_if_held(trainer, self._pruned_at)
+
+    def _validated(self, trainer: Any) -> bool:
+        """Rank 0: record and report the validation; whether the pruner stops the trial now."""
         monitor = self.tracker.metric_name
         value = trainer.callback_metrics.get(monitor)
         if value is None:
@@ -121,24 +141,15 @@ class SweepkitCallback(Callback):
         self.tracker.update(epoch, value)
         self.tracker.log_epoch(entry)
         if value is None or not math.isfinite(value):
-            return  # Optuna takes finite values only; the record keeps the NaN in the history
+            return False  # Optuna takes finite values only; the record keeps the NaN in the history
         self.reporter.report(value, self._validations)
         last = self.tracker.record.get("max_epochs") and epoch >= self.tracker.record["max_epochs"]
-        if self._pruned_at is not None or last or not self._can_prune or not self.reporter.should_prune(mark=False):
-            return
-        self._pruned_at = epoch
-        trainer.should_stop = True
-        log.info(
-            "trial %s pruned by the sweeper at epoch %d; keeping the best checkpoint so far",
-            self.reporter.number,
-            epoch,
-        )
-        self._warn_if_held(trainer, epoch)
+        return self._pruned_at is None and not last and self.reporter.should_prune(mark=False)
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.tracker is None or not self._fitting:
+        fitting, self._fitting = self._fitting, False  # every rank: later validations are not the trial's
+        if self.tracker is None or not fitting:
             return
-        self._fitting = False
         max_epochs = self.tracker.record.get("max_epochs")
         trained_to_end = bool(max_epochs) and self._last_epoch >= max_epochs
         status = "pruned" if self._pruned_at is not None and not trained_to_end else "complete"

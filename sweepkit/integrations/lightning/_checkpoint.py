@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def recorded_best(found: list[Path]) -> Path | None:
@@ -28,4 +29,24 @@ def recorded_best(found: list[Path]) -> Path | None:
             path = cb_state.get("best_model_path")
             if path and os.path.realpath(path) in real:
                 return real[os.path.realpath(path)]
+    return None
+
+
+def best_model_score(trainer: Any) -> float | None:
+    """The best value the Trainer's ModelCheckpoint recorded, in any strategy: under
+    ``ddp_spawn`` the process that called ``fit`` gets back only ``best_model_path``, so the score
+    is read from that checkpoint's own ModelCheckpoint state. None without a checkpoint."""
+    callback = getattr(trainer, "checkpoint_callback", None)
+    if callback is None:
+        return None
+    if callback.best_model_score is not None:
+        return float(callback.best_model_score)
+    if not callback.best_model_path:
+        return None
+    import torch
+
+    state = torch.load(callback.best_model_path, map_location="cpu", weights_only=True)
+    for key, saved in (state.get("callbacks") or {}).items():
+        if "ModelCheckpoint" in str(key) and isinstance(saved, dict) and saved.get("best_model_score") is not None:
+            return float(saved["best_model_score"])
     return None
