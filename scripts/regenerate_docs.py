@@ -1,7 +1,7 @@
 """Regenerate the console output the README and docs show, from real runs.
 
     python scripts/regenerate_docs.py                 # every block (a few minutes on 2 cores)
-    python scripts/regenerate_docs.py --only plain    # one block: demo, plain or lightning
+    python scripts/regenerate_docs.py --only plain    # one block: demo, plain, lightning or compare
 
 Each block lies between ``<!-- output:NAME -->`` and ``<!-- /output:NAME -->`` in its file. The
 script runs the block's commands in a scratch folder (one torch thread), keeps the lines worth
@@ -89,7 +89,9 @@ def lightning(scratch: Path) -> tuple[str, list[str]]:
     app = scratch / "lightning_app"
     shutil.copytree(ROOT / "examples" / "lightning_app", app)
     lines, took = run([sys.executable, "src/train.py", "hparams_search=spirals"], app)
-    shown = ["$ python src/train.py hparams_search=spirals", "...", *between(lines, "Sweep update: 7/8")]
+    ours = re.compile(r"^(\[|  best |  Pareto )")  # Hydra's and sweepkit's lines, not Lightning's
+    sweep = [line for line in between(lines, "Sweep update: 7/8") if ours.match(line)]
+    shown = ["$ python src/train.py hparams_search=spirals", "...", *sweep]
     for command in (["summarize"], ["report", "-o", "report.html"], ["verify"]):
         out, _ = run([str(BIN / "sweepkit"), *command], app)
         comment = "          # no outputs/ here: logs/ is found" if command == ["summarize"] else ""
@@ -97,10 +99,35 @@ def lightning(scratch: Path) -> tuple[str, list[str]]:
     return f"the sweep took {took:.0f} s", scrub(shown, app)
 
 
+def compare(scratch: Path) -> tuple[str, list[str]]:
+    """Two small grids of this repository's app, compared, exported and listed (docs/cli.md)."""
+    for name in ("train.py", "conf"):
+        (scratch / name).symlink_to(ROOT / name)
+    grids = {
+        "dmixer": ["model=dmixer", "model.d_model=8,16"],
+        "linear": ["model=linear", "model.norm=level,last"],
+    }
+    for model, grid in grids.items():
+        sweep = f"outputs/sweeps/{model}/Wind/grid"
+        args = ["-m", "sweeper=grid", "dataset=Wind", "experiment=quick", "trainer.max_epochs=1", *grid]
+        run([sys.executable, "train.py", *args, "trainer.num_threads=1", f"hydra.sweep.dir={sweep}"], scratch)
+    sk = str(BIN / "sweepkit")
+    shown: list[str] = []
+    for command in (["compare"], ["compare", "--label", "model=linear"], ["export", "-o", "-"]):
+        out, _ = run([sk, *command], scratch)
+        shown += [f"$ sweepkit {' '.join(command)}" + (" | head -3" if command[0] == "export" else ""), *out]
+        if command[0] == "export":
+            shown = shown[: len(shown) - len(out) + 3]
+    out, _ = run([sk, "list"], scratch / "outputs/sweeps/linear/Wind/grid/0")
+    shown += ["$ cd outputs/sweeps/linear/Wind/grid/0 && sweepkit list    # from inside a job's folder", *out]
+    return "two 2-job grids, one epoch each", scrub(shown, scratch)
+
+
 BLOCKS = {
     "demo": (demo, "README.md"),
     "plain": (plain, "README.md"),
     "lightning": (lightning, "docs/migrate-from-hydra-optuna-sweeper.md"),
+    "compare": (compare, "docs/cli.md"),
 }
 
 
