@@ -147,6 +147,6 @@ def test_a_metric_the_job_does_not_return_is_said_and_never_on_the_front(tmp_pat
         f"hydra.sweep.dir={sweep}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "recorded no 'loss', 'size', 'speed' (it returned 2 values (0.09, 0.0))" in proc.stderr
+    assert "recorded no 'loss', 'size', 'speed' (it returned 2 values (0.09, 0.0))" in proc.stdout + proc.stderr
     doc = json.loads((sweep / "sweep_results.json").read_text())
     assert doc["front"] == [] and doc["top"] == [] and doc["counts"] == {"complete": 2}

@@ -127,32 +127,20 @@ class RandomSamplerConfig(SamplerConfig):
 
 
 @dataclass
-class CmaEsSamplerConfig(SamplerConfig):
-    _target_: str = "optuna.samplers.CmaEsSampler"
-    x0: Optional[Dict[str, Any]] = None
-    sigma0: Optional[float] = None
+class CmaEsSamplerConfig(StockCmaEsSamplerConfig):
+    """The stock node plus the current CmaEsSampler's arguments (``sweepkit_cmaes``)."""
+
     n_startup_trials: int = 1
-    independent_sampler: Optional[Any] = None
-    warn_independent_sampling: bool = True
-    consider_pruned_trials: bool = False
-    restart_strategy: Optional[Any] = None
     popsize: Optional[int] = None
-    inc_popsize: Optional[int] = None  # the stock config says 2; null: Optuna's default
-    use_separable_cma: bool = False
     with_margin: bool = False
     lr_adapt: bool = False
-    source_trials: Optional[Any] = None
 
 
 @dataclass
-class NSGAIISamplerConfig(SamplerConfig):
-    _target_: str = "optuna.samplers.NSGAIISampler"
-    population_size: int = 50
-    mutation_prob: Optional[float] = None
+class NSGAIISamplerConfig(StockNSGAIISamplerConfig):
+    """The stock node plus a crossover operator (``sweepkit_nsgaii``)."""
+
     crossover: Optional[Any] = None
-    crossover_prob: float = 0.9
-    swapping_prob: float = 0.5
-    constraints_func: Optional[Any] = None
 
 
 @dataclass
