@@ -407,3 +407,20 @@ def test_one_number_for_several_objectives_fails_the_job_in_the_manifest_as_in_t
     (record,) = [json.loads(line) for line in (path / "runs.jsonl").read_text().splitlines()]
     assert record["status"] == "failed" and "returned one number" in record["error"]
     assert trial_states(path) == {0: "fail"}
+
+
+def test_the_study_and_its_results_name_the_apps_metric(sweep):
+    """The task returns a bare float; the runs record ``val/loss`` (ModelCheckpoint's monitor):
+    the study, hence optimization_results.yaml and the dashboard, name that, not ``objective``."""
+    import yaml
+
+    path, _ = sweep
+    results = yaml.safe_load((path / "optimization_results.yaml").read_text())
+    assert results["metric_names"] == ["val/loss"]
+    import optuna
+
+    from sweepkit.sweeper._storage import open_storage
+
+    storage = open_storage(str(path / "optuna_journal.log"))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    assert optuna.load_study(study_name=summary.study_name, storage=storage).metric_names == ["val/loss"]

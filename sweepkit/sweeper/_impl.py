@@ -470,7 +470,23 @@ class SweepkitSweeperImpl(Sweeper):
             install_squeue_fallback()  # a job SLURM killed fails its trial instead of hanging
         log.info(f"Trials run {mode} ({type(self.launcher).__name__}, n_jobs={self.n_jobs})")
         runner.run(study, mode)
+        self._name_the_metric(study)
         _report.write_results(study, self.sweep_dir, redact(self.storage_url))
+
+    def _name_the_metric(self, study: optuna.Study) -> None:
+        """A study whose one metric has no name but the default ``objective`` takes the name
+        the runs recorded (the manifest's, e.g. a Lightning ModelCheckpoint's ``val/loss``)."""
+        if self.metric_names is not None or len(study.directions) > 1 or study.metric_names != ["objective"]:
+            return
+        from sweepkit.manifest import read_settings
+        from sweepkit.sweeper._trial_attrs import set_metric_names
+
+        try:
+            name = read_settings(self.sweep_dir).get("metric_name")
+        except Exception:  # no manifest (switched off), or one that cannot be read: keep the name
+            return
+        if isinstance(name, str) and name and name != "objective":
+            set_metric_names(study, [name])
 
     def progress(self, study: optuna.Study) -> None:
         """Log the sweep's progress after trials ended."""
