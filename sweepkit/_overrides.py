@@ -7,13 +7,19 @@ only when an override is read.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Iterable
 
 
-def _parsed(overrides: Iterable[Any]) -> list[Any]:
+@cache
+def _parser() -> Any:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parser = OverridesParser.create()
+    return OverridesParser.create()  # built once: it compiles Hydra's grammar
+
+
+def _parsed(overrides: Iterable[Any]) -> list[Any]:
+    parser = _parser()
     found = []
     for text in overrides:
         try:

@@ -58,10 +58,10 @@ from sweepkit.records import (
 
 #: Where a job without ``run.json`` is expected to leave its checkpoint (Lightning's layout).
 DEFAULT_CHECKPOINT = "checkpoints/*.ckpt"
-log = logging.getLogger("sweepkit.hooks")
-
 #: The metric name of a job that records nothing but its return value.
 DEFAULT_METRIC = "objective"
+
+log = logging.getLogger("sweepkit.hooks")
 
 
 class TopKCallback(Callback):
@@ -225,8 +225,9 @@ class TopKCallback(Callback):
                         f"{manager.metric_names}; return a tuple of numbers or a dict keyed by their names"
                     ),
                 )
-            if n_metrics > 1 and status != "failed":
-                extra["metric_values"] = job_values(manager.metric_names, record, value, job_dir)
+            if n_metrics > 1:
+                if status != "failed":
+                    extra["metric_values"] = job_values(manager.metric_names, record, value, job_dir)
             elif record.get("metric_name") not in (None, manager.metric_name):
                 _warn(
                     f"job {job_dir.name} records {record['metric_name']!r} but the sweep ranks "
