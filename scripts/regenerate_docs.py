@@ -1,12 +1,13 @@
 """Regenerate the console output the README and docs show, from real runs.
 
     python scripts/regenerate_docs.py                 # every block (a few minutes on 2 cores)
-    python scripts/regenerate_docs.py --only plain    # one block: demo, plain, lightning or compare
+    python scripts/regenerate_docs.py --only plain    # one block: demo, plain, lightning, compare or pages
 
 Each block lies between ``<!-- output:NAME -->`` and ``<!-- /output:NAME -->`` in its file. The
 script runs the block's commands in a scratch folder (one torch thread), keeps the lines worth
 reading (timestamps and the scratch folder's path left out), and rewrites the block with the
-date it ran. Nothing is pasted by hand.
+date it ran. The ``pages`` block also photographs the report and the dashboard in headless
+Chromium (``docs/images/report.png``, ``docs/images/dashboard.png``). Nothing is pasted by hand.
 """
 
 from __future__ import annotations
@@ -123,11 +124,50 @@ def compare(scratch: Path) -> tuple[str, list[str]]:
     return "two 2-job grids, one epoch each", scrub(shown, scratch)
 
 
+def pages(scratch: Path) -> tuple[str, list[str]]:
+    """The demo's sweep as ``report`` and ``dashboard`` show it (docs/cli.md), with screenshots
+    of both taken in headless Chromium at 1280 px."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from browser import headless_chromium
+
+    for name in ("train.py", "conf"):
+        (scratch / name).symlink_to(ROOT / name)
+    sweep = "outputs/sweeps/demo/" + time.strftime("%Y-%m-%d_%H-%M-%S")
+    command = ["train.py", "-m", "model=dmixer", "dataset=Wind", "experiment=quick", "hydra.sweeper.n_trials=8"]
+    run([sys.executable, *command, "trainer.num_threads=1", f"hydra.sweep.dir={sweep}"], scratch)
+    report = ["report", sweep, "-o", "report.html", "--png", "plots"]
+    out, _ = run([str(BIN / "sweepkit"), *report], scratch)
+    shown = [f"$ sweepkit {' '.join(report)}", *out]
+    images = ROOT / "docs" / "images"
+    images.mkdir(exist_ok=True)
+    dashboard = [str(BIN / "sweepkit"), "dashboard", sweep, "--port", "0"]
+    server = subprocess.Popen(dashboard, cwd=scratch, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline() if server.stderr else ""
+        url = line.split(" at ")[1].split(" ")[0]
+        shown += [
+            f"$ sweepkit dashboard {sweep}",
+            line.rstrip().replace(url.split("/dashboard")[0], "http://127.0.0.1:8080"),
+        ]
+        with headless_chromium(width=1280, height=900) as page:
+            page.open((scratch / "report.html").as_uri())
+            page.wait_for("return document.querySelectorAll('.js-plotly-plot .main-svg').length > 0")
+            page.screenshot(images / "report.png", height=1500)
+            page.open(url)
+            page.wait_for("return document.body.innerText.includes('rank_01')")
+            page.screenshot(images / "dashboard.png", height=2200)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return "the demo's 8-trial sweep; screenshots in docs/images", scrub(shown, scratch)
+
+
 BLOCKS = {
     "demo": (demo, "README.md"),
     "plain": (plain, "README.md"),
     "lightning": (lightning, "docs/migrate-from-hydra-optuna-sweeper.md"),
     "compare": (compare, "docs/cli.md"),
+    "pages": (pages, "docs/cli.md"),
 }
 
 

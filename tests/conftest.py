@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +84,78 @@ TINY_DATA = [
 ]
 TINY_DMIXER = ["model=dmixer", "model.d_model=8", "model.d_ff=8", "model.n_blocks=1"]
 TINY = TINY_DATA + TINY_DMIXER
+
+
+# ------------------------------------------------------------------ sweeps the CLI and page tests read
+TOPK = [
+    "sweepkit.top_k=2",
+    "++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
+    "++hydra.callbacks.topk.top_k=2",
+]
+GRID = ["sweeper=grid"] if (REPO / "conf" / "sweeper" / "grid.yaml").is_file() else []
+
+
+@pytest.fixture(scope="session")
+def base(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="session")
+def grid_sweep(base) -> Path:
+    """A real 4-run grid sweep (lr x d_model), top 2 kept."""
+    sweep = base / "outputs" / "sweeps" / "dmixer" / "Solar" / "grid_0"
+    result = run_train(
+        [
+            "-m",
+            *TINY,
+            *GRID,
+            *TOPK,
+            "trainer.max_epochs=2",
+            "trainer.lr=1e-3,1e-2",
+            "model.d_model=8,16",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        base,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep
+
+
+@pytest.fixture(scope="session")
+def optuna_sweep(base, grid_sweep) -> Path:
+    """A real 6-trial TPE + Hyperband sweep: pruned trials and an Optuna journal."""
+    sweep = base / "outputs" / "sweeps" / "dmixer" / "Solar" / "tpe_00"
+    result = run_train(
+        [
+            "-m",
+            *TINY,
+            *TOPK,
+            "sweeper=hyperband",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.sampler.seed=0",
+            "trainer.max_epochs=3",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        base,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep
+
+
+# ------------------------------------------------------------------ reading a report page
+def report_payload(html: str) -> dict:
+    """The data a report page embeds (``<script type="application/json" id="sweep-data">``)."""
+    start = html.index('id="sweep-data">') + len('id="sweep-data">')
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def plot_data(html: str) -> dict[str, dict]:
+    """Each plotly figure of a report page, by its div id: ``Plotly.newPlot("id", data, layout)``."""
+    decoder = json.JSONDecoder()
+    figures = {}
+    for match in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', html):
+        data, end = decoder.raw_decode(html, match.end())
+        end = len(html) - len(html[end:].lstrip(", \n"))
+        layout, _ = decoder.raw_decode(html, end)
+        figures[match.group(1)] = {"data": data, "layout": layout}
+    return figures

@@ -11,72 +11,17 @@ import struct
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
-import zlib
 from pathlib import Path
 
 import pytest
 
 from sweepkit.cli import main
 
-from conftest import DATA_DIR, REPO, TINY, run_train
+from conftest import DATA_DIR, GRID, REPO, TINY, TOPK, plot_data, report_payload
 
 pytestmark = pytest.mark.integration
 
-TOPK = [
-    "sweepkit.top_k=2",
-    "++hydra.callbacks.topk._target_=sweepkit.hooks.TopKCallback",
-    "++hydra.callbacks.topk.top_k=2",
-]
-GRID = ["sweeper=grid"] if (REPO / "conf" / "sweeper" / "grid.yaml").is_file() else []
 HEAVY = {"torch", "wandb", "optuna", "numpy", "rich"}
-
-
-@pytest.fixture(scope="session")
-def base(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cli")
-
-
-@pytest.fixture(scope="session")
-def grid_sweep(base) -> Path:
-    """A real 4-run grid sweep (lr x d_model), top 2 kept."""
-    sweep = base / "outputs" / "sweeps" / "dmixer" / "Solar" / "grid_0"
-    result = run_train(
-        [
-            "-m",
-            *TINY,
-            *GRID,
-            *TOPK,
-            "trainer.max_epochs=2",
-            "trainer.lr=1e-3,1e-2",
-            "model.d_model=8,16",
-            f"hydra.sweep.dir={sweep}",
-        ],
-        base,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return sweep
-
-
-@pytest.fixture(scope="session")
-def optuna_sweep(base, grid_sweep) -> Path:
-    """A real 6-trial TPE + Hyperband sweep: pruned trials and an Optuna journal."""
-    sweep = base / "outputs" / "sweeps" / "dmixer" / "Solar" / "tpe_00"
-    result = run_train(
-        [
-            "-m",
-            *TINY,
-            *TOPK,
-            "sweeper=hyperband",
-            "hydra.sweeper.n_trials=6",
-            "hydra.sweeper.sampler.seed=0",
-            "trainer.max_epochs=3",
-            f"hydra.sweep.dir={sweep}",
-        ],
-        base,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return sweep
 
 
 def clone(sweep: Path, base: Path, root_name: str) -> Path:
@@ -284,43 +229,95 @@ def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
-    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
-    assert len(zlib.decompress(idat)) == height * (1 + 3 * width)
     return width, height
 
 
-def test_report_html_and_png(capsys, optuna_sweep, tmp_path):
+def test_report_html_and_images(capsys, optuna_sweep, tmp_path):
     target = tmp_path / "report.html"
-    code, _, err = cli(capsys, "report", optuna_sweep, "-o", target, "--png", tmp_path / "png")
+    code, _, err = cli(
+        capsys, "report", optuna_sweep, "-o", target, "--png", tmp_path / "png", "--svg", tmp_path / "svg"
+    )
     assert code == 0, err
     html = target.read_text()
-    assert "src=" not in html and "href=" not in html and "<link" not in html  # self-contained
-    svgs = [html[m : html.index("</svg>", m) + 6] for m in range(len(html)) if html.startswith("<svg", m)]
-    names = [ET.fromstring(svg).get("data-plot") for svg in svgs]
-    assert names == [
-        "optimization_history",
-        "parallel_coordinates",
-        "param_importance",
-        "top_k_curves",
-        "pruned_curves",
-    ]
-    payload = html[html.index('id="sweep-data">') + 16 : html.index("</script>")]
-    data = json.loads(payload)
+    assert "<script src" not in html and "<link" not in html  # self-contained: plotly.js is inlined
+    assert html.count("plotly.js v") == 1  # once, not per plot
+    data = report_payload(html)
+    names = ["optimization_history", "parallel_coordinates", "param_importances", "learning_curves", "timeline"]
+    assert data["plots"] == names
+    figures = plot_data(html)
+    assert list(figures) == [f"plot-{n}" for n in names]
     records = job_records(optuna_sweep)
-    assert {p["run_id"]: p["value"] for p in data["history"]} == pytest.approx(
-        {job: r["best_value"] for job, r in records.items()}
-    )
+    # every run is one trial of the timeline, its hover text naming the run
+    hover = " ".join(str(t.get("hovertext") or t.get("text") or "") for t in figures["plot-timeline"]["data"])
+    for record in records.values():
+        assert f'"run_name": "{record["run_name"]}"' in hover
+    # the learning curves: one line per run with a curve, named after the run, the kept ones ranked
+    lines = {t["name"] for t in figures["plot-learning_curves"]["data"]}
+    for rank, name in enumerate(expected_top(optuna_sweep), 1):
+        assert f"#{rank} {name}" in lines
+    pruned = [r for r in records.values() if r["status"] == "pruned"]
+    assert pruned and "pruned" in lines
+    # the table: each kept run with its checkpoint's path in the sweep and its size on disk
     assert [t["run_name"] for t in data["top"]] == expected_top(optuna_sweep)
-    pruned = {job for job, r in records.items() if r["status"] == "pruned"}
-    assert {c["run_id"] for c in data["pruned_curves"]} == pruned
-    for run_id in records:  # every run is drawn in the history and parallel plots
-        assert svgs[0].count(f'data-run="{run_id}"') == 1
-        assert svgs[1].count(f'data-run="{run_id}"') == 1
-    for name in expected_top(optuna_sweep):
-        assert f"<td>{name}</td>" in html
-    pngs = sorted(p.name for p in (tmp_path / "png").iterdir())
-    assert pngs == sorted(f"{n}.png" for n in names)
-    assert _png_size(tmp_path / "png" / "optimization_history.png") == (640, 360)
+    for entry in data["top"]:
+        assert (optuna_sweep / entry["checkpoint_in_sweep"]).stat().st_size == entry["checkpoint_bytes"]
+        assert f"<td class=path>{entry['checkpoint_in_sweep']}</td>" in html
+    assert "reclaimed" in html and data["disk"]["deleted_checkpoints"] == len(records) - 2
+    assert data["progress"]["done"] == len(records)
+    # images carry their titles and labels (matplotlib writes SVG text as text)
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == sorted(f"{n}.png" for n in names)
+    width, height = _png_size(tmp_path / "png" / "optimization_history.png")
+    assert width > 400 and height > 300
+    svg = (tmp_path / "svg" / "learning_curves.svg").read_text()
+    assert "Learning curves" in svg and ">epoch<" in svg and ">val_loss<" in svg
+
+
+def test_report_on_a_grid_sweep_draws_the_same_plots(capsys, grid_sweep, tmp_path):
+    code, out, err = cli(capsys, "--json", "report", grid_sweep, "-o", tmp_path / "grid.html")
+    assert code == 0, err
+    html = (tmp_path / "grid.html").read_text()
+    figures = plot_data(html)
+    names = ["optimization_history", "parallel_coordinates", "param_importances", "learning_curves", "timeline"]
+    assert json.loads(out)["plots"] == len(names) and list(figures) == [f"plot-{n}" for n in names]
+    axes = figures["plot-parallel_coordinates"]["layout"]["xaxis"]["ticktext"]
+    assert sorted(axes) == ["model.d_model", "trainer.lr", "val_loss"]  # the grid's two axes, no constant one
+    assert len(figures["plot-learning_curves"]["data"]) == 4
+
+
+@pytest.mark.parametrize(
+    "module, command, message",
+    [
+        ("plotly", "report", "`sweepkit report` draws with plotly: pip install 'sweepkit[report]'"),
+        (
+            "optuna_dashboard",
+            "dashboard",
+            "`sweepkit dashboard` serves optuna-dashboard: pip install 'sweepkit[dashboard]'",
+        ),
+    ],
+)
+def test_a_page_command_without_its_extra_names_it(optuna_sweep, tmp_path, module, command, message):
+    blocked = f"import sys; sys.modules[{module!r}] = None; from sweepkit.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            blocked,
+            command,
+            str(optuna_sweep),
+            *(["-o", str(tmp_path / "r.html")] * (command == "report")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"sweepkit {command}: error: {message}"]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_dashboard_of_a_sweep_without_a_study_says_what_to_use(capsys, grid_sweep):
+    code, _, err = cli(capsys, "dashboard", grid_sweep)
+    assert code == 1 and "has no Optuna study" in err and "`sweepkit report`" in err
 
 
 # ------------------------------------------------------------------ verify / repair
@@ -460,6 +457,39 @@ def test_monitor_list_and_cleanup_on_a_running_sweep(capsys, base):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def _in_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``args`` (environment ``env``) with stdout and stderr on a pseudo-terminal; (exit code,
+    what it showed)."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(args, stdout=secondary, stderr=secondary, env={**env, "COLUMNS": "160"})
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    return proc.wait(timeout=60), shown.decode(errors="replace")
+
+
+def test_monitor_on_a_terminal_draws_with_rich_and_plain_text_under_no_color(optuna_sweep):
+    args = [sys.executable, "-m", "sweepkit.cli", "monitor", str(optuna_sweep), "--interval", "0.2"]
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    code, shown = _in_a_terminal(args, {**env, "TERM": "xterm-256color"})
+    assert code == 0 and "top k" in shown and "monitor stops" in shown
+    assert "\x1b[" in shown  # rich's live view: colour and cursor control
+    top = expected_top(optuna_sweep)[0]
+    assert top in shown
+    code, plain = _in_a_terminal(args, {**env, "NO_COLOR": "1"})
+    assert code == 0 and "top k" in plain and top in plain and "\x1b[" not in plain
 
 
 def test_monitor_eta_follows_the_finished_trials_and_the_time_limit():

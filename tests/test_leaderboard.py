@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from sweepkit.cli import main
 
-from conftest import REPO, TINY_DATA, run_train
+from conftest import REPO, TINY_DATA, report_payload, run_train
 
 pytestmark = pytest.mark.integration
 
@@ -189,7 +189,7 @@ def test_the_report_shows_the_leaderboard_the_command_saved(sweep, capsys, tmp_p
     assert mine[1:3] == ["linear", "this sweep"] and mine[5] == fmt_num(scored["test"]["mse"])
     best = json.loads((sweep / "sweep_results.json").read_text())["best"]
     assert scored["run_name"] == best["run_name"] and "<b>Note</b>" not in page
-    payload = json.loads(page[page.index('id="sweep-data">') + 16 : page.index("</script>")])
+    payload = report_payload(page)
     assert payload["leaderboard"]["board"]["rows"][0]["name"] == expected[0]["name"]
     # --html: the same table on a page of its own
     assert _leaderboard_rows((tmp_path / "lb.html").read_text()) == [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import plot_data, report_payload, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -99,8 +99,9 @@ def test_summarize_and_report_on_the_lightning_sweep(sweep):
     assert out.returncode == 0, out.stderr
     html = report.read_text()
     assert "<th>test/acc</th>" in html and "mlp_spirals_" in html
-    data = json.loads(html.split('id="sweep-data">')[1].split("</script>")[0])
-    assert len(data["top"]) == 3 and all(c["points"] for c in data["top_curves"])
+    data = report_payload(html)
+    curves = {t["name"]: t["y"] for t in plot_data(html)["plot-learning_curves"]["data"]}
+    assert len(data["top"]) == 3 and all(curves[f"#{e['rank']} {e['run_name']}"] for e in data["top"])
     assert run_cli(cwd, "verify").returncode == 0
 
 

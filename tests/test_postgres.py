@@ -313,9 +313,14 @@ def test_ranking_is_rewritten_only_when_it_changes(tmp_path, monkeypatch):
     top = [{"rank": 1, "trial": 0, "run_name": "0", "value": 0.5, "checkpoint": "best_models/a.pth"}]
     attrs.publish(study, top)
     attrs.publish(study, [dict(e) for e in top])  # same ranking: no write
-    assert writes == [TOP_K_ATTR] and trial_ranks(study) == {0: (1, "best_models/a.pth")}
-    attrs.publish(study, top + [{**top[0], "rank": 2, "trial": 1}])
-    assert writes == [TOP_K_ATTR] * 2 and set(trial_ranks(study)) == {0, 1}
+    assert writes == [TOP_K_ATTR, "rank_01"] and trial_ranks(study) == {0: (1, "best_models/a.pth")}
+    assert study.user_attrs["rank_01"] == "0 (trial 0): 0.5, best_models/a.pth"  # for people
+    second = {**top[0], "rank": 2, "trial": 1, "run_name": "1", "value": 0.75, "checkpoint": None}
+    attrs.publish(study, top + [second])
+    assert writes[2:] == [TOP_K_ATTR, "rank_01", "rank_02"] and set(trial_ranks(study)) == {0, 1}
+    assert study.user_attrs["rank_02"] == "1 (trial 1): 0.75, no checkpoint"
+    attrs.publish(study, [{**second, "rank": 1}])  # the ranking shrinks: the old second line is cleared
+    assert study.user_attrs["rank_01"] == "1 (trial 1): 0.75, no checkpoint" and study.user_attrs["rank_02"] == "-"
 
 
 @pytest.mark.parametrize("directions", [["minimize"], ["minimize", "maximize"]])

@@ -59,5 +59,5 @@ def test_every_package_with_a_private_api_in_use_is_pinned_below_its_next_line()
         requirements += extra
     assert {a.package for a in PRIVATE_APIS} == set(UPPER_BOUNDS)
     for package, bound in UPPER_BOUNDS.items():
-        pinned = [r for r in requirements if re.match(rf"{re.escape(package)}\b", r)]
+        pinned = [r for r in requirements if re.match(rf"{re.escape(package)}(?![\w.-])", r)]
         assert pinned and all(bound in r for r in pinned), (package, bound, pinned)

@@ -28,6 +28,7 @@ examples:
   sweepkit verify SWEEP --repair              check a sweep against its manifest and mend it
   sweepkit prune --top-k 2 SWEEP              what keeping only the best 2 would delete
   sweepkit report SWEEP --output report.html  a self-contained HTML page with plots
+  sweepkit dashboard SWEEP --port 8080        optuna-dashboard on the sweep's study
 
 exit codes: 0 success, 1 no sweep found or a failure, 2 bad usage.
 With no PATH, sweeps are found by what Hydra and sweepkit wrote (multirun.yaml, the manifest,
@@ -48,7 +49,8 @@ COMMANDS = {
     "monitor": ("_monitor", "live view of a running sweep"),
     "verify": ("_verify", "check a sweep against its manifest; --repair mends it"),
     "prune": ("_prune", "change how many checkpoints a sweep keeps (dry run unless --live)"),
-    "report": ("_report", "self-contained HTML report with plots"),
+    "report": ("_report", "self-contained HTML report with interactive plots"),
+    "dashboard": ("_dashboard", "serve the sweep's Optuna study with optuna-dashboard"),
 }
 
 #: The entry-point group through which other packages add commands (docs/cli.md).
@@ -107,6 +109,14 @@ def _number(
 _days = _number(float, 0, True, "--days must be a number of days", "--days must be 0 or more")
 _positive_int = _number(int, 1, True, "expected a whole number", "expected 1 or more")
 _seconds = _number(float, 0, False, "expected seconds", "expected more than 0 seconds")
+_port_number = _number(int, 0, True, "expected a port number", "expected a port from 0 to 65535")
+
+
+def _port(text: str) -> int:
+    port = _port_number(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return port
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -185,7 +195,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--output", "-o", default="report.html", metavar="FILE", help="the HTML file to write (default report.html)"
     )
-    p.add_argument("--png", metavar="DIR", help="also write each plot as a PNG image into DIR")
+    p.add_argument("--png", metavar="DIR", help="also write each plot as a titled PNG image into DIR")
+    p.add_argument("--svg", metavar="DIR", help="also write each plot as a titled SVG image into DIR")
     p.add_argument(
         "--top",
         type=_positive_int,
@@ -199,6 +210,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="add this leaderboard (the JSON of `sweepkit leaderboard --json`) to the page "
         "(default: the one `sweepkit leaderboard` left in the sweep, if any)",
     )
+    p = add("dashboard", one)
+    p.add_argument("--port", type=_port, default=8080, help="the port to serve on (default 8080; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="the address to serve on (default 127.0.0.1: this machine only)")
     added = {} if command in COMMANDS else added_commands(command)[0]
     for name, module in added.items():
         help_ = module.HELP

@@ -5,27 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from sweepkit._eta import describe, eta_seconds
+from sweepkit._eta import describe
 from sweepkit.cli._render import Table, fmt_num, print_json, progress_bar, sparkline, style, use_colour
 from sweepkit.cli._sweeps import Sweep, latest_sweep
-from sweepkit.records import FINISHED_STATUSES
-
-CLEAR = "\x1b[H\x1b[2J"
 
 
 def run(args: argparse.Namespace) -> int:
     path = latest_sweep(args.path).path
+    if use_colour() and not args.once and not args.json:
+        return _live(path, args.interval)
     while True:
-        sweep = Sweep(path)
-        state = snapshot(sweep)
-        if args.json:
-            print_json(state)
-        else:
-            if use_colour() and not args.once:
-                sys.stdout.write(CLEAR)
-            print(render(state))
+        state = snapshot(Sweep(path))
+        print_json(state) if args.json else print(render(state))
         sys.stdout.flush()
         if args.once:
             return 0
@@ -34,6 +28,24 @@ def run(args: argparse.Namespace) -> int:
                 print(f"sweep {state['sweep']} is not running; monitor stops")
             return 0
         time.sleep(args.interval)
+
+
+def _live(path: Path, interval: float) -> int:
+    """On a terminal: one frame redrawn in place by rich's ``Live`` until the sweep stops."""
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    with Live(console=console, auto_refresh=False, transient=False) as live:
+        while True:
+            state = snapshot(Sweep(path))
+            live.update(Text.from_ansi(render(state)), refresh=True)
+            if not state["running"]:
+                break
+            time.sleep(interval)
+    console.print(f"sweep {state['sweep']} is not running; monitor stops")
+    return 0
 
 
 def snapshot(sweep: Sweep) -> dict[str, Any]:
@@ -67,12 +79,8 @@ def snapshot(sweep: Sweep) -> dict[str, Any]:
         }
         for i, r in enumerate(sweep.ranked(), 1)
     ]
-    now, done = time.time(), sum(counts.get(s, 0) for s in FINISHED_STATUSES)
+    progress = sweep.progress()
     running = sweep.running
-    elapsed = max(0.0, (now if running else sweep.updated) - sweep.started)
-    eta = None
-    if running and sweep.n_trials:
-        eta = eta_seconds(done, sweep.n_trials - done, elapsed, sweep.timeout)
     return {
         "sweep": sweep.name,
         "labels": sweep.labels,
@@ -80,14 +88,14 @@ def snapshot(sweep: Sweep) -> dict[str, Any]:
         "metric": sweep.metric_name,
         "running": running,
         "n_trials": sweep.n_trials,
-        "done": done,
+        "done": progress["done"],
         "counts": counts,
         "jobs": jobs,
         "top": top,
-        "time": now,
-        "elapsed_s": elapsed,
-        "eta_s": eta,
-        "timeout_s": sweep.timeout,
+        "time": time.time(),
+        "elapsed_s": progress["elapsed_s"],
+        "eta_s": progress["eta_s"],
+        "timeout_s": progress["timeout_s"],
     }
 
 

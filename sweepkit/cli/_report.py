@@ -1,6 +1,8 @@
-"""``report``: one self-contained HTML page (inline SVG, no scripts or links to fetch) with the
-optimization history, parallel coordinates, parameter importance, learning curves of the top k,
-pruned-trial curves and the top-k table; ``--png DIR`` writes the plots as PNG images too.
+"""``report``: one self-contained, offline HTML page (plotly.js inlined once, nothing fetched)
+with Optuna's interactive plots of the sweep (see :mod:`sweepkit.cli._figures`) and what only
+sweepkit knows: the top-k (or Pareto) table with each kept checkpoint's path and size, disk used and
+reclaimed, status counts, elapsed time and ETA, and each run's data source. ``--png DIR`` /
+``--svg DIR`` write the plots as titled, labelled images too.
 
 When the sweep holds a leaderboard (the JSON that ``sweepkit leaderboard`` leaves in every sweep
 it scores, see :func:`leaderboard_path`) or ``--leaderboard FILE`` names one, the page also has a
@@ -11,27 +13,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from html import escape
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Mapping, cast
 
+from sweepkit._eta import describe
 from sweepkit._io import finite, jsonable
 from sweepkit._version import __version__
-from sweepkit.cli import _plots, _stats
-from sweepkit.cli._render import fmt_num, fmt_time, print_json, write_file
+from sweepkit.cli._render import fmt_bytes, fmt_num, fmt_time, print_json, write_file
 from sweepkit.cli._summary import report_errors, test_metrics, varying_params
-from sweepkit.cli._sweeps import Sweep, latest_sweep
+from sweepkit.cli._sweeps import Run, Sweep, latest_sweep
 from sweepkit.errors import CliError
-from sweepkit.records import INTERNAL_DIR, LEADERBOARD_NAME, RANKED_STATUSES
-
-MAX_PARALLEL_RUNS = 500
-MAX_PRUNED_CURVES = 200
-MAX_PARALLEL_PARAMS = 8
+from sweepkit.records import INTERNAL_DIR, LEADERBOARD_NAME
 
 
 def run(args: argparse.Namespace) -> int:
+    from sweepkit.cli import _figures
+
+    _figures.require_plotting()
     sweep = latest_sweep(args.path)
     output = Path(args.output)
     if not output.parent.is_dir():
@@ -52,241 +54,245 @@ def run(args: argparse.Namespace) -> int:
     data = report_data(sweep, args.top)
     if board is not None:
         data["leaderboard"] = leaderboard_data(board, board_path, sweep)
-    figures = build_figures(data)
-    write_file(output, render_html(data, figures).encode("utf-8"))
+    study = _figures.study_of(sweep)
+    plots = _figures.plots(study, len(data["top"]) or sweep.top_k)
+    data["plots"] = [p.name for p in plots]
+    write_file(output, render_html(data, plots).encode("utf-8"))
     with_board = f", the leaderboard of {board_path}" if board is not None else ""
     print(
-        f"wrote {output} ({len(figures)} plots, {len(data['top'])} top runs{with_board}) for {sweep.name}",
+        f"wrote {output} ({len(plots)} plots, {len(data['top'])} top runs{with_board}) for {sweep.name}",
         file=sys.stderr,
     )
     images: list[str] = []
-    if args.png:
-        from sweepkit.cli._png import write_pngs
-
-        images = [str(p) for p in write_pngs(figures, Path(args.png))]
-        print(f"wrote {len(images)} PNG images (plots without text labels) to {args.png}", file=sys.stderr)
+    for fmt in ("png", "svg"):
+        folder = getattr(args, fmt, None)
+        if folder:
+            images += [str(p) for p in _figures.write_images(study, plots, Path(folder), fmt)]
+            print(f"wrote {len(plots)} {fmt.upper()} images to {folder}", file=sys.stderr)
     if getattr(args, "json", False):
         print_json(
             {
                 "sweep": str(sweep.path),
                 "output": str(output),
-                "plots": len(figures),
+                "plots": len(plots),
                 "top": len(data["top"]),
                 "leaderboard": str(board_path) if board is not None else None,
-                "png": images,
+                "images": images,
             }
         )
     return report_errors([sweep])
 
 
-def _points(history: list[dict[str, Any]], metric: str) -> list[list[float]]:
-    return [[h["epoch"], h[metric]] for h in history if _stats.finite(h.get("epoch")) and _stats.finite(h.get(metric))]
+def data_source(record: Mapping[str, Any] | None) -> str | None:
+    """What a run trained on, from its record's ``data`` field (``file Wind.csv``, ``synthetic
+    Solar``), or None when the app records nothing."""
+    data = (record or {}).get("data")
+    if isinstance(data, str):
+        return data
+    if not isinstance(data, dict):
+        return None
+    where = Path(str(data["path"])).name if data.get("path") else data.get("name")
+    return " ".join(str(x) for x in (data.get("source"), where) if x) or None
+
+
+def _file_size(path: Any) -> int | None:
+    try:
+        return os.stat(path, follow_symlinks=False).st_size if path else None
+    except OSError:
+        return None
+
+
+def _top_entry(sweep: Sweep, rank: int, run: Run, keys: list[str], tests: list[str]) -> dict[str, Any]:
+    test = run["test"] if isinstance(run.get("test"), dict) else {}
+    checkpoint = run.get("checkpoint")
+    return {
+        "rank": rank,
+        "run_id": run["run_id"],
+        "run_name": run.get("run_name"),
+        "job": run.get("job_num"),
+        "metric_value": run.get("metric_value"),
+        "metric_values": run.get("metric_values"),
+        "best_epoch": run.get("best_epoch"),
+        "status": run.get("status"),
+        "test": {t: test.get(t) for t in tests},
+        "data": data_source(sweep.job_record(run)),
+        "checkpoint": checkpoint,
+        "checkpoint_in_sweep": (os.path.relpath(checkpoint, sweep.path.absolute()) if checkpoint else None),
+        "checkpoint_bytes": _file_size(checkpoint),
+        "params": {k: (run.get("params") or {}).get(k) for k in keys},
+    }
 
 
 def report_data(sweep: Sweep, top_n: int | None = None) -> dict[str, Any]:
-    """Everything the page plots, as plain data (embedded in the page as JSON)."""
-    metric, runs = sweep.metric_name, sweep.runs
+    """Everything the page states besides its plots, as plain data (embedded in the page as
+    JSON): the sweep's facts, progress and disk, and the top-k (or Pareto) table."""
+    runs = sweep.runs
     keys = varying_params(runs)
-    method, scores = _stats.importance(sweep, keys)
-    finished = [r for r in runs if r.get("status") in RANKED_STATUSES and _stats.finite(r.get("metric_value"))]
-    history = [
-        {
-            "x": r["job_num"] if isinstance(r.get("job_num"), int) else i,
-            "value": r["metric_value"],
-            "status": r["status"],
-            "run_id": r["run_id"],
-        }
-        for i, r in enumerate(finished)
-    ]
-    parallel_keys = sorted(keys, key=lambda k: -scores.get(k, 0.0))[:MAX_PARALLEL_PARAMS]
-    best_first = sorted(finished, key=lambda r: r["metric_value"], reverse=sweep.mode == "max")
-    parallel = [
-        {
-            "run_id": r["run_id"],
-            "value": r["metric_value"],
-            "params": {k: (r.get("params") or {}).get(k) for k in parallel_keys},
-        }
-        for r in best_first[:MAX_PARALLEL_RUNS]
-    ]
     ranked = sweep.ranked()[: top_n or sweep.top_k]
-    top_curves = [
-        {"run_id": r["run_id"], "label": f"#{i} {r.get('run_name')}", "points": _points(_stats.curve(sweep, r), metric)}
-        for i, r in enumerate(ranked, 1)
-    ]
-    pruned = [r for r in runs if r.get("status") == "pruned"][:MAX_PRUNED_CURVES]
-    pruned_curves = [
-        {
-            "run_id": r["run_id"],
-            "status": "pruned",
-            "colour": "#ff7f0e",
-            "points": _points(_stats.curve(sweep, r), metric),
-        }
-        for r in pruned
-    ]
-    top = []
     tests = test_metrics(ranked)
-    for i, r in enumerate(ranked, 1):
-        test = r["test"] if isinstance(r.get("test"), dict) else {}
-        top.append(
-            {
-                "rank": i,
-                "run_id": r["run_id"],
-                "run_name": r.get("run_name"),
-                "metric_value": r.get("metric_value"),
-                "best_epoch": r.get("best_epoch"),
-                "status": r.get("status"),
-                "test": {t: test.get(t) for t in tests},
-                "checkpoint": r.get("checkpoint"),
-                "params": {k: (r.get("params") or {}).get(k) for k in keys},
-            }
-        )
+    top = [_top_entry(sweep, i, r, keys, tests) for i, r in enumerate(ranked, 1)]
+    sources: dict[str, int] = {}
+    for run in runs:
+        source = data_source(sweep.job_record(run))
+        if source:
+            sources[source] = sources.get(source, 0) + 1
     objectives = sweep.objectives
-    pareto = None
-    if objectives:
-        on_front = {r["run_id"]: r.get("rank") for r in sweep.front()}
-        pareto = {
-            "names": [o["name"] for o in objectives],
-            "modes": [o["mode"] for o in objectives],
-            "runs": [
-                {
-                    "run_id": r["run_id"],
-                    "run_name": r.get("run_name"),
-                    "values": r.get("metric_values"),
-                    "on_front": r["run_id"] in on_front,
-                    "kept": on_front.get(r["run_id"]),
-                }
-                for r in runs
-                if r.get("status") in RANKED_STATUSES
-            ],
-        }
-        for entry, r in zip(top, ranked):
-            entry["metric_values"] = r.get("metric_values")
     return {
         "sweep": sweep.name,
         "path": str(sweep.path.absolute()),
         "labels": sweep.labels,
-        "pareto": pareto,
         "what": sweep.what,
-        "test_metrics": tests,
-        "metric": metric,
+        "metric": sweep.metric_name,
         "mode": sweep.mode,
+        "objectives": objectives,
+        "front_size": len(sweep.front()) if objectives else None,
         "status": sweep.status(),
         "started": sweep.started,
+        "progress": sweep.progress(),
         "counts": sweep.counts(),
-        "n_trials": sweep.n_trials,
+        "disk": sweep.disk(),
+        "data_sources": sources,
+        "test_metrics": tests,
         "varying_params": keys,
-        "history": history,
-        "parallel": {"keys": parallel_keys, "rows": parallel},
-        "importance": {"method": method, "scores": scores},
-        "top_curves": top_curves,
-        "pruned_curves": pruned_curves,
         "top": top,
         "generated": time.time(),
     }
 
 
-def build_figures(data: dict[str, Any]) -> list[_plots.Figure]:
-    metric = data["metric"]
-    pareto = data.get("pareto")
-    front = [_plots.front_plot(pareto["runs"], pareto["names"], pareto["modes"])] if pareto else []
-    return [
-        *front,
-        _plots.history_plot(data["history"], metric, data["mode"]),
-        _plots.parallel_plot(data["parallel"]["rows"], data["parallel"]["keys"], metric, data["mode"]),
-        _plots.importance_plot(data["importance"]["scores"], data["importance"]["method"]),
-        _plots.curves_plot(
-            "top_k_curves", f"Learning curves of the top {len(data['top'])}", data["top_curves"], metric
-        ),
-        _plots.curves_plot(
-            "pruned_curves",
-            f"Pruned trials ({len(data['pruned_curves'])}, orange) against the top k",
-            data["top_curves"],
-            metric,
-            background=data["pruned_curves"],
-        ),
-    ]
-
-
 CSS = """
-body{font-family:sans-serif;margin:2em;color:#222;max-width:1200px}
+body{font-family:sans-serif;margin:2em auto;padding:0 1em;color:#222;max-width:1200px}
 h1{font-size:1.4em} h2{font-size:1.1em;margin-top:2em}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:.9em}
-td,th{padding:.25em .8em;border-bottom:1px solid #ddd}
+td,th{padding:.25em .8em;border-bottom:1px solid #ddd;vertical-align:top}
 th{text-align:left;background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums}
-figure{margin:1em 0} .meta{color:#555}
+td.text{white-space:nowrap} td.path{font-family:monospace;font-size:.85em;word-break:break-all;min-width:16em}
+.plot{width:100%;height:480px} .meta{color:#555} .warn{color:#a40}
 tr.this td{background:#fff3c4;font-weight:bold} tr.published td{font-style:italic;color:#555}
 """
 
 
-def html_table(head: list[str], rows: list[tuple[list[tuple[object, bool]], str | None]]) -> list[str]:
-    """An HTML table: ``rows`` are (cells, class of the row or None), a cell is (value, is a number)."""
-    lines = ["<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"]
+def html_table(head: list[str], rows: list[tuple[list[tuple[object, str]], str | None]]) -> list[str]:
+    """An HTML table in a horizontally scrolling box: ``rows`` are (cells, class of the row or
+    None), a cell is (value, its class: "num", "path" or "")."""
+    lines = ['<div class="scroll"><table><tr>' + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"]
     for cells, css in rows:
         lines.append(
             f"<tr{f' class={css}' if css else ''}>"
-            + "".join(f"<td{' class=num' if num else ''}>{escape(fmt_num(v))}</td>" for v, num in cells)
+            + "".join(f"<td{f' class={kind}' if kind else ''}>{escape(fmt_num(v))}</td>" for v, kind in cells)
             + "</tr>"
         )
-    return [*lines, "</table>"]
+    return [*lines, "</table></div>"]
 
 
-def render_html(data: dict[str, Any], figures: list[_plots.Figure]) -> str:
-    counts = data["counts"]
-    what = data["what"] or "sweep"
-    summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-    keys = data["varying_params"]
-    tests = data["test_metrics"]
-    pareto = data.get("pareto")
-    names = pareto["names"] if pareto else [data["metric"]]
+def _top_table(data: dict[str, Any]) -> list[str]:
+    objectives = data["objectives"]
+    names = [o["name"] for o in objectives] if objectives else [data["metric"]]
+    tests, keys = data["test_metrics"], data["varying_params"]
     head = [
         "rank",
         "run",
+        "job",
         *names,
         "epoch",
         "status",
         *(t if t.startswith("test") else f"test {t}" for t in tests),
+        *(["data"] if any(e["data"] for e in data["top"]) else []),
+        "checkpoint",
+        "size",
         *keys,
     ]
-    rows: list[tuple[list[tuple[object, bool]], str | None]] = []
+    rows: list[tuple[list[tuple[object, str]], str | None]] = []
     for entry in data["top"]:
-        values = (entry.get("metric_values") or [None] * len(names)) if pareto else [entry["metric_value"]]
-        cells = [
-            (entry["rank"], True),
-            (entry["run_name"], False),
-            *((v, True) for v in values),
-            (entry["best_epoch"], True),
-            (entry["status"], False),
-            *((entry["test"].get(t), True) for t in tests),
-            *((entry["params"].get(k), True) for k in keys),
+        values = (entry.get("metric_values") or [None] * len(names)) if objectives else [entry["metric_value"]]
+        cells: list[tuple[object, str]] = [
+            (entry["rank"], "num"),
+            (entry["run_name"], ""),
+            (entry["job"], "num"),
+            *((v, "num") for v in values),
+            (entry["best_epoch"], "num"),
+            (entry["status"], ""),
+            *((entry["test"].get(t), "num") for t in tests),
+            *([(entry["data"], "text")] if "data" in head else []),
+            (entry["checkpoint_in_sweep"], "path"),
+            (fmt_bytes(entry["checkpoint_bytes"]) if entry["checkpoint_bytes"] is not None else None, "text"),
+            *((entry["params"].get(k), "num") for k in keys),
         ]
         rows.append((cells, None))
-    payload = json.dumps(data, default=str, allow_nan=False).replace("</", "<\\/")
+    return html_table(head, rows)
+
+
+def _facts(data: dict[str, Any]) -> list[str]:
+    """The lines under the title: where, when, progress, disk and data."""
+    counts, disk, progress = data["counts"], data["disk"], data["progress"]
+    summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
+    planned = f" of {progress['n_trials']}" if progress.get("n_trials") else ""
+    timing = describe(progress["elapsed_s"], progress.get("eta_s"), progress.get("timeout_s"))
+    sources = data["data_sources"]
+    lines = [
+        escape(data["path"]),
+        f"started {fmt_time(data['started'])}, {escape(data['status'])}, {escape(timing)}; "
+        f"{progress['done']}{planned} trials finished; runs: {escape(summary)}",
+        f"metric {escape(data['metric'])} ({escape(data['mode'])})"
+        + (
+            f"; objectives {escape(', '.join(o['name'] + ' (' + o['mode'] + ')' for o in data['objectives']))}"
+            if data["objectives"]
+            else ""
+        ),
+        f"disk: kept checkpoints {fmt_bytes(disk['best_models_bytes'])}, reclaimed "
+        f"{fmt_bytes(disk['reclaimed_bytes'])} ({disk['deleted_checkpoints']} checkpoints deleted)",
+    ]
+    if sources:
+        lines.append("data: " + escape(", ".join(f"{s} ({n} runs)" for s, n in sources.items())))
+    out = [f'<p class="meta">{"<br>".join(lines)}</p>']
+    synthetic = [s for s in sources if s.startswith("synthetic")]
+    if synthetic:
+        out.append(f'<p class="warn">Runs trained on synthetic data: {escape(", ".join(synthetic))}.</p>')
+    return out
+
+
+def render_html(data: dict[str, Any], plots: list[Any]) -> str:
+    """The page: facts, the top-k table, the leaderboard, then each plot (plotly.js inlined once)."""
+    from plotly.offline import get_plotlyjs
+
+    what = data["what"] or "sweep"
+    payload = json.dumps(jsonable(data), default=str, allow_nan=False).replace("</", "<\\/")
+    kept = len(data["top"])
+    heading = f"Kept on the Pareto front: {kept} of {data['front_size']}" if data["objectives"] else f"Top {kept}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>sweepkit report: {escape(data['sweep'])}</title>",
         f"<style>{CSS}</style>",
+        f'<script type="text/javascript">{get_plotlyjs()}</script>',
         "</head><body>",
         f"<h1>{escape(what)}: {escape(data['sweep'])}</h1>",
-        f'<p class="meta">{escape(data["path"])}<br>started {fmt_time(data["started"])}, '
-        f"{escape(data['status'])}; runs: {escape(summary or 'none')}; metric "
-        f"{escape(data['metric'])} ({escape(data['mode'])})</p>",
-        (
-            f"<h2>Kept on the Pareto front: {len(data['top'])} of {sum(r['on_front'] for r in pareto['runs'])}</h2>"
-            if pareto
-            else f"<h2>Top {len(data['top'])}</h2>"
-        ),
-        *html_table(head, rows),
+        *_facts(data),
+        f'<h2 id="top">{escape(heading)}</h2>',
+        f'<p class="meta">checkpoint paths are relative to {escape(data["path"])}</p>' if data["top"] else "",
+        *(_top_table(data) if data["top"] else ["<p>No finished run yet.</p>"]),
         *(leaderboard_html(data["leaderboard"]) if data.get("leaderboard") else []),
     ]
-    for fig in figures:
-        parts += [f'<h2 id="{fig.name}">{escape(fig.title)}</h2>', "<figure>", fig.to_svg(), "</figure>"]
+    config = {"displaylogo": False, "responsive": True}
+    for plot in plots:
+        parts += [
+            f'<h2 id="{plot.name}">{escape(plot.title)}</h2>',
+            plot.figure.update_layout(title=None, margin={"t": 30}).to_html(  # the heading is the title
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=f"plot-{plot.name}",
+                config=config,
+                default_width="100%",
+                default_height="480px",
+            ),
+        ]
     parts += [
         f'<p class="meta">sweepkit {__version__}, {fmt_time(data["generated"])}</p>',
         f'<script type="application/json" id="sweep-data">{payload}</script>',
         "</body></html>",
     ]
-    return "\n".join(parts) + "\n"
+    return "\n".join(p for p in parts if p) + "\n"
 
 
 # ------------------------------------------------------------------ the leaderboard section
@@ -367,18 +373,18 @@ def leaderboard_html(data: dict[str, Any]) -> list[str]:
         f"{board['test_windows']} test windows" if board.get("test_windows") is not None else None,
     ]
     head = ["#", "model", "source", "lookback", "val MSE", "test MSE", "test MAE", "detail"]
-    rows: list[tuple[list[tuple[object, bool]], str | None]] = []
+    rows: list[tuple[list[tuple[object, str]], str | None]] = []
     for i, row in enumerate(data["board"]["rows"], 1):
         kind = str(row.get("kind") or "-")
-        cells: list[tuple[object, bool]] = [
-            (i, True),
-            (row["name"], False),
-            (("this sweep" if kind == "sweep" else f"{kind} (this sweep)") if row["this"] else kind, False),
-            (row.get("lookback"), True),
-            ((row.get("val") or {}).get("mse"), True),
-            (_with_spread(row, "mse"), True),
-            (_with_spread(row, "mae"), True),
-            (row.get("detail") or "", False),
+        cells: list[tuple[object, str]] = [
+            (i, "num"),
+            (row["name"], ""),
+            (("this sweep" if kind == "sweep" else f"{kind} (this sweep)") if row["this"] else kind, ""),
+            (row.get("lookback"), "num"),
+            ((row.get("val") or {}).get("mse"), "num"),
+            (_with_spread(row, "mse"), "num"),
+            (_with_spread(row, "mae"), "num"),
+            (row.get("detail") or "", ""),
         ]
         rows.append((cells, "this" if row["this"] else "published" if kind == "published" else None))
     parts = [

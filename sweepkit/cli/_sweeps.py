@@ -29,6 +29,7 @@ from sweepkit._settings import MODE_OF
 from sweepkit.errors import CliError
 from sweepkit.manifest import ManifestCorruptError, ManifestError, latest_records, read_manifest
 from sweepkit.records import (
+    FINISHED_STATUSES,
     HYDRA_DIR,
     INTERNAL_DIR,
     JOURNAL_NAME,
@@ -303,12 +304,21 @@ class Sweep:
                     run[field] = str(base / run[field])
         return runs
 
+    @property
+    def storage(self) -> str | None:
+        """Where the sweep's Optuna study lives: ``hydra.sweeper.storage`` (a database URL), else
+        the sweep's journal file; None for a sweep without one."""
+        storage = _plain(self._cfg("hydra", "sweeper", "storage"))
+        journal = self.path / JOURNAL_NAME
+        if storage:
+            return str(storage)
+        return str(journal.absolute()) if journal.is_file() else None
+
     @cached_property
     def study(self) -> Any:
         """The sweep's Optuna study (its journal file, or ``hydra.sweeper.storage``), or None."""
-        storage = _plain(self._cfg("hydra", "sweeper", "storage"))
-        journal = self.path / JOURNAL_NAME
-        if not storage and not journal.is_file():
+        storage = self.storage
+        if storage is None:
             return None
         try:
             import optuna
@@ -316,7 +326,7 @@ class Sweep:
             from sweepkit.sweeper import open_storage
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
-            handle = open_storage(str(storage) if storage else str(journal.absolute()))
+            handle = open_storage(storage)
             names = [s.study_name for s in optuna.get_all_study_summaries(handle)]
             name = _plain(self._cfg("hydra", "sweeper", "study_name"))
             name = name if name in names else (names[0] if len(names) == 1 else None)
@@ -529,6 +539,18 @@ class Sweep:
             status = run.get("status") or "failed"
             counts[status] = counts.get(status, 0) + 1
         return counts
+
+    def progress(self) -> dict[str, Any]:
+        """Trials planned and finished, seconds elapsed (to now while running, else to the last
+        write) and the ETA while running (:func:`sweepkit._eta.eta_seconds`)."""
+        from sweepkit._eta import eta_seconds
+
+        counts = self.counts()
+        done = sum(counts.get(s, 0) for s in FINISHED_STATUSES)
+        running = self.running
+        elapsed = max(0.0, (time.time() if running else self.updated) - self.started)
+        eta = eta_seconds(done, self.n_trials - done, elapsed, self.timeout) if running and self.n_trials else None
+        return {"n_trials": self.n_trials, "done": done, "elapsed_s": elapsed, "eta_s": eta, "timeout_s": self.timeout}
 
     def disk(self) -> dict[str, int]:
         disk = (self.manifest or {}).get("disk") or {}

@@ -10,6 +10,9 @@
   rewritten only when the manifest's top list changes, so a sweep of any size pays one small
   write per change of rank. A trial's ``rank_at_end`` is not updated later (Optuna refuses
   changes to finished trials); ``top_k`` and :func:`trial_ranks` hold the current ranks.
+- The same ranking as one line per kept checkpoint, for people: study attributes ``rank_01``,
+  ``rank_02``, ... (``dmixer_Wind_005 (trial 5): 0.6554, best_models/rank_01_....pth``); a rank
+  that no longer exists reads ``-``.
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ class TrialAttrs:
         mine = next((e for e in top if e["trial"] == trial.number), None)
         if mine is not None:
             attrs["rank_at_end"] = mine["rank"]
+            attrs["checkpoint"] = mine["checkpoint"]
         try:
             for key, value in attrs.items():
                 trial.set_user_attr(key, value)
@@ -121,10 +125,31 @@ class TrialAttrs:
         if top == self.published:
             return
         try:
-            study.set_user_attr(TOP_K_ATTR, top)
+            write_ranking(study, top, len(self.published or []))
             self.published = top
         except Exception as err:
             log.debug(f"study attribute {TOP_K_ATTR} not updated: {err}")
+
+
+def rank_line(entry: Mapping[str, Any]) -> str:
+    """One kept checkpoint for people: ``run (trial N): value, checkpoint``."""
+    value = entry.get("value")
+    shown = (
+        ", ".join(f"{v:.6g}" for v in value)
+        if isinstance(value, list)
+        else (f"{value:.6g}" if isinstance(value, (int, float)) else str(value))
+    )
+    return (
+        f"{entry.get('run_name')} (trial {entry.get('trial')}): {shown}, {entry.get('checkpoint') or 'no checkpoint'}"
+    )
+
+
+def write_ranking(study: "optuna.Study", top: list[dict[str, Any]], shown_before: int = 0) -> None:
+    """Put ``top`` on the study: ``top_k`` for programs, ``rank_01``... lines for people
+    (ranks past the new list's end, up to ``shown_before``, read ``-``)."""
+    study.set_user_attr(TOP_K_ATTR, top)
+    for rank in range(1, max(len(top), shown_before) + 1):
+        study.set_user_attr(f"rank_{rank:02d}", rank_line(top[rank - 1]) if rank <= len(top) else "-")
 
 
 def trial_ranks(study: "optuna.Study") -> dict[int, tuple[int, Optional[str]]]:
@@ -159,4 +184,4 @@ def set_trial_ranks(storage_url: str, study_name: str, ranks: Mapping[int, tuple
         }
         for number, (rank, checkpoint) in sorted(ranks.items(), key=lambda item: item[1][0])
     ]
-    study.set_user_attr(TOP_K_ATTR, top)
+    write_ranking(study, top, len(study.user_attrs.get(TOP_K_ATTR) or []))
