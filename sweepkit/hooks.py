@@ -187,7 +187,7 @@ class TopKCallback(Callback):
         try:
             self._register(config, job_return)
         except Exception as exc:  # never turn a finished job into a failed one
-            print(f"[sweepkit] ERROR: could not register the job in the sweep manifest: {exc}", file=sys.stderr)
+            _say(f"[sweepkit] ERROR: could not register the job in the sweep manifest: {exc}", file=sys.stderr)
             traceback.print_exc()
             _note_unregistered(config, job_return, exc)
         finally:  # loggers end the job's run even when registration failed
@@ -239,7 +239,7 @@ class TopKCallback(Callback):
                 job_dir, status=status, error=error, **{k: v for k, v in extra.items() if v is not None}
             )
             if self.verbose and not _sweepkit_sweeper(config):  # sweepkit's sweeper reports each trial itself
-                print(sweep_update(manager, job_dir, in_top))
+                _say(sweep_update(manager, job_dir, in_top))
             if events.subscribed(events.JobRegistered):  # e.g. logger=wandb: its run waits for us
                 events.publish(registered_event(manager, sweep_dir, job_dir, in_top))
 
@@ -342,7 +342,7 @@ class TopKCallback(Callback):
                 doc = manager.finalize(reconcile=reconcile)
                 missing = unregistered_jobs(manager)
         except Exception as exc:
-            print(
+            _say(
                 f"[sweepkit] ERROR: could not finish the sweep manifest in {sweep_dir}: {exc}\n"
                 f"  Checkpoints may be left in job directories; run `sweepkit verify "
                 f"{sweep_dir}` to see what needs repair.",
@@ -350,9 +350,9 @@ class TopKCallback(Callback):
             )
             return False
         if self.verbose:
-            print(sweep_finished(doc, stopped))
+            _say(sweep_finished(doc, stopped))
         if missing:
-            print(
+            _say(
                 f"[sweepkit] ERROR: {len(missing)} job(s) could not register in the top-k "
                 f"manifest of {sweep_dir}: {', '.join(missing)}. Their checkpoints are not "
                 f"managed; run `sweepkit verify {sweep_dir}` and `--repair` once the cause "
@@ -482,7 +482,7 @@ def record_job_return(
             f"or point hydra.callbacks.topk.checkpoint at it (a glob relative to the job dir)"
         )
     elif how != "the only match":
-        print(
+        _say(
             f"[sweepkit] {where}: several files match {pattern!r}; using "
             f"{checkpoint.relative_to(job_dir)} ({how}), the others stay in the job dir "
             f"(`sweepkit verify` lists them)",
@@ -582,6 +582,14 @@ def _fmt_values(entry: dict[str, Any]) -> str:
     if "metric_values" in entry:
         return "(" + ", ".join(map(_fmt, entry["metric_values"])) + ")"
     return _fmt(entry["metric_value"])
+
+
+def _say(text: str, file: Any = None) -> None:
+    """Print one of sweepkit's console reports with the time first, as Hydra's own lines have it
+    (``[2026-12-08 00:10:38,123][sweepkit] Sweep finished: ...``)."""
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
+    print(f"[{stamp}]{text}", file=file or sys.stdout, flush=True)
 
 
 def sweep_update(manager: Any, job_dir: Path, in_top: bool) -> str:

@@ -425,3 +425,17 @@ def test_the_study_and_its_results_name_the_apps_metric(sweep):
     storage = open_storage(str(path / "optuna_journal.log"))
     (summary,) = optuna.get_all_study_summaries(storage)
     assert optuna.load_study(study_name=summary.study_name, storage=storage).metric_names == ["val/loss"]
+
+
+def test_fast_dev_run_is_not_told_to_add_the_checkpoint_it_has(tmp_path):
+    """Lightning's fast_dev_run saves no checkpoint although ModelCheckpoint is configured: the
+    jobs say so once each instead of asking for a ModelCheckpoint, and are recorded without one."""
+    sweep = tmp_path / "quick"
+    args = ["hparams_search=spirals", *FIXED, "hydra.sweeper.n_trials=2", "+trainer.fast_dev_run=true"]
+    proc = run_app(tmp_path, *args, f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout + proc.stderr
+    assert "add ModelCheckpoint" not in text
+    assert text.count("fast_dev_run saves no checkpoint") == 2
+    records = [json.loads((sweep / job / "run.json").read_text()) for job in ("0", "1")]
+    assert all(r["checkpoint"] is None for r in records)

@@ -15,7 +15,7 @@ import pytest
 from test_any_app import run_plain
 from test_sweeper_runs import run_toy
 
-from conftest import TINY_DATA, run_cli, run_train
+from conftest import TINY_DATA, plot_data, run_cli, run_train
 
 pytestmark = pytest.mark.integration
 
@@ -88,9 +88,9 @@ def test_forecasting_app_keeps_the_front_of_val_loss_and_n_params(tmp_path, laun
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "r.html").read_text()
     assert f"Kept on the Pareto front: {kept} of {front}" in html
-    svg = html[html.index('data-plot="pareto_front"') :]
-    svg = svg[: svg.index("</svg>")]
-    assert svg.count('data-front="1"') == front and svg.count('data-kept="1"') == kept
+    traces = {t["hovertemplate"].split("<extra>")[1]: t for t in plot_data(html)["plot-pareto_front"]["data"]}
+    assert len(traces["Best Trial</extra>"]["x"]) == front  # Optuna's front
+    assert len(traces["kept</extra>"]["x"]) == kept  # sweepkit's ring around each kept checkpoint
     export = run_cli(tmp_path, "export", str(sweep), "--output", str(tmp_path / "runs.json"))
     assert export.returncode == 0, export.stderr
     rows = {r["run_id"]: r for r in json.loads((tmp_path / "runs.json").read_text())}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -76,11 +77,18 @@ def test_test_scoring_can_be_skipped_and_a_bad_value_is_named(tmp_path):
 
 
 def test_multirun_two_jobs(tmp_path):
+    """Two jobs at once (joblib): each epoch line names its job, sweepkit's reports carry the time."""
     sweep = tmp_path / "sweep"
+    parallel = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     out = run_train(
-        ["-m", "sweeper=grid", "dataset=Solar", *TINY, "model.d_model=8,16", f"hydra.sweep.dir={sweep}"], tmp_path
+        ["-m", "sweeper=grid", "dataset=Solar", *TINY, "model.d_model=8,16", *parallel, f"hydra.sweep.dir={sweep}"],
+        tmp_path,
     )
     assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    epochs = re.findall(r"\[sweepkit.train\]\[INFO\] - (.*?)epoch +\d+/\d+ ", text)
+    assert set(epochs) == {"job 0: ", "job 1: "}  # every epoch line names its job
+    assert re.search(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\]\[sweepkit\] Sweep finished: 2 runs", text, re.M)
     for job in ("0", "1"):
         record = json.loads((sweep / job / "run.json").read_text())
         assert record["status"] == "complete" and record["job_num"] == int(job)

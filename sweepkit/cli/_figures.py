@@ -67,21 +67,29 @@ def _distributions(sweep: Sweep, runs: list[Run]) -> dict[str, Any]:
     """Each parameter's search distribution: the Optuna study's where it has one, else one that
     covers the values the runs took."""
     known: dict[str, Any] = {}
-    study = sweep.study if sweep.runs and sweep.runs[0].get("source") != "optuna" else None
-    for trial in study.get_trials(deepcopy=False) if study is not None else []:
+    for trial in sweep.study.get_trials(deepcopy=False) if sweep.study is not None else []:
         for key, dist in trial.distributions.items():
             known.setdefault(key, dist)
     seen: dict[str, list[Any]] = {}
     for run in runs:
         for key, value in (run.get("params") or {}).items():
-            seen.setdefault(key, []).append(value)
-    out = {}
-    for key, values in seen.items():
-        dist = known.get(key)
-        out[key] = dist if dist is not None and all(dist._contains(dist.to_internal_repr(v)) for v in values) else None
-        if out[key] is None:
-            out[key] = _distribution(values)
-    return out
+            seen.setdefault(key, []).append(_choice(value))
+    return {
+        key: known[key] if key in known and _covers(known[key], values) else _distribution(values)
+        for key, values in seen.items()
+    }
+
+
+def _covers(dist: Any, values: list[Any]) -> bool:
+    """Whether every value lies in ``dist`` (a run may have overridden what the study suggested)."""
+    if hasattr(dist, "choices"):
+        return all(v in dist.choices for v in values)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    step = getattr(dist, "step", None)
+    on_grid = (
+        (lambda v: math.isclose((v - dist.low) / step, round((v - dist.low) / step))) if step else (lambda v: True)
+    )
+    return numbers and all(dist.low <= v <= dist.high and on_grid(v) for v in values)
 
 
 def _when(ts: Any, default: datetime.datetime) -> datetime.datetime:
@@ -93,9 +101,8 @@ def study_of(sweep: Sweep) -> Any:
 
     A trial is COMPLETE with the run's metric value(s), PRUNED or RUNNING as the run is, else
     FAIL; its parameters are those that vary between runs; its intermediate values are the run's
-    learning curve, its start and end the run's; its
-    user attributes say ``run_name``, ``job``, ``status`` and ``rank`` (when its checkpoint is
-    kept), so Optuna's hover text names the run.
+    learning curve, its start and end the run's; its user attributes say ``run_name``, ``job``,
+    ``status`` and ``rank`` (when its checkpoint is kept), so each point's hover names the run.
     """
     import optuna
     from optuna.exceptions import ExperimentalWarning
@@ -178,7 +185,21 @@ def plots(study: Any, top_k: int) -> list[Plot]:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     out: list[Plot] = []
     if len(names) > 1 and complete:
-        out.append(Plot("pareto_front", "Pareto front", vis.plot_pareto_front(study, target_names=names)))
+        fig = vis.plot_pareto_front(study, target_names=names)
+        kept = sorted((t for t in complete if t.user_attrs.get("rank")), key=lambda t: t.user_attrs["rank"])
+        if kept and len(names) == 2:  # ring the runs whose checkpoints are kept
+            fig.add_trace(
+                go.Scatter(
+                    x=[t.values[0] for t in kept],
+                    y=[t.values[1] for t in kept],
+                    mode="markers",
+                    name="kept checkpoint",
+                    marker={"symbol": "circle-open", "size": 16, "color": "black", "line": {"width": 2}},
+                    text=[_hover(t) for t in kept],
+                    hovertemplate="%{text}<extra>kept</extra>",
+                )
+            )
+        out.append(Plot("pareto_front", "Pareto front (kept checkpoints ringed)", fig))
     if complete or study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)):
         fig = vis.plot_optimization_history(study, target=first, target_name=names[0])
         fig.update_traces(hoverinfo="skip", selector={"name": "Best Value"})  # the runs' points hover

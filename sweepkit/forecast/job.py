@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweepkit._overrides import override_values
 from sweepkit.errors import SweepkitError
+from sweepkit.forecast.training import log as TRAIN_LOG
 from sweepkit.forecast.training import run_training
 
 
@@ -23,6 +25,19 @@ def job_params(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
         value = OmegaConf.select(cfg, key, default=None)
         params[key] = given if value is None or OmegaConf.is_config(value) else value
     return params
+
+
+class JobPrefix(logging.Filter):
+    """Starts each line of the training log with the sweep's job number (``job 3: epoch 1/10 ...``),
+    so the interleaved lines of jobs a parallel launcher runs at once say whose they are."""
+
+    def __init__(self, job_num: int) -> None:
+        super().__init__()
+        self.prefix = f"job {job_num}: "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.prefix + str(record.msg)
+        return True
 
 
 def run_job(cfg: DictConfig) -> float | dict[str, float]:
@@ -52,6 +67,9 @@ def run_job(cfg: DictConfig) -> float | dict[str, float]:
         ],
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+    prefix = JobPrefix(job_num) if job_num is not None else None
+    if prefix is not None:
+        TRAIN_LOG.addFilter(prefix)
     try:
         result = run_training(cfg, run_dir, record)
     except SweepkitError as exc:  # a setting or data file that cannot work: one line, no traceback
@@ -59,6 +77,9 @@ def run_job(cfg: DictConfig) -> float | dict[str, float]:
             raise  # a trial fails with it; the sweeper reports it
         print(f"[sweepkit] ERROR: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    finally:
+        if prefix is not None:
+            TRAIN_LOG.removeFilter(prefix)
     objective = cfg.get("objective")
     if OmegaConf.is_list(objective):
         extra = {"n_params": float(result.n_params) if result.n_params is not None else float("nan")}

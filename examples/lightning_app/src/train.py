@@ -33,8 +33,13 @@ def main(cfg: DictConfig) -> float | None:
     # the best epoch's value (as the template's val/acc_best), the same number the manifest ranks;
     # read from the best checkpoint under ddp_spawn, where this process gets back only its path
     best = best_model_score(trainer)
-    if cfg.get("test"):
-        trainer.test(model=model, datamodule=datamodule, ckpt_path="best")
+    checkpoint = trainer.checkpoint_callback
+    if best is None and checkpoint is not None:  # nothing saved (fast_dev_run): the last value, as the template
+        last = trainer.callback_metrics.get(str(getattr(checkpoint, "monitor", "")))
+        best = None if last is None else last.item()
+    if cfg.get("test"):  # the best checkpoint, or the current weights when none was saved
+        best_path = getattr(checkpoint, "best_model_path", "") or None
+        trainer.test(model=model, datamodule=datamodule, ckpt_path=best_path)
     return None if best is None else float(best)
 
 

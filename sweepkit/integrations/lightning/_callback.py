@@ -197,6 +197,9 @@ class SweepkitCallback(Callback):
         if same:
             return same[0].best_model_path
         other = next((cb for cb in callbacks if cb.best_model_path or cb.last_model_path), None)
+        if other is None and getattr(trainer, "fast_dev_run", False):
+            log.info("SweepkitCallback: fast_dev_run saves no checkpoint; this run is recorded without one")
+            return None
         if other is None:
             log.warning(
                 "SweepkitCallback: the Trainer saved no checkpoint, so this run is recorded "
