@@ -84,12 +84,14 @@ def _covers(dist: Any, values: list[Any]) -> bool:
     """Whether every value lies in ``dist`` (a run may have overridden what the study suggested)."""
     if hasattr(dist, "choices"):
         return all(v in dist.choices for v in values)
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return False
     step = getattr(dist, "step", None)
-    on_grid = (
-        (lambda v: math.isclose((v - dist.low) / step, round((v - dist.low) / step))) if step else (lambda v: True)
-    )
-    return numbers and all(dist.low <= v <= dist.high and on_grid(v) for v in values)
+    for v in values:
+        steps = (v - dist.low) / step if step else 0.0
+        if not (dist.low <= v <= dist.high and math.isclose(steps, round(steps))):
+            return False
+    return True
 
 
 def _when(ts: Any, default: datetime.datetime) -> datetime.datetime:
