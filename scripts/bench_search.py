@@ -338,6 +338,184 @@ def asynchronous_workers(tasks: list[tuple[str, str]], seeds: int, workers_list:
     return out
 
 
+# ------------------------------------------------------------------ pruning, on a multi-fidelity function
+HARTMANN_A = np.array(
+    [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+)
+HARTMANN_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
+HARTMANN_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+HARTMANN_MIN = -3.32237
+
+
+def hartmann6(x: np.ndarray, fidelity: float) -> float:
+    """Hartmann-6 with a fidelity axis as in the multi-fidelity BO literature (Kandasamy et al.
+    2017, Wu et al. 2019): the weights shrink by ``0.1 * (1 - fidelity)``; at fidelity 1 it is the
+    usual function (minimum -3.32237)."""
+    alpha = HARTMANN_ALPHA - 0.1 * (1.0 - fidelity)
+    return float(-np.sum(alpha * np.exp(-np.sum(HARTMANN_A * (x - HARTMANN_P) ** 2, axis=1))))
+
+
+def pruning_methods(epochs: int) -> dict[str, Callable[[int], tuple[Any, Any]]]:
+    """Each policy as (sampler, pruner) for a seed."""
+    import optuna
+    from omegaconf import OmegaConf
+
+    from sweepkit.sweeper._algorithms import build_pruner
+    from sweepkit.sweeper._pruned import estimate_pruned
+    from sweepkit.sweeper.config import HyperbandPrunerConfig
+
+    def sweepkit_hyperband(seed: int) -> tuple[Any, Any]:
+        pruner = build_pruner(OmegaConf.structured(HyperbandPrunerConfig(max_resource=epochs)))
+        return estimate_pruned(sweepkit_sampler("hyperband", seed)), pruner
+
+    tpe = optuna.samplers.TPESampler
+    return {
+        "sweepkit hyperband": sweepkit_hyperband,
+        "TPE + median": lambda s: (tpe(seed=s), optuna.pruners.MedianPruner()),
+        "TPE + SHA": lambda s: (tpe(seed=s), optuna.pruners.SuccessiveHalvingPruner()),
+        "random + hyperband": lambda s: (
+            optuna.samplers.RandomSampler(seed=s),
+            optuna.pruners.HyperbandPruner(max_resource=epochs),
+        ),
+        "TPE, no pruning": lambda s: (tpe(seed=s), optuna.pruners.NopPruner()),
+    }
+
+
+@dataclass
+class Problem:
+    """A multi-fidelity problem: the search space, each configuration's learning curve (one value
+    per epoch, lower is better; a run is scored by its best epoch) and the best score there is."""
+
+    name: str
+    epochs: int
+    distributions: dict[str, Any]
+    curve: Callable[[dict[str, Any]], list[float]]
+    optimum: float
+
+
+def hartmann_problem(epochs: int = 27) -> Problem:
+    import optuna
+
+    return Problem(
+        name=f"hartmann6 ({epochs} epochs)",
+        epochs=epochs,
+        distributions={f"x{i}": optuna.distributions.FloatDistribution(0.0, 1.0) for i in range(6)},
+        curve=lambda p: [hartmann6(np.array([p[f"x{i}"] for i in range(6)]), e / epochs) for e in range(1, epochs + 1)],
+        optimum=HARTMANN_MIN,
+    )
+
+
+def recorded_problem(path: Path, model: str) -> Problem:
+    """A model's recorded curves (``scripts/record_wind_curves.py``): a proposed configuration
+    trains as the nearest recorded one (numeric parameters scaled to [0, 1], log-scaled when they
+    span two decades; a categorical mismatch counts 1)."""
+    import optuna
+
+    doc = json.loads(path.read_text())
+    rows = doc["models"][model]
+    names = sorted(rows[0]["params"])
+    dists: dict[str, Any] = {}
+    for name in names:
+        values = [r["params"][name] for r in rows]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            lo, hi = min(values), max(values)
+            log = lo > 0 and hi / lo >= 100
+            if all(isinstance(v, int) for v in values):
+                dists[name] = optuna.distributions.IntDistribution(int(lo), int(hi), log=log)
+            else:
+                dists[name] = optuna.distributions.FloatDistribution(float(lo), float(hi), log=log)
+        else:
+            dists[name] = optuna.distributions.CategoricalDistribution(sorted({str(v) for v in values}))
+
+    def scaled(name: str, value: Any) -> float:
+        dist = dists[name]
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            return 0.0
+        lo, hi, v = float(dist.low), float(dist.high), float(value)
+        if dist.log:
+            lo, hi, v = math.log(lo), math.log(hi), math.log(v)
+        return (v - lo) / ((hi - lo) or 1.0)
+
+    points = np.array([[scaled(n, r["params"][n]) for n in names] for r in rows])
+    labels = [[str(r["params"][n]) for n in names] for r in rows]
+    curves = [r["val_loss"] for r in rows]
+
+    def curve(params: dict[str, Any]) -> list[float]:
+        x = np.array([scaled(n, params[n]) for n in names])
+        mismatch = np.array([[a != str(params[n]) for a, n in zip(row, names)] for row in labels], dtype=float)
+        categorical = [isinstance(dists[n], optuna.distributions.CategoricalDistribution) for n in names]
+        distance = np.where(categorical, mismatch, (points - x) ** 2).sum(axis=1)
+        return list(curves[int(np.argmin(distance))])
+
+    return Problem(f"wind/{model}", int(doc["epochs"]), dists, curve, min(min(c) for c in curves))
+
+
+def run_pruning(problem: Problem, method: str, seed: int, budget_trials: int) -> list[tuple[float, float]]:
+    """(full trials of epochs spent, regret of the best finished trial) after each trial, until
+    ``budget_trials`` full trials' worth of epochs is spent. A pruned trial's best value counts
+    too, as the manifest ranks it."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    epochs = problem.epochs
+    sampler, pruner = pruning_methods(epochs)[method](seed)
+    study = optuna.create_study(sampler=sampler, pruner=pruner)
+    spent, best, out = 0, math.inf, []
+    while spent < budget_trials * epochs:
+        trial = study.ask(problem.distributions)
+        values = problem.curve(trial.params)
+        for epoch, value in enumerate(values, 1):
+            spent += 1
+            trial.report(value, epoch)
+            if epoch < epochs and trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                break
+        else:
+            study.tell(trial, min(values))
+        best = min(best, min(values[:epoch]))
+        out.append((spent / epochs, best - problem.optimum))
+    return out
+
+
+_PROBLEM: list[Problem] = []
+
+
+def _pruning_job(job: tuple[str, int, int]) -> tuple[str, int, list[tuple[float, float]]]:
+    method, seed, budget = job
+    return method, seed, run_pruning(_PROBLEM[0], method, seed, budget)
+
+
+def pruning(problem: Problem, seeds: int, budgets: list[int], processes: int) -> dict:
+    """Median regret (over seeds) of each policy at each budget in full-trial equivalents, and the
+    budget each needs to reach no-pruning TPE's regret at its largest budget."""
+    methods = list(pruning_methods(problem.epochs))
+    _PROBLEM[:] = [problem]  # the forked workers inherit it
+    jobs = [(m, seed, max(budgets)) for m in methods for seed in range(seeds)]
+    traces: dict[str, list[list[tuple[float, float]]]] = {}
+    with mp.get_context("fork").Pool(processes) as pool:
+        for method, _, trace in pool.imap_unordered(_pruning_job, jobs):
+            traces.setdefault(method, []).append(trace)
+
+    def regret_at(trace: list[tuple[float, float]], budget: float) -> float:
+        return min((r for spent, r in trace if spent <= budget), default=math.inf)
+
+    table = {m: {b: statistics.median(regret_at(t, b) for t in ts) for b in budgets} for m, ts in traces.items()}
+    target = table["TPE, no pruning"][max(budgets)]
+    reach = {}
+    for m, ts in traces.items():
+        firsts = [next((spent for spent, r in t if r <= target), math.inf) for t in ts]
+        reach[m] = statistics.median(firsts)
+    return {"problem": problem.name, "epochs": problem.epochs, "seeds": seeds, "budgets": budgets,
+            "median_regret": table, "reach_target": reach, "target": target}  # fmt: skip
+
+
 # ------------------------------------------------------------------ the plot
 def plot(result: dict, path: Path) -> None:
     import matplotlib
@@ -367,7 +545,7 @@ def plot(result: dict, path: Path) -> None:
 # ------------------------------------------------------------------ main
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", nargs="?", default="blackbox", choices=["blackbox", "async", "all"])
+    parser.add_argument("part", nargs="?", default="blackbox", choices=["blackbox", "async", "pruning", "all"])
     parser.add_argument("--quick", action="store_true", help="4 HPOLib tasks, 3 seeds, 50 evaluations (< 2 min)")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budgets", default="50,100,200", help="evaluations to report (default 50,100,200)")
@@ -375,6 +553,10 @@ def main() -> int:
     parser.add_argument("--methods", default=",".join(BLACKBOX_METHODS), help="black-box methods, comma-separated")
     parser.add_argument("--processes", type=int, default=2, help="processes running the methods (default 2)")
     parser.add_argument("--out", type=Path, help="folder for the JSON results and the plot")
+    parser.add_argument(
+        "--curves", type=Path, default=REPO / "benchmarks" / "data" / "wind_curves.json",
+        help="recorded learning curves for `pruning` (scripts/record_wind_curves.py)",
+    )  # fmt: skip
     args = parser.parse_args()
     tasks = [t for t in TASKS if t[0] == "hpolib"] if args.quick else TASKS
     seeds = 3 if args.quick else args.seeds
@@ -409,6 +591,21 @@ def main() -> int:
             print(name.ljust(44) + f"{row['async_s'] / 3600:16.2f}{row['batch_s'] / 3600:16.2f}{ratio}")
         if args.out:
             (args.out / "search_async.json").write_text(json.dumps(timing))
+    if args.part in ("pruning", "all"):
+        problems = [hartmann_problem()]
+        if args.curves.is_file():
+            problems += [recorded_problem(args.curves, m) for m in json.loads(args.curves.read_text())["models"]]
+        budgets = [10, 25, 50] if args.quick else [10, 25, 50, 100]
+        found = [pruning(p, 3 if args.quick else min(seeds, 10), budgets, args.processes) for p in problems]
+        for entry in found:
+            print(f"\npruning on {entry['problem']}: median regret over {entry['seeds']} seeds at a budget of N "
+                  "full trials' epochs; the N each needs to reach no-pruning TPE's regret at the largest")  # fmt: skip
+            print("policy".ljust(22) + "".join(f"N={b}".rjust(12) for b in budgets) + "reaches at N".rjust(16))
+            for method, row in entry["median_regret"].items():
+                reach = entry["reach_target"][method]
+                print(method.ljust(22) + "".join(f"{row[b]:12.4f}" for b in budgets) + f"{reach:16.1f}")
+        if args.out:
+            (args.out / "search_pruning.json").write_text(json.dumps(found))
     print(f"\n(took {time.perf_counter() - start:.0f} s with {args.processes} processes)")
     return 0
 

@@ -179,77 +179,99 @@ def plots(study: Any, top_k: int) -> list[Plot]:
     parameters, importances, learning curves (the top k in colour, pruned runs in orange, the rest
     grey) and the timeline of trials. A plot Optuna cannot draw for this study is left out."""
     import optuna.visualization as vis
-    import plotly.graph_objects as go
     from optuna.trial import TrialState
 
     names = study.metric_names
     first = (lambda t: t.values[0]) if len(names) > 1 else None
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    out: list[Plot] = []
-    if len(names) > 1 and complete:
-        fig = vis.plot_pareto_front(study, target_names=names)
-        kept = sorted((t for t in complete if t.user_attrs.get("rank")), key=lambda t: t.user_attrs["rank"])
-        if kept and len(names) == 2:  # ring the runs whose checkpoints are kept
-            fig.add_trace(
-                go.Scatter(
-                    x=[t.values[0] for t in kept],
-                    y=[t.values[1] for t in kept],
-                    mode="markers",
-                    name="kept checkpoint",
-                    marker={"symbol": "circle-open", "size": 16, "color": "black", "line": {"width": 2}},
-                    text=[_hover(t) for t in kept],
-                    hovertemplate="%{text}<extra>kept</extra>",
-                )
-            )
-        out.append(Plot("pareto_front", "Pareto front (kept checkpoints ringed)", fig))
-    if complete or study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)):
-        fig = vis.plot_optimization_history(study, target=first, target_name=names[0])
-        fig.update_traces(hoverinfo="skip", selector={"name": "Best Value"})  # the runs' points hover
-        by_number = {t.number: t for t in study.trials}
-        for trace in fig.data:
-            if trace.name != "Best Value" and trace.x is not None:
-                trace.update(text=[_hover(by_number[int(x)]) for x in trace.x], hovertemplate="%{text}<extra></extra>")
-        pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
-        if pruned:
-            best = min if study.directions[0].name == "MINIMIZE" else max
-            fig.add_trace(
-                go.Scatter(
-                    x=[t.number for t in pruned],
-                    y=[best(t.intermediate_values.values()) for t in pruned],
-                    mode="markers",
-                    name="Pruned (best value)",
-                    marker={"color": PRUNED_COLOUR, "symbol": "x"},
-                    hovertext=[_hover(t) for t in pruned],
-                    hoverinfo="text",
-                )
-            )
-        out.append(Plot("optimization_history", f"Optimization history of {names[0]}", fig))
-    params = sorted({k for t in complete for k in t.params})
-    evaluator, evaluator_name = _evaluator()
-    importances: dict[str, float] = {}
-    if len(complete) >= 2 and params:
-        try:
-            import optuna
-
-            importances = optuna.importance.get_param_importances(study, evaluator=evaluator, target=first)
-        except (ValueError, RuntimeError):  # every value equal, a single distinct configuration
-            importances = {}
-    if complete and params:
-        chosen = sorted(params, key=lambda k: -importances.get(k, 0.0))[:MAX_PARALLEL_PARAMS]
-        fig = vis.plot_parallel_coordinate(study, params=chosen, target=first, target_name=names[0])
-        out.append(Plot("parallel_coordinates", "Parallel coordinates", fig, chosen))
-    if importances:
-        fig = vis.plot_param_importances(study, evaluator=evaluator, target=first, target_name=names[0])
-        title = f"Hyperparameter importances for {names[0]} ({evaluator_name})"
-        fig.update_layout(title=title)
-        out.append(Plot("param_importances", title, fig))
-    curves = _learning_curves(study, top_k)
-    if curves is not None:
-        out.append(curves)
-    if study.trials:
-        out.append(Plot("timeline", "Timeline of trials", vis.plot_timeline(study)))
-    for plot in out:
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    out: list[Plot | None] = [
+        _pareto_front(study, complete) if len(names) > 1 and complete else None,
+        _history(study, first, pruned) if complete or pruned else None,
+        *_parameters(study, first, complete),
+        _learning_curves(study, top_k),
+        Plot("timeline", "Timeline of trials", vis.plot_timeline(study)) if study.trials else None,
+    ]
+    drawn = [plot for plot in out if plot is not None]
+    for plot in drawn:
         plot.figure.update_layout(title=plot.title, template="plotly_white")
+    return drawn
+
+
+def _pareto_front(study: Any, complete: list[Any]) -> Plot:
+    """Optuna's Pareto front; with two metrics the runs whose checkpoints are kept are ringed."""
+    import optuna.visualization as vis
+    import plotly.graph_objects as go
+
+    fig = vis.plot_pareto_front(study, target_names=study.metric_names)
+    kept = sorted((t for t in complete if t.user_attrs.get("rank")), key=lambda t: t.user_attrs["rank"])
+    if kept and len(study.metric_names) == 2:
+        fig.add_trace(
+            go.Scatter(
+                x=[t.values[0] for t in kept],
+                y=[t.values[1] for t in kept],
+                mode="markers",
+                name="kept checkpoint",
+                marker={"symbol": "circle-open", "size": 16, "color": "black", "line": {"width": 2}},
+                text=[_hover(t) for t in kept],
+                hovertemplate="%{text}<extra>kept</extra>",
+            )
+        )
+    return Plot("pareto_front", "Pareto front (kept checkpoints ringed)", fig)
+
+
+def _history(study: Any, first: Any, pruned: list[Any]) -> Plot:
+    """Optuna's optimization history, each run's point hovering with the run, and the pruned
+    runs at their best value (orange crosses)."""
+    import optuna.visualization as vis
+    import plotly.graph_objects as go
+
+    name = study.metric_names[0]
+    fig = vis.plot_optimization_history(study, target=first, target_name=name)
+    fig.update_traces(hoverinfo="skip", selector={"name": "Best Value"})  # the runs' points hover
+    by_number = {t.number: t for t in study.trials}
+    for trace in fig.data:
+        if trace.name != "Best Value" and trace.x is not None:
+            trace.update(text=[_hover(by_number[int(x)]) for x in trace.x], hovertemplate="%{text}<extra></extra>")
+    pruned = [t for t in pruned if t.intermediate_values]
+    if pruned:
+        best = min if study.directions[0].name == "MINIMIZE" else max
+        fig.add_trace(
+            go.Scatter(
+                x=[t.number for t in pruned],
+                y=[best(t.intermediate_values.values()) for t in pruned],
+                mode="markers",
+                name="Pruned (best value)",
+                marker={"color": PRUNED_COLOUR, "symbol": "x"},
+                text=[_hover(t) for t in pruned],
+                hovertemplate="%{text}<extra>pruned</extra>",
+            )
+        )
+    return Plot("optimization_history", f"Optimization history of {name}", fig)
+
+
+def _parameters(study: Any, first: Any, complete: list[Any]) -> list[Plot | None]:
+    """Parallel coordinates of the most important parameters (at most eight) and the importances,
+    with the evaluator named; none without complete runs that differ in a parameter."""
+    import optuna
+    import optuna.visualization as vis
+
+    params = sorted({k for t in complete for k in t.params})
+    if not complete or not params:
+        return []
+    name = study.metric_names[0]
+    evaluator, evaluator_name = _evaluator()
+    try:
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator, target=first)
+    except (ValueError, RuntimeError):  # a single run, or every value equal
+        importances = {}
+    chosen = sorted(params, key=lambda k: -importances.get(k, 0.0))[:MAX_PARALLEL_PARAMS]
+    parallel = vis.plot_parallel_coordinate(study, params=chosen, target=first, target_name=name)
+    out: list[Plot | None] = [Plot("parallel_coordinates", "Parallel coordinates", parallel, chosen)]
+    if importances:
+        title = f"Hyperparameter importances for {name} ({evaluator_name})"
+        fig = vis.plot_param_importances(study, evaluator=evaluator, target=first, target_name=name)
+        out.append(Plot("param_importances", title, fig))
     return out
 
 
