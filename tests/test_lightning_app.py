@@ -439,3 +439,22 @@ def test_fast_dev_run_is_not_told_to_add_the_checkpoint_it_has(tmp_path):
     assert text.count("fast_dev_run saves no checkpoint") == 2
     records = [json.loads((sweep / job / "run.json").read_text()) for job in ("0", "1")]
     assert all(r["checkpoint"] is None for r in records)
+
+
+def test_the_templates_seeded_sweep_extended_repeats_no_configuration(tmp_path):
+    """The template seeds its sampler (1234); extending a finished sweep continues the sampler's
+    random start instead of replaying its first configurations."""
+    import optuna
+
+    from sweepkit.sweeper._storage import open_storage
+
+    sweep = tmp_path / "seeded"
+    args = ["hparams_search=spirals", *FIXED, "trainer.max_epochs=2", f"hydra.sweep.dir={sweep}"]
+    for n_trials in (3, 6):
+        proc = run_app(tmp_path, *args, f"hydra.sweeper.n_trials={n_trials}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    storage = open_storage(str(sweep / "optuna_journal.log"))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+    configurations = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(configurations) == 6 and len(set(configurations)) == 6, configurations
