@@ -99,16 +99,21 @@ def indices_of(table: Table, params: dict[str, Any]) -> dict[str, int]:
     return {k: v if table.ordinal[k] else table.space[k].index(v) for k, v in params.items()}
 
 
-def sweepkit_sampler(preset: str, seed: int) -> Any:
+#: ``--candidate KEY=VALUE,...``: settings of the ``sweepkit_tpe`` node tried as "sweepkit candidate"
+CANDIDATE: dict[str, Any] = {}
+
+
+def sweepkit_sampler(preset: str, seed: int, changes: dict[str, Any] | None = None) -> Any:
     """The sampler sweepkit's preset builds (its ``sweepkit_tpe`` node through the sweeper's own
-    builder), seeded."""
+    builder), seeded; ``changes``: node settings to try instead of the shipped ones."""
     from omegaconf import OmegaConf
 
     from sweepkit.sweeper._algorithms import build_sampler
     from sweepkit.sweeper.config import TPESamplerConfig
 
     assert preset in ("bayes", "hyperband")  # both use sweepkit_tpe; black-box has no pruning
-    config = OmegaConf.structured(TPESamplerConfig(seed=seed))
+    shipped = OmegaConf.to_container(OmegaConf.structured(TPESamplerConfig(seed=seed)))
+    config = OmegaConf.merge(shipped, changes or {})  # a plain node: a change may leave a typed field null
     return build_sampler(config, space=None)  # type: ignore[arg-type]  # no grid: no space needed
 
 
@@ -117,6 +122,8 @@ def optuna_sampler(name: str, seed: int) -> Any:
 
     if name == "sweepkit":
         return sweepkit_sampler("bayes", seed)
+    if name == "candidate":
+        return sweepkit_sampler("bayes", seed, CANDIDATE)
     if name == "optuna-tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "random":
@@ -170,6 +177,7 @@ def run_hyperopt(table: Table, seed: int, budget: int) -> list[str]:
 
 BLACKBOX_METHODS: dict[str, Callable[[Table, int, int], list[str]]] = {
     "sweepkit bayes": lambda t, s, b: run_optuna(t, "sweepkit", s, b),
+    "sweepkit candidate": lambda t, s, b: run_optuna(t, "candidate", s, b),
     "optuna TPE": lambda t, s, b: run_optuna(t, "optuna-tpe", s, b),
     "random": lambda t, s, b: run_optuna(t, "random", s, b),
     "hyperopt TPE": run_hyperopt,
@@ -542,6 +550,12 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def yaml_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
 # ------------------------------------------------------------------ main
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -550,7 +564,15 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budgets", default="50,100,200", help="evaluations to report (default 50,100,200)")
     parser.add_argument("--workers", default="4,16", help="simulated workers for `async` (default 4,16)")
-    parser.add_argument("--methods", default=",".join(BLACKBOX_METHODS), help="black-box methods, comma-separated")
+    parser.add_argument(
+        "--methods", default=",".join(m for m in BLACKBOX_METHODS if m != "sweepkit candidate"),
+        help="black-box methods, comma-separated (add `sweepkit candidate` to try --candidate)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--candidate", default="", metavar="KEY=VALUE,...",
+        help="sweepkit_tpe settings for `sweepkit candidate`, e.g. multivariate=null,n_startup_trials=10",
+    )  # fmt: skip
+    parser.add_argument("--tasks", default="", help="only these tasks (suite/dataset, comma-separated)")
     parser.add_argument("--processes", type=int, default=2, help="processes running the methods (default 2)")
     parser.add_argument("--out", type=Path, help="folder for the JSON results and the plot")
     parser.add_argument(
@@ -559,6 +581,11 @@ def main() -> int:
     )  # fmt: skip
     args = parser.parse_args()
     tasks = [t for t in TASKS if t[0] == "hpolib"] if args.quick else TASKS
+    if args.tasks:
+        tasks = [t for t in tasks if f"{t[0]}/{t[1]}" in args.tasks.split(",")]
+    for item in filter(None, args.candidate.split(",")):
+        key, _, value = item.partition("=")
+        CANDIDATE[key] = None if value == "null" else yaml_value(value)
     seeds = 3 if args.quick else args.seeds
     budgets = [50] if args.quick else [int(b) for b in args.budgets.split(",")]
     methods = [m for m in args.methods.split(",") if m]
