@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test,forecast,wandb,samplers,postgres,lightning,report,dashboard]" --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e ".[test,forecast,wandb,samplers,postgres,lightning,report,dashboard,bench]" --config-settings editable_mode=compat
 	touch $@
 
 install: $(BIN)/.installed

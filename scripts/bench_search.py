@@ -602,7 +602,7 @@ def main() -> int:
         )
         if args.out:
             (args.out / "search_blackbox.json").write_text(json.dumps(result))
-            plot(result, args.out / "search_regret.png")
+            plot(result, args.out / "search_regret.png")  # docs/images/search_regret.png is this plot
     if args.part in ("async", "all"):
         hpolib = [t for t in TASKS if t[0] == "hpolib"]
         budget = 100 if args.quick else 200
