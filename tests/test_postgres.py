@@ -119,6 +119,9 @@ def test_hyperband_on_postgres_prunes_across_processes_feeds_optuna_tools_and_re
     assert all((sweep / checkpoint).exists() for _, checkpoint in ranks.values())
     ranked_at_end = [t for t in study.trials if "rank_at_end" in t.user_attrs]
     assert ranked_at_end and all(1 <= t.user_attrs["rank_at_end"] <= 3 for t in ranked_at_end)
+    # a trial that entered the top k names its checkpoint (the file of that rank when it ended)
+    assert all(t.user_attrs["checkpoint"].startswith("best_models/rank_") for t in ranked_at_end)
+    assert study.user_attrs["rank_01"].endswith(manifest["top"][0]["checkpoint"])  # the lines for people
 
     # resume: n_trials is the total, numbering continues, the ranking follows the manifest
     run_toy(sweep, db, *args, "hydra.sweeper.n_trials=13")
