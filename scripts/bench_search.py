@@ -480,7 +480,8 @@ def run_pruning(problem: Problem, method: str, seed: int, budget_trials: int) ->
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     epochs = problem.epochs
     sampler, pruner = pruning_methods(epochs)[method](seed)
-    study = optuna.create_study(sampler=sampler, pruner=pruner)
+    # Hyperband's brackets follow a hash of the study's name: a fixed name makes a run reproducible
+    study = optuna.create_study(sampler=sampler, pruner=pruner, study_name=f"{problem.name} {method} {seed}")
     spent, best, out = 0, math.inf, []
     while spent < budget_trials * epochs:
         trial = study.ask(problem.distributions)
