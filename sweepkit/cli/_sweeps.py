@@ -201,6 +201,7 @@ class Sweep:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.errors: list[str] = []
+        self._job_records: dict[tuple[Any, Any], RunRecord | None] = {}  # read once per view
 
     @property
     def name(self) -> str:
@@ -580,7 +581,14 @@ class Sweep:
         return "running" if self.running else "finished"
 
     def job_record(self, run: Run) -> RunRecord | None:
-        """The ``run.json`` of a run's job directory (learning curve etc.), or None."""
+        """The ``run.json`` of a run's job directory (learning curve etc.), or None; read once
+        per run for the life of this view (``report`` asks for the curve and the data source)."""
+        key = (run.get("run_id"), run.get("source_checkpoint"))
+        if key not in self._job_records:
+            self._job_records[key] = self._read_job_record(run)
+        return self._job_records[key]
+
+    def _read_job_record(self, run: Run) -> RunRecord | None:
         candidates = []
         if run.get("run_id") is not None:
             candidates.append(self.path / str(run["run_id"]))
