@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -352,15 +353,21 @@ def test_a_ddp_trial_reports_prunes_and_records_from_rank_0(tmp_path):
     """trainer=ddp_sim (2 CPU processes per trial, ddp_spawn over gloo): rank 0 reports each
     validation to the trial and records run.json under the app's metric name; a prune stops both
     ranks together (the sweep ends; the pruned trial trained fewer epochs)."""
-    proc = run_app(
-        tmp_path,
+    args = [
         "hparams_search=spirals",
         "trainer=ddp_sim",
         *FIXED,
         "hydra.sweeper.n_trials=4",
         "hydra/sweeper/pruner=median",
         "hydra.sweeper.pruner.n_startup_trials=1",
-    )
+        "test=false",  # one spawn per trial (fit), not two: what is checked here is fit's reporting
+    ]
+    proc = run_app(tmp_path, *args)
+    if proc.returncode != 0 and ("terminate called" in proc.stderr or "SIGABRT" in proc.stderr):
+        # torch's own teardown of a spawned gloo worker can abort (std::terminate at exit, about
+        # once in six runs here); one fresh attempt, with every assertion below unchanged
+        shutil.rmtree(tmp_path / "logs", ignore_errors=True)
+        proc = run_app(tmp_path, *args)
     assert proc.returncode == 0, proc.stderr[-4000:]
     (path,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     doc = json.loads((path / "sweep_results.json").read_text())
