@@ -1,12 +1,15 @@
-"""How a sweep's direction is spelled, and what the sweeper's config says about it.
+"""A sweep's settings (its metrics, their modes, ``top_k``) and where each comes from.
 
-Optuna speaks of ``minimize``/``maximize``, the top-k manifest of ``min``/``max``; both spellings
-are accepted wherever a user writes one, and these two maps are the only translation.
+:func:`resolve_settings` is the one place that decides them, for the hooks, the Lightning
+callback and the CLI alike. Optuna speaks of ``minimize``/``maximize``, the top-k manifest of
+``min``/``max``; both spellings are accepted wherever a user writes one, and ``MODE_OF`` and
+``DIRECTION_OF`` are the only translation.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
 from omegaconf import OmegaConf
 
@@ -48,3 +51,87 @@ def sweeper_metric_names(hydra_cfg: Any, modes: list[str] | None, value: Any) ->
     if isinstance(value, dict) and len(value) == len(modes):
         return [str(k) for k in value]
     return [f"value{i}" for i in range(len(modes))]
+
+
+#: A new sweep's defaults: the metric of a job that records nothing but its return value is
+#: ``objective`` (the hooks' and the study's name for it); ``min``; 3 checkpoints.
+DEFAULT_MODE, DEFAULT_TOP_K = "min", 3
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What a sweep ranks by: its metric names, one mode (min/max) each, and ``top_k``."""
+
+    names: list[str]
+    modes: list[str]
+    top_k: int
+
+    @property
+    def metric_name(self) -> str:
+        return self.names[0]
+
+    @property
+    def mode(self) -> str:
+        return self.modes[0]
+
+
+def resolve_settings(
+    *,
+    explicit: Mapping[str, Any] | None = None,
+    stored: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    sweeper: Any = None,
+    records: Iterable[Mapping[str, Any]] = (),
+    value: Any = None,
+    default_metric: str = "objective",
+) -> SweepSettings:
+    """Each setting from the first source that has it, in this order:
+
+    1. ``explicit``: what a caller set (``metric_name``, ``mode``, ``top_k``; a name or mode may
+       be a list);
+    2. ``stored``: the sweep's own (``.sweepkit/settings.json`` or its manifest, with
+       ``objectives`` for several metrics): once a job registered, nothing else changes them;
+    3. ``config``: the top-k callback's node of the sweep's composed config (same fields);
+    4. ``sweeper``: Hydra's ``hydra`` node (its sweeper's ``direction`` and ``metric_names``),
+       with ``value``, the job's return value, naming several metrics by its keys;
+    5. ``records``: the first run record that names a ``metric_name`` / ``mode``;
+    6. the defaults: ``default_metric``, ``min``, 3.
+
+    One mode stands for every metric; a list of modes of another length than the names keeps
+    its first; what is not a direction reads as ``min`` (callers check what users write).
+    """
+    layers = [dict(explicit or {}), _stored_layer(stored or {}), dict(config or {})]
+    if isinstance(sweeper, Mapping) and not OmegaConf.is_config(sweeper):
+        sweeper = OmegaConf.create(dict(sweeper))
+    directions = direction_modes(sweeper)
+    layers.append({"metric_name": sweeper_metric_names(sweeper, directions, value), "mode": directions})
+    layers += [{k: r.get(k) for k in ("metric_name", "mode")} for r in records]
+    names = _first(layers, "metric_name") or [default_metric]
+    modes = [MODE_OF.get(str(m), DEFAULT_MODE) for m in (_first(layers, "mode") or [DEFAULT_MODE])]
+    if len(modes) != len(names):
+        modes = modes[:1] * len(names)
+    top_k = next((int(layer["top_k"]) for layer in layers if _is_top_k(layer.get("top_k"))), DEFAULT_TOP_K)
+    return SweepSettings([str(n) for n in names], modes, top_k)
+
+
+def _stored_layer(stored: Mapping[str, Any]) -> dict[str, Any]:
+    objectives = stored.get("objectives")
+    layer = dict(stored)
+    if objectives:
+        layer["metric_name"] = [o["name"] for o in objectives]
+        layer["mode"] = [o["mode"] for o in objectives]
+    return layer
+
+
+def _first(layers: list[dict[str, Any]], key: str) -> list[Any] | None:
+    for layer in layers:
+        value = plain(layer.get(key))
+        if isinstance(value, str) and "${" in value:
+            continue  # an interpolation a reader of the saved config cannot resolve
+        if value is not None and value != [] and value != "":
+            return list(value) if isinstance(value, (list, tuple)) else [value]
+    return None
+
+
+def _is_top_k(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

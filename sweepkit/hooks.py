@@ -43,7 +43,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweepkit import _liveness, events
 from sweepkit._io import check_mode, safe_name
-from sweepkit._settings import direction_modes, plain, sweeper_metric_names
+from sweepkit._settings import plain, resolve_settings
 from sweepkit.records import (
     HYDRA_DIR,
     INTERNAL_DIR,
@@ -58,8 +58,6 @@ from sweepkit.records import (
 
 #: Where a job without ``run.json`` is expected to leave its checkpoint (Lightning's layout).
 DEFAULT_CHECKPOINT = "checkpoints/*.ckpt"
-#: The metric name of a job that records nothing but its return value.
-DEFAULT_METRIC = "objective"
 
 log = logging.getLogger("sweepkit.hooks")
 
@@ -137,33 +135,12 @@ class TopKCallback(Callback):
         from sweepkit.manifest import read_settings
 
         try:
-            doc = read_settings(sweep_dir)  # the sweep's own, once a job registered
+            stored = read_settings(sweep_dir)  # the sweep's own, once a job registered
         except Exception:  # the manager names the problem when it opens the sweep
-            doc = {}
-        stored = doc.get("objectives")
-        directions = direction_modes(hydra_cfg)
-        metric_name = (
-            self.metric_name
-            or ([o["name"] for o in stored] if stored else None)
-            or doc.get("metric_name")
-            or sweeper_metric_names(hydra_cfg, directions, value)
-            or record.get("metric_name")
-            or DEFAULT_METRIC
-        )
-        mode = (
-            self.mode
-            or ([o["mode"] for o in stored] if stored else None)
-            or doc.get("mode")
-            or (directions if directions and len(directions) > 1 else None)
-            or (directions[0] if directions else None)
-            or record.get("mode")
-        )
-        if isinstance(metric_name, list) and len(metric_name) == 1:
-            metric_name = metric_name[0]
-        if isinstance(mode, list):  # one per metric, or the first for a single metric
-            several = isinstance(metric_name, list) and len(mode) == len(metric_name)
-            return metric_name, mode if several else mode[0]
-        return metric_name, mode if mode in ("min", "max") else "min"
+            stored = {}
+        explicit = {"metric_name": self.metric_name, "mode": self.mode}
+        settings = resolve_settings(explicit=explicit, stored=stored, sweeper=hydra_cfg, records=[record], value=value)
+        return settings.names, settings.modes
 
     # -------------------------------------------------------------- per job (worker)
     def _acts_in(self, config: DictConfig) -> bool:

@@ -29,6 +29,7 @@ from test_manifest_search import FAULTS, SEARCH_SETTINGS, tree
 
 from sweepkit.manifest import SweepManager, latest_records
 from sweepkit.manifest._ranking import Rule
+from sweepkit.records import INTERNAL_DIR, SETTINGS_NAME
 from sweepkit.testing import FAULT_ENV
 
 pytestmark = [
@@ -60,14 +61,18 @@ class ParetoMachine(RuleBasedStateMachine):
     @initialize(top_k=st.integers(1, 4))
     def create(self, top_k: int) -> None:
         self.top_k = top_k
-        SweepManager(self.sweep, top_k=top_k, metric_name=NAMES, mode=MODES)._write_settings(
-            {
-                "format": 1,
-                "metric_name": NAMES[0],
-                "mode": MODES[0],
-                "top_k": top_k,
-                "objectives": [{"name": n, "mode": m} for n, m in zip(NAMES, MODES)],
-            }
+        stored = self.sweep / INTERNAL_DIR / SETTINGS_NAME  # the sweep's own, before its first run
+        stored.parent.mkdir(parents=True)
+        stored.write_text(
+            json.dumps(
+                {
+                    "format": 1,
+                    "metric_name": NAMES[0],
+                    "mode": MODES[0],
+                    "top_k": top_k,
+                    "objectives": [{"name": n, "mode": m} for n, m in zip(NAMES, MODES)],
+                }
+            )
         )
 
     def _records(self) -> list[dict]:

@@ -25,9 +25,16 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from sweepkit._liveness import RECENT_S
-from sweepkit._settings import MODE_OF
+from sweepkit._settings import SweepSettings, resolve_settings
 from sweepkit.errors import CliError
-from sweepkit.manifest import ManifestCorruptError, ManifestError, latest_records, read_manifest
+from sweepkit.manifest import (
+    ManifestCorruptError,
+    ManifestError,
+    latest_records,
+    read_manifest,
+    read_settings,
+    read_state,
+)
 from sweepkit.records import (
     FINISHED_STATUSES,
     HYDRA_DIR,
@@ -210,17 +217,50 @@ class Sweep:
     # ------------------------------------------------------------ files
     @cached_property
     def manifest(self) -> dict[str, Any] | None:
-        """``sweep_results.json`` as a dict; None when absent or corrupt (see :attr:`errors`)."""
+        """The manifest as of the whole log (:func:`sweepkit.manifest.read_state`); None when
+        absent or corrupt (see :attr:`errors`). A log cut short shows the file as it is."""
         path = self.path / RESULTS_NAME
         try:
-            return read_manifest(path, move_corrupt=False)
-        except (OSError, ManifestCorruptError) as exc:
-            reason = getattr(exc, "reason", None) or exc
+            return read_state(self.path)
+        except ManifestCorruptError as exc:
+            if exc.path.name != RESULTS_NAME:  # a bad line in the log: `verify` names it; show the file
+                return read_manifest(path, move_corrupt=False)
             self.errors.append(
-                f"{path} is corrupt ({reason}); run `sweepkit verify --repair "
+                f"{path} is corrupt ({exc.reason or exc}); run `sweepkit verify --repair "
                 f"{display_path(self.path)}` to rebuild it from {LOG_NAME}"
             )
+        except ManifestError:  # the log does not continue the file: `verify` names it
+            return read_manifest(path, move_corrupt=False)
+        except OSError as exc:
+            self.errors.append(f"{path} cannot be read ({exc})")
+        return None
+
+    @cached_property
+    def settings(self) -> SweepSettings:
+        """The sweep's metric(s), mode(s) and top_k (:func:`sweepkit._settings.resolve_settings`):
+        its own once a job registered, else its top-k callback's and sweeper's config, else
+        what its runs recorded."""
+        hydra = self._resolved("hydra") or {}
+        return resolve_settings(
+            stored=read_settings(self.path),
+            config=_topk_node(hydra),
+            sweeper=hydra,
+            records=[dict(read_run_record(job) or {}) for job in self.job_dirs[:5]],
+            default_metric="objective" if self.study is not None else "val_loss",
+        )
+
+    def _resolved(self, key: str) -> dict[str, Any] | None:
+        """A top-level node of the composed config, its interpolations resolved where they can be."""
+        from omegaconf import OmegaConf
+
+        node = self.config.get(key)
+        if not isinstance(node, dict):
             return None
+        try:
+            resolved = OmegaConf.to_container(OmegaConf.create(self.config)[key], resolve=True)
+        except Exception:  # a resolver only Hydra's running app has: keep it as written
+            return node
+        return cast("dict[str, Any]", resolved) if isinstance(resolved, dict) else None
 
     @cached_property
     def config(self) -> dict[str, Any]:
@@ -470,25 +510,15 @@ class Sweep:
 
     @property
     def metric_name(self) -> str:
-        return (
-            (self.manifest or {}).get("metric_name")
-            or _plain(self._cfg("objective"))
-            or _record_field(self.job_dirs, "metric_name")
-            or ("objective" if self.study is not None else "val_loss")
-        )
+        return self.settings.metric_name
 
     @property
     def mode(self) -> str:
-        mode = (self.manifest or {}).get("mode") or _plain(self._cfg("sweepkit", "mode"))
-        if mode not in ("min", "max"):
-            direction = _plain(self._cfg("hydra", "sweeper", "direction"))
-            mode = MODE_OF.get(str(direction), direction)
-        return mode if mode in ("min", "max") else "min"
+        return self.settings.mode
 
     @property
     def top_k(self) -> int:
-        value = (self.manifest or {}).get("top_k") or self._cfg("sweepkit", "top_k")
-        return value if isinstance(value, int) and value > 0 else 3
+        return self.settings.top_k
 
     @property
     def n_trials(self) -> int | None:
@@ -635,13 +665,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _record_field(job_dirs: list[Path], field: str) -> Any:
-    """``field`` of the first job record that has it (e.g. the metric a callback monitored)."""
-    for job in job_dirs[:5]:
-        record: dict[str, Any] = dict(read_run_record(job) or {})
-        if record.get(field):
-            return record[field]
-    return None
+def _topk_node(hydra: dict[str, Any]) -> dict[str, Any] | None:
+    """The top-k callback's settings in a ``hydra`` node: the ``hydra.callbacks`` entry whose
+    target is sweepkit's callback, else the sweeper's ``topk``."""
+    for node in (hydra.get("callbacks") or {}).values():
+        if isinstance(node, dict) and str(node.get("_target_", "")).endswith("TopKCallback"):
+            return node
+    topk = (hydra.get("sweeper") or {}).get("topk")
+    return topk if isinstance(topk, dict) else None
 
 
 def _plain(value: Any) -> Any:

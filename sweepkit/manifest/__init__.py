@@ -7,7 +7,8 @@ statuses live in :mod:`sweepkit.records`.
 from sweepkit.errors import ManifestCorruptError, ManifestError, SweepRunningError
 from sweepkit.manifest._files import is_the_recorded_file
 from sweepkit.manifest._jobs import job_dirs_started
-from sweepkit.manifest._manager import WRITE_EVERY, SweepManager, read_run_json, read_settings
+from sweepkit.manifest._manager import WRITE_EVERY, SweepManager
+from sweepkit.manifest._reads import read_run_json, read_settings, read_state
 from sweepkit.manifest._store import latest_records, read_log, read_manifest
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "read_manifest",
     "read_run_json",
     "read_settings",
+    "read_state",
 ]

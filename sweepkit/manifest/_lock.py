@@ -6,11 +6,13 @@ waiting, whether another process holds it now.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 #: ``flock(2)`` exists here; elsewhere the sweep lock is ``filelock.FileLock``.
 HAVE_FLOCK = sys.platform != "win32"
@@ -52,6 +54,25 @@ def make_lock(path: Path, kind: str | None, timeout: float) -> SweepLock:
     if not HAVE_FLOCK:
         return filelock.FileLock(path, timeout=timeout, poll_interval=0.001)
     return FlockLock(path, timeout)
+
+
+@contextlib.contextmanager
+def held(lock: SweepLock, log: logging.Logger) -> Iterator[None]:
+    """Hold ``lock``; a :class:`TimeoutError` that says who to look for when it is not granted."""
+    Path(lock.lock_file).parent.mkdir(parents=True, exist_ok=True)
+    log.debug("lock acquire %s", lock.lock_file)
+    try:
+        lock.acquire()
+    except TimeoutError as exc:
+        raise TimeoutError(
+            f"could not lock {lock.lock_file} within {lock.timeout} s; another "
+            "process holds it (raise lock_timeout, or check for a hung process)"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+        log.debug("lock release %s", lock.lock_file)
 
 
 class FlockLock:

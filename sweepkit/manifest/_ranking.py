@@ -20,9 +20,11 @@ at once, as a run outside the top k is for one metric.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar, cast
 
-from sweepkit.records import FINISHED_STATUSES, RANKED_STATUSES
+from sweepkit.records import FINISHED_STATUSES, RANKED_STATUSES, ManifestRecord
+
+Entry = TypeVar("Entry", bound=Mapping[str, Any])
 
 #: The prefix of the file names in ``best_models/``: ``rank_01_...`` or ``front_01_...``.
 RANK_PREFIX, FRONT_PREFIX = "rank", "front"
@@ -44,7 +46,7 @@ class Rule:
         self.prefix = FRONT_PREFIX if self.pareto else RANK_PREFIX
 
     # ---------------------------------------------------------------- one record
-    def rankable(self, record: dict[str, Any]) -> bool:
+    def rankable(self, record: Mapping[str, Any]) -> bool:
         """A ranked status, a checkpoint and a finite value for every metric."""
         if record["status"] not in RANKED_STATUSES or record.get("source_checkpoint") is None:
             return False
@@ -53,22 +55,22 @@ class Rule:
         values = record.get("metric_values")
         return isinstance(values, list) and len(values) == len(self.names) and all(map(_is_number, values))
 
-    def key(self, entry: dict[str, Any]) -> tuple[Any, ...]:
+    def key(self, entry: Mapping[str, Any]) -> tuple[Any, ...]:
         """Best first (the first metric, then the next), ties by registration order."""
         if not self.pareto:
             return (self.signs[0] * entry["metric_value"], entry["seq"])
         return (*self._point(entry), entry["seq"])
 
-    def _point(self, entry: dict[str, Any]) -> tuple[float, ...]:
+    def _point(self, entry: Mapping[str, Any]) -> tuple[float, ...]:
         return tuple(s * v for s, v in zip(self.signs, entry["metric_values"]))
 
-    def dominates(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def dominates(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         """Whether run ``a`` is no worse than ``b`` in every metric and better in one."""
         pa, pb = self._point(a), self._point(b)
         return all(x <= y for x, y in zip(pa, pb)) and pa != pb
 
     # ---------------------------------------------------------------- the manifest
-    def stays_out(self, doc: dict[str, Any], record: dict[str, Any]) -> bool:
+    def stays_out(self, doc: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
         """Whether ``record`` leaves ``doc``'s ranking as it is (the common, cheap case)."""
         run_id, top = record["run_id"], doc["top"]
         if any(e["run_id"] == run_id for e in top):
@@ -83,54 +85,54 @@ class Rule:
         return any(self.dominates(e, record) for e in front)
 
     def rank(
-        self, doc: dict[str, Any], record: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+        self, doc: Mapping[str, Any], record: ManifestRecord
+    ) -> tuple[list[ManifestRecord], list[ManifestRecord] | None]:
         """``(top, front)`` once ``record`` replaces its run's earlier entry (``front`` None
         for one metric)."""
         run_id = record["run_id"]
-        top = [e for e in doc["top"] if e["run_id"] != run_id]
+        top: list[ManifestRecord] = [e for e in doc["top"] if e["run_id"] != run_id]
         if not self.pareto:
             if self.rankable(record):
-                top.append(dict(record))
+                top.append(record.copy())
                 top.sort(key=self.key)
             return top[: self.top_k], None
-        front = [e for e in doc.get("front", ()) if e["run_id"] != run_id]
+        front: list[ManifestRecord] = [e for e in doc.get("front", ()) if e["run_id"] != run_id]
         if self.rankable(record) and not any(self.dominates(e, record) for e in front):
             front = [e for e in front if not self.dominates(record, e)]
             front.append(front_entry(record))
             front.sort(key=self.key)
             top = [e for e in top if not self.dominates(record, e)]
-            top.append(dict(record))
+            top.append(record.copy())
         return self.truncate(top, self.top_k), front
 
     def select(
-        self, records: Iterable[dict[str, Any]], has_file: Callable[[dict[str, Any]], bool]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+        self, records: Iterable[Entry], has_file: Callable[[Entry], bool]
+    ) -> tuple[list[Entry], list[ManifestRecord] | None]:
         """``(top, front)`` of a set of records computed afresh (repair): the ranking of the
         rankable ones whose checkpoint ``has_file``."""
         ranked = sorted((r for r in records if self.rankable(r)), key=self.key)
         if not self.pareto:
             return [r for r in ranked if has_file(r)][: self.top_k], None
-        front: list[dict[str, Any]] = []
+        front: list[Entry] = []
         for record in ranked:  # sorted: no later record dominates an earlier one
             if not any(self.dominates(e, record) for e in front):
                 front.append(record)
         top = self.truncate([r for r in front if has_file(r)], self.top_k)
         return top, [front_entry(r) for r in front]
 
-    def truncate(self, top: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    def truncate(self, top: Sequence[Entry], k: int) -> list[Entry]:
         """At most ``k`` entries, in the stable order: the best k for one metric, the most
         crowded dropped first for several (see the module docstring)."""
-        top = sorted(top, key=self.key)
+        kept = sorted(top, key=self.key)
         if not self.pareto:
-            return top[:k]
-        while len(top) > k:
-            distance = self.crowding(top)
-            drop = min(range(len(top)), key=lambda i: (distance[i], -top[i]["seq"]))
-            del top[drop]
-        return top
+            return kept[:k]
+        while len(kept) > k:
+            distance = self.crowding(kept)
+            drop = min(range(len(kept)), key=lambda i: (distance[i], -kept[i]["seq"]))
+            del kept[drop]
+        return kept
 
-    def crowding(self, entries: list[dict[str, Any]]) -> list[float]:
+    def crowding(self, entries: Sequence[Mapping[str, Any]]) -> list[float]:
         """NSGA-II crowding distance of each entry within ``entries``."""
         n = len(entries)
         distance = [0.0] * n
@@ -146,20 +148,12 @@ class Rule:
         return distance
 
 
-def front_entry(record: dict[str, Any]) -> dict[str, Any]:
+def front_entry(record: Mapping[str, Any]) -> ManifestRecord:
     """What the manifest's ``front`` keeps of a run."""
-    return {k: record.get(k) for k in _FRONT_FIELDS}
+    return cast(ManifestRecord, {k: record.get(k) for k in _FRONT_FIELDS})
 
 
-def rule_of(doc: dict[str, Any]) -> Rule:
-    """The ranking rule of a manifest (or of a manager's settings)."""
-    objectives = doc.get("objectives")
-    if objectives:
-        return Rule([o["name"] for o in objectives], [o["mode"] for o in objectives], doc["top_k"])
-    return Rule([doc["metric_name"]], [doc["mode"]], doc["top_k"])
-
-
-def well_formed(record: dict[str, Any]) -> bool:
+def well_formed(record: Mapping[str, Any]) -> bool:
     """A record the manager can fold: a run id, a known status and an integer seq."""
     return (
         isinstance(record.get("run_id"), str)
@@ -167,21 +161,3 @@ def well_formed(record: dict[str, Any]) -> bool:
         and isinstance(record.get("seq"), int)
         and not isinstance(record["seq"], bool)
     )
-
-
-def count(doc: dict[str, Any], record: dict[str, Any], previous: dict[str, Any] | None) -> bool:
-    """Fold a record into the counts; returns whether the sweep's labels changed."""
-    status, counts = record["status"], doc["counts"]
-    if previous is None:
-        doc["n_runs"] += 1
-    else:
-        prev = previous["status"]
-        counts[prev] = counts.get(prev, 1) - 1
-        if counts[prev] <= 0:
-            del counts[prev]
-    counts[status] = counts.get(status, 0) + 1
-    doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
-    if doc.get("labels") is None and isinstance(record.get("labels"), dict) and record["labels"]:
-        doc["labels"] = dict(record["labels"])  # the first run's: what the sweep trains
-        return True
-    return False

@@ -11,48 +11,59 @@ leaves it out, it is kept in ``kept_by_sweepkit/`` and the actions say so (invar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from sweepkit._io import atomic_write_text
 from sweepkit.errors import ManifestCorruptError
 from sweepkit.manifest import _files as files
+from sweepkit.manifest import _intake as intake
 from sweepkit.manifest import _store as store
-from sweepkit.manifest._jobs import job_dirs_with_records, job_record
+from sweepkit.manifest._document import Manifest, Settings, new_manifest
+from sweepkit.manifest._executor import Executor, SweepPaths
+from sweepkit.manifest._fold import count
+from sweepkit.manifest._jobs import job_dirs_with_records
 from sweepkit.manifest._ranking import well_formed
-from sweepkit.records import BEST_DIR, CHECKPOINT, LOG_NAME, RESULTS_NAME, RUN_RECORD, is_inside
-
-if TYPE_CHECKING:
-    from sweepkit.manifest._manager import SweepManager
+from sweepkit.records import BEST_DIR, CHECKPOINT, LOG_NAME, RESULTS_NAME, RUN_RECORD, ManifestRecord, is_inside
 
 _RANK_FIELDS = ("rank", "checkpoint", "config")
 
 
-def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> dict[str, Any]:
-    """Rebuild and save ``sweep_results.json`` (full) under the caller's lock; return it.
+def rebuild(
+    paths: SweepPaths,
+    settings: Settings,
+    top_k_given: bool,
+    executor: Executor,
+    actions: list[str],
+    *,
+    scan_jobs: bool,
+) -> tuple[Manifest, Settings]:
+    """Rebuild and save ``sweep_results.json`` (full) under the caller's lock; return it and
+    the settings it ranks by (a sweep whose ``top_k`` no file records, and that the caller did
+    not give (``top_k_given``), keeps as many checkpoints as ``best_models/`` holds ranked).
 
     ``scan_jobs`` adds the jobs' ``run.json`` records as a source (an explicit repair, when no
     job runs); recovery inside a registration leaves them to the jobs' own hooks.
     """
-    m = manager
     old = None
     try:
-        old = store.read_manifest(m.results_path)
+        old = store.read_manifest(paths.results)
     except ManifestCorruptError as exc:
         actions.append(f"kept corrupt {exc.path.name} aside as {exc.kept_as}")
     n_actions = len(actions)
-    logged = _readable_log(m.log_path, actions)
+    logged = _readable_log(paths.log, actions)
     dropped = len(actions) > n_actions and any("dropped" in a for a in actions[n_actions:])
-    if m.log_path.exists():
-        m._unflushed = True  # a killed process may have left it unflushed
-        m._flush_log()
-    log_size = m._log_size()
+    if paths.log.exists():
+        executor.replayed()  # a killed process may have left it unflushed
+        executor.flush_log()
+    log_size = store.file_size(paths.log)
     expected = ((old or {}).get("log") or {}).get("size", 0)
-    existing = _listdir(m.best_dir)
+    existing = _listdir(paths.best_dir)
     ranked_files = sorted(
         n
         for n in existing  # rank-named or staged (being promoted)
@@ -68,10 +79,10 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             "what to keep"
         )
     n_ranked = sum(owner[0] == "label" for n in ranked_files if (owner := files.owner_of(n)))
-    if old is None and not m.settings_path.exists() and m._requested["top_k"] is None and n_ranked > m.top_k:
-        m.top_k = n_ranked
-        actions.append(f"top_k unknown: kept {m.top_k}, the number of ranked files in {BEST_DIR}/")
-    top_k, rule = m.top_k, m._rule()
+    if old is None and not paths.settings.exists() and not top_k_given and n_ranked > settings.top_k:
+        settings = dataclasses.replace(settings, top_k=n_ranked)
+        actions.append(f"top_k unknown: kept {n_ranked}, the number of ranked files in {BEST_DIR}/")
+    top_k, rule = settings.top_k, settings.rule()
 
     # ---- every source's records, latest per run id
     sources: dict[str, dict[str, dict[str, Any]]] = {LOG_NAME: {}}
@@ -85,23 +96,9 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
     sources[RESULTS_NAME] = listed
     if scan_jobs:
         jobs: dict[str, dict[str, Any]] = {}
-        for job_dir in job_dirs_with_records(m.sweep_dir):
-            fields = job_record(m.sweep_dir, job_dir.absolute(), keep_missing=True)
-            args = [
-                fields.pop(k)
-                for k in ("run_id", "run_name", "metric_value", "model_path", "config_path", "best_epoch", "status")
-            ]
-            fields["metric_value"] = args[2]
-            m._pick_values(fields)
-            raw = fields.pop("metric_value")
-            try:
-                values = m._values(args[0], raw)
-            except ValueError:  # a run.json of another metric setting: record it unranked
-                values = [None] * len(m.metric_names)
-            record = m._make_record(args[0], args[1], raw, values, args[3], args[4], args[5], args[6], fields)
-            record["registered_at"] = (job_dir / RUN_RECORD).stat().st_mtime  # as old as it is
-            record["source_id"] = files.fingerprint(record["source_checkpoint"])  # None: no file
-            jobs[record["run_id"]] = record
+        for job_dir in job_dirs_with_records(paths.sweep_dir):
+            job = intake.job_log_record(settings, paths.sweep_dir, job_dir.absolute())
+            jobs[job["run_id"]] = dict(job)
         sources[RUN_RECORD] = jobs
 
     # A whole log decides; the others fill in runs it lacks. Otherwise the newest registered
@@ -131,12 +128,12 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         if not isinstance(record.get("seq"), int) or record["seq"] in seqs:
             record["seq"], next_seq = next_seq, next_seq + 1
         seqs.add(record["seq"])
-        store.append_record(m.log_path, record, fsync=False)
+        store.append_record(paths.log, record, fsync=False)
         restored[origin[rid]] = restored.get(origin[rid], 0) + 1
         if origin[rid] == RUN_RECORD:
             actions.append(f"registered unreported job {rid} ({record['status']}) from its run.json")
     if restored:
-        store.flush_file(m.log_path)
+        store.flush_file(paths.log)
         if restored.get(RESULTS_NAME):
             actions.append(f"restored {restored[RESULTS_NAME]} run record(s) to {LOG_NAME} from {RESULTS_NAME}")
 
@@ -153,12 +150,12 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
             *files.guess_names(existing, {"run_name": record["run_name"], "key": run_key}, CHECKPOINT),
         ]
         for name in names:
-            if name in existing and files.is_checkpoint_file(m.best_dir / name):
-                if not whole and not files.is_the_recorded_file(m.best_dir / name, record):
+            if name in existing and files.is_checkpoint_file(paths.best_dir / name):
+                if not whole and not files.is_the_recorded_file(paths.best_dir / name, record):
                     newer_file[rid] = name  # a later registration whose record was lost
                     return None
                 return ("best", name)
-        own = _own_checkpoint(m.sweep_dir, record)
+        own = _own_checkpoint(paths.sweep_dir, record)
         if own and files.is_checkpoint_file(own) and files.is_the_recorded_file(own, record):
             if own != record.get("source_checkpoint"):
                 moved.add(rid)  # the moved-sweep rule: a guess, so nothing ranked is deleted for it
@@ -194,22 +191,18 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         )
 
     # ---- the new manifest
-    doc = m._new_doc()
+    doc = new_manifest(str(paths.sweep_dir), settings)
     if old:
-        doc.update({k: old[k] for k in ("created_at", "disk", "labels") if k in old})
-    doc["top_k"] = top_k
-    shutil.rmtree(m.marker_dir, ignore_errors=True)
+        doc.update({k: old[k] for k in ("created_at", "disk", "labels") if k in old})  # type: ignore[typeddict-item]
+    shutil.rmtree(paths.markers, ignore_errors=True)
     for record in merged.values():
-        store.mark_registered(m.marker_dir, files.run_key(record["run_id"]))
-        doc["counts"][record["status"]] = doc["counts"].get(record["status"], 0) + 1
-        doc["next_seq"] = max(doc["next_seq"], record["seq"] + 1)
-        if doc.get("labels") is None and isinstance(record.get("labels"), dict) and record["labels"]:
-            doc["labels"] = dict(record["labels"])
-    doc["n_runs"] = len(merged)
+        store.mark_registered(paths.markers, files.run_key(record["run_id"]))
+        count(doc, cast("ManifestRecord", record), None)  # the fold's counts; the ranking is chosen below
     if "front" in doc:
         doc["front"] = rule.select(merged.values(), lambda record: True)[1] or []
-    doc["log"]["size"] = m._log_size()
-    top, fresh = [], set()
+    doc["log"]["size"] = store.file_size(paths.log)
+    top: list[dict[str, Any]] = []
+    fresh = set()
     for rid in chosen:
         record, (kind, found) = merged[rid], where[rid]
         entry = dict(record, checkpoint=None, config=None)
@@ -225,24 +218,25 @@ def rebuild(manager: "SweepManager", actions: list[str], *, scan_jobs: bool) -> 
         top.append(entry)
     # Where the moved-sweep rule placed a run, no file a record ranked is deleted: kept aside.
     keep = files.run_marks([merged[rid] for rid in (merged if moved else undecided)])
-    actions += m._sync(
+    actions += executor.place(
         doc,
-        top,
+        cast("list[ManifestRecord]", top),
         fresh,
-        also=list(merged.values()),
+        settings,
+        also=cast("list[ManifestRecord]", list(merged.values())),
         keep=keep,
         why_kept="a surviving record ranks its run, or no known run uses it",
     )
     ranked = {e["run_id"] for e in doc["top"]}
     for rid, record in merged.items():
-        source = _own_checkpoint(m.sweep_dir, record)
+        source = _own_checkpoint(paths.sweep_dir, record)
         if rid in ranked or rid in undecided or not source or not files.is_the_recorded_file(source, record):
             continue  # ranked, undecided, or a newer file of the same job: not this record's
-        m._delete_checkpoint(doc, Path(source))
-        actions.append(f"delete checkpoint {source} (not {m._kept_by()})")
+        executor.delete_checkpoint(doc, Path(source), settings)
+        actions.append(f"delete checkpoint {source} (not {settings.kept_by()})")
     actions.append(f"rebuilt {RESULTS_NAME} ({doc['n_runs']} runs, top {len(doc['top'])})")
-    m._save(doc, full=True)
-    return doc
+    executor.save(doc, full=True)
+    return doc, settings
 
 
 def _listdir(path: Path) -> set[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -13,7 +12,7 @@ import yaml
 
 from sweepkit._eta import describe, eta_seconds
 from sweepkit._io import atomic_write_text
-from sweepkit.records import OPTIMIZATION_RESULTS, RESULTS_NAME, read_run_record
+from sweepkit.records import OPTIMIZATION_RESULTS, read_run_record
 
 if TYPE_CHECKING:
     import optuna
@@ -71,9 +70,11 @@ def _values(study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> str:
 
 def read_top_k(sweep_dir: Path, limit: int = 5) -> list[dict[str, Any]]:
     """Entries of the manifest's ranking, or [] while it is missing or mid-write."""
+    from sweepkit.manifest import read_state
+
     try:
-        data = json.loads((sweep_dir / RESULTS_NAME).read_text())
-    except (OSError, ValueError):
+        data = read_state(sweep_dir)
+    except Exception:  # a reader: the manager names the problem when it writes
         return []
     top = data.get("top") if isinstance(data, dict) else None
     if not isinstance(top, list):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweepkit.records import RESULTS_NAME, read_run_record
+from sweepkit.records import read_run_record
 
 if TYPE_CHECKING:
     import optuna
@@ -75,10 +75,10 @@ class TrialAttrs:
 
     def top(self) -> list[dict[str, Any]]:
         """The manifest's current top list, reduced to what the study shows ([] if unreadable)."""
-        from sweepkit.manifest import read_manifest
+        from sweepkit.manifest import read_state
 
         try:
-            doc = read_manifest(self.sweep_dir / RESULTS_NAME, move_corrupt=False)
+            doc = read_state(self.sweep_dir)
         except Exception:
             return []
         entries = doc.get("top") if isinstance(doc, dict) else None
