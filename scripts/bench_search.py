@@ -404,13 +404,14 @@ def pruning_methods(epochs: int) -> dict[str, Callable[[int], tuple[Any, Any]]]:
 
 @dataclass
 class Problem:
-    """A multi-fidelity problem: the search space, each configuration's learning curve (one value
-    per epoch, lower is better; a run is scored by its best epoch) and the best score there is."""
+    """A multi-fidelity problem: the search space, a new run's map from a configuration to its
+    learning curve (one value per epoch, lower is better; a run is scored by its best epoch) and
+    the best score there is."""
 
     name: str
     epochs: int
     distributions: dict[str, Any]
-    curve: Callable[[dict[str, Any]], list[float]]
+    new_run: Callable[[], Callable[[dict[str, Any]], list[float]]]
     optimum: float
 
 
@@ -421,15 +422,19 @@ def hartmann_problem(epochs: int = 27) -> Problem:
         name=f"hartmann6 ({epochs} epochs)",
         epochs=epochs,
         distributions={f"x{i}": optuna.distributions.FloatDistribution(0.0, 1.0) for i in range(6)},
-        curve=lambda p: [hartmann6(np.array([p[f"x{i}"] for i in range(6)]), e / epochs) for e in range(1, epochs + 1)],
+        new_run=lambda: (
+            lambda p: [hartmann6(np.array([p[f"x{i}"] for i in range(6)]), e / epochs) for e in range(1, epochs + 1)]
+        ),
         optimum=HARTMANN_MIN,
     )
 
 
 def recorded_problem(path: Path, model: str) -> Problem:
     """A model's recorded curves (``scripts/record_wind_curves.py``): a proposed configuration
-    trains as the nearest recorded one (numeric parameters scaled to [0, 1], log-scaled when they
-    span two decades; a categorical mismatch counts 1)."""
+    trains as the nearest recorded one that this run has not trained yet (numeric parameters
+    scaled to [0, 1], log-scaled when they span two decades; a categorical mismatch counts 1), so
+    a sampler that proposes near its best keeps learning instead of replaying one record; once
+    every record was trained, the nearest of all."""
     import optuna
 
     doc = json.loads(path.read_text())
@@ -461,14 +466,24 @@ def recorded_problem(path: Path, model: str) -> Problem:
     labels = [[str(r["params"][n]) for n in names] for r in rows]
     curves = [r["val_loss"] for r in rows]
 
-    def curve(params: dict[str, Any]) -> list[float]:
-        x = np.array([scaled(n, params[n]) for n in names])
-        mismatch = np.array([[a != str(params[n]) for a, n in zip(row, names)] for row in labels], dtype=float)
-        categorical = [isinstance(dists[n], optuna.distributions.CategoricalDistribution) for n in names]
-        distance = np.where(categorical, mismatch, (points - x) ** 2).sum(axis=1)
-        return list(curves[int(np.argmin(distance))])
+    categorical = [isinstance(dists[n], optuna.distributions.CategoricalDistribution) for n in names]
 
-    return Problem(f"wind/{model}", int(doc["epochs"]), dists, curve, min(min(c) for c in curves))
+    def new_run() -> Callable[[dict[str, Any]], list[float]]:
+        trained = np.zeros(len(rows), dtype=bool)
+
+        def curve(params: dict[str, Any]) -> list[float]:
+            x = np.array([scaled(n, params[n]) for n in names])
+            mismatch = np.array([[a != str(params[n]) for a, n in zip(row, names)] for row in labels], dtype=float)
+            distance = np.where(categorical, mismatch, (points - x) ** 2).sum(axis=1)
+            if not trained.all():
+                distance[trained] = np.inf
+            index = int(np.argmin(distance))
+            trained[index] = True
+            return list(curves[index])
+
+        return curve
+
+    return Problem(f"wind/{model}", int(doc["epochs"]), dists, new_run, min(min(c) for c in curves))
 
 
 def run_pruning(problem: Problem, method: str, seed: int, budget_trials: int) -> list[tuple[float, float]]:
@@ -483,9 +498,10 @@ def run_pruning(problem: Problem, method: str, seed: int, budget_trials: int) ->
     # Hyperband's brackets follow a hash of the study's name: a fixed name makes a run reproducible
     study = optuna.create_study(sampler=sampler, pruner=pruner, study_name=f"{problem.name} {method} {seed}")
     spent, best, out = 0, math.inf, []
+    curve = problem.new_run()
     while spent < budget_trials * epochs:
         trial = study.ask(problem.distributions)
-        values = problem.curve(trial.params)
+        values = curve(trial.params)
         for epoch, value in enumerate(values, 1):
             spent += 1
             trial.report(value, epoch)

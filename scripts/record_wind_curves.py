@@ -4,6 +4,8 @@ each trained for every epoch, with its validation loss and time per epoch.
 
     python scripts/record_wind_curves.py                       # about 45 minutes on 2 cores
     python scripts/record_wind_curves.py --trials 10 --epochs 3 --out /tmp/curves.json   # a smoke test
+    python scripts/record_wind_curves.py --seed 1 --out more.json && \
+        python scripts/record_wind_curves.py --append more.json   # more configurations in the same file
 
 It runs one random-search sweep per model (``sweeper=random``, no pruning, one torch thread, each
 search space of ``conf/search_space/``) and writes ``benchmarks/data/wind_curves.json``:
@@ -60,7 +62,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default="linear,dmixer")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--append", type=Path, metavar="FILE",
+        help="add FILE's curves (another recording, e.g. another --seed) to --out instead of recording",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.append:
+        return append(args.append, args.out)
     start = time.perf_counter()
     models = {}
     with tempfile.TemporaryDirectory(prefix="sweepkit-curves-") as scratch:
@@ -78,6 +86,26 @@ def main() -> int:
     }
     args.out.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
     print(f"wrote {args.out} in {doc['seconds']} s")
+    return 0
+
+
+def append(extra: Path, out: Path) -> int:
+    """Add ``extra``'s curves to ``out`` (same epochs; a configuration ``out`` has is not added twice)."""
+    doc, more = json.loads(out.read_text()), json.loads(extra.read_text())
+    if doc["epochs"] != more["epochs"]:
+        print(
+            f"error: {extra} has {more['epochs']} epochs, {out} {doc['epochs']}; record with --epochs {doc['epochs']}"
+        )
+        return 2
+    for model, rows in more["models"].items():
+        have = doc["models"].setdefault(model, [])
+        seen = {json.dumps(r["params"], sort_keys=True) for r in have}
+        have += [r for r in rows if json.dumps(r["params"], sort_keys=True) not in seen]
+    doc["command"] = " && ".join([doc["command"], more["command"]])
+    doc["seconds"] = doc.get("seconds", 0) + more.get("seconds", 0)
+    out.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    counts = ", ".join(f"{m} {len(r)}" for m, r in doc["models"].items())
+    print(f"wrote {out}: {counts} curves")
     return 0
 
 

@@ -53,18 +53,26 @@ def sweeper_metric_names(hydra_cfg: Any, modes: list[str] | None, value: Any) ->
     return [f"value{i}" for i in range(len(modes))]
 
 
-#: A new sweep's defaults: the metric of a job that records nothing but its return value is
-#: ``objective`` (the hooks' and the study's name for it); ``min``; 3 checkpoints.
-DEFAULT_MODE, DEFAULT_TOP_K = "min", 3
+#: A new sweep's defaults (the manifest's): its metric, mode and number of checkpoints kept.
+DEFAULT_METRIC, DEFAULT_MODE, DEFAULT_TOP_K = "val_loss", "min", 3
 
 
 @dataclass(frozen=True)
-class SweepSettings:
-    """What a sweep ranks by: its metric names, one mode (min/max) each, and ``top_k``."""
+class Settings:
+    """What a sweep ranks by: its metrics, one mode each, and how many checkpoints it keeps."""
 
-    names: list[str]
-    modes: list[str]
-    top_k: int
+    names: tuple[str, ...] = (DEFAULT_METRIC,)
+    modes: tuple[str, ...] = (DEFAULT_MODE,)
+    top_k: int = DEFAULT_TOP_K
+
+    def __post_init__(self) -> None:
+        if len(self.modes) == 1 and len(self.names) > 1:
+            object.__setattr__(self, "modes", self.modes * len(self.names))
+        if len(self.modes) != len(self.names):
+            raise ValueError(
+                f"mode {list(self.modes)!r} has {len(self.modes)} entries for {len(self.names)} metrics "
+                f"{list(self.names)!r}: give one mode, or one per metric"
+            )
 
     @property
     def metric_name(self) -> str:
@@ -73,6 +81,14 @@ class SweepSettings:
     @property
     def mode(self) -> str:
         return self.modes[0]
+
+    @property
+    def pareto(self) -> bool:
+        return len(self.names) > 1
+
+    def kept_by(self) -> str:
+        """What keeps a checkpoint, in words: ``in top 3`` or ``on the front (top 3)``."""
+        return f"on the front (top {self.top_k})" if self.pareto else f"in top {self.top_k}"
 
 
 def resolve_settings(
@@ -84,7 +100,7 @@ def resolve_settings(
     records: Iterable[Mapping[str, Any]] = (),
     value: Any = None,
     default_metric: str = "objective",
-) -> SweepSettings:
+) -> Settings:
     """Each setting from the first source that has it, in this order:
 
     1. ``explicit``: what a caller set (``metric_name``, ``mode``, ``top_k``; a name or mode may
@@ -95,7 +111,7 @@ def resolve_settings(
     4. ``sweeper``: Hydra's ``hydra`` node (its sweeper's ``direction`` and ``metric_names``),
        with ``value``, the job's return value, naming several metrics by its keys;
     5. ``records``: the first run record that names a ``metric_name`` / ``mode``;
-    6. the defaults: ``default_metric``, ``min``, 3.
+    6. the defaults: ``default_metric`` (``objective``: a job's return value), ``min``, 3.
 
     One mode stands for every metric; a list of modes of another length than the names keeps
     its first; what is not a direction reads as ``min`` (callers check what users write).
@@ -111,7 +127,7 @@ def resolve_settings(
     if len(modes) != len(names):
         modes = modes[:1] * len(names)
     top_k = next((int(layer["top_k"]) for layer in layers if _is_top_k(layer.get("top_k"))), DEFAULT_TOP_K)
-    return SweepSettings([str(n) for n in names], modes, top_k)
+    return Settings(tuple(str(n) for n in names), tuple(modes), top_k)
 
 
 def _stored_layer(stored: Mapping[str, Any]) -> dict[str, Any]:

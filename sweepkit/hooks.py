@@ -140,7 +140,7 @@ class TopKCallback(Callback):
             stored = {}
         explicit = {"metric_name": self.metric_name, "mode": self.mode}
         settings = resolve_settings(explicit=explicit, stored=stored, sweeper=hydra_cfg, records=[record], value=value)
-        return settings.names, settings.modes
+        return list(settings.names), list(settings.modes)
 
     # -------------------------------------------------------------- per job (worker)
     def _acts_in(self, config: DictConfig) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from sweepkit._liveness import RECENT_S
-from sweepkit._settings import SweepSettings, resolve_settings
+from sweepkit._settings import Settings, resolve_settings
 from sweepkit.errors import CliError
 from sweepkit.manifest import (
     ManifestCorruptError,
@@ -236,7 +236,7 @@ class Sweep:
         return None
 
     @cached_property
-    def settings(self) -> SweepSettings:
+    def settings(self) -> Settings:
         """The sweep's metric(s), mode(s) and top_k (:func:`sweepkit._settings.resolve_settings`):
         its own once a job registered, else its top-k callback's and sweeper's config, else
         what its runs recorded."""

@@ -7,18 +7,16 @@ a :class:`Manifest` (:mod:`sweepkit.manifest._fold`), and only the executor
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Sequence, TypedDict
 
 from sweepkit._io import check_mode
+from sweepkit._settings import DEFAULT_METRIC, DEFAULT_MODE, DEFAULT_TOP_K, Settings
 from sweepkit.errors import ManifestError
 from sweepkit.manifest._ranking import Rule
 from sweepkit.records import LOG_NAME, MANIFEST_FORMAT, ManifestRecord
-
-#: How many checkpoints a new sweep keeps, what it ranks and which way.
-DEFAULT_TOP_K, DEFAULT_METRIC, DEFAULT_MODE = 3, "val_loss", "min"
 
 
 class Disk(TypedDict):
@@ -65,45 +63,10 @@ class Manifest(_Fields, total=False):
     runs: list[ManifestRecord]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What a sweep ranks by: its metrics, one mode each, and how many checkpoints it keeps."""
-
-    names: tuple[str, ...] = (DEFAULT_METRIC,)
-    modes: tuple[str, ...] = (DEFAULT_MODE,)
-    top_k: int = DEFAULT_TOP_K
-
-    def __post_init__(self) -> None:
-        if len(self.modes) == 1 and len(self.names) > 1:
-            object.__setattr__(self, "modes", self.modes * len(self.names))
-        if len(self.modes) != len(self.names):
-            raise ValueError(
-                f"mode {list(self.modes)!r} has {len(self.modes)} entries for {len(self.names)} metrics "
-                f"{list(self.names)!r}: give one mode, or one per metric"
-            )
-
-    @property
-    def metric_name(self) -> str:
-        return self.names[0]
-
-    @property
-    def mode(self) -> str:
-        return self.modes[0]
-
-    @property
-    def pareto(self) -> bool:
-        return len(self.names) > 1
-
-    def rule(self) -> Rule:
-        return self._rule
-
-    @cached_property
-    def _rule(self) -> Rule:  # built once per settings: every fold asks for it
-        return Rule(self.names, self.modes, self.top_k)
-
-    def kept_by(self) -> str:
-        """What keeps a checkpoint, in words: ``in top 3`` or ``on the front (top 3)``."""
-        return f"on the front (top {self.top_k})" if self.pareto else f"in top {self.top_k}"
+@functools.lru_cache(maxsize=64)
+def rule_of(settings: Settings) -> Rule:
+    """The ranking rule of a sweep's settings (built once per settings: every fold asks for it)."""
+    return Rule(settings.names, settings.modes, settings.top_k)
 
 
 @dataclass(frozen=True)
@@ -223,7 +186,7 @@ def top_k_plan(doc: Manifest, top_k: int) -> list[str]:
     if top_k >= old:
         return [f"top_k {old} -> {top_k}: nothing is deleted (checkpoints deleted earlier cannot come back)"]
     plan = [f"top_k {old} -> {top_k}"]
-    kept = {e["run_id"] for e in settings_of(doc).rule().truncate(doc["top"], top_k)}
+    kept = {e["run_id"] for e in rule_of(settings_of(doc)).truncate(doc["top"], top_k)}
     names = ",".join(settings_of(doc).names)
     for entry in doc["top"]:
         if entry["run_id"] not in kept:

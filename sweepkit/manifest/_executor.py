@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import AbstractSet, Any, Sequence, cast
 
 from sweepkit._io import atomic_write_text
+from sweepkit._settings import Settings
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
-from sweepkit.manifest._document import Manifest, Settings, brief, summary_dict
+from sweepkit.manifest._document import Manifest, brief, rule_of, summary_dict
 from sweepkit.manifest._fold import Plan
 from sweepkit.records import (
     BEST_DIR,
@@ -192,7 +193,7 @@ class Executor:
             actions,
             deletable,
             why_kept or "no run this sweep knows of uses it",
-            settings.rule().prefix,
+            rule_of(settings).prefix,
         )
         doc["disk"]["reclaimed_bytes"] += freed
         doc["disk"]["deleted_checkpoints"] += deleted

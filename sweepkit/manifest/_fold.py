@@ -11,7 +11,8 @@ import copy
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from sweepkit.manifest._document import Manifest, Settings
+from sweepkit._settings import Settings
+from sweepkit.manifest._document import Manifest, rule_of
 from sweepkit.records import ManifestRecord
 
 
@@ -61,7 +62,7 @@ def fold(
     state = copy.copy(doc)
     state["counts"], state["disk"] = dict(doc["counts"]), copy.copy(doc["disk"])
     changed = count(state, record, previous)
-    rule = settings.rule()
+    rule = rule_of(settings)
     run_id, old_top = record["run_id"], doc["top"]
     in_top = False
     top = old_top

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from sweepkit._io import finite, jsonable
+from sweepkit._settings import Settings
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
-from sweepkit.manifest._document import Manifest, Settings
+from sweepkit.manifest._document import Manifest
 from sweepkit.manifest._jobs import job_record
 from sweepkit.records import FINISHED_STATUSES, RANKED_STATUSES, RUN_RECORD, ManifestRecord, read_run_record
 

@@ -28,6 +28,7 @@ from sweepkit.manifest._document import (
     new_manifest,
     refuse_conflict,
     resolve,
+    rule_of,
     stored_settings,
     top_k_plan,
 )
@@ -138,7 +139,7 @@ class SweepManager:
             record["seq"] = prev["seq"] if prev else doc["next_seq"]
             if new.may_be_staged:
                 intake.keep_staged_file(doc, record, prev, self.best_dir)
-            rule = self.settings.rule()
+            rule = rule_of(self.settings)
             in_top = not rule.stays_out(doc, record) and any(  # the common case: no ranking
                 e["run_id"] == run_id for e in rule.rank(doc, record)[0]
             )
@@ -290,7 +291,7 @@ class SweepManager:
             doc["top_k"] = top_k
             self.settings = dataclasses.replace(self.settings, top_k=top_k)
             self._executor.flush_log()
-            self._executor.place(doc, self.settings.rule().truncate(doc["top"], top_k), set(), self.settings)
+            self._executor.place(doc, rule_of(self.settings).truncate(doc["top"], top_k), set(), self.settings)
             self._executor.save(doc, full=True)
             self._executor.write_settings(doc)
             self._executor.write_summary(doc)

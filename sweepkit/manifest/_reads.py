@@ -11,10 +11,11 @@ import os
 from pathlib import Path
 from typing import Any, cast
 
+from sweepkit._settings import Settings
 from sweepkit.errors import ManifestError
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _store as store
-from sweepkit.manifest._document import Manifest, Settings, new_manifest, settings_of
+from sweepkit.manifest._document import Manifest, new_manifest, rule_of, settings_of
 from sweepkit.manifest._executor import SweepPaths, located
 from sweepkit.manifest._fold import Plan, replay
 from sweepkit.records import ManifestRecord, read_run_record, with_ranks
@@ -62,7 +63,7 @@ def state(paths: SweepPaths, settings: Settings) -> Manifest:
         )
     if log_size > known:
         records, end = logged_records(paths, known)
-        prefix = settings_of(doc).rule().prefix
+        prefix = rule_of(settings_of(doc)).prefix
 
         def look(folded: Manifest, plan: Plan) -> Manifest:
             if plan.top is not None:  # where the ranked files are now; nothing moves

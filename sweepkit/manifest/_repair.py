@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from sweepkit._io import atomic_write_text
+from sweepkit._settings import Settings
 from sweepkit.errors import ManifestCorruptError
 from sweepkit.manifest import _files as files
 from sweepkit.manifest import _intake as intake
 from sweepkit.manifest import _store as store
-from sweepkit.manifest._document import Manifest, Settings, new_manifest
+from sweepkit.manifest._document import Manifest, new_manifest, rule_of
 from sweepkit.manifest._executor import Executor, SweepPaths
 from sweepkit.manifest._fold import count
 from sweepkit.manifest._jobs import job_dirs_with_records
@@ -82,7 +83,7 @@ def rebuild(
     if old is None and not paths.settings.exists() and not top_k_given and n_ranked > settings.top_k:
         settings = dataclasses.replace(settings, top_k=n_ranked)
         actions.append(f"top_k unknown: kept {n_ranked}, the number of ranked files in {BEST_DIR}/")
-    top_k, rule = settings.top_k, settings.rule()
+    top_k, rule = settings.top_k, rule_of(settings)
 
     # ---- every source's records, latest per run id
     sources: dict[str, dict[str, dict[str, Any]]] = {LOG_NAME: {}}
