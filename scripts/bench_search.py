@@ -107,6 +107,8 @@ def indices_of(table: Table, params: dict[str, Any]) -> dict[str, int]:
 
 #: ``--candidate KEY=VALUE,...``: settings of the ``sweepkit_tpe`` node tried as "sweepkit candidate"
 CANDIDATE: dict[str, Any] = {}
+#: sweepkit_hyperband settings that `pruning` tries as "sweepkit candidate" (``--pruner-candidate``)
+PRUNER_CANDIDATE: dict[str, Any] = {}
 
 
 def sweepkit_sampler(preset: str, seed: int, changes: dict[str, Any] | None = None) -> Any:
@@ -385,12 +387,16 @@ def pruning_methods(epochs: int) -> dict[str, Callable[[int], tuple[Any, Any]]]:
     from sweepkit.sweeper._pruned import estimate_pruned
     from sweepkit.sweeper.config import HyperbandPrunerConfig
 
-    def sweepkit_hyperband(seed: int) -> tuple[Any, Any]:
-        pruner = build_pruner(OmegaConf.structured(HyperbandPrunerConfig(max_resource=epochs)))
-        return estimate_pruned(sweepkit_sampler("hyperband", seed)), pruner
+    def sweepkit_hyperband(seed: int, changes: dict[str, Any] | None = None, sampler: Any = None) -> tuple[Any, Any]:
+        shipped = OmegaConf.to_container(OmegaConf.structured(HyperbandPrunerConfig(max_resource=epochs)))
+        pruner = build_pruner(OmegaConf.merge(shipped, changes or {}))  # type: ignore[arg-type]
+        return estimate_pruned(sweepkit_sampler("hyperband", seed, sampler)), pruner
 
     tpe = optuna.samplers.TPESampler
+    tried = PRUNER_CANDIDATE or CANDIDATE  # --pruner-candidate and --candidate (the sampler's) together
+    candidate = {"sweepkit candidate": lambda s: sweepkit_hyperband(s, PRUNER_CANDIDATE, CANDIDATE)} if tried else {}
     return {
+        **candidate,
         "sweepkit hyperband": sweepkit_hyperband,
         "TPE + median": lambda s: (tpe(seed=s), optuna.pruners.MedianPruner()),
         "TPE + SHA": lambda s: (tpe(seed=s), optuna.pruners.SuccessiveHalvingPruner()),
@@ -525,7 +531,7 @@ def _pruning_job(job: tuple[str, int, int]) -> tuple[str, int, list[tuple[float,
 
 def pruning(problem: Problem, seeds: int, budgets: list[int], processes: int) -> dict:
     """Median regret (over seeds) of each policy at each budget in full-trial equivalents, and the
-    budget each needs to reach no-pruning TPE's regret at its largest budget."""
+    budget at which its median regret first reaches no-pruning TPE's at the largest budget."""
     methods = list(pruning_methods(problem.epochs))
     _PROBLEM[:] = [problem]  # the forked workers inherit it
     jobs = [(m, seed, max(budgets)) for m in methods for seed in range(seeds)]
@@ -537,12 +543,14 @@ def pruning(problem: Problem, seeds: int, budgets: list[int], processes: int) ->
     def regret_at(trace: list[tuple[float, float]], budget: float) -> float:
         return min((r for spent, r in trace if spent <= budget), default=math.inf)
 
-    table = {m: {b: statistics.median(regret_at(t, b) for t in ts) for b in budgets} for m, ts in traces.items()}
+    def median_at(ts: list[list[tuple[float, float]]], budget: float) -> float:
+        return statistics.median(regret_at(t, budget) for t in ts)
+
+    table = {m: {b: median_at(ts, b) for b in budgets} for m, ts in traces.items()}
     target = table["TPE, no pruning"][max(budgets)]
-    reach = {}
-    for m, ts in traces.items():
-        firsts = [next((spent for spent, r in t if r <= target), math.inf) for t in ts]
-        reach[m] = statistics.median(firsts)
+    grid = [step / 4 for step in range(1, 4 * max(budgets) + 1)]  # every quarter of a full trial
+    # the budget at which a policy's median regret (over seeds) first reaches the target
+    reach = {m: next((b for b in grid if median_at(ts, b) <= target), math.inf) for m, ts in traces.items()}
     return {"problem": problem.name, "epochs": problem.epochs, "seeds": seeds, "budgets": budgets,
             "median_regret": table, "reach_target": reach, "target": target}  # fmt: skip
 
@@ -595,7 +603,12 @@ def main() -> int:
         "--candidate", default="", metavar="KEY=VALUE,...",
         help="sweepkit_tpe settings for `sweepkit candidate`, e.g. multivariate=null,n_startup_trials=10",
     )  # fmt: skip
+    parser.add_argument(
+        "--pruner-candidate", default="", metavar="KEY=VALUE,...",
+        help="sweepkit_hyperband settings `pruning` tries beside the preset, e.g. reduction_factor=3",
+    )  # fmt: skip
     parser.add_argument("--tasks", default="", help="only these tasks (suite/dataset, comma-separated)")
+    parser.add_argument("--problems", default="", help="`pruning` only on these (hartmann, linear, dmixer)")
     parser.add_argument("--processes", type=int, default=2, help="processes running the methods (default 2)")
     parser.add_argument("--out", type=Path, help="folder for the JSON results and the plot")
     parser.add_argument(
@@ -609,6 +622,9 @@ def main() -> int:
     for item in filter(None, args.candidate.split(",")):
         key, _, value = item.partition("=")
         CANDIDATE[key] = None if value == "null" else yaml_value(value)
+    for item in filter(None, args.pruner_candidate.split(",")):
+        key, _, value = item.partition("=")
+        PRUNER_CANDIDATE[key] = None if value == "null" else yaml_value(value)
     seeds = 3 if args.quick else args.seeds
     budgets = [50] if args.quick else [int(b) for b in args.budgets.split(",")]
     methods = [m for m in args.methods.split(",") if m]
@@ -645,6 +661,8 @@ def main() -> int:
         problems = [hartmann_problem()]
         if args.curves.is_file():
             problems += [recorded_problem(args.curves, m) for m in json.loads(args.curves.read_text())["models"]]
+        if args.problems:
+            problems = [p for p in problems if any(w in p.name for w in args.problems.split(","))]
         budgets = [10, 25, 50] if args.quick else [10, 25, 50, 100]
         found = [pruning(p, 3 if args.quick else min(seeds, 10), budgets, args.processes) for p in problems]
         for entry in found:

@@ -185,13 +185,16 @@ def test_out_of_order_pairs_are_swapped_or_rejected():
 
 
 def test_top_k_is_read_defensively_from_the_manifest(tmp_path):
+    from sweepkit.records import MANIFEST_FORMAT
     from sweepkit.sweeper._report import _describe_entry, read_top_k
 
     assert read_top_k(tmp_path) == []  # no manifest yet
     (tmp_path / "sweep_results.json").write_text('{"top": [{"rank": 1, "run_na')  # mid-write
     assert read_top_k(tmp_path) == []
     doc = {
-        "top": [{"rank": 1, "run_name": "3", "metric_value": 0.25}, {"rank": 2, "run_name": "0", "metric_value": 0.5}]
+        "format": MANIFEST_FORMAT,
+        "log": {"path": "runs.jsonl", "size": 0},
+        "top": [{"rank": 1, "run_name": "3", "metric_value": 0.25}, {"rank": 2, "run_name": "0", "metric_value": 0.5}],
     }
     (tmp_path / "sweep_results.json").write_text(json.dumps(doc))
     assert [_describe_entry(e) for e in read_top_k(tmp_path)] == ["#1 3 0.25", "#2 0 0.5"]
