@@ -113,8 +113,9 @@ def resolve_settings(
     5. ``records``: the first run record that names a ``metric_name`` / ``mode``;
     6. the defaults: ``default_metric`` (``objective``: a job's return value), ``min``, 3.
 
-    One mode stands for every metric; a list of modes of another length than the names keeps
-    its first; what is not a direction reads as ``min`` (callers check what users write).
+    A source's modes count only with its own metrics (or where it names none). One mode stands
+    for every metric; a list of modes of another length than the names keeps its first; what is
+    not a direction reads as ``min`` (callers check what users write).
     """
     layers = [dict(explicit or {}), _stored_layer(stored or {}), dict(config or {})]
     if isinstance(sweeper, Mapping) and not OmegaConf.is_config(sweeper):
@@ -123,7 +124,9 @@ def resolve_settings(
     layers.append({"metric_name": sweeper_metric_names(sweeper, directions, value), "mode": directions})
     layers += [{k: r.get(k) for k in ("metric_name", "mode")} for r in records]
     names = _first(layers, "metric_name") or [default_metric]
-    modes = [MODE_OF.get(str(m), DEFAULT_MODE) for m in (_first(layers, "mode") or [DEFAULT_MODE])]
+    # a source's modes belong to its own metrics: they count only where it names none or these
+    own = [layer for layer in layers if _first([layer], "metric_name") in (None, names)]
+    modes = [MODE_OF.get(str(m), DEFAULT_MODE) for m in (_first(own, "mode") or [DEFAULT_MODE])]
     if len(modes) != len(names):
         modes = modes[:1] * len(names)
     top_k = next((int(layer["top_k"]) for layer in layers if _is_top_k(layer.get("top_k"))), DEFAULT_TOP_K)

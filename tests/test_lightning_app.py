@@ -362,12 +362,14 @@ def test_a_ddp_trial_reports_prunes_and_records_from_rank_0(tmp_path):
         "hydra.sweeper.pruner.n_startup_trials=1",
         "test=false",  # one spawn per trial (fit), not two: what is checked here is fit's reporting
     ]
-    proc = run_app(tmp_path, *args)
-    if proc.returncode != 0 and ("terminate called" in proc.stderr or "SIGABRT" in proc.stderr):
-        # torch's own teardown of a spawned gloo worker can abort (std::terminate at exit, about
-        # once in six runs here); one fresh attempt, with every assertion below unchanged
-        shutil.rmtree(tmp_path / "logs", ignore_errors=True)
+    for _attempt in range(3):
         proc = run_app(tmp_path, *args)
+        if proc.returncode == 0 or not ("terminate called" in proc.stderr or "SIGABRT" in proc.stderr):
+            break
+        # torch's own teardown of a spawned gloo worker can abort at exit (std::terminate in a
+        # gloo thread, after fit ended; about once in six runs here, more under load): a fresh
+        # attempt, at most three in all, with every assertion below unchanged
+        shutil.rmtree(tmp_path / "logs", ignore_errors=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
     (path,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     doc = json.loads((path / "sweep_results.json").read_text())

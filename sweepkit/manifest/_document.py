@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence, TypedDict
 
 from sweepkit._io import check_mode
-from sweepkit._settings import DEFAULT_METRIC, DEFAULT_MODE, DEFAULT_TOP_K, Settings
+from sweepkit._settings import DEFAULT_METRIC, Settings, resolve_settings
 from sweepkit.errors import ManifestError
 from sweepkit.manifest._ranking import Rule
 from sweepkit.records import LOG_NAME, MANIFEST_FORMAT, ManifestRecord
@@ -114,11 +114,13 @@ def stored_settings(stored: dict[str, Any]) -> Requested:
 
 def resolve(requested: Requested, stored: Requested) -> Settings:
     """The settings of a sweep opened with ``requested``: each as asked, else the sweep's own
-    (a metric's stored mode only with that metric), else the defaults."""
-    names = requested.names or stored.names or (DEFAULT_METRIC,)
-    same = names == stored.names
-    modes = requested.modes or (stored.modes if same else None) or (DEFAULT_MODE,)
-    return Settings(names, modes, requested.top_k or stored.top_k or DEFAULT_TOP_K)
+    (a metric's stored mode only with that metric), else the manifest's defaults
+    (:func:`sweepkit._settings.resolve_settings`, the one resolver)."""
+    return resolve_settings(explicit=_layer(requested), stored=_layer(stored), default_metric=DEFAULT_METRIC)
+
+
+def _layer(settings: Requested) -> dict[str, Any]:
+    return {"metric_name": settings.names, "mode": settings.modes, "top_k": settings.top_k}
 
 
 def refuse_conflict(requested: Requested, stored: Requested, sweep: str, results: str) -> None:

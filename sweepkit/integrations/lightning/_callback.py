@@ -27,6 +27,8 @@ Lightning's EarlyStopping does).
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import math
 from pathlib import Path
@@ -76,6 +78,8 @@ class SweepkitCallback(Callback):
 
     # ------------------------------------------------------------------ fit
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        if self._job_hydra is not None and _sweep_job() is None:  # a rank ddp_spawn started
+            _release_process_group_at_exit()
         hydra_cfg = _sweep_job() or self._job_hydra
         self._in_sweep, self._fitting = hydra_cfg is not None, hydra_cfg is not None
         self._pruned_at, self._validations, self._last_epoch = None, 0, 0
@@ -246,6 +250,21 @@ def _sweep_job() -> Any:
         return None
     hydra_cfg = HydraConfig.get()
     return hydra_cfg if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+@functools.lru_cache(maxsize=None)  # once per process
+def _release_process_group_at_exit() -> None:
+    """Destroy torch's process group when this process exits, before the interpreter's own
+    teardown (as Lightning does for NCCL only): left to it, a gloo group's threads can abort the
+    process (``terminate called without an active exception``), and a trial that finished fails."""
+    atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _direction_mode(hydra_cfg: Any) -> str | None:
