@@ -388,9 +388,12 @@ def pruning_methods(epochs: int) -> dict[str, Callable[[int], tuple[Any, Any]]]:
     from sweepkit.sweeper.config import HyperbandPrunerConfig
 
     def sweepkit_hyperband(seed: int, changes: dict[str, Any] | None = None, sampler: Any = None) -> tuple[Any, Any]:
+        changes = dict(changes or {})
+        ranked = changes.pop("pruned_trials", "estimate")  # the sweeper's setting: below_complete is Optuna's
         shipped = OmegaConf.to_container(OmegaConf.structured(HyperbandPrunerConfig(max_resource=epochs)))
-        pruner = build_pruner(OmegaConf.merge(shipped, changes or {}))  # type: ignore[arg-type]
-        return estimate_pruned(sweepkit_sampler("hyperband", seed, sampler)), pruner
+        pruner = build_pruner(OmegaConf.merge(shipped, changes))  # type: ignore[arg-type]
+        tpe = sweepkit_sampler("hyperband", seed, sampler)
+        return (estimate_pruned(tpe) if ranked == "estimate" else tpe), pruner
 
     tpe = optuna.samplers.TPESampler
     tried = PRUNER_CANDIDATE or CANDIDATE  # --pruner-candidate and --candidate (the sampler's) together
@@ -593,6 +596,7 @@ def main() -> int:
     parser.add_argument("part", nargs="?", default="blackbox", choices=["blackbox", "async", "pruning", "all"])
     parser.add_argument("--quick", action="store_true", help="4 HPOLib tasks, 3 seeds, 50 evaluations (< 2 min)")
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--pruning-seeds", type=int, default=10, help="seeds of `pruning` (default 10)")
     parser.add_argument("--budgets", default="50,100,200", help="evaluations to report (default 50,100,200)")
     parser.add_argument("--workers", default="4,16", help="simulated workers for `async` (default 4,16)")
     parser.add_argument(
@@ -605,7 +609,8 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument(
         "--pruner-candidate", default="", metavar="KEY=VALUE,...",
-        help="sweepkit_hyperband settings `pruning` tries beside the preset, e.g. reduction_factor=3",
+        help="sweepkit_hyperband settings `pruning` tries beside the preset, e.g. reduction_factor=3 "
+        "(and the sweeper's pruned_trials=below_complete)",
     )  # fmt: skip
     parser.add_argument("--tasks", default="", help="only these tasks (suite/dataset, comma-separated)")
     parser.add_argument("--problems", default="", help="`pruning` only on these (hartmann, linear, dmixer)")
@@ -664,7 +669,7 @@ def main() -> int:
         if args.problems:
             problems = [p for p in problems if any(w in p.name for w in args.problems.split(","))]
         budgets = [10, 25, 50] if args.quick else [10, 25, 50, 100]
-        found = [pruning(p, 3 if args.quick else min(seeds, 10), budgets, args.processes) for p in problems]
+        found = [pruning(p, 3 if args.quick else args.pruning_seeds, budgets, args.processes) for p in problems]
         for entry in found:
             print(f"\npruning on {entry['problem']}: median regret over {entry['seeds']} seeds at a budget of N "
                   "full trials' epochs; the N each needs to reach no-pruning TPE's regret at the largest")  # fmt: skip

@@ -238,7 +238,7 @@ def test_hyperband_sampler_history_spans_brackets_only_when_shared(shared):
     assert all(whole) if shared else not all(whole)
 
 
-def test_hyperband_min_resource_auto_is_a_ninth_of_a_full_trial():
+def test_hyperband_min_resource_auto_is_a_ninth_of_a_full_trial_and_not_the_first_epoch_of_a_long_one():
     def first_rung(max_resource):
         pruner = build_pruner(
             {
@@ -250,7 +250,7 @@ def test_hyperband_min_resource_auto_is_a_ninth_of_a_full_trial():
         )
         return pruner.hyperband._min_resource
 
-    assert [first_rung(r) for r in (1, 10, 27, 100)] == [1, 1, 3, 11]
+    assert [first_rung(r) for r in (1, 9, 10, 13, 27, 100)] == [1, 1, 2, 2, 3, 11]
     with pytest.raises(SweepConfigError, match="min_resource=auto needs an integer max_resource"):
         build_pruner(
             {

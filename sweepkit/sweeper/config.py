@@ -191,7 +191,7 @@ class HyperbandPrunerConfig:
     """sweepkit's Hyperband (``sweepkit_hyperband``): its defaults are the hyperband preset's."""
 
     _target_: str = "optuna.pruners.HyperbandPruner"
-    # epochs before the first rung, or "auto": max(1, max_resource // 9)
+    # epochs before the first rung, or "auto": a ninth of max_resource, at least 2 from 10 epochs
     min_resource: Any = "auto"
     # an int (the number of epochs a full trial trains) or "auto": learned from the first
     # complete trial
