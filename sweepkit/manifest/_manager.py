@@ -88,9 +88,8 @@ class SweepManager:
         self.paths = paths = SweepPaths(Path(sweep_dir).absolute())
         self.sweep_dir, self.log_path, self.results_path = paths.sweep_dir, paths.log, paths.results
         self.summary_path, self.best_dir, self.marker_dir = paths.summary, paths.best_dir, paths.markers
-        self.settings_path = paths.settings
+        self.settings_path, self.fsync = paths.settings, fsync
         self.settings = resolve(self._requested, stored_settings(paths.stored_settings()))
-        self.fsync = fsync
         self._lock = _lock.make_lock(paths.lock, lock, lock_timeout)
         self._log = manager_logger(paths)
         self._executor = Executor(paths, self._log, fsync)
@@ -332,7 +331,8 @@ class SweepManager:
         theirs = stored_settings(stored)
         refuse_conflict(self._requested, theirs, str(self.sweep_dir), str(self.results_path))
         mine = self.settings
-        self.settings = resolve(theirs, Requested(mine.names, mine.modes, mine.top_k))
+        if (theirs.names, theirs.modes, theirs.top_k) != (mine.names, mine.modes, mine.top_k):  # else nothing to adopt
+            self.settings = resolve(theirs, Requested(mine.names, mine.modes, mine.top_k))
 
     def _load(self) -> Manifest:
         """The manifest, caught up with the log, with every file where it belongs.
