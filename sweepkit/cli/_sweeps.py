@@ -246,7 +246,7 @@ class Sweep:
             config=_topk_node(hydra),
             sweeper=hydra,
             records=[dict(read_run_record(job) or {}) for job in self.job_dirs[:5]],
-            default_metric="objective" if self.study is not None else "val_loss",
+            default_metric="objective" if self.storage is not None else "val_loss",  # no study opened for it
         )
 
     def _resolved(self, key: str) -> dict[str, Any] | None:
